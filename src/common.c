@@ -1,0 +1,68 @@
+/*
+ * common.c - error names, small hashing and array helpers, the debug assertion handler.
+ */
+#include "common.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "log.h"
+
+const char *hs_err_str(hs_err_t err)
+{
+    switch (err) {
+    case HS_OK:
+        return "ok";
+    case HS_ERR_NOMEM:
+        return "out of memory";
+    case HS_ERR_FULL:
+        return "table full";
+    case HS_ERR_NOTFOUND:
+        return "not found";
+    case HS_ERR_INVALID:
+        return "invalid input";
+    case HS_ERR_IO:
+        return "I/O error";
+    case HS_ERR_STATE:
+        return "profiler not running";
+    case HS_ERR_TIMEOUT:
+        return "timed out";
+    }
+    return "unknown error";
+}
+
+uint64_t hs_hash_str(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+hs_err_t hs_array_reserve(void **array, size_t *cap, size_t need, size_t elem, size_t min_cap)
+{
+    if (need <= *cap)
+        return HS_OK;
+    size_t c = *cap ? *cap : min_cap;
+    while (c < need) {
+        if (c > SIZE_MAX / 2 / elem)
+            return HS_ERR_NOMEM;
+        c *= 2;
+    }
+    void *p = realloc(*array, c * elem);
+    if (!p)
+        return HS_ERR_NOMEM;
+    *array = p;
+    *cap = c;
+    return HS_OK;
+}
+
+#ifdef HS_DEBUG
+void hs_assert_fail(const char *expr, const char *file, int line)
+{
+    hs_log("internal error: assertion `%s' failed at %s:%d", expr, file, line);
+    abort();
+}
+#endif

@@ -1,0 +1,561 @@
+/*
+ * config.c - the option table and its parsers.
+ *
+ * The table below is the single definition of every HEAPSAMPLER_* variable: the preloaded
+ * library, the CLI's flags, `heapsampler run --help` and the README's table all come from it.
+ *
+ * Parsers are strict (no strtod/strtoull leniency: no leading spaces, signs, hex, "inf") and
+ * report a short reason. They never allocate: hs_config_load runs in the library constructor,
+ * possibly before the program's own allocator is fully up.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+
+#define NS_PER_S 1000000000ull
+
+hs_config_t hs_config;
+
+static const char *const compression_names[] = {"gzip", "zstd", "none", NULL};
+
+#define OFF(field) offsetof(hs_config_t, field)
+
+static const hs_option_t options[] = {
+    {"ENABLED", HS_OPT_BOOL, OFF(enabled), "1", 0, 1, NULL,
+     "Profile this process (0 = pass every call straight to the allocator)."},
+    {"RATE", HS_OPT_SIZE, OFF(rate), "524288", 1, 1ull << 40, NULL,
+     "Mean bytes allocated between two samples (K/M/G suffixes). 1 samples every allocation "
+     "(exact mode, for tests: slow)."},
+    {"OUTPUT", HS_OPT_STRING, OFF(output), "heapsampler", 0, 0, NULL,
+     "Prefix of profile files: <prefix>.<pid>.<seq>.pb.gz. Relative prefixes are resolved "
+     "against the working directory at start-up; a directory (or a value ending in /) gets "
+     "files named heapsampler.<pid>.<seq>.pb.gz inside it."},
+    {"INTERVAL", HS_OPT_DURATION, OFF(interval_ns), "60s", 0, 7 * 86400 * NS_PER_S, NULL,
+     "Write a profile this often (ms/s/m/h suffix; 0 = only at exit, on signal or API call)."},
+    {"STACK_DEPTH", HS_OPT_U64, OFF(stack_depth), "64", 1, 512, NULL,
+     "Frames recorded per sampled allocation."},
+    {"SEED", HS_OPT_U64, OFF(seed), "0", 0, UINT64_MAX, NULL,
+     "Seed of the sampling generator; the same seed makes a single-threaded run reproducible "
+     "(0 = random)."},
+    {"DUMP_SIGNAL", HS_OPT_SIGNAL, OFF(dump_signal), "none", 0, 0, NULL,
+     "Write a profile when this signal arrives (e.g. USR2). The handler is installed at "
+     "start-up; the program must not use the signal itself."},
+    {"VERBOSE", HS_OPT_U64, OFF(verbose), "0", 0, 3, NULL,
+     "1 prints the effective configuration and a summary at exit; 2 also each profile written."},
+    {"FOLLOW_EXEC", HS_OPT_BOOL, OFF(follow_exec), "0", 0, 1, NULL,
+     "Also profile child processes that the program starts with fork+exec (an exec in the same "
+     "process, as a wrapper script does, is always followed)."},
+    {"COMPRESSION", HS_OPT_ENUM, OFF(compression), "gzip", 0, 0, compression_names,
+     "Compression of profile files: gzip (.pb.gz, what pprof reads), zstd (.pb.zst) or none."},
+    {"MAX_LIVE", HS_OPT_U64, OFF(max_live), "4194304", 1024, 1ull << 28, NULL,
+     "Most live sampled allocations tracked; beyond it samples are dropped and counted."},
+    {"MAX_STACKS", HS_OPT_U64, OFF(max_stacks), "1048576", 16, 1ull << 24, NULL,
+     "Most distinct call stacks kept; beyond it samples are dropped and counted."},
+    {"MAX_SITES", HS_OPT_U64, OFF(max_sites), "2097152", 16, 1ull << 24, NULL,
+     "Most distinct (call stack, size) rows kept; beyond it samples are dropped and counted."},
+};
+
+/* Variables that the profiler sets for itself; not user options. */
+static const char *const internal_names[] = {"ROOT_PID", NULL};
+
+const hs_option_t *hs_config_options(size_t *count)
+{
+    *count = HS_ARRAY_LEN(options);
+    return options;
+}
+
+/* Compare an option name with user spelling: case-insensitive, '-' == '_'. */
+static int name_matches(const char *opt, const char *s, size_t len)
+{
+    size_t i = 0;
+    for (; i < len && opt[i]; i++) {
+        char c = s[i] == '-' ? '_' : (char)toupper((unsigned char)s[i]);
+        if (c != opt[i])
+            return 0;
+    }
+    return i == len && opt[i] == '\0';
+}
+
+static const hs_option_t *find_len(const char *name, size_t len)
+{
+    static const char prefix[] = "HEAPSAMPLER_";
+    if (len > sizeof prefix - 1 && strncasecmp(name, prefix, sizeof prefix - 1) == 0) {
+        name += sizeof prefix - 1;
+        len -= sizeof prefix - 1;
+    }
+    for (size_t i = 0; i < HS_ARRAY_LEN(options); i++)
+        if (name_matches(options[i].name, name, len))
+            return &options[i];
+    return NULL;
+}
+
+const hs_option_t *hs_config_find(const char *name)
+{
+    return find_len(name, strlen(name));
+}
+
+/* ---- parsers ------------------------------------------------------------------------------ */
+
+static int parse_digits(const char **sp, uint64_t *out, int *overflow)
+{
+    const char *s = *sp;
+    uint64_t v = 0;
+    int n = 0;
+    *overflow = 0;
+    while (*s >= '0' && *s <= '9') {
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            *overflow = 1;
+        else
+            v = v * 10 + d;
+        s++;
+        n++;
+    }
+    *sp = s;
+    *out = v;
+    return n;
+}
+
+static hs_err_t parse_u64(const char *s, uint64_t *out, const char **why)
+{
+    int overflow;
+    if (!(*s >= '0' && *s <= '9')) {
+        *why = "not a non-negative integer";
+        return HS_ERR_INVALID;
+    }
+    parse_digits(&s, out, &overflow);
+    if (*s) {
+        *why = "not a non-negative integer";
+        return HS_ERR_INVALID;
+    }
+    if (overflow) {
+        *why = "number too large";
+        return HS_ERR_INVALID;
+    }
+    return HS_OK;
+}
+
+static hs_err_t parse_size(const char *s, uint64_t *out, const char **why)
+{
+    int overflow;
+    uint64_t v;
+    if (!(*s >= '0' && *s <= '9')) {
+        *why = "not a size (examples: 524288, 512K, 1M)";
+        return HS_ERR_INVALID;
+    }
+    parse_digits(&s, &v, &overflow);
+    uint64_t mult = 1;
+    switch (toupper((unsigned char)*s)) {
+    case '\0':
+        break;
+    case 'K':
+        mult = 1ull << 10;
+        s++;
+        break;
+    case 'M':
+        mult = 1ull << 20;
+        s++;
+        break;
+    case 'G':
+        mult = 1ull << 30;
+        s++;
+        break;
+    case 'B':
+        break;
+    default:
+        *why = "not a size (examples: 524288, 512K, 1M)";
+        return HS_ERR_INVALID;
+    }
+    /* Optional "B" or "iB" after the multiplier, or a bare "B". */
+    if ((s[0] == 'i' || s[0] == 'I') && (s[1] == 'B' || s[1] == 'b') && mult > 1)
+        s += 2;
+    else if (s[0] == 'B' || s[0] == 'b')
+        s++;
+    if (*s) {
+        *why = "not a size (examples: 524288, 512K, 1M)";
+        return HS_ERR_INVALID;
+    }
+    if (overflow || v > UINT64_MAX / mult) {
+        *why = "number too large";
+        return HS_ERR_INVALID;
+    }
+    *out = v * mult;
+    return HS_OK;
+}
+
+static hs_err_t parse_duration(const char *s, uint64_t *out_ns, const char **why)
+{
+    static const char *bad = "not a duration (examples: 30, 30s, 500ms, 5m, 1.5h)";
+    int overflow, ofrac = 0;
+    uint64_t whole = 0, frac = 0, frac_scale = 1;
+    if (!((*s >= '0' && *s <= '9') || (*s == '.' && s[1] >= '0' && s[1] <= '9'))) {
+        *why = bad;
+        return HS_ERR_INVALID;
+    }
+    parse_digits(&s, &whole, &overflow);
+    if (*s == '.') {
+        s++;
+        while (*s >= '0' && *s <= '9') {
+            if (frac_scale < 1000000000000ull) { /* keep 12 decimals, ignore the rest */
+                frac = frac * 10 + (uint64_t)(*s - '0');
+                frac_scale *= 10;
+            }
+            s++;
+            ofrac = 1;
+        }
+        if (!ofrac) {
+            *why = bad;
+            return HS_ERR_INVALID;
+        }
+    }
+    uint64_t unit;
+    if (*s == '\0' || strcmp(s, "s") == 0)
+        unit = NS_PER_S;
+    else if (strcmp(s, "ms") == 0)
+        unit = 1000000ull;
+    else if (strcmp(s, "m") == 0 || strcmp(s, "min") == 0)
+        unit = 60 * NS_PER_S;
+    else if (strcmp(s, "h") == 0)
+        unit = 3600 * NS_PER_S;
+    else {
+        *why = bad;
+        return HS_ERR_INVALID;
+    }
+    if (overflow || whole > UINT64_MAX / unit) {
+        *why = "duration too long";
+        return HS_ERR_INVALID;
+    }
+    /* frac/frac_scale * unit without overflow: unit <= 3.6e12, frac_scale <= 1e12. */
+    long double f = (long double)frac * (long double)unit / (long double)frac_scale;
+    *out_ns = whole * unit + (uint64_t)f;
+    return HS_OK;
+}
+
+static hs_err_t parse_bool(const char *s, bool *out, const char **why)
+{
+    static const char *yes[] = {"1", "true", "yes", "on"};
+    static const char *no[] = {"0", "false", "no", "off"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = true;
+            return HS_OK;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = false;
+            return HS_OK;
+        }
+    }
+    *why = "not a boolean (1/0, true/false, yes/no, on/off)";
+    return HS_ERR_INVALID;
+}
+
+static const struct {
+    const char *name;
+    int num;
+} signal_names[] = {
+    {"HUP", SIGHUP},       {"INT", SIGINT},   {"QUIT", SIGQUIT},   {"USR1", SIGUSR1},
+    {"USR2", SIGUSR2},     {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},   {"TERM", SIGTERM},
+    {"CHLD", SIGCHLD},     {"CONT", SIGCONT}, {"TSTP", SIGTSTP},   {"TTIN", SIGTTIN},
+    {"TTOU", SIGTTOU},     {"URG", SIGURG},   {"XCPU", SIGXCPU},   {"XFSZ", SIGXFSZ},
+    {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"IO", SIGIO},
+    {"PWR", SIGPWR},       {"SYS", SIGSYS},   {"KILL", SIGKILL},   {"STOP", SIGSTOP},
+    {"SEGV", SIGSEGV},     {"BUS", SIGBUS},   {"FPE", SIGFPE},     {"ILL", SIGILL},
+    {"ABRT", SIGABRT},     {"TRAP", SIGTRAP},
+};
+
+static int signal_unusable(int sig)
+{
+    return sig == SIGKILL || sig == SIGSTOP || sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE ||
+           sig == SIGILL || sig == SIGABRT || sig == SIGTRAP;
+}
+
+static hs_err_t parse_signal(const char *s, int *out, const char **why)
+{
+    static const char *bad = "not a signal (examples: USR2, SIGUSR2, 12, RTMIN+1, none)";
+    if (*s == '\0' || strcasecmp(s, "none") == 0 || strcmp(s, "0") == 0) {
+        *out = 0;
+        return HS_OK;
+    }
+    int sig = -1;
+    if (*s >= '0' && *s <= '9') {
+        uint64_t v;
+        if (parse_u64(s, &v, why) != HS_OK || v > (uint64_t)SIGRTMAX) {
+            *why = bad;
+            return HS_ERR_INVALID;
+        }
+        sig = (int)v;
+    } else {
+        const char *n = strncasecmp(s, "SIG", 3) == 0 ? s + 3 : s;
+        for (size_t i = 0; i < HS_ARRAY_LEN(signal_names); i++)
+            if (strcasecmp(n, signal_names[i].name) == 0)
+                sig = signal_names[i].num;
+        if (sig < 0 && strncasecmp(n, "RTMIN", 5) == 0) {
+            uint64_t off = 0;
+            if (n[5] == '+' && parse_u64(n + 6, &off, why) != HS_OK)
+                off = UINT64_MAX;
+            else if (n[5] != '\0' && n[5] != '+')
+                off = UINT64_MAX;
+            if (off <= (uint64_t)(SIGRTMAX - SIGRTMIN))
+                sig = SIGRTMIN + (int)off;
+        }
+        if (sig < 0) {
+            *why = bad;
+            return HS_ERR_INVALID;
+        }
+    }
+    if (signal_unusable(sig)) {
+        *why = "this signal cannot be used for dumps";
+        return HS_ERR_INVALID;
+    }
+    /* Between the last classic signal and SIGRTMIN glibc reserves signals for itself. */
+    if (sig > SIGSYS && sig < SIGRTMIN) {
+        *why = "this signal is reserved by the C library";
+        return HS_ERR_INVALID;
+    }
+    *out = sig;
+    return HS_OK;
+}
+
+static void format_duration(uint64_t ns, char *buf, size_t len)
+{
+    if (ns == 0)
+        snprintf(buf, len, "0");
+    else if (ns % (3600 * NS_PER_S) == 0)
+        snprintf(buf, len, "%lluh", (unsigned long long)(ns / (3600 * NS_PER_S)));
+    else if (ns % (60 * NS_PER_S) == 0)
+        snprintf(buf, len, "%llum", (unsigned long long)(ns / (60 * NS_PER_S)));
+    else if (ns % NS_PER_S == 0)
+        snprintf(buf, len, "%llus", (unsigned long long)(ns / NS_PER_S));
+    else if (ns % 1000000 == 0)
+        snprintf(buf, len, "%llums", (unsigned long long)(ns / 1000000));
+    else
+        snprintf(buf, len, "%.9gs", (double)ns / 1e9);
+}
+
+static void format_number(hs_opt_type_t type, uint64_t v, char *buf, size_t len)
+{
+    if (type == HS_OPT_DURATION)
+        format_duration(v, buf, len);
+    else
+        snprintf(buf, len, "%llu", (unsigned long long)v);
+}
+
+hs_err_t hs_config_set(hs_config_t *cfg, const hs_option_t *opt, const char *value, char *why,
+                       size_t why_len)
+{
+    const char *reason = NULL;
+    hs_err_t err = HS_OK;
+    void *field = (char *)cfg + opt->offset;
+    uint64_t u = 0;
+
+    if (*value == '\0' && opt->type != HS_OPT_SIGNAL) {
+        reason = "empty value";
+        err = HS_ERR_INVALID;
+        goto out;
+    }
+    switch (opt->type) {
+    case HS_OPT_BOOL: {
+        bool b;
+        err = parse_bool(value, &b, &reason);
+        if (err == HS_OK)
+            *(bool *)field = b;
+        goto out;
+    }
+    case HS_OPT_U64:
+        err = parse_u64(value, &u, &reason);
+        break;
+    case HS_OPT_SIZE:
+        err = parse_size(value, &u, &reason);
+        break;
+    case HS_OPT_DURATION:
+        err = parse_duration(value, &u, &reason);
+        break;
+    case HS_OPT_STRING:
+        if (strlen(value) >= HS_CONFIG_STR_MAX) {
+            reason = "too long";
+            err = HS_ERR_INVALID;
+        } else {
+            strcpy((char *)field, value);
+        }
+        goto out;
+    case HS_OPT_ENUM:
+        for (int i = 0; opt->choices[i]; i++) {
+            if (strcasecmp(value, opt->choices[i]) == 0) {
+                *(int *)field = i;
+                goto out;
+            }
+        }
+        reason = "not one of the accepted values";
+        err = HS_ERR_INVALID;
+        goto out;
+    case HS_OPT_SIGNAL: {
+        int sig;
+        err = parse_signal(value, &sig, &reason);
+        if (err == HS_OK)
+            *(int *)field = sig;
+        goto out;
+    }
+    }
+    if (err != HS_OK)
+        goto out;
+    if (u < opt->min || u > opt->max) {
+        char a[32], b[32];
+        format_number(opt->type, opt->min, a, sizeof a);
+        format_number(opt->type, opt->max, b, sizeof b);
+        snprintf(why, why_len, "must be between %s and %s", a, b);
+        return HS_ERR_INVALID;
+    }
+    *(uint64_t *)field = u;
+out:
+    if (err != HS_OK && why_len)
+        snprintf(why, why_len, "%s", reason ? reason : "invalid");
+    return err;
+}
+
+void hs_config_defaults(hs_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    char why[128];
+    for (size_t i = 0; i < HS_ARRAY_LEN(options); i++) {
+        hs_err_t err = hs_config_set(cfg, &options[i], options[i].def, why, sizeof why);
+        HS_ASSERT(err == HS_OK);
+        (void)err;
+    }
+}
+
+static const char *signal_name(int sig, char *buf, size_t len)
+{
+    if (sig == 0)
+        return "none";
+    for (size_t i = 0; i < HS_ARRAY_LEN(signal_names); i++)
+        if (signal_names[i].num == sig) {
+            snprintf(buf, len, "SIG%s", signal_names[i].name);
+            return buf;
+        }
+    if (sig >= SIGRTMIN && sig <= SIGRTMAX) {
+        snprintf(buf, len, "SIGRTMIN+%d", sig - SIGRTMIN);
+        return buf;
+    }
+    snprintf(buf, len, "%d", sig);
+    return buf;
+}
+
+void hs_config_format(const hs_config_t *cfg, const hs_option_t *opt, char *buf, size_t len)
+{
+    const void *field = (const char *)cfg + opt->offset;
+    switch (opt->type) {
+    case HS_OPT_BOOL:
+        snprintf(buf, len, "%d", *(const bool *)field ? 1 : 0);
+        break;
+    case HS_OPT_U64:
+    case HS_OPT_SIZE:
+    case HS_OPT_DURATION:
+        format_number(opt->type, *(const uint64_t *)field, buf, len);
+        break;
+    case HS_OPT_STRING:
+        snprintf(buf, len, "%s", (const char *)field);
+        break;
+    case HS_OPT_ENUM:
+        snprintf(buf, len, "%s", opt->choices[*(const int *)field]);
+        break;
+    case HS_OPT_SIGNAL: {
+        char tmp[32];
+        snprintf(buf, len, "%s", signal_name(*(const int *)field, tmp, sizeof tmp));
+        break;
+    }
+    }
+}
+
+/* Quote a user value for a message: at most 80 characters, non-printables as \xNN. */
+static void quote_value(const char *v, char *buf, size_t len)
+{
+    size_t o = 0;
+    size_t i = 0;
+    for (; v[i] && o + 5 < len && i < 80; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c == '"' || c == '\\') {
+            buf[o++] = '\\';
+            buf[o++] = (char)c;
+        } else if (c < 0x20 || c >= 0x7f) {
+            o += (size_t)snprintf(buf + o, len - o, "\\x%02x", c);
+        } else {
+            buf[o++] = (char)c;
+        }
+    }
+    if (v[i] && o + 4 < len) {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o] = '\0';
+}
+
+static int is_internal(const char *name, size_t len)
+{
+    for (size_t i = 0; internal_names[i]; i++)
+        if (strlen(internal_names[i]) == len && strncmp(internal_names[i], name, len) == 0)
+            return 1;
+    return 0;
+}
+
+int hs_config_load(hs_config_t *cfg, char *const *envp, bool report)
+{
+    static const char prefix[] = "HEAPSAMPLER_";
+    int problems = 0;
+    hs_config_defaults(cfg);
+    if (!envp)
+        return 0;
+    for (char *const *e = envp; *e; e++) {
+        const char *kv = *e;
+        if (strncmp(kv, prefix, sizeof prefix - 1) != 0)
+            continue;
+        const char *eq = strchr(kv, '=');
+        if (!eq)
+            continue;
+        const char *name = kv + sizeof prefix - 1;
+        size_t name_len = (size_t)(eq - name);
+        const hs_option_t *opt = NULL;
+        for (size_t i = 0; i < HS_ARRAY_LEN(options); i++)
+            if (strlen(options[i].name) == name_len &&
+                strncmp(options[i].name, name, name_len) == 0)
+                opt = &options[i];
+        if (!opt) {
+            if (is_internal(name, name_len))
+                continue;
+            problems++;
+            if (report)
+                hs_log("ignoring unknown variable %.*s (see `heapsampler run --help`)",
+                       (int)(eq - kv), kv);
+            continue;
+        }
+        char why[128];
+        if (hs_config_set(cfg, opt, eq + 1, why, sizeof why) != HS_OK) {
+            problems++;
+            if (report) {
+                char q[400];
+                quote_value(eq + 1, q, sizeof q);
+                hs_log("ignoring HEAPSAMPLER_%s=\"%s\": %s (using %s)", opt->name, q, why,
+                       opt->def);
+            }
+        }
+    }
+    return problems;
+}
+
+void hs_config_print(const hs_config_t *cfg)
+{
+    hs_config_t def;
+    hs_config_defaults(&def);
+    for (size_t i = 0; i < HS_ARRAY_LEN(options); i++) {
+        char v[HS_CONFIG_STR_MAX + 16], d[HS_CONFIG_STR_MAX + 16];
+        hs_config_format(cfg, &options[i], v, sizeof v);
+        hs_config_format(&def, &options[i], d, sizeof d);
+        hs_log("config HEAPSAMPLER_%s=%s%s", options[i].name, v,
+               strcmp(v, d) == 0 ? " (default)" : "");
+    }
+}

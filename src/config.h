@@ -1,0 +1,94 @@
+/*
+ * config.h - the one option table. Each HEAPSAMPLER_* variable is declared once in config.c
+ * with its type, default, range and help; the preloaded library reads the environment through
+ * it and the CLI maps its flags onto it (`--stack-depth 32` is HEAPSAMPLER_STACK_DEPTH=32).
+ *
+ * A bad value never stops the host program: it prints one line
+ *   heapsampler: ignoring HEAPSAMPLER_X="...": <why> (using <default>)
+ * and the default is used. HEAPSAMPLER_VERBOSE=1 prints the effective configuration.
+ */
+#ifndef HS_CONFIG_H
+#define HS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+
+#define HS_CONFIG_STR_MAX 4096
+
+typedef enum hs_compression {
+    HS_COMPRESSION_GZIP = 0,
+    HS_COMPRESSION_ZSTD,
+    HS_COMPRESSION_NONE,
+} hs_compression_t;
+
+typedef struct hs_config {
+    bool enabled;
+    uint64_t rate;                  /* mean bytes between samples; 1 = every allocation */
+    char output[HS_CONFIG_STR_MAX]; /* file prefix: <output>.<pid>.<seq>.pb.gz */
+    uint64_t interval_ns;           /* periodic dump interval; 0 = off */
+    uint64_t stack_depth;           /* frames kept per stack */
+    uint64_t seed;                  /* 0 = random */
+    int dump_signal;                /* 0 = none */
+    uint64_t verbose;               /* 0 quiet, 1 config + summary, 2 per dump */
+    bool follow_exec;               /* exec'd children profile themselves too */
+    int compression;                /* hs_compression_t */
+    uint64_t max_live;              /* live sampled allocations tracked */
+    uint64_t max_stacks;            /* distinct stacks interned */
+    uint64_t max_sites;             /* distinct (stack, size) rows */
+} hs_config_t;
+
+typedef enum hs_opt_type {
+    HS_OPT_BOOL,
+    HS_OPT_U64,      /* plain integer */
+    HS_OPT_SIZE,     /* bytes, with optional K/M/G suffix (powers of 1024) */
+    HS_OPT_DURATION, /* seconds, optional ms/s/m/h suffix, fractions allowed */
+    HS_OPT_STRING,
+    HS_OPT_ENUM,
+    HS_OPT_SIGNAL, /* name (USR2, SIGUSR2) or number; "none"/"0"/"" = no signal */
+} hs_opt_type_t;
+
+typedef struct hs_option {
+    const char *name; /* without the HEAPSAMPLER_ prefix, e.g. "STACK_DEPTH" */
+    hs_opt_type_t type;
+    size_t offset;              /* of the field in hs_config_t */
+    const char *def;            /* default, in the same syntax a user writes */
+    uint64_t min, max;          /* range for numeric types (durations in ns) */
+    const char *const *choices; /* HS_OPT_ENUM: NULL-terminated names, value = index */
+    const char *help;
+} hs_option_t;
+
+/* The table, in documentation order. */
+const hs_option_t *hs_config_options(size_t *count);
+/* Look up by name; accepts "STACK_DEPTH", "HEAPSAMPLER_STACK_DEPTH" or "stack-depth". */
+const hs_option_t *hs_config_find(const char *name);
+
+/* Fill cfg with every default. */
+void hs_config_defaults(hs_config_t *cfg);
+
+/*
+ * Parse one value into cfg. On failure writes a short reason ("not a number", "must be between
+ * 1 and 256") into why and leaves cfg unchanged.
+ */
+hs_err_t hs_config_set(hs_config_t *cfg, const hs_option_t *opt, const char *value, char *why,
+                       size_t why_len) HS_MUST_CHECK;
+
+/*
+ * Load defaults, then every HEAPSAMPLER_* variable from envp (NULL-terminated "K=V" strings).
+ * Bad values and unknown HEAPSAMPLER_* names are reported through hs_log when report is true.
+ * Returns the number of problems found.
+ */
+int hs_config_load(hs_config_t *cfg, char *const *envp, bool report);
+
+/* Format a field's current value, in input syntax (for verbose output and `--help`). */
+void hs_config_format(const hs_config_t *cfg, const hs_option_t *opt, char *buf, size_t len);
+
+/* Print the effective configuration, one option per line, through hs_log. */
+void hs_config_print(const hs_config_t *cfg);
+
+/* The configuration of this process (the preloaded library's). */
+extern hs_config_t hs_config;
+
+#endif

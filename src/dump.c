@@ -1,0 +1,243 @@
+/*
+ * dump.c - one profile: snapshot -> mappings + symbols -> pprof -> compression -> file.
+ *
+ * State kept across dumps, all under dump_lock (dumps are serialised: the writer thread, the
+ * exit dump and API requests may race):
+ *   - dump_seq: the sequence number of the next numbered file, <prefix>.<pid>.<seq><suffix>;
+ *     it advances only when a numbered file was written, so a failed dump is retried under
+ *     the same name and the series has no holes;
+ *   - dump_symbolizer: created on first use and kept, so every ELF file is read once per
+ *     process.
+ * Mappings are re-read on every dump (dlopen/dlclose change them). If they cannot be read, or
+ * the symbolizer cannot be created, the profile is still written, with fewer names.
+ *
+ * Failures never stop the host program. Each kind of failure is reported once per process with
+ * one line naming the file and the reason; the counters record every one.
+ *
+ * Thread-safety: hs_dump_run runs in the writer thread (or the exiting thread once the writer
+ * has stopped) with the reentrancy guard held, so its mallocs are not sampled; it takes no
+ * profiler lock other than dump_lock, and holds none while dl_iterate_phdr takes the loader
+ * lock (hs_snapshot_take releases the table locks before returning).
+ * Fork: the child is single-threaded; hs_dump_after_fork_child re-initialises dump_lock (a
+ * parent thread may have held it) and restarts the sequence at 0 for the new pid. If the fork
+ * interrupted a dump, the symbolizer may be half-updated: the child abandons it (leaks it) and
+ * builds a new one.
+ */
+#include "dump.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "compress.h"
+#include "config.h"
+#include "log.h"
+#include "mappings.h"
+#include "output.h"
+#include "pprof_writer.h"
+#include "snapshot.h"
+#include "symbolize.h"
+#include "unwind.h"
+
+#ifndef HS_VERSION
+#define HS_VERSION "0.1.0"
+#endif
+
+#define HS_DUMP_PATH_MAX    (HS_CONFIG_STR_MAX + 64) /* prefix + .<pid>.<seq><suffix> */
+#define HS_DUMP_COMMENT_MAX 96
+
+static pthread_mutex_t dump_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t dump_seq;
+static hs_symbolizer_t *dump_symbolizer;
+static int dump_busy; /* a dump is between lock and unlock (read by the fork child) */
+static uint64_t dump_ok;
+static uint64_t dump_failed;
+
+/* One flag per kind of problem, for hs_warn_once. */
+static int warned_snapshot, warned_mappings, warned_symbolizer, warned_encode, warned_compress,
+    warned_path, warned_write;
+
+static const char *hs_dump_reason_name(hs_dump_reason_t reason)
+{
+    switch (reason) {
+    case HS_DUMP_INTERVAL:
+        return "interval";
+    case HS_DUMP_SIGNAL:
+        return "signal";
+    case HS_DUMP_API:
+        return "api";
+    case HS_DUMP_EXIT:
+        return "exit";
+    }
+    return "unknown";
+}
+
+/*
+ * Snapshot, mappings and symbols, encoded as an uncompressed pprof message (*pb malloc'd).
+ * Mappings or a symbolizer that cannot be had only cost names: the profile is still written.
+ */
+static hs_err_t hs_dump_encode(hs_dump_reason_t reason, uint8_t **pb, size_t *pb_len, size_t *nrows)
+{
+    hs_snapshot_t snap;
+    hs_err_t err = hs_snapshot_take(&snap);
+    if (err == HS_ERR_STATE)
+        return err; /* profiler off or stopped: not a failure to report */
+    if (err != HS_OK) {
+        hs_warn_once(&warned_snapshot,
+                     "cannot take a heap snapshot: %s (the program continues; further "
+                     "snapshot errors are not shown)",
+                     hs_err_str(err));
+        return err;
+    }
+
+    hs_modules_t modules = {0};
+    const hs_modules_t *mods = &modules;
+    /* dl_iterate_phdr inside the loader gate: a fork waits until we are out (unwind.h). */
+    while (!hs_unwind_gate_enter())
+        sched_yield();
+    hs_err_t merr = hs_mappings_read(&modules);
+    hs_unwind_gate_exit();
+    if (merr != HS_OK) {
+        hs_warn_once(&warned_mappings,
+                     "cannot read the loaded modules: %s (profiles carry addresses only)",
+                     hs_err_str(merr));
+        mods = NULL;
+    }
+    if (!dump_symbolizer) {
+        hs_err_t serr = hs_symbolizer_new(&dump_symbolizer);
+        if (serr != HS_OK) {
+            hs_warn_once(&warned_symbolizer,
+                         "cannot set up symbolization: %s (profiles carry no function names)",
+                         hs_err_str(serr));
+            dump_symbolizer = NULL;
+        }
+    }
+
+    char comment[4][HS_DUMP_COMMENT_MAX];
+    snprintf(comment[0], sizeof comment[0], "heapsampler %s (%s)", HS_VERSION,
+             hs_dump_reason_name(reason));
+    snprintf(comment[1], sizeof comment[1], "rate=%llu", (unsigned long long)snap.rate);
+    snprintf(comment[2], sizeof comment[2], "samples=%llu dropped=%llu",
+             (unsigned long long)snap.samples, (unsigned long long)snap.dropped);
+    /* The tables' memory plus the symbol caches held for the exporter. */
+    snprintf(comment[3], sizeof comment[3], "profiler_memory=%llu bytes",
+             (unsigned long long)(snap.profiler_bytes + hs_symbolizer_memory(dump_symbolizer)));
+    const char *comments[] = {comment[0], comment[1], comment[2], comment[3], NULL};
+    hs_pprof_options_t opt = {
+        .modules = mods,
+        .symbolizer = dump_symbolizer,
+        .comments = comments,
+    };
+    err = hs_pprof_encode(&snap, &opt, pb, pb_len);
+    *nrows = snap.nrows;
+    hs_mappings_free(&modules);
+    hs_snapshot_free(&snap);
+    if (err != HS_OK)
+        hs_warn_once(&warned_encode,
+                     "cannot encode a profile: %s (the program continues; further encoding "
+                     "errors are not shown)",
+                     hs_err_str(err));
+    return err;
+}
+
+/* Encode, compress and write one profile. Called with dump_lock held. */
+static hs_err_t hs_dump_locked(hs_dump_reason_t reason, const char *path, char *written,
+                               size_t written_len)
+{
+    uint8_t *pb = NULL, *data = NULL;
+    size_t pb_len = 0, data_len = 0, nrows = 0;
+    int method = hs_config.compression;
+    char numbered[HS_DUMP_PATH_MAX];
+    const char *name = path;
+
+    hs_err_t err = hs_dump_encode(reason, &pb, &pb_len, &nrows);
+    if (err != HS_OK)
+        goto fail_encode;
+
+    err = hs_compress(method, pb, pb_len, &data, &data_len);
+    free(pb);
+    if (err != HS_OK) {
+        hs_warn_once(&warned_compress,
+                     "cannot compress a profile: %s (the program continues; further "
+                     "compression errors are not shown)",
+                     hs_err_str(err));
+        goto fail_compress;
+    }
+
+    if (!name) {
+        err = hs_output_path(numbered, sizeof numbered, hs_config.output, getpid(), dump_seq,
+                             hs_compress_suffix(method));
+        if (err != HS_OK) {
+            hs_warn_once(&warned_path,
+                         "cannot name profiles after HEAPSAMPLER_OUTPUT=\"%.200s\": %s",
+                         hs_config.output, hs_config.output[0] ? "too long" : "empty");
+            goto fail_path;
+        }
+        name = numbered;
+    }
+
+    err = hs_output_write_atomic(name, data, data_len);
+    if (err != HS_OK) {
+        char why[128];
+        const char *msg = strerror_r(errno, why, sizeof why);
+        hs_warn_once(&warned_write,
+                     "cannot write profile %s: %s (the program continues; further write "
+                     "errors are not shown)",
+                     name, msg);
+        goto fail_write;
+    }
+    free(data);
+    if (!path)
+        dump_seq++;
+    if (written && written_len)
+        snprintf(written, written_len, "%s", name);
+    hs_debug(2, "wrote %s (%zu bytes, %zu samples)", name, data_len, nrows);
+    return HS_OK;
+
+fail_write:
+fail_path:
+    free(data);
+fail_compress:
+fail_encode:
+    return err;
+}
+
+hs_err_t hs_dump_run(hs_dump_reason_t reason, const char *path, char *written, size_t written_len)
+{
+    if (written && written_len)
+        written[0] = '\0';
+    pthread_mutex_lock(&dump_lock);
+    __atomic_store_n(&dump_busy, 1, __ATOMIC_RELAXED);
+    hs_err_t err = hs_dump_locked(reason, path, written, written_len);
+    __atomic_store_n(&dump_busy, 0, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&dump_lock);
+    if (err == HS_OK)
+        __atomic_add_fetch(&dump_ok, 1, __ATOMIC_RELAXED);
+    else if (err != HS_ERR_STATE)
+        __atomic_add_fetch(&dump_failed, 1, __ATOMIC_RELAXED);
+    return err;
+}
+
+void hs_dump_after_fork_child(void)
+{
+    pthread_mutex_init(&dump_lock, NULL);
+    dump_seq = 0;
+    /* A dump interrupted by the fork may have left the caches half-updated. */
+    if (dump_busy)
+        dump_symbolizer = NULL;
+    dump_busy = 0;
+}
+
+uint64_t hs_dump_count(void)
+{
+    return __atomic_load_n(&dump_ok, __ATOMIC_RELAXED);
+}
+
+uint64_t hs_dump_failures(void)
+{
+    return __atomic_load_n(&dump_failed, __ATOMIC_RELAXED);
+}

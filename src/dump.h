@@ -1,0 +1,39 @@
+/*
+ * dump.h - one dump: snapshot -> mappings + symbols -> pprof -> compression -> file.
+ *
+ * Runs in the writer thread (or, at exit, the exiting thread after the writer stopped), with
+ * the reentrancy guard held. Keeps state across dumps: the file sequence number and the
+ * symbolizer's caches. Output problems (unwritable directory, full disk) are reported once per
+ * kind and never stop the host program.
+ */
+#ifndef HS_DUMP_H
+#define HS_DUMP_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "common.h"
+
+typedef enum hs_dump_reason {
+    HS_DUMP_INTERVAL,
+    HS_DUMP_SIGNAL,
+    HS_DUMP_API,
+    HS_DUMP_EXIT,
+} hs_dump_reason_t;
+
+/*
+ * Write the next profile <prefix>.<pid>.<seq><suffix>. If path is non-NULL, write there
+ * instead (heapsampler_dump_to) without consuming a sequence number. written (may be NULL)
+ * receives the file name.
+ */
+hs_err_t hs_dump_run(hs_dump_reason_t reason, const char *path, char *written,
+                     size_t written_len) HS_MUST_CHECK;
+
+/* Forked child: restart the sequence at 0 (the pid changed) and keep the caches. */
+void hs_dump_after_fork_child(void);
+
+/* Profiles written successfully / failed, since start. */
+uint64_t hs_dump_count(void);
+uint64_t hs_dump_failures(void);
+
+#endif

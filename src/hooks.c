@@ -1,0 +1,216 @@
+/*
+ * hooks.c - the exported malloc family. Only the preloaded library contains this file; the
+ * static core (unit tests, CLI) does not interpose anything.
+ *
+ * Every hook calls the next allocator and returns exactly its result; errno is whatever the
+ * real function left (the slow paths save and restore it). Sampling costs an allocation one
+ * thread-local subtraction and a branch, decided before the call so that the common case is a
+ * tail call to the real allocator (hs_sampler_charge); a free costs one byte load from the live
+ * filter and a branch (hs_sampler_on_free). Everything else is out of line.
+ *
+ * Order matters for correctness:
+ *  - allocation: real call first, then recording, so a sampled pointer is in the live table
+ *    before the program can see it;
+ *  - free/realloc: the live entry is removed before the real call, because once the memory is
+ *    returned another thread may receive (and sample) the same address.
+ *
+ * Bootstrap arena pointers (real_alloc.c) have a saturated filter byte, so they always reach
+ * hooks_free_slow / hooks_realloc_slow, which recognise them and never pass them on.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "common.h"
+#include "hooks.h"
+#include "profiler.h"
+#include "real_alloc.h"
+#include "sampler.h"
+
+/* ---- out-of-line paths -------------------------------------------------------------------- */
+
+/* Returns 1 if p must not be passed to the real free. */
+static HS_NOINLINE int hooks_free_slow(void *p)
+{
+    if (hs_real_alloc_is_bootstrap(p))
+        return 1;
+    hs_sampler_free_slow(p);
+    return 0;
+}
+
+static HS_NOINLINE void *hooks_realloc_bootstrap(void *old, size_t n)
+{
+    if (n == 0)
+        return NULL; /* like glibc: realloc(p, 0) frees p; arena memory is never reused */
+    void *p = HS_REAL(malloc)(n);
+    if (!p)
+        return NULL;
+    size_t old_size = hs_real_alloc_bootstrap_size(old);
+    memcpy(p, old, old_size < n ? old_size : n);
+    hs_sampler_on_alloc(p, n);
+    return p;
+}
+
+/*
+ * realloc and reallocarray: forget the old pointer if it was sampled, call the real function,
+ * then put the entry back if the call failed and the old block is therefore still live.
+ */
+#define HOOK_REALLOC(call, old, size)                                                              \
+    do {                                                                                           \
+        uint32_t site_ = HS_LIVE_NO_SITE;                                                          \
+        if ((old) && HS_UNLIKELY(hs_live_maybe_sampled(old))) {                                    \
+            if (hs_real_alloc_is_bootstrap(old))                                                   \
+                return hooks_realloc_bootstrap((old), (size));                                     \
+            site_ = hs_sampler_realloc_forget(old);                                                \
+        }                                                                                          \
+        void *p_ = (call);                                                                         \
+        /* A NULL result for size 0 means the old block was freed (glibc's realloc(p, 0)). */      \
+        if (HS_UNLIKELY(site_ != HS_LIVE_NO_SITE))                                                 \
+            hs_sampler_realloc_done((old), site_, p_ != NULL || (size) == 0);                      \
+        if (p_)                                                                                    \
+            hs_sampler_on_alloc(p_, (size));                                                       \
+        return p_;                                                                                 \
+    } while (0)
+
+/* ---- the malloc family -------------------------------------------------------------------- */
+
+static int probing, probe_hit;
+
+static HS_NOINLINE void *hooks_malloc_slow(size_t n)
+{
+    if (HS_UNLIKELY(probing))
+        probe_hit = 1;
+    void *p = HS_REAL(malloc)(n);
+    hs_sampler_alloc_slow(p, n);
+    return p;
+}
+
+static HS_NOINLINE void *hooks_calloc_slow(size_t n, size_t m, size_t total)
+{
+    void *p = HS_REAL(calloc)(n, m);
+    hs_sampler_alloc_slow(p, total);
+    return p;
+}
+
+HS_EXPORT void *malloc(size_t n)
+{
+    if (hs_sampler_charge(n))
+        return hooks_malloc_slow(n);
+    return HS_REAL(malloc)(n);
+}
+
+HS_EXPORT void free(void *p)
+{
+    if (HS_UNLIKELY(hs_live_maybe_sampled(p)) && hooks_free_slow(p))
+        return;
+    HS_REAL(free)(p);
+}
+
+HS_EXPORT void *calloc(size_t n, size_t m)
+{
+    size_t total;
+    /* On overflow the real calloc fails with ENOMEM: nothing to charge. */
+    if (HS_LIKELY(!__builtin_mul_overflow(n, m, &total)) && hs_sampler_charge(total))
+        return hooks_calloc_slow(n, m, total);
+    return HS_REAL(calloc)(n, m);
+}
+
+HS_EXPORT void *realloc(void *old, size_t n)
+{
+    HOOK_REALLOC(HS_REAL(realloc)(old, n), old, n);
+}
+
+/*
+ * reallocarray is realloc with an overflow check, implemented here on the next realloc: glibc's
+ * own reallocarray calls the public realloc, which would reach our hook a second time and
+ * count the allocation twice.
+ */
+HS_EXPORT void *reallocarray(void *old, size_t n, size_t m)
+{
+    size_t total;
+    if (HS_UNLIKELY(__builtin_mul_overflow(n, m, &total))) {
+        errno = ENOMEM; /* old stays live, as with the real reallocarray */
+        return NULL;
+    }
+    HOOK_REALLOC(HS_REAL(realloc)(old, total), old, total);
+}
+
+/*
+ * The aligned functions call the next allocator under the guard: an allocator may implement one
+ * through another public function (valloc via memalign, say), whose hook must not sample the
+ * same block a second time. These are not on the hot path of the malloc/free bar.
+ */
+#define HOOK_ALIGNED(type, call, ok, ptr, size)                                                    \
+    do {                                                                                           \
+        hs_thread_t *t_ = hs_thread_get();                                                         \
+        hs_guard_enter(t_);                                                                        \
+        type r_ = (call);                                                                          \
+        hs_guard_exit(t_);                                                                         \
+        if (ok)                                                                                    \
+            hs_sampler_on_alloc((ptr), (size));                                                    \
+        return r_;                                                                                 \
+    } while (0)
+
+HS_EXPORT int posix_memalign(void **out, size_t align, size_t n)
+{
+    HOOK_ALIGNED(int, HS_REAL(posix_memalign)(out, align, n), r_ == 0, *out, n);
+}
+
+HS_EXPORT void *aligned_alloc(size_t align, size_t n)
+{
+    HOOK_ALIGNED(void *, HS_REAL(aligned_alloc)(align, n), r_ != NULL, r_, n);
+}
+
+HS_EXPORT void *memalign(size_t align, size_t n)
+{
+    HOOK_ALIGNED(void *, HS_REAL(memalign)(align, n), r_ != NULL, r_, n);
+}
+
+HS_EXPORT void *valloc(size_t n)
+{
+    HOOK_ALIGNED(void *, HS_REAL(valloc)(n), r_ != NULL, r_, n);
+}
+
+HS_EXPORT void *pvalloc(size_t n)
+{
+    HOOK_ALIGNED(void *, HS_REAL(pvalloc)(n), r_ != NULL, r_, n);
+}
+
+HS_EXPORT size_t malloc_usable_size(void *p)
+{
+    if (HS_UNLIKELY(hs_real_alloc_is_bootstrap(p)))
+        return hs_real_alloc_bootstrap_size(p);
+    return HS_REAL(malloc_usable_size)(p);
+}
+
+/* ---- life cycle --------------------------------------------------------------------------- */
+
+int hs_hooks_probe(void)
+{
+    /* Call malloc the way the program does: through the symbol binding (a volatile function
+     * pointer so the compiler cannot resolve it to our definition). A zero countdown sends the
+     * call to hooks_malloc_slow if - and only if - it reaches our hook. The caller holds the
+     * guard, so nothing is sampled. */
+    void *(*volatile m)(size_t) = malloc;
+    void (*volatile f)(void *) = free;
+    hs_thread_t *t = hs_thread_get();
+    int64_t saved = t->countdown;
+    probe_hit = 0;
+    probing = 1;
+    t->countdown = 0;
+    void *p = m(1);
+    t->countdown = saved;
+    probing = 0;
+    f(p);
+    return probe_hit;
+}
+
+__attribute__((constructor(101))) static void hooks_init(void)
+{
+    hs_profiler_init();
+}
+
+__attribute__((destructor(101))) static void hooks_fini(void)
+{
+    hs_profiler_fini();
+}

@@ -1,0 +1,62 @@
+/*
+ * live_table.h - the sampled allocations that are still live: address -> site id.
+ *
+ * The free path of an unsampled pointer must cost at most one extra cache-line read and never
+ * a lock or an atomic read-modify-write. In front of the table sits a counting filter: one byte
+ * per slot, indexed by a multiplicative hash of the address; a slot counts the live sampled
+ * addresses that hash to it (saturating at 255, after which it stays set). free() reads one
+ * byte; zero proves "not sampled". Only a non-zero byte (a sampled pointer, or a rare
+ * collision) takes the slow path and a shard lock.
+ *
+ * Ordering: a sampled allocation is inserted (and its filter byte raised) before malloc returns
+ * the pointer, so any free of it - on any thread, after the program's own synchronisation -
+ * sees the byte. free() removes the entry *before* calling the real free: once the real free
+ * runs, the address may be handed out and sampled again by another thread.
+ *
+ * The table is sharded (HS_LIVE_SHARDS mutexes); each shard is an open-addressing array with
+ * linear probing and backward-shift deletion, grown by doubling with memory from hs_os_map.
+ * Inserting an address that is already present replaces the entry and reports the old site:
+ * this heals the rare lost removal (a free in a signal handler that interrupted the profiler).
+ */
+#ifndef HS_LIVE_TABLE_H
+#define HS_LIVE_TABLE_H
+
+#include <stdint.h>
+
+#include "common.h"
+
+#define HS_LIVE_FILTER_BITS  20
+#define HS_LIVE_FILTER_SLOTS (1u << HS_LIVE_FILTER_BITS)
+#define HS_LIVE_SHARDS       64
+#define HS_LIVE_NO_SITE      UINT32_MAX
+
+extern uint8_t hs_live_filter[HS_LIVE_FILTER_SLOTS];
+
+HS_INLINE uint32_t hs_live_filter_slot(const void *p)
+{
+    return (uint32_t)(((uintptr_t)p * 0x9E3779B97F4A7C15ull) >> (64 - HS_LIVE_FILTER_BITS));
+}
+
+/* The free-path check: one byte load, no ordering beyond relaxed. */
+HS_INLINE int hs_live_maybe_sampled(const void *p)
+{
+    return __atomic_load_n(&hs_live_filter[hs_live_filter_slot(p)], __ATOMIC_RELAXED) != 0;
+}
+
+hs_err_t hs_live_init(uint64_t max_entries) HS_MUST_CHECK;
+void hs_live_destroy(void);
+
+/* Insert p -> site. *replaced gets the site of an entry p replaced, or HS_LIVE_NO_SITE. */
+hs_err_t hs_live_insert(const void *p, uint32_t site_id, uint32_t *replaced) HS_MUST_CHECK;
+/* Remove p; HS_ERR_NOTFOUND if it is not a live sampled allocation. */
+hs_err_t hs_live_remove(const void *p, uint32_t *site_id) HS_MUST_CHECK;
+/* Look up without removing. */
+hs_err_t hs_live_lookup(const void *p, uint32_t *site_id) HS_MUST_CHECK;
+
+uint64_t hs_live_count(void);
+
+void hs_live_lock_all(void);
+void hs_live_unlock_all(void);
+void hs_live_reset_locks(void);
+
+#endif

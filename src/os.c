@@ -1,0 +1,91 @@
+/*
+ * os.c - anonymous memory with accounting, clocks, random seeds, thread ids.
+ *
+ * hs_os_map is the tables' only source of memory: it never calls malloc, so the tables can grow
+ * from inside a hook and while a table lock is held, and its total is the profiler's own
+ * memory as reported to users. All functions are async-signal-safe.
+ */
+#include "os.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static size_t mapped_bytes;
+
+size_t hs_os_page_round(size_t n)
+{
+    size_t page = 4096;
+    return (n + page - 1) & ~(page - 1);
+}
+
+void *hs_os_map(size_t size)
+{
+    int saved = errno;
+    size = hs_os_page_round(size);
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    errno = saved;
+    if (p == MAP_FAILED)
+        return NULL;
+    __atomic_add_fetch(&mapped_bytes, size, __ATOMIC_RELAXED);
+    return p;
+}
+
+void hs_os_unmap(void *p, size_t size)
+{
+    if (!p)
+        return;
+    int saved = errno;
+    size = hs_os_page_round(size);
+    munmap(p, size);
+    __atomic_sub_fetch(&mapped_bytes, size, __ATOMIC_RELAXED);
+    errno = saved;
+}
+
+size_t hs_os_mapped_bytes(void)
+{
+    return __atomic_load_n(&mapped_bytes, __ATOMIC_RELAXED);
+}
+
+static uint64_t clock_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t hs_os_wall_ns(void)
+{
+    return clock_ns(CLOCK_REALTIME);
+}
+
+uint64_t hs_os_monotonic_ns(void)
+{
+    return clock_ns(CLOCK_MONOTONIC);
+}
+
+pid_t hs_os_gettid(void)
+{
+    return (pid_t)syscall(SYS_gettid);
+}
+
+uint64_t hs_os_random_u64(void)
+{
+    int saved = errno;
+    uint64_t v = 0;
+    if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t)sizeof v) {
+        uint64_t x = hs_os_monotonic_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)hs_os_gettid() ^
+                     (uint64_t)(uintptr_t)&v;
+        /* splitmix64 finaliser */
+        x ^= x >> 30;
+        x *= 0xbf58476d1ce4e5b9ull;
+        x ^= x >> 27;
+        x *= 0x94d049bb133111ebull;
+        v = x ^ (x >> 31);
+    }
+    errno = saved;
+    return v;
+}

@@ -1,0 +1,111 @@
+/*
+ * output.c - profile file names and atomic writes.
+ *
+ * A profile is written to "<path>.tmp.<16 random hex digits>" created with
+ * O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, mode 0600 (then fchmod 0600, so the host's umask
+ * cannot widen or narrow it), written in full (short writes and EINTR are retried), closed with
+ * its result checked, and renamed over <path>. Readers therefore see either the previous file or
+ * the complete new one. O_EXCL|O_NOFOLLOW refuse anything planted at the temporary name (a
+ * symlink is never followed); rename replaces a symlink at <path> itself instead of writing
+ * through it. No fsync: a profile lost in a power failure is acceptable, stalling the writer
+ * thread on the disk is not.
+ *
+ * On any failure the temporary file is removed and HS_ERR_IO is returned with errno describing
+ * the first failure (EFBIG over RLIMIT_FSIZE - the writer thread blocks SIGXFSZ -, ENOSPC, EACCES,
+ * ENOENT for a missing directory, ENOTDIR, ...). close() failing with EINTR counts as success:
+ * Linux releases the descriptor anyway and the data is already in the page cache.
+ *
+ * Thread-safety: reentrant, no global state; no allocation. Nothing to do at fork.
+ */
+#include "output.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "os.h"
+
+#define HS_OUTPUT_TMP_TRIES 4 /* fresh random names to try when one exists already */
+
+hs_err_t hs_output_path(char *buf, size_t len, const char *prefix, pid_t pid, uint64_t seq,
+                        const char *suffix)
+{
+    if (!buf || len == 0 || !prefix || !prefix[0])
+        return HS_ERR_INVALID;
+    if (!suffix)
+        suffix = "";
+    int n = snprintf(buf, len, "%s.%d.%04llu%s", prefix, (int)pid, (unsigned long long)seq, suffix);
+    if (n < 0 || (size_t)n >= len) {
+        buf[0] = '\0';
+        return HS_ERR_INVALID;
+    }
+    return HS_OK;
+}
+
+/* Write all of data, retrying short writes and EINTR. Returns 0, or -1 with errno set. */
+static int hs_output_write_all(int fd, const uint8_t *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (n == 0) {
+            errno = EIO; /* a regular file never accepts zero bytes of a non-empty write */
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+hs_err_t hs_output_write_atomic(const char *path, const void *data, size_t len)
+{
+    if (!path || !path[0] || (!data && len)) {
+        errno = EINVAL;
+        return HS_ERR_INVALID;
+    }
+    char tmp[PATH_MAX + 32];
+    size_t plen = strlen(path);
+    if (plen >= PATH_MAX) {
+        errno = ENAMETOOLONG;
+        return HS_ERR_IO;
+    }
+
+    int fd = -1, rc, saved;
+    for (int tries = 0; tries < HS_OUTPUT_TMP_TRIES && fd < 0; tries++) {
+        snprintf(tmp, sizeof tmp, "%s.tmp.%016llx", path, (unsigned long long)hs_os_random_u64());
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (fd < 0)
+        goto fail_open;
+
+    /* The umask may have narrowed the mode; make it exactly 0600 either way. */
+    if (fchmod(fd, 0600) != 0 || hs_output_write_all(fd, data, len) != 0)
+        goto fail_write;
+    rc = close(fd);
+    fd = -1;
+    if (rc != 0 && errno != EINTR)
+        goto fail_write;
+    if (rename(tmp, path) != 0)
+        goto fail_write;
+    return HS_OK;
+
+fail_write:
+    saved = errno; /* the first failure is the one to report */
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    errno = saved;
+fail_open:
+    return HS_ERR_IO;
+}

@@ -1,0 +1,546 @@
+/*
+ * pprof_writer.c - a snapshot as an encoded pprof Profile (Go's heap profile layout).
+ *
+ * The encoder first builds its own compact tables, then the protobuf-c message in one go, then
+ * packs it:
+ *   - strings: interned by content in an open-addressing hash table; the table stores pointers
+ *     to the caller's strings (constants, module paths and build IDs, symbolizer names,
+ *     comments), all of which outlive the encode, so nothing is copied. Index 0 is "".
+ *   - locations: one per distinct return address (hash table address -> id), at address - 1,
+ *     which lies inside the call instruction, with the mapping that contains it and, when the
+ *     symbolizer names it, one Line. Each distinct address is resolved (mapping + symbol) once.
+ *   - functions: one per distinct name; since strings are interned, the function of a name is
+ *     found through an array indexed by the name's string index.
+ *   - mappings: one per module in the order of hs_modules_t (main executable first), ids from 1.
+ * Ids of mappings, locations and functions are dense, start at 1 and are therefore unique and
+ * non-zero; 0 means "none" (a location outside every mapping has mapping_id 0).
+ *
+ * Values: per row, hs_estimate_row() of (rate, size, allocs) gives alloc_objects/alloc_space and
+ * of (rate, size, live) gives inuse_objects/inuse_space, each rounded to the nearest integer.
+ * Rows whose four rounded values are all 0 are left out. A zero frame (never a real return
+ * address) is skipped, and a stack without frames gives a sample without locations, so that a
+ * damaged stack costs its call path but never the totals. A row naming a stack that does not
+ * exist is a broken snapshot: HS_ERR_INVALID.
+ *
+ * Thread-safety: reentrant; no global state. Runs in the writer thread (it mallocs, and the
+ * symbolizer it calls reads files). Every allocation is released on every path.
+ */
+#include "pprof_writer.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "estimate.h"
+#include "profile.pb-c.h"
+
+#define HS_PW_NVALUES 4
+
+/* A location while the tables are built; becomes a Perftools__Profiles__Location at the end. */
+typedef struct hs_pw_loc {
+    uint64_t address;
+    uint64_t mapping_id;  /* 0 = none */
+    uint64_t function_id; /* 0 = not symbolized */
+} hs_pw_loc_t;
+
+typedef struct hs_pw_slot {
+    uintptr_t frame;
+    uint64_t id;
+} hs_pw_slot_t;
+
+typedef struct hs_pw {
+    /* strings: strs[i] is string index i; str_slots holds index + 1, 0 = empty */
+    const char **strs;
+    uint64_t *str_hash;
+    uint32_t *func_of_str; /* function id named by string i, 0 = none */
+    size_t nstrs, strs_cap;
+    uint32_t *str_slots;
+    size_t str_slots_cap; /* power of two */
+
+    /* locations: a frame (return address) and its location id; frame 0 = empty slot */
+    hs_pw_slot_t *loc_slots;
+    size_t loc_slots_cap; /* power of two */
+    hs_pw_loc_t *locs;
+    size_t nlocs, locs_cap;
+
+    /* functions: name string index of function id i + 1 */
+    int64_t *func_names;
+    size_t nfuncs, funcs_cap;
+
+    const hs_modules_t *modules;
+    hs_symbolizer_t *symbolizer;
+    bool *has_functions; /* per module */
+} hs_pw_t;
+
+static hs_err_t hs_pprof_writer_str_rehash(hs_pw_t *w, size_t cap)
+{
+    uint32_t *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return HS_ERR_NOMEM;
+    for (size_t i = 0; i < w->nstrs; i++) {
+        size_t j = w->str_hash[i] & (cap - 1);
+        while (slots[j])
+            j = (j + 1) & (cap - 1);
+        slots[j] = (uint32_t)i + 1;
+    }
+    free(w->str_slots);
+    w->str_slots = slots;
+    w->str_slots_cap = cap;
+    return HS_OK;
+}
+
+/* The string-table index of s, adding it if new. s must outlive the encode. */
+static hs_err_t hs_pprof_writer_intern(hs_pw_t *w, const char *s, int64_t *idx)
+{
+    if (!s)
+        s = "";
+    uint64_t h = hs_hash_str(s);
+    size_t j = h & (w->str_slots_cap - 1);
+    for (; w->str_slots[j]; j = (j + 1) & (w->str_slots_cap - 1)) {
+        uint32_t i = w->str_slots[j] - 1;
+        if (w->str_hash[i] == h && strcmp(w->strs[i], s) == 0) {
+            *idx = i;
+            return HS_OK;
+        }
+    }
+    if (w->nstrs >= UINT32_MAX - 1)
+        return HS_ERR_FULL;
+    size_t cap = w->strs_cap;
+    if (w->nstrs == cap) {
+        size_t c1 = cap, c2 = cap, c3 = cap;
+        if (hs_array_reserve((void **)&w->strs, &c1, w->nstrs + 1, sizeof *w->strs, 64) ||
+            hs_array_reserve((void **)&w->str_hash, &c2, w->nstrs + 1, sizeof *w->str_hash, 64) ||
+            hs_array_reserve((void **)&w->func_of_str, &c3, w->nstrs + 1, sizeof *w->func_of_str,
+                             64))
+            return HS_ERR_NOMEM;
+        /* The three grew to the same size unless one failed (then we returned). */
+        w->strs_cap = c1;
+    }
+    size_t i = w->nstrs++;
+    w->strs[i] = s;
+    w->str_hash[i] = h;
+    w->func_of_str[i] = 0;
+    w->str_slots[j] = (uint32_t)i + 1;
+    if (w->nstrs * 2 > w->str_slots_cap) {
+        hs_err_t err = hs_pprof_writer_str_rehash(w, w->str_slots_cap * 2);
+        if (err != HS_OK)
+            return err;
+    }
+    *idx = (int64_t)i;
+    return HS_OK;
+}
+
+static hs_err_t hs_pprof_writer_loc_rehash(hs_pw_t *w, size_t cap)
+{
+    hs_pw_slot_t *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return HS_ERR_NOMEM;
+    for (size_t i = 0; i < w->loc_slots_cap; i++) {
+        if (!w->loc_slots[i].frame)
+            continue;
+        size_t j = hs_mix64(w->loc_slots[i].frame) & (cap - 1);
+        while (slots[j].frame)
+            j = (j + 1) & (cap - 1);
+        slots[j] = w->loc_slots[i];
+    }
+    free(w->loc_slots);
+    w->loc_slots = slots;
+    w->loc_slots_cap = cap;
+    return HS_OK;
+}
+
+/* Mapping, symbol and function of a new location at return address frame. */
+static hs_err_t hs_pprof_writer_resolve(hs_pw_t *w, uintptr_t frame, hs_pw_loc_t *loc)
+{
+    loc->address = (uint64_t)frame - 1;
+    loc->mapping_id = 0;
+    loc->function_id = 0;
+    const hs_module_t *m = hs_mappings_find(w->modules, frame - 1);
+    if (!m)
+        return HS_OK;
+    size_t mi = (size_t)(m - w->modules->v);
+    loc->mapping_id = mi + 1;
+    const char *name = hs_symbolize(w->symbolizer, m, frame - 1, NULL);
+    if (!name)
+        return HS_OK;
+    int64_t idx;
+    hs_err_t err = hs_pprof_writer_intern(w, name, &idx);
+    if (err != HS_OK)
+        return err;
+    if (!w->func_of_str[idx]) {
+        err = hs_array_reserve((void **)&w->func_names, &w->funcs_cap, w->nfuncs + 1,
+                               sizeof *w->func_names, 64);
+        if (err != HS_OK)
+            return err;
+        w->func_names[w->nfuncs++] = idx;
+        w->func_of_str[idx] = (uint32_t)w->nfuncs;
+    }
+    loc->function_id = w->func_of_str[idx];
+    w->has_functions[mi] = true;
+    return HS_OK;
+}
+
+/* The location id of return address frame (non-zero), creating the location if new. */
+static hs_err_t hs_pprof_writer_location(hs_pw_t *w, uintptr_t frame, uint64_t *id)
+{
+    size_t j = hs_mix64(frame) & (w->loc_slots_cap - 1);
+    for (; w->loc_slots[j].frame; j = (j + 1) & (w->loc_slots_cap - 1)) {
+        if (w->loc_slots[j].frame == frame) {
+            *id = w->loc_slots[j].id;
+            return HS_OK;
+        }
+    }
+    if (w->nlocs >= UINT32_MAX - 1)
+        return HS_ERR_FULL;
+    hs_err_t err =
+        hs_array_reserve((void **)&w->locs, &w->locs_cap, w->nlocs + 1, sizeof *w->locs, 64);
+    if (err != HS_OK)
+        return err;
+    err = hs_pprof_writer_resolve(w, frame, &w->locs[w->nlocs]);
+    if (err != HS_OK)
+        return err;
+    w->nlocs++;
+    w->loc_slots[j].frame = frame;
+    w->loc_slots[j].id = w->nlocs;
+    *id = w->nlocs;
+    if (w->nlocs * 2 > w->loc_slots_cap)
+        return hs_pprof_writer_loc_rehash(w, w->loc_slots_cap * 2);
+    return HS_OK;
+}
+
+static void hs_pprof_writer_values(uint64_t rate, const hs_snapshot_row_t *row, int64_t *v)
+{
+    double objects, bytes;
+    hs_estimate_row(rate, row->size, row->allocs, &objects, &bytes);
+    v[0] = llround(objects);
+    v[1] = llround(bytes);
+    hs_estimate_row(rate, row->size, row->live, &objects, &bytes);
+    v[2] = llround(objects);
+    v[3] = llround(bytes);
+}
+
+static void hs_pprof_writer_release(hs_pw_t *w)
+{
+    free(w->strs);
+    free(w->str_hash);
+    free(w->func_of_str);
+    free(w->str_slots);
+    free(w->loc_slots);
+    free(w->locs);
+    free(w->func_names);
+    free(w->has_functions);
+}
+
+/* Everything of the protobuf-c message that is not part of hs_pw_t. */
+typedef struct hs_pw_msg {
+    Perftools__Profiles__ValueType types[HS_PW_NVALUES + 1]; /* + period type */
+    Perftools__Profiles__ValueType *type_ptrs[HS_PW_NVALUES];
+    Perftools__Profiles__Sample *samples;
+    Perftools__Profiles__Sample **sample_ptrs;
+    Perftools__Profiles__Label *labels;
+    Perftools__Profiles__Label **label_ptrs;
+    int64_t *values;
+    uint64_t *loc_ids;
+    Perftools__Profiles__Location *locs;
+    Perftools__Profiles__Location **loc_ptrs;
+    Perftools__Profiles__Line *lines;
+    Perftools__Profiles__Line **line_ptrs;
+    Perftools__Profiles__Function *funcs;
+    Perftools__Profiles__Function **func_ptrs;
+    Perftools__Profiles__Mapping *maps;
+    Perftools__Profiles__Mapping **map_ptrs;
+    int64_t *comments;
+} hs_pw_msg_t;
+
+static void hs_pprof_writer_msg_release(hs_pw_msg_t *g)
+{
+    free(g->samples);
+    free(g->sample_ptrs);
+    free(g->labels);
+    free(g->label_ptrs);
+    free(g->values);
+    free(g->loc_ids);
+    free(g->locs);
+    free(g->loc_ptrs);
+    free(g->lines);
+    free(g->line_ptrs);
+    free(g->funcs);
+    free(g->func_ptrs);
+    free(g->maps);
+    free(g->map_ptrs);
+    free(g->comments);
+}
+
+/* Samples: values, location ids and the "bytes" label of every non-empty row. */
+static hs_err_t hs_pprof_writer_samples(hs_pw_t *w, hs_pw_msg_t *g, const hs_snapshot_t *snap,
+                                        int64_t bytes_key, size_t *nsamples)
+{
+    size_t nframes = 0;
+    for (size_t r = 0; r < snap->nrows; r++) {
+        if (snap->rows[r].stack_id >= snap->nstacks)
+            return HS_ERR_INVALID;
+        const hs_snapshot_stack_t *st = &snap->stacks[snap->rows[r].stack_id];
+        if (st->frames)
+            nframes += st->depth;
+    }
+    size_t nrows = snap->nrows ? snap->nrows : 1;
+    g->samples = malloc(nrows * sizeof *g->samples);
+    g->sample_ptrs = malloc(nrows * sizeof *g->sample_ptrs);
+    g->labels = malloc(nrows * sizeof *g->labels);
+    g->label_ptrs = malloc(nrows * sizeof *g->label_ptrs);
+    g->values = malloc(nrows * HS_PW_NVALUES * sizeof *g->values);
+    g->loc_ids = malloc((nframes ? nframes : 1) * sizeof *g->loc_ids);
+    if (!g->samples || !g->sample_ptrs || !g->labels || !g->label_ptrs || !g->values || !g->loc_ids)
+        return HS_ERR_NOMEM;
+
+    size_t n = 0, used = 0;
+    for (size_t r = 0; r < snap->nrows; r++) {
+        const hs_snapshot_row_t *row = &snap->rows[r];
+        int64_t *v = &g->values[n * HS_PW_NVALUES];
+        hs_pprof_writer_values(snap->rate, row, v);
+        if (!v[0] && !v[1] && !v[2] && !v[3])
+            continue;
+        const hs_snapshot_stack_t *st = &snap->stacks[row->stack_id];
+        uint64_t *ids = &g->loc_ids[used];
+        size_t depth = 0;
+        uint32_t nframes_row = st->frames ? st->depth : 0; /* no frames: an empty stack */
+        for (uint32_t k = 0; k < nframes_row; k++) {
+            if (!st->frames[k])
+                continue;
+            hs_err_t err = hs_pprof_writer_location(w, st->frames[k], &ids[depth]);
+            if (err != HS_OK)
+                return err;
+            depth++;
+        }
+        used += depth;
+
+        Perftools__Profiles__Label *label = &g->labels[n];
+        perftools__profiles__label__init(label);
+        label->key = bytes_key;
+        label->num = row->size > INT64_MAX ? INT64_MAX : (int64_t)row->size;
+        g->label_ptrs[n] = label;
+
+        Perftools__Profiles__Sample *s = &g->samples[n];
+        perftools__profiles__sample__init(s);
+        s->n_location_id = depth;
+        s->location_id = ids;
+        s->n_value = HS_PW_NVALUES;
+        s->value = v;
+        s->n_label = 1;
+        s->label = &g->label_ptrs[n];
+        g->sample_ptrs[n] = s;
+        n++;
+    }
+    *nsamples = n;
+    return HS_OK;
+}
+
+/* Locations, functions and mappings from the finished tables. */
+static hs_err_t hs_pprof_writer_tables(hs_pw_t *w, hs_pw_msg_t *g, size_t nmodules)
+{
+    size_t nl = w->nlocs ? w->nlocs : 1;
+    size_t nf = w->nfuncs ? w->nfuncs : 1;
+    size_t nm = nmodules ? nmodules : 1;
+    g->locs = malloc(nl * sizeof *g->locs);
+    g->loc_ptrs = malloc(nl * sizeof *g->loc_ptrs);
+    g->lines = malloc(nl * sizeof *g->lines);
+    g->line_ptrs = malloc(nl * sizeof *g->line_ptrs);
+    g->funcs = malloc(nf * sizeof *g->funcs);
+    g->func_ptrs = malloc(nf * sizeof *g->func_ptrs);
+    g->maps = malloc(nm * sizeof *g->maps);
+    g->map_ptrs = malloc(nm * sizeof *g->map_ptrs);
+    if (!g->locs || !g->loc_ptrs || !g->lines || !g->line_ptrs || !g->funcs || !g->func_ptrs ||
+        !g->maps || !g->map_ptrs)
+        return HS_ERR_NOMEM;
+
+    for (size_t i = 0; i < w->nlocs; i++) {
+        Perftools__Profiles__Location *l = &g->locs[i];
+        perftools__profiles__location__init(l);
+        l->id = i + 1;
+        l->mapping_id = w->locs[i].mapping_id;
+        l->address = w->locs[i].address;
+        if (w->locs[i].function_id) {
+            Perftools__Profiles__Line *line = &g->lines[i];
+            perftools__profiles__line__init(line);
+            line->function_id = w->locs[i].function_id;
+            g->line_ptrs[i] = line;
+            l->n_line = 1;
+            l->line = &g->line_ptrs[i];
+        }
+        g->loc_ptrs[i] = l;
+    }
+    for (size_t i = 0; i < w->nfuncs; i++) {
+        Perftools__Profiles__Function *f = &g->funcs[i];
+        perftools__profiles__function__init(f);
+        f->id = i + 1;
+        /* Raw symbol names: name == system_name until demangling exists. */
+        f->name = w->func_names[i];
+        f->system_name = w->func_names[i];
+        g->func_ptrs[i] = f;
+    }
+    for (size_t i = 0; i < nmodules; i++) {
+        const hs_module_t *mod = &w->modules->v[i];
+        Perftools__Profiles__Mapping *m = &g->maps[i];
+        perftools__profiles__mapping__init(m);
+        m->id = i + 1;
+        m->memory_start = mod->start;
+        m->memory_limit = mod->limit;
+        m->file_offset = mod->file_offset;
+        hs_err_t err = hs_pprof_writer_intern(w, mod->path, &m->filename);
+        if (err == HS_OK)
+            err = hs_pprof_writer_intern(w, mod->build_id, &m->build_id);
+        if (err != HS_OK)
+            return err;
+        m->has_functions = w->has_functions[i];
+        g->map_ptrs[i] = m;
+    }
+    return HS_OK;
+}
+
+/* Strings of the fixed header: sample types, period type, default sample type. */
+static hs_err_t hs_pprof_writer_header(hs_pw_t *w, hs_pw_msg_t *g, int64_t *bytes_key)
+{
+    static const char *const type_names[HS_PW_NVALUES][2] = {
+        {"alloc_objects", "count"},
+        {"alloc_space", "bytes"},
+        {"inuse_objects", "count"},
+        {"inuse_space", "bytes"},
+    };
+    int64_t empty;
+    hs_err_t err = hs_pprof_writer_intern(w, "", &empty); /* index 0 */
+    for (int i = 0; err == HS_OK && i < HS_PW_NVALUES; i++) {
+        Perftools__Profiles__ValueType *vt = &g->types[i];
+        perftools__profiles__value_type__init(vt);
+        err = hs_pprof_writer_intern(w, type_names[i][0], &vt->type);
+        if (err == HS_OK)
+            err = hs_pprof_writer_intern(w, type_names[i][1], &vt->unit);
+        g->type_ptrs[i] = vt;
+    }
+    Perftools__Profiles__ValueType *period_type = &g->types[HS_PW_NVALUES];
+    perftools__profiles__value_type__init(period_type);
+    if (err == HS_OK)
+        err = hs_pprof_writer_intern(w, "space", &period_type->type);
+    if (err == HS_OK)
+        err = hs_pprof_writer_intern(w, "bytes", &period_type->unit);
+    if (err == HS_OK)
+        err = hs_pprof_writer_intern(w, "bytes", bytes_key);
+    return err;
+}
+
+static hs_err_t hs_pprof_writer_comments(hs_pw_t *w, hs_pw_msg_t *g, const char *const *comments,
+                                         size_t *ncomments)
+{
+    size_t n = 0;
+    while (comments && comments[n])
+        n++;
+    g->comments = malloc((n ? n : 1) * sizeof *g->comments);
+    if (!g->comments)
+        return HS_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        hs_err_t err = hs_pprof_writer_intern(w, comments[i], &g->comments[i]);
+        if (err != HS_OK)
+            return err;
+    }
+    *ncomments = n;
+    return HS_OK;
+}
+
+/* Build every table and fill *p, whose arrays point into w and g. */
+static hs_err_t hs_pprof_writer_build(hs_pw_t *w, hs_pw_msg_t *g, const hs_snapshot_t *snap,
+                                      const hs_pprof_options_t *opt,
+                                      Perftools__Profiles__Profile *p)
+{
+    size_t nmodules = opt->modules ? opt->modules->n : 0;
+    w->modules = opt->modules;
+    w->symbolizer = opt->symbolizer;
+    /* Start small: distinct addresses are far fewer than frames, and a table sized for the
+     * frames would cost page faults and cache misses. It doubles at half full. */
+    w->loc_slots_cap = 4096;
+    w->loc_slots = calloc(w->loc_slots_cap, sizeof *w->loc_slots);
+    w->str_slots_cap = 1024;
+    w->str_slots = calloc(w->str_slots_cap, sizeof *w->str_slots);
+    w->has_functions = calloc(nmodules ? nmodules : 1, sizeof *w->has_functions);
+    if (!w->loc_slots || !w->str_slots || !w->has_functions)
+        return HS_ERR_NOMEM;
+
+    int64_t bytes_key;
+    size_t nsamples = 0, ncomments = 0;
+    hs_err_t err = hs_pprof_writer_header(w, g, &bytes_key);
+    if (err == HS_OK)
+        err = hs_pprof_writer_samples(w, g, snap, bytes_key, &nsamples);
+    if (err == HS_OK)
+        err = hs_pprof_writer_tables(w, g, nmodules);
+    if (err == HS_OK)
+        err = hs_pprof_writer_comments(w, g, opt->comments, &ncomments);
+    if (err != HS_OK)
+        return err;
+
+    perftools__profiles__profile__init(p);
+    p->n_sample_type = HS_PW_NVALUES;
+    p->sample_type = g->type_ptrs;
+    p->n_sample = nsamples;
+    p->sample = g->sample_ptrs;
+    p->n_mapping = nmodules;
+    p->mapping = g->map_ptrs;
+    p->n_location = w->nlocs;
+    p->location = g->loc_ptrs;
+    p->n_function = w->nfuncs;
+    p->function = g->func_ptrs;
+    /* protobuf-c only reads the strings while packing. */
+    p->n_string_table = w->nstrs;
+    p->string_table = (char **)w->strs;
+    p->time_nanos = (int64_t)snap->time_ns;
+    p->duration_nanos =
+        snap->time_ns > snap->start_ns ? (int64_t)(snap->time_ns - snap->start_ns) : 0;
+    p->period_type = &g->types[HS_PW_NVALUES];
+    p->period = snap->rate > INT64_MAX ? INT64_MAX : (int64_t)snap->rate;
+    p->n_comment = ncomments;
+    p->comment = g->comments;
+    p->default_sample_type = g->types[HS_PW_NVALUES - 1].type; /* "inuse_space" */
+    return HS_OK;
+}
+
+hs_err_t hs_pprof_encode(const hs_snapshot_t *snap, const hs_pprof_options_t *opt, uint8_t **out,
+                         size_t *out_len)
+{
+    static const hs_pprof_options_t no_options = {0};
+    if (!snap || !out || !out_len || (snap->nrows && !snap->rows) ||
+        (snap->nstacks && !snap->stacks))
+        return HS_ERR_INVALID;
+    *out = NULL;
+    *out_len = 0;
+
+    hs_pw_t w;
+    hs_pw_msg_t g;
+    Perftools__Profiles__Profile p;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    memset(&w, 0, sizeof w);
+    memset(&g, 0, sizeof g);
+    hs_err_t err = hs_pprof_writer_build(&w, &g, snap, opt ? opt : &no_options, &p);
+    if (err != HS_OK)
+        goto fail_build;
+
+    len = perftools__profiles__profile__get_packed_size(&p);
+    buf = malloc(len ? len : 1);
+    err = HS_ERR_NOMEM;
+    if (!buf)
+        goto fail_alloc;
+    err = HS_ERR_INVALID;
+    if (perftools__profiles__profile__pack(&p, buf) != len)
+        goto fail_pack;
+    hs_pprof_writer_msg_release(&g);
+    hs_pprof_writer_release(&w);
+    *out = buf;
+    *out_len = len;
+    return HS_OK;
+
+fail_pack:
+    free(buf);
+fail_alloc:
+fail_build:
+    hs_pprof_writer_msg_release(&g);
+    hs_pprof_writer_release(&w);
+    return err;
+}

@@ -1,0 +1,297 @@
+/*
+ * profiler.c - life cycle of the profiler in a process.
+ *
+ * Init (the preloaded library's constructor, single-threaded in practice): resolve the next
+ * allocator, read the configuration, decide whether this process is profiled, set up the
+ * tables, the unwinder's trim range, fork handlers, the dump signal and the writer thread, then
+ * switch sampling on. Allocations made before (other libraries' constructors) pass through
+ * unsampled.
+ *
+ * Which processes are profiled: the first process that loads the library records its pid in
+ * HEAPSAMPLER_ROOT_PID. A process image that finds another pid there was started by fork+exec
+ * from a profiled process and stays passive unless HEAPSAMPLER_FOLLOW_EXEC=1; an exec in the
+ * same process (a wrapper script exec'ing the real program) keeps the pid and is profiled.
+ * A fork without exec (workers, daemons) keeps profiling with its own pid and files.
+ *
+ * Fork: prepare takes every table lock and closes the loader gate (so no thread is inside
+ * dl_iterate_phdr on our behalf), parent releases, child re-initialises the locks, restarts the
+ * sequence of file names and the writer thread, and reseeds its sampler. A fork from a signal
+ * handler that interrupted the profiler (guard held) cannot take the locks safely: the child
+ * then stops profiling rather than trust half-updated tables.
+ *
+ * Exit: the destructor asks the writer thread for a final profile and waits (bounded), then
+ * switches sampling off: allocations in later destructors would be in no profile anyway.
+ */
+#include "profiler.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "dump.h"
+#include "guard.h"
+#include "hooks.h"
+#include "live_table.h"
+#include "log.h"
+#include "os.h"
+#include "real_alloc.h"
+#include "sampler.h"
+#include "snapshot.h"
+#include "stack_table.h"
+#include "unwind.h"
+#include "writer_thread.h"
+
+extern char **environ;
+
+static int state = HS_PROFILER_UNINIT;
+static __thread int fork_locked __attribute__((tls_model("initial-exec")));
+static int warned_fault;
+
+int hs_profiler_state(void)
+{
+    return __atomic_load_n(&state, __ATOMIC_ACQUIRE);
+}
+
+uint64_t hs_profiler_start_ns(void)
+{
+    return hs_snapshot_start_ns;
+}
+
+static void set_state(int s)
+{
+    __atomic_store_n(&state, s, __ATOMIC_RELEASE);
+}
+
+void hs_profiler_fault(const char *what)
+{
+    hs_warn_once(&warned_fault, "internal fault (%s): profiling is off, the program continues",
+                 what);
+    hs_sampler_set_active(0);
+    set_state(HS_PROFILER_OFF);
+}
+
+static void turn_off(void)
+{
+    hs_sampler_set_active(0);
+    set_state(HS_PROFILER_OFF);
+}
+
+/* 1 if this process image is to be profiled (see the file comment). */
+static int is_profiled_process(void)
+{
+    pid_t me = getpid();
+    const char *root = getenv("HEAPSAMPLER_ROOT_PID");
+    if (root && *root) {
+        long rp = strtol(root, NULL, 10);
+        if (rp != (long)me && !hs_config.follow_exec) {
+            hs_debug(1,
+                     "pid %d: not profiled (started by fork+exec from profiled process %ld; "
+                     "set HEAPSAMPLER_FOLLOW_EXEC=1 to profile it)",
+                     (int)me, rp);
+            return 0;
+        }
+        if (rp == (long)me)
+            return 1;
+    }
+    char buf[24];
+    snprintf(buf, sizeof buf, "%d", (int)me);
+    setenv("HEAPSAMPLER_ROOT_PID", buf, 1);
+    return 1;
+}
+
+/* Make the output prefix absolute (a daemon's chdir("/") must not move its files) and turn a
+ * directory into <dir>/heapsampler. */
+static int resolve_output_prefix(void)
+{
+    char *out = hs_config.output;
+    char buf[HS_CONFIG_STR_MAX];
+    struct stat st;
+    size_t len = strlen(out);
+    int is_dir = (len > 0 && out[len - 1] == '/') || (stat(out, &st) == 0 && S_ISDIR(st.st_mode));
+    if (out[0] == '/') {
+        snprintf(buf, sizeof buf, "%s", out);
+    } else {
+        char cwd[HS_CONFIG_STR_MAX];
+        if (!getcwd(cwd, sizeof cwd)) {
+            hs_log("cannot resolve HEAPSAMPLER_OUTPUT=\"%s\": the working directory is unknown "
+                   "(%s); profiling is off",
+                   out, strerror(errno));
+            return 0;
+        }
+        if ((size_t)snprintf(buf, sizeof buf, "%s/%s", strcmp(cwd, "/") ? cwd : "", out) >=
+            sizeof buf)
+            goto too_long;
+    }
+    if (is_dir) {
+        size_t l = strlen(buf);
+        while (l > 1 && buf[l - 1] == '/')
+            buf[--l] = '\0';
+        if (l + sizeof "/heapsampler" > sizeof buf)
+            goto too_long;
+        memcpy(buf + l, "/heapsampler", sizeof "/heapsampler");
+    }
+    memcpy(out, buf, strlen(buf) + 1);
+    return 1;
+too_long:
+    hs_log("HEAPSAMPLER_OUTPUT is too long once made absolute; profiling is off");
+    return 0;
+}
+
+/* ---- fork --------------------------------------------------------------------------------- */
+
+static void fork_prepare(void)
+{
+    hs_thread_t *t = hs_thread_get();
+    fork_locked = 0;
+    if (hs_profiler_state() != HS_PROFILER_RUNNING || t->guard)
+        return;
+    hs_guard_enter(t);
+    hs_stack_table_lock_all();
+    hs_live_lock_all();
+    hs_unwind_gate_close();
+    fork_locked = 1;
+}
+
+static void fork_parent(void)
+{
+    if (!fork_locked)
+        return;
+    fork_locked = 0;
+    hs_unwind_gate_open(0);
+    hs_live_unlock_all();
+    hs_stack_table_unlock_all();
+    hs_guard_exit(hs_thread_get());
+}
+
+static void fork_child(void)
+{
+    hs_thread_t *t = hs_thread_get();
+    if (!fork_locked) {
+        if (hs_profiler_state() == HS_PROFILER_RUNNING) {
+            /* Forked from inside the profiler (a signal handler): the tables may be mid-update. */
+            hs_live_reset_locks();
+            hs_stack_table_reset_locks();
+            hs_unwind_gate_open(1);
+            turn_off();
+        }
+        return;
+    }
+    fork_locked = 0;
+    hs_live_reset_locks();
+    hs_stack_table_reset_locks();
+    hs_unwind_gate_open(1);
+    hs_sampler_after_fork_child();
+    hs_dump_after_fork_child();
+    hs_writer_fork_child();
+    hs_debug(1, "pid %d: forked, profiling into its own files", (int)getpid());
+    hs_guard_exit(t);
+}
+
+/* ---- dump signal -------------------------------------------------------------------------- */
+
+static void on_dump_signal(int sig)
+{
+    (void)sig;
+    hs_writer_poke_from_signal(); /* async-signal-safe: an atomic store and sem_post */
+}
+
+static void install_dump_signal(int sig)
+{
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_dump_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    if (sigaction(sig, NULL, &old) == 0 && old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN) {
+        hs_log("signal %d already has a handler; not using it for dumps", sig);
+        return;
+    }
+    if (sigaction(sig, &sa, NULL) != 0)
+        hs_log("cannot install the dump signal handler for signal %d: %s", sig, strerror(errno));
+}
+
+/* ---- init / fini -------------------------------------------------------------------------- */
+
+void hs_profiler_init(void)
+{
+    if (hs_profiler_state() != HS_PROFILER_UNINIT)
+        return;
+    hs_thread_t *t = hs_thread_get();
+    hs_guard_enter(t);
+    hs_real_alloc_resolve();
+    hs_config_load(&hs_config, environ, true);
+    hs_log_set_verbosity((int)hs_config.verbose);
+
+    if (!hs_config.enabled) {
+        hs_debug(1, "disabled by HEAPSAMPLER_ENABLED=0");
+        turn_off();
+        goto out;
+    }
+    if (hs_hooks_probe && !hs_hooks_probe()) {
+        hs_log("another library that defines malloc is loaded before the profiler (check the "
+               "order of LD_PRELOAD): the program's allocations do not reach it; profiling is "
+               "off");
+        turn_off();
+        goto out;
+    }
+    if (!is_profiled_process() || !resolve_output_prefix()) {
+        turn_off();
+        goto out;
+    }
+    if (hs_stack_table_init((uint32_t)hs_config.max_stacks, (uint32_t)hs_config.max_sites) !=
+            HS_OK ||
+        hs_live_init(hs_config.max_live) != HS_OK) {
+        hs_profiler_fault("table initialisation");
+        goto out;
+    }
+    uintptr_t lo, hi;
+    if (hs_unwind_find_self_range(&lo, &hi) == HS_OK)
+        hs_unwind_set_self_range(lo, hi);
+    hs_sampler_configure(hs_config.rate, hs_config.seed, (uint32_t)hs_config.stack_depth);
+    hs_snapshot_start_ns = hs_os_wall_ns();
+    if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)
+        hs_log("cannot register fork handlers; forked children will not be profiled");
+
+    if (hs_config.verbose)
+        hs_config_print(&hs_config);
+    set_state(HS_PROFILER_RUNNING);
+    hs_sampler_set_active(1);
+    if (hs_writer_start() != HS_OK) {
+        /* Reported by the writer; the exit dump still happens, from the exiting thread. */
+    }
+    if (hs_config.dump_signal)
+        install_dump_signal(hs_config.dump_signal);
+    hs_debug(1, "pid %d: profiling, rate %llu bytes, profiles to %s.%d.*", (int)getpid(),
+             (unsigned long long)hs_config.rate, hs_config.output, (int)getpid());
+out:
+    hs_guard_exit(t);
+}
+
+void hs_profiler_fini(void)
+{
+    if (hs_profiler_state() != HS_PROFILER_RUNNING)
+        return;
+    hs_thread_t *t = hs_thread_get();
+    hs_guard_enter(t);
+    hs_writer_stop_final();
+    set_state(HS_PROFILER_STOPPED);
+    hs_sampler_set_active(0);
+    if (hs_config.verbose) {
+        hs_sampler_stats_t st;
+        hs_sampler_get_stats(&st);
+        hs_log("pid %d: %llu samples (%llu dropped), %u stacks, %u sites, %llu live; "
+               "%llu profiles written (%llu failed); profiler memory %zu KiB",
+               (int)getpid(), (unsigned long long)st.samples,
+               (unsigned long long)(st.dropped_full + st.dropped_nomem + st.dropped_unwind),
+               hs_stack_count(), hs_site_count(), (unsigned long long)hs_live_count(),
+               (unsigned long long)hs_dump_count(), (unsigned long long)hs_dump_failures(),
+               hs_os_mapped_bytes() / 1024);
+    }
+    hs_guard_exit(t);
+}

@@ -1,0 +1,277 @@
+/*
+ * sampler.c - when to sample, and recording a sample (see sampler.h).
+ *
+ * Mode: before the profiler's init (allocations made by other libraries' constructors) the slow
+ * path passes everything through and leaves the countdown at 0, so the first allocation after
+ * init starts the thread. Once off (disabled, fault, exit), threads park their countdown at
+ * HS_COUNTDOWN_PARKED and never come back here.
+ *
+ * Sampling: a thread's countdown is drawn from Exp(mean = rate) with xoroshiro128+ seeded per
+ * thread (HEAPSAMPLER_SEED mixed with the thread's start order, or getrandom). When an
+ * allocation takes it to <= 0 that allocation is sampled and a fresh countdown is drawn; the
+ * overshoot is discarded, which the memorylessness of the exponential makes exact: P(sampled)
+ * = 1 - exp(-size/rate) for every allocation. Exact mode (rate 1) draws 0: every allocation.
+ *
+ * Recording: unwind with no lock held, intern the stack, intern the (stack, size) site, insert
+ * the live entry, then count the allocation on the site. Any failure drops the sample and
+ * counts why; a table that fills up is reported once.
+ *
+ * Every slow path runs under the reentrancy guard and preserves errno. A slow path entered
+ * while the guard is already held (a signal handler interrupting the profiler) does nothing.
+ */
+#include "sampler.h"
+
+#include <errno.h>
+#include <math.h>
+
+#include "log.h"
+#include "os.h"
+#include "stack_table.h"
+#include "unwind.h"
+
+enum { MODE_WAITING = 0, MODE_ACTIVE = 1, MODE_OFF = 2 };
+
+static struct {
+    uint64_t rate;
+    uint64_t seed;
+    uint32_t depth;
+    int mode;
+} S = {.rate = 524288, .depth = 64};
+
+static uint32_t thread_seq;
+static hs_sampler_stats_t stats;
+static int warned_full_stack, warned_full_site, warned_full_live, warned_nomem;
+
+void hs_sampler_configure(uint64_t rate, uint64_t seed, uint32_t stack_depth)
+{
+    S.rate = rate ? rate : 1;
+    S.seed = seed;
+    S.depth = stack_depth ? stack_depth : 1;
+}
+
+void hs_sampler_set_active(int active)
+{
+    __atomic_store_n(&S.mode, active ? MODE_ACTIVE : MODE_OFF, __ATOMIC_RELEASE);
+}
+
+uint64_t hs_sampler_rate(void)
+{
+    return S.rate;
+}
+
+/* ---- random numbers ----------------------------------------------------------------------- */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+void hs_rng_seed(uint64_t rng[2], uint64_t seed)
+{
+    uint64_t x = seed;
+    rng[0] = splitmix64(&x);
+    rng[1] = splitmix64(&x);
+    if ((rng[0] | rng[1]) == 0)
+        rng[1] = 1;
+}
+
+static inline uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+uint64_t hs_rng_next(uint64_t rng[2])
+{
+    uint64_t s0 = rng[0], s1 = rng[1];
+    uint64_t r = s0 + s1;
+    s1 ^= s0;
+    rng[0] = rotl(s0, 24) ^ s1 ^ (s1 << 16);
+    rng[1] = rotl(s1, 37);
+    return r;
+}
+
+int64_t hs_sampler_next_countdown(hs_thread_t *t, uint64_t rate)
+{
+    if (rate <= 1)
+        return 0;
+    /* u uniform in (0, 1] from the top 53 bits; -log(u) is Exp(1). */
+    double u = (double)((hs_rng_next(t->rng) >> 11) + 1) * 0x1.0p-53;
+    double d = -log(u) * (double)rate;
+    if (d > 9.0e18)
+        d = 9.0e18;
+    return (int64_t)d + 1;
+}
+
+/* ---- per-thread start --------------------------------------------------------------------- */
+
+/* Returns 1 if the thread now samples (with a fresh countdown), 0 if it passes through. */
+static int thread_start(hs_thread_t *t)
+{
+    int mode = __atomic_load_n(&S.mode, __ATOMIC_ACQUIRE);
+    if (mode == MODE_WAITING) {
+        t->countdown = 0;
+        return 0;
+    }
+    if (mode == MODE_OFF) {
+        t->state = HS_THREAD_OFF;
+        t->countdown = HS_COUNTDOWN_PARKED;
+        return 0;
+    }
+    uint64_t idx = __atomic_fetch_add(&thread_seq, 1, __ATOMIC_RELAXED);
+    uint64_t seed;
+    if (S.seed) {
+        uint64_t x = S.seed ^ (idx * 0xD1B54A32D192ED03ull);
+        seed = splitmix64(&x);
+    } else {
+        seed = hs_os_random_u64();
+    }
+    hs_rng_seed(t->rng, seed);
+    t->state = HS_THREAD_ACTIVE;
+    t->countdown = hs_sampler_next_countdown(t, S.rate);
+    __atomic_add_fetch(&stats.threads, 1, __ATOMIC_RELAXED);
+    return 1;
+}
+
+/* ---- recording ---------------------------------------------------------------------------- */
+
+static void count_drop(hs_err_t err, int *warned, const char *table, const char *var)
+{
+    if (err == HS_ERR_FULL) {
+        __atomic_add_fetch(&stats.dropped_full, 1, __ATOMIC_RELAXED);
+        hs_warn_once(warned,
+                     "the %s table is full (HEAPSAMPLER_%s); further samples that need room "
+                     "are dropped and counted",
+                     table, var);
+    } else {
+        __atomic_add_fetch(&stats.dropped_nomem, 1, __ATOMIC_RELAXED);
+        hs_warn_once(&warned_nomem,
+                     "out of memory for the %s table; samples are dropped and "
+                     "counted",
+                     table);
+    }
+}
+
+static void record(void *p, size_t size)
+{
+    uintptr_t frames[HS_UNWIND_BUF];
+    uint32_t n = hs_unwind_capture(frames, S.depth);
+    if (n == 0) {
+        __atomic_add_fetch(&stats.dropped_unwind, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    uint32_t stack_id, site_id, replaced;
+    hs_err_t err = hs_stack_intern(frames, n, &stack_id);
+    if (err != HS_OK) {
+        count_drop(err, &warned_full_stack, "stack", "MAX_STACKS");
+        return;
+    }
+    err = hs_site_intern(stack_id, size, &site_id);
+    if (err != HS_OK) {
+        count_drop(err, &warned_full_site, "site", "MAX_SITES");
+        return;
+    }
+    err = hs_live_insert(p, site_id, &replaced);
+    if (err != HS_OK) {
+        count_drop(err, &warned_full_live, "live allocation", "MAX_LIVE");
+        return;
+    }
+    /* The address was still recorded as live: its free was missed (see live_table.h). */
+    if (replaced != HS_LIVE_NO_SITE)
+        hs_site_note_free(replaced);
+    hs_site_note_alloc(site_id);
+    __atomic_add_fetch(&stats.samples, 1, __ATOMIC_RELAXED);
+}
+
+void hs_sampler_alloc_slow(void *p, size_t size)
+{
+    hs_thread_t *t = hs_thread_get();
+    if (t->guard)
+        return;
+    int saved = errno;
+    if (HS_UNLIKELY(t->state != HS_THREAD_ACTIVE)) {
+        if (!thread_start(t))
+            goto out;
+        if ((t->countdown -= (int64_t)size) > 0)
+            goto out;
+    }
+    if (HS_UNLIKELY(__atomic_load_n(&S.mode, __ATOMIC_RELAXED) != MODE_ACTIVE)) {
+        t->state = HS_THREAD_OFF;
+        t->countdown = HS_COUNTDOWN_PARKED;
+        goto out;
+    }
+    hs_guard_enter(t);
+    if (p)
+        record(p, size);
+    hs_guard_set_countdown(t, hs_sampler_next_countdown(t, S.rate));
+    hs_guard_exit(t);
+out:
+    errno = saved;
+}
+
+void hs_sampler_free_slow(void *p)
+{
+    hs_thread_t *t = hs_thread_get();
+    if (t->guard)
+        return;
+    int saved = errno;
+    uint32_t site;
+    hs_guard_enter(t);
+    if (hs_live_remove(p, &site) == HS_OK) {
+        hs_site_note_free(site);
+        __atomic_add_fetch(&stats.frees, 1, __ATOMIC_RELAXED);
+    }
+    hs_guard_exit(t);
+    errno = saved;
+}
+
+uint32_t hs_sampler_realloc_forget(void *p)
+{
+    hs_thread_t *t = hs_thread_get();
+    if (t->guard)
+        return HS_LIVE_NO_SITE;
+    int saved = errno;
+    uint32_t site;
+    hs_guard_enter(t);
+    if (hs_live_remove(p, &site) != HS_OK)
+        site = HS_LIVE_NO_SITE;
+    hs_guard_exit(t);
+    errno = saved;
+    return site;
+}
+
+void hs_sampler_realloc_done(void *p, uint32_t site_id, int freed)
+{
+    hs_thread_t *t = hs_thread_get();
+    int saved = errno;
+    uint32_t replaced;
+    hs_guard_enter(t);
+    /* A failed realloc leaves p live: put it back (if that fails, account it as freed so that
+     * the site's counters stay consistent). */
+    if (freed || hs_live_insert(p, site_id, &replaced) != HS_OK) {
+        hs_site_note_free(site_id);
+        __atomic_add_fetch(&stats.frees, 1, __ATOMIC_RELAXED);
+    }
+    hs_guard_exit(t);
+    errno = saved;
+}
+
+void hs_sampler_get_stats(hs_sampler_stats_t *out)
+{
+    out->samples = __atomic_load_n(&stats.samples, __ATOMIC_RELAXED);
+    out->dropped_full = __atomic_load_n(&stats.dropped_full, __ATOMIC_RELAXED);
+    out->dropped_nomem = __atomic_load_n(&stats.dropped_nomem, __ATOMIC_RELAXED);
+    out->dropped_unwind = __atomic_load_n(&stats.dropped_unwind, __ATOMIC_RELAXED);
+    out->frees = __atomic_load_n(&stats.frees, __ATOMIC_RELAXED);
+    out->threads = __atomic_load_n(&stats.threads, __ATOMIC_RELAXED);
+}
+
+void hs_sampler_after_fork_child(void)
+{
+    /* The surviving thread starts over (fresh seed) at its next allocation. */
+    hs_thread_t *t = hs_thread_get();
+    t->state = HS_THREAD_NEW;
+    hs_guard_set_countdown(t, 0);
+}

@@ -1,0 +1,89 @@
+/*
+ * sampler.h - the sampling decision and the recording of a sample.
+ *
+ * Fast path (inline, used by hooks.c): subtract the allocation's size from the thread's
+ * countdown; only when it reaches zero does anything else happen. Slow path: on a thread's first
+ * allocation, initialise its state; otherwise capture the stack (no lock held), intern it,
+ * insert the live entry, count the allocation, and draw the next countdown from an exponential
+ * distribution with mean `rate` (memoryless, so an allocation of size s is sampled with
+ * probability 1 - exp(-s/rate) whatever came before it).
+ *
+ * Free fast path: one filter byte (live_table.h); the slow path removes the live entry.
+ *
+ * Every slow path holds the reentrancy guard and preserves errno.
+ */
+#ifndef HS_SAMPLER_H
+#define HS_SAMPLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "guard.h"
+#include "live_table.h"
+
+typedef struct hs_sampler_stats {
+    uint64_t samples;        /* recorded */
+    uint64_t dropped_full;   /* a table was at capacity */
+    uint64_t dropped_nomem;  /* the profiler could not get memory */
+    uint64_t dropped_unwind; /* no frame could be captured */
+    uint64_t frees;          /* sampled allocations freed */
+    uint64_t threads;        /* threads that allocated */
+} hs_sampler_stats_t;
+
+/* Called by the profiler's init; before it, the slow path only passes allocations through. */
+void hs_sampler_configure(uint64_t rate, uint64_t seed, uint32_t stack_depth);
+/* Sampling on (1) or off for good (0: every thread's countdown parks at its next slow path). */
+void hs_sampler_set_active(int active);
+/* The configured rate (bytes; 1 = exact mode). */
+uint64_t hs_sampler_rate(void);
+
+/* The countdown crossed zero and p was allocated (p may be NULL: a failed allocation). */
+void hs_sampler_alloc_slow(void *p, size_t size);
+/* The filter says p may be sampled. */
+void hs_sampler_free_slow(void *p);
+
+/*
+ * realloc support: forget p before the real call (returns its site, or HS_LIVE_NO_SITE), then
+ * after it either count the free (freed != 0) or put the entry back (the call failed and p is
+ * still live).
+ */
+uint32_t hs_sampler_realloc_forget(void *p);
+void hs_sampler_realloc_done(void *p, uint32_t site_id, int freed);
+
+/*
+ * The allocation fast path: charge size to the thread's countdown; true when this allocation
+ * is to be sampled (or the thread is new). Decided before the real call, so that the common
+ * case can tail-call the allocator.
+ */
+HS_INLINE int hs_sampler_charge(size_t size)
+{
+    hs_thread_t *t = hs_thread_get();
+    return HS_UNLIKELY((t->countdown -= (int64_t)size) <= 0);
+}
+
+/* Charge and, if due, record p (for callers that already hold the pointer). */
+HS_INLINE void hs_sampler_on_alloc(void *p, size_t size)
+{
+    if (hs_sampler_charge(size))
+        hs_sampler_alloc_slow(p, size);
+}
+
+HS_INLINE void hs_sampler_on_free(void *p)
+{
+    if (HS_UNLIKELY(hs_live_maybe_sampled(p)))
+        hs_sampler_free_slow(p);
+}
+
+/* Exponential draw with mean rate (>= 1), from the thread's generator. */
+int64_t hs_sampler_next_countdown(hs_thread_t *t, uint64_t rate);
+
+/* xoroshiro128+ */
+void hs_rng_seed(uint64_t rng[2], uint64_t seed);
+uint64_t hs_rng_next(uint64_t rng[2]);
+
+void hs_sampler_get_stats(hs_sampler_stats_t *out);
+/* Forked child: the surviving thread reseeds and counts as new. */
+void hs_sampler_after_fork_child(void);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * snapshot.c - copy the tables for an exporter (see snapshot.h).
+ *
+ * Lock-free: sites and stacks are append-only records read through the intern directory; the
+ * counters are read with acquire loads, frees before allocs, so live = allocs - frees is never
+ * negative. Sites are read before the stack count, so every stack a row references is within
+ * the stacks array. Allocates with malloc: call only under the reentrancy guard (writer
+ * thread, API).
+ */
+#include "snapshot.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "os.h"
+#include "sampler.h"
+#include "stack_table.h"
+
+/* Set by the profiler at init: wall-clock start of profiling in this process. */
+uint64_t hs_snapshot_start_ns;
+
+hs_err_t hs_snapshot_take(hs_snapshot_t *snap)
+{
+    memset(snap, 0, sizeof *snap);
+    snap->rate = hs_sampler_rate();
+    snap->time_ns = hs_os_wall_ns();
+    snap->start_ns = hs_snapshot_start_ns ? hs_snapshot_start_ns : snap->time_ns;
+
+    uint32_t nsites = hs_site_count();
+    if (nsites) {
+        snap->rows = malloc((size_t)nsites * sizeof *snap->rows);
+        if (!snap->rows)
+            return HS_ERR_NOMEM;
+    }
+    for (uint32_t id = 0; id < nsites; id++) {
+        hs_site_counters_t *c = hs_site_counters(id);
+        hs_site_key_t key;
+        if (!c || !hs_site_key(id, &key))
+            continue;
+        uint64_t frees = __atomic_load_n(&c->frees, __ATOMIC_ACQUIRE);
+        uint64_t allocs = __atomic_load_n(&c->allocs, __ATOMIC_ACQUIRE);
+        if (allocs == 0)
+            continue;
+        hs_snapshot_row_t *r = &snap->rows[snap->nrows++];
+        r->stack_id = key.stack_id;
+        r->size = key.size;
+        r->allocs = allocs;
+        r->live = allocs >= frees ? allocs - frees : 0;
+    }
+
+    uint32_t nstacks = hs_stack_count();
+    if (nstacks) {
+        snap->stacks = calloc(nstacks, sizeof *snap->stacks);
+        if (!snap->stacks) {
+            hs_snapshot_free(snap);
+            return HS_ERR_NOMEM;
+        }
+    }
+    snap->nstacks = nstacks;
+    for (size_t i = 0; i < snap->nrows; i++) {
+        uint32_t sid = snap->rows[i].stack_id;
+        if (sid >= nstacks || snap->stacks[sid].frames)
+            continue;
+        snap->stacks[sid].frames = hs_stack_frames(sid, &snap->stacks[sid].depth);
+    }
+
+    hs_sampler_stats_t st;
+    hs_sampler_get_stats(&st);
+    snap->samples = st.samples;
+    snap->dropped = st.dropped_full + st.dropped_nomem + st.dropped_unwind;
+    snap->profiler_bytes = hs_os_mapped_bytes();
+    return HS_OK;
+}
+
+void hs_snapshot_free(hs_snapshot_t *snap)
+{
+    free(snap->rows);
+    free(snap->stacks);
+    memset(snap, 0, sizeof *snap);
+}

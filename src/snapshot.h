@@ -1,0 +1,49 @@
+/*
+ * snapshot.h - a consistent-enough copy of the tables for exporters.
+ *
+ * hs_snapshot_take() copies every site's counters and points at the (immutable) interned stack
+ * frames without taking a table lock for longer than it takes to read one record, so a dump
+ * never stalls allocating threads. Exporters (pprof writer, Pyroscope) read only snapshots.
+ *
+ * Rows are sites that have at least one sampled allocation. `allocs` is cumulative since the
+ * process started; `live` counts sampled allocations of the row not yet freed.
+ */
+#ifndef HS_SNAPSHOT_H
+#define HS_SNAPSHOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+
+typedef struct hs_snapshot_row {
+    uint32_t stack_id; /* index into hs_snapshot_t.stacks */
+    uint64_t size;     /* bytes of each allocation in this row */
+    uint64_t allocs;   /* sampled allocations, cumulative */
+    uint64_t live;     /* of those, still live */
+} hs_snapshot_row_t;
+
+typedef struct hs_snapshot_stack {
+    const uintptr_t *frames; /* return addresses, leaf (caller of malloc) first; NULL if unused */
+    uint32_t depth;
+} hs_snapshot_stack_t;
+
+typedef struct hs_snapshot {
+    uint64_t rate;     /* sampling rate in bytes; 1 = exact */
+    uint64_t time_ns;  /* wall clock when taken */
+    uint64_t start_ns; /* wall clock when the profiler started in this process */
+    hs_snapshot_row_t *rows;
+    size_t nrows;
+    hs_snapshot_stack_t *stacks;
+    uint32_t nstacks;
+    uint64_t samples;        /* sampled allocations recorded, cumulative */
+    uint64_t dropped;        /* samples lost (tables full, out of memory, unwind failure) */
+    uint64_t profiler_bytes; /* the profiler's own table memory */
+} hs_snapshot_t;
+
+hs_err_t hs_snapshot_take(hs_snapshot_t *snap) HS_MUST_CHECK;
+/* Wall-clock start of profiling in this process (set by the profiler's init). */
+extern uint64_t hs_snapshot_start_ns;
+void hs_snapshot_free(hs_snapshot_t *snap);
+
+#endif

@@ -1,0 +1,252 @@
+/*
+ * writer_thread.c - the background thread that writes profiles (see writer_thread.h).
+ *
+ * Wake-ups go through one semaphore: sem_post is async-signal-safe, so the dump signal's handler
+ * can use it directly. Requests are flags and sequence numbers under `mu`; the thread waits
+ * with a CLOCK_MONOTONIC deadline for the next periodic dump.
+ *
+ * The thread blocks every signal: the program's signals are delivered to its own threads, and
+ * SIGXFSZ (file size limit) turns into EFBIG from write(2) instead of killing the process.
+ * It holds the reentrancy guard for its whole life: its allocations are never sampled.
+ *
+ * Fork: the thread does not exist in the child; hs_writer_fork_child re-initialises every
+ * primitive (the parent's state may have been mid-update) and starts a new thread. Requests
+ * pending in the parent are not carried over (their callers are threads of the parent).
+ */
+#include "writer_thread.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "dump.h"
+#include "guard.h"
+#include "log.h"
+#include "os.h"
+
+#define HS_WRITER_STACK       (2u << 20)
+#define HS_API_WAIT_SECONDS   60
+#define HS_FINAL_WAIT_SECONDS 30
+
+static struct {
+    pthread_t tid;
+    int running;
+    sem_t wake;
+    pthread_mutex_t mu;     /* guards the fields below */
+    pthread_cond_t cv;      /* done_seq advanced */
+    pthread_mutex_t api_mu; /* one API request in flight at a time */
+    uint64_t req_seq, done_seq;
+    const char *req_path;
+    hs_err_t result;
+    int stop, final;
+    int signal_pending; /* set by the signal handler (atomic) */
+} W;
+
+static void init_primitives(void)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&W.cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&W.mu, NULL);
+    pthread_mutex_init(&W.api_mu, NULL);
+    sem_init(&W.wake, 0, 0);
+}
+
+static struct timespec deadline_in(clockid_t clock, uint64_t ns_from_now)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    uint64_t t = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec + ns_from_now;
+    ts.tv_sec = (time_t)(t / 1000000000ull);
+    ts.tv_nsec = (long)(t % 1000000000ull);
+    return ts;
+}
+
+/* Failures are reported (once per kind) by dump.c. */
+static hs_err_t dump(hs_dump_reason_t reason, const char *path)
+{
+    return hs_dump_run(reason, path, NULL, 0);
+}
+
+static void serve_api_request(void)
+{
+    pthread_mutex_lock(&W.mu);
+    if (W.req_seq == W.done_seq) {
+        pthread_mutex_unlock(&W.mu);
+        return;
+    }
+    uint64_t seq = W.req_seq;
+    const char *path = W.req_path;
+    pthread_mutex_unlock(&W.mu);
+
+    hs_err_t err = dump(HS_DUMP_API, path);
+
+    pthread_mutex_lock(&W.mu);
+    W.result = err;
+    W.done_seq = seq;
+    pthread_cond_broadcast(&W.cv);
+    pthread_mutex_unlock(&W.mu);
+}
+
+static void *writer_main(void *arg)
+{
+    (void)arg;
+    hs_thread_t *t = hs_thread_get();
+    hs_guard_enter(t); /* for life */
+    pthread_setname_np(pthread_self(), "heapsampler");
+
+    uint64_t interval = hs_config.interval_ns;
+    uint64_t next = interval ? hs_os_monotonic_ns() + interval : 0;
+    for (;;) {
+        int rc;
+        if (interval) {
+            uint64_t now = hs_os_monotonic_ns();
+            struct timespec ts = deadline_in(CLOCK_MONOTONIC, next > now ? next - now : 0);
+            rc = sem_clockwait(&W.wake, CLOCK_MONOTONIC, &ts);
+        } else {
+            rc = sem_wait(&W.wake);
+        }
+        if (rc != 0 && errno == EINTR)
+            continue;
+
+        pthread_mutex_lock(&W.mu);
+        int stop = W.stop;
+        pthread_mutex_unlock(&W.mu);
+        if (stop)
+            break;
+        if (__atomic_exchange_n(&W.signal_pending, 0, __ATOMIC_ACQ_REL))
+            (void)dump(HS_DUMP_SIGNAL, NULL);
+        serve_api_request();
+        if (interval) {
+            uint64_t now = hs_os_monotonic_ns();
+            if (now >= next) {
+                (void)dump(HS_DUMP_INTERVAL, NULL);
+                next += interval;
+                if (next <= now) /* a dump took longer than the interval: do not catch up */
+                    next = now + interval;
+            }
+        }
+    }
+
+    pthread_mutex_lock(&W.mu);
+    int final = W.final;
+    pthread_mutex_unlock(&W.mu);
+    if (final)
+        (void)dump(HS_DUMP_EXIT, NULL);
+
+    /* Fail whatever API request is still waiting. */
+    pthread_mutex_lock(&W.mu);
+    if (W.done_seq != W.req_seq) {
+        W.result = HS_ERR_STATE;
+        W.done_seq = W.req_seq;
+    }
+    pthread_cond_broadcast(&W.cv);
+    pthread_mutex_unlock(&W.mu);
+    return NULL;
+}
+
+static hs_err_t start_thread(void)
+{
+    pthread_attr_t attr;
+    sigset_t all, old;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, HS_WRITER_STACK);
+    /* The new thread inherits this mask: it never runs with signals unblocked. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = pthread_create(&W.tid, &attr, writer_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        hs_log("cannot start the writer thread (%s); profiles are written only at exit",
+               strerror(rc));
+        return HS_ERR_STATE;
+    }
+    W.running = 1;
+    return HS_OK;
+}
+
+hs_err_t hs_writer_start(void)
+{
+    memset(&W, 0, sizeof W);
+    init_primitives();
+    return start_thread();
+}
+
+hs_err_t hs_writer_dump_sync(const char *path)
+{
+    if (!W.running)
+        return HS_ERR_STATE;
+    hs_err_t err = HS_OK;
+    pthread_mutex_lock(&W.api_mu);
+    pthread_mutex_lock(&W.mu);
+    if (W.stop) {
+        pthread_mutex_unlock(&W.mu);
+        pthread_mutex_unlock(&W.api_mu);
+        return HS_ERR_STATE;
+    }
+    uint64_t my = ++W.req_seq;
+    W.req_path = path;
+    pthread_mutex_unlock(&W.mu);
+    sem_post(&W.wake);
+
+    struct timespec ts = deadline_in(CLOCK_MONOTONIC, HS_API_WAIT_SECONDS * 1000000000ull);
+    pthread_mutex_lock(&W.mu);
+    while (W.done_seq < my) {
+        if (pthread_cond_timedwait(&W.cv, &W.mu, &ts) == ETIMEDOUT) {
+            err = HS_ERR_TIMEOUT;
+            break;
+        }
+    }
+    if (err == HS_OK)
+        err = W.result;
+    W.req_path = NULL;
+    pthread_mutex_unlock(&W.mu);
+    pthread_mutex_unlock(&W.api_mu);
+    return err;
+}
+
+void hs_writer_poke_from_signal(void)
+{
+    int saved = errno;
+    __atomic_store_n(&W.signal_pending, 1, __ATOMIC_RELEASE);
+    if (W.running)
+        sem_post(&W.wake);
+    errno = saved;
+}
+
+void hs_writer_stop_final(void)
+{
+    if (!W.running) {
+        /* No thread (it could not start): write the last profile from here. */
+        (void)dump(HS_DUMP_EXIT, NULL);
+        return;
+    }
+    pthread_mutex_lock(&W.mu);
+    W.stop = 1;
+    W.final = 1;
+    pthread_mutex_unlock(&W.mu);
+    sem_post(&W.wake);
+
+    struct timespec ts = deadline_in(CLOCK_REALTIME, HS_FINAL_WAIT_SECONDS * 1000000000ull);
+    int rc = pthread_timedjoin_np(W.tid, NULL, &ts);
+    if (rc == ETIMEDOUT)
+        hs_log("the final profile took more than %d s; exiting without waiting for it",
+               HS_FINAL_WAIT_SECONDS);
+    W.running = 0;
+}
+
+void hs_writer_fork_child(void)
+{
+    int was_running = W.running;
+    memset(&W, 0, sizeof W);
+    init_primitives();
+    if (was_running)
+        (void)start_thread();
+}

@@ -1,0 +1,232 @@
+"""hstest - helpers for heapsampler's integration drivers.
+
+Drivers run small target programs (never the test runner itself) under LD_PRELOAD, collect the
+profiles they write, and read them back with the reference consumer, `go tool pprof`.
+Everything a driver starts is stopped before it returns; every run has a timeout.
+"""
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+BUILD = os.environ.get("HS_BUILD_DIR") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build")
+BUILD = os.path.abspath(BUILD)
+SOURCE = os.path.abspath(os.environ.get("HS_SOURCE_DIR") or
+                         os.path.join(os.path.dirname(__file__), "..", ".."))
+LIB = os.path.join(BUILD, "libheapsampler.so")
+CLI = os.path.join(BUILD, "heapsampler")
+TIMEOUT = 120
+
+
+def target(name):
+    """Path of a preload target built from tests/preload/targets/<name>.c."""
+    path = os.path.join(BUILD, "tests", "hs_target_" + name)
+    if not os.path.exists(path):
+        raise FileNotFoundError(path)
+    return path
+
+
+def clean_env(**extra):
+    """The environment minus any HEAPSAMPLER_* / LD_PRELOAD of the caller, plus extra."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("HEAPSAMPLER_") and k != "LD_PRELOAD"}
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+class Run:
+    """Result of one profiled run."""
+
+    def __init__(self, proc, outdir, prefix):
+        self.returncode = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.outdir = outdir
+        self.prefix = prefix
+        self.pid = None
+
+    def profiles(self, pid=None):
+        """Profile files written, oldest (lowest sequence) first."""
+        pat = self.prefix + (".%d." % pid if pid else ".") + "*.pb*"
+        files = [f for f in glob.glob(pat) if ".tmp" not in f]
+
+        def key(f):
+            m = re.search(r"\.(\d+)\.(\d+)\.pb", f)
+            return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+        return sorted(files, key=key)
+
+    def last_profile(self, pid=None):
+        files = self.profiles(pid)
+        if not files:
+            raise AssertionError("no profile written; stderr:\n" + self.stderr)
+        return files[-1]
+
+
+def run_profiled(argv, outdir, env=None, preload=True, timeout=TIMEOUT, stdin=None, cwd=None,
+                 **cfg):
+    """Run argv with the library preloaded and HEAPSAMPLER_<KEY>=value for each cfg item.
+    Profiles go to <outdir>/prof unless cfg has an output (relative to cwd, like the library)."""
+    prefix = os.path.join(outdir, "prof")
+    if "output" in cfg:
+        prefix = os.path.join(cwd or os.getcwd(), str(cfg["output"]))
+    extra = {"HEAPSAMPLER_OUTPUT": prefix}
+    extra.update({"HEAPSAMPLER_" + k.upper(): v for k, v in cfg.items()})
+    if preload:
+        extra["LD_PRELOAD"] = LIB
+    e = clean_env(**extra)
+    if env:
+        e.update(env)
+    proc = subprocess.run(argv, env=e, capture_output=True, text=True, timeout=timeout,
+                          input=stdin, cwd=cwd)
+    return Run(proc, outdir, prefix)
+
+
+def have_go():
+    return shutil.which("go") is not None
+
+
+class Profile:
+    """A profile as `go tool pprof -raw` prints it."""
+
+    def __init__(self, path):
+        self.path = path
+        out = subprocess.run(["go", "tool", "pprof", "-raw", "-symbolize=none", path],
+                             capture_output=True, text=True, timeout=TIMEOUT)
+        if out.returncode != 0:
+            raise AssertionError("pprof could not read %s: %s" % (path, out.stderr))
+        self.raw = out.stdout
+        self._parse(out.stdout)
+
+    def _parse(self, text):
+        self.sample_types = []
+        self.samples = []      # (values, [location ids], {label: [values]})
+        self.locations = {}    # id -> (address, mapping id, [function names])
+        self.mappings = {}     # id -> line
+        self.period_type = None
+        self.period = None
+        section = None
+        for line in text.splitlines():
+            if line.startswith("PeriodType:"):
+                self.period_type = line.split(":", 1)[1].strip()
+            elif line.startswith("Period:"):
+                self.period = int(line.split(":", 1)[1])
+            elif line.startswith("Samples:"):
+                section = "samples_header"
+            elif line.startswith("Locations"):
+                section = "locations"
+            elif line.startswith("Mappings"):
+                section = "mappings"
+            elif section == "samples_header":
+                # "alloc_objects/count ... inuse_space/bytes[dflt]"
+                self.sample_types = [t.replace("[dflt]", "") for t in line.split()]
+                self.default_type = next((t.replace("[dflt]", "") for t in line.split()
+                                          if t.endswith("[dflt]")), None)
+                section = "samples"
+            elif section == "samples":
+                m = re.match(r"^\s*([-\d ]+):\s*([\d ]*)$", line)
+                if m:
+                    vals = [int(v) for v in m.group(1).split()]
+                    locs = [int(v) for v in m.group(2).split()]
+                    self.samples.append((vals, locs, {}))
+                    continue
+                m = re.match(r"^\s+(\w+):\[(.*)\]$", line)
+                if m and self.samples:
+                    self.samples[-1][2][m.group(1)] = m.group(2).split()
+            elif section == "locations":
+                m = re.match(r"^\s*(\d+):\s*(0x[0-9a-f]+)\s+M=(\d+)\s*(.*)$", line)
+                if m:
+                    lid = int(m.group(1))
+                    fn = m.group(4).split()
+                    self.locations[lid] = [int(m.group(2), 16), int(m.group(3)),
+                                           [fn[0]] if fn else []]
+                    self._last = lid
+                    continue
+                # an inlined caller line of the same location
+                m = re.match(r"^\s+(\S+)\s+\S*:\d+", line)
+                if m and getattr(self, "_last", None):
+                    self.locations[self._last][2].append(m.group(1))
+            elif section == "mappings":
+                m = re.match(r"^\s*(\d+):\s*(.*)$", line)
+                if m:
+                    self.mappings[int(m.group(1))] = m.group(2)
+
+    def index(self, name):
+        """Index of a sample type, by full name ("inuse_space/bytes") or type ("inuse_space")."""
+        for i, t in enumerate(self.sample_types):
+            if t == name or t.split("/")[0] == name:
+                return i
+        raise AssertionError("no sample type %r in %r" % (name, self.sample_types))
+
+    def site_values(self, func, types=("alloc_objects", "alloc_space", "inuse_objects",
+                                       "inuse_space")):
+        """Tuple of sums of the given types over samples whose leaf frame is func."""
+        return tuple(self.by_function(t).get(func, 0) for t in types)
+
+    def rows(self, func):
+        """(values, size label) of each sample whose leaf frame is func."""
+        out = []
+        for vals, locs, labels in self.samples:
+            names = self.stack_names(locs)
+            if names and names[0] == func:
+                size = labels.get("bytes", [None])[0]
+                out.append((vals, int(size.rstrip("B")) if size else None))
+        return out
+
+    def stack_names(self, locs):
+        names = []
+        for lid in locs:
+            names.extend(self.locations.get(lid, [0, 0, []])[2] or ["?"])
+        return names
+
+    def by_function(self, sample_type, frame=None):
+        """Sum of a sample type per function: the leaf-most frame that is not an allocator
+        frame (or the frame-th frame when frame is given)."""
+        i = self.index(sample_type)
+        out = {}
+        for vals, locs, _ in self.samples:
+            names = self.stack_names(locs)
+            if frame is not None:
+                key = names[frame] if len(names) > frame else "?"
+            else:
+                key = names[0] if names else "?"
+            out[key] = out.get(key, 0) + vals[i]
+        return out
+
+    def with_function(self, sample_type, func):
+        """Sum of a sample type over samples whose stack contains func anywhere."""
+        i = self.index(sample_type)
+        return sum(vals[i] for vals, locs, _ in self.samples
+                   if func in self.stack_names(locs))
+
+    def total(self, sample_type):
+        i = self.index(sample_type)
+        return sum(vals[i] for vals, _, _ in self.samples)
+
+
+def pprof_top(path, *args):
+    out = subprocess.run(["go", "tool", "pprof", "-top", "-symbolize=none", *args, path],
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    if out.returncode != 0:
+        raise AssertionError("pprof -top failed: " + out.stderr)
+    return out.stdout
+
+
+class TempDirTest(unittest.TestCase):
+    """A test case with a fresh output directory per test."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="hs-test-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def main():
+    if not os.path.exists(LIB):
+        sys.exit("libheapsampler.so not built at %s" % LIB)
+    unittest.main(verbosity=2)

@@ -1,0 +1,251 @@
+/*
+ * test_config.c - the option table: defaults, every parser's accepted and rejected inputs, the
+ * exact warning line for a bad environment value, name lookup, and format/parse round trips.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+
+static hs_err_t set(hs_config_t *c, const char *name, const char *value, char *why)
+{
+    const hs_option_t *o = hs_config_find(name);
+    cr_assert_not_null(o, "option %s", name);
+    return hs_config_set(c, o, value, why, 128);
+}
+
+static void expect_bad(const char *name, const char *value, const char *reason_part)
+{
+    hs_config_t c, before;
+    char why[128] = "";
+    hs_config_defaults(&c);
+    before = c;
+    cr_assert_eq(set(&c, name, value, why), HS_ERR_INVALID, "%s=\"%s\" accepted", name, value);
+    cr_assert(strstr(why, reason_part), "%s=\"%s\": reason \"%s\" lacks \"%s\"", name, value, why,
+              reason_part);
+    cr_assert(memcmp(&c, &before, sizeof c) == 0, "%s=\"%s\" changed the config", name, value);
+}
+
+Test(config, defaults)
+{
+    hs_config_t c;
+    hs_config_defaults(&c);
+    cr_assert(c.enabled);
+    cr_assert_eq(c.rate, 524288);
+    cr_assert_str_eq(c.output, "heapsampler");
+    cr_assert_eq(c.interval_ns, 60ull * 1000000000ull);
+    cr_assert_eq(c.stack_depth, 64);
+    cr_assert_eq(c.seed, 0);
+    cr_assert_eq(c.dump_signal, 0);
+    cr_assert_eq(c.verbose, 0);
+    cr_assert(!c.follow_exec);
+    cr_assert_eq(c.compression, HS_COMPRESSION_GZIP);
+}
+
+Test(config, sizes)
+{
+    hs_config_t c;
+    char why[128];
+    hs_config_defaults(&c);
+    cr_assert_eq(set(&c, "RATE", "1", why), HS_OK);
+    cr_assert_eq(c.rate, 1);
+    cr_assert_eq(set(&c, "RATE", "512K", why), HS_OK);
+    cr_assert_eq(c.rate, 524288);
+    cr_assert_eq(set(&c, "RATE", "1m", why), HS_OK);
+    cr_assert_eq(c.rate, 1048576);
+    cr_assert_eq(set(&c, "RATE", "2MiB", why), HS_OK);
+    cr_assert_eq(c.rate, 2097152);
+    cr_assert_eq(set(&c, "RATE", "4096B", why), HS_OK);
+    cr_assert_eq(c.rate, 4096);
+    expect_bad("RATE", "abc", "not a size");
+    expect_bad("RATE", "-1", "not a size");
+    expect_bad("RATE", " 5", "not a size");
+    expect_bad("RATE", "5 ", "not a size");
+    expect_bad("RATE", "1T", "not a size");
+    expect_bad("RATE", "0x10", "not a size");
+    expect_bad("RATE", "1.5M", "not a size");
+    expect_bad("RATE", "0", "must be between 1 and");
+    expect_bad("RATE", "99999999999999999999999", "too large");
+    expect_bad("RATE", "17179869184G", "too large");
+    expect_bad("RATE", "2T", "not a size");
+    expect_bad("RATE", "", "empty");
+}
+
+Test(config, integers)
+{
+    hs_config_t c;
+    char why[128];
+    hs_config_defaults(&c);
+    cr_assert_eq(set(&c, "STACK_DEPTH", "512", why), HS_OK);
+    cr_assert_eq(c.stack_depth, 512);
+    expect_bad("STACK_DEPTH", "0", "must be between 1 and 512");
+    expect_bad("STACK_DEPTH", "513", "must be between 1 and 512");
+    expect_bad("STACK_DEPTH", "1.5", "not a non-negative integer");
+    expect_bad("STACK_DEPTH", "+3", "not a non-negative integer");
+    expect_bad("VERBOSE", "9", "must be between 0 and 3");
+    cr_assert_eq(set(&c, "SEED", "18446744073709551615", why), HS_OK);
+    cr_assert_eq(c.seed, UINT64_MAX);
+    expect_bad("SEED", "18446744073709551616", "too large");
+}
+
+Test(config, durations)
+{
+    hs_config_t c;
+    char why[128];
+    hs_config_defaults(&c);
+    struct {
+        const char *in;
+        uint64_t ns;
+    } ok[] = {{"0", 0},
+              {"30", 30000000000ull},
+              {"30s", 30000000000ull},
+              {"200ms", 200000000ull},
+              {"1.5", 1500000000ull},
+              {".25s", 250000000ull},
+              {"5m", 300000000000ull},
+              {"1.5h", 5400000000000ull},
+              {"0.001", 1000000ull}};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        cr_assert_eq(set(&c, "INTERVAL", ok[i].in, why), HS_OK, "%s: %s", ok[i].in, why);
+        cr_assert_eq(c.interval_ns, ok[i].ns, "%s -> %llu", ok[i].in,
+                     (unsigned long long)c.interval_ns);
+    }
+    expect_bad("INTERVAL", "5x", "not a duration");
+    expect_bad("INTERVAL", "-1", "not a duration");
+    expect_bad("INTERVAL", "1e3", "not a duration");
+    expect_bad("INTERVAL", "inf", "not a duration");
+    expect_bad("INTERVAL", "nan", "not a duration");
+    expect_bad("INTERVAL", ".", "not a duration");
+    expect_bad("INTERVAL", "1.", "not a duration");
+    expect_bad("INTERVAL", "8d", "not a duration");
+    expect_bad("INTERVAL", "169h", "must be between 0 and");
+    expect_bad("INTERVAL", "99999999999999999999h", "too long");
+}
+
+Test(config, booleans_enums_strings)
+{
+    hs_config_t c;
+    char why[128];
+    hs_config_defaults(&c);
+    const char *yes[] = {"1", "true", "YES", "On"};
+    const char *no[] = {"0", "false", "no", "OFF"};
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(set(&c, "FOLLOW_EXEC", yes[i], why), HS_OK);
+        cr_assert(c.follow_exec);
+        cr_assert_eq(set(&c, "FOLLOW_EXEC", no[i], why), HS_OK);
+        cr_assert(!c.follow_exec);
+    }
+    expect_bad("ENABLED", "maybe", "not a boolean");
+    expect_bad("ENABLED", "2", "not a boolean");
+    cr_assert_eq(set(&c, "COMPRESSION", "zstd", why), HS_OK);
+    cr_assert_eq(c.compression, HS_COMPRESSION_ZSTD);
+    cr_assert_eq(set(&c, "COMPRESSION", "NONE", why), HS_OK);
+    cr_assert_eq(c.compression, HS_COMPRESSION_NONE);
+    expect_bad("COMPRESSION", "lz4", "not one of");
+    expect_bad("OUTPUT", "", "empty");
+    char longv[HS_CONFIG_STR_MAX + 10];
+    memset(longv, 'a', sizeof longv - 1);
+    longv[sizeof longv - 1] = '\0';
+    expect_bad("OUTPUT", longv, "too long");
+    cr_assert_eq(set(&c, "OUTPUT", "/tmp/x/prof", why), HS_OK);
+    cr_assert_str_eq(c.output, "/tmp/x/prof");
+}
+
+Test(config, signals)
+{
+    hs_config_t c;
+    char why[128];
+    hs_config_defaults(&c);
+    cr_assert_eq(set(&c, "DUMP_SIGNAL", "USR2", why), HS_OK);
+    cr_assert_eq(c.dump_signal, SIGUSR2);
+    cr_assert_eq(set(&c, "DUMP_SIGNAL", "sigusr1", why), HS_OK);
+    cr_assert_eq(c.dump_signal, SIGUSR1);
+    cr_assert_eq(set(&c, "DUMP_SIGNAL", "12", why), HS_OK);
+    cr_assert_eq(c.dump_signal, 12);
+    cr_assert_eq(set(&c, "DUMP_SIGNAL", "RTMIN+2", why), HS_OK);
+    cr_assert_eq(c.dump_signal, SIGRTMIN + 2);
+    cr_assert_eq(set(&c, "DUMP_SIGNAL", "none", why), HS_OK);
+    cr_assert_eq(c.dump_signal, 0);
+    cr_assert_eq(set(&c, "DUMP_SIGNAL", "", why), HS_OK);
+    cr_assert_eq(c.dump_signal, 0);
+    expect_bad("DUMP_SIGNAL", "KILL", "cannot be used");
+    expect_bad("DUMP_SIGNAL", "SIGSEGV", "cannot be used");
+    expect_bad("DUMP_SIGNAL", "9", "cannot be used");
+    expect_bad("DUMP_SIGNAL", "RTMIN+99", "not a signal");
+    expect_bad("DUMP_SIGNAL", "USR3", "not a signal");
+    expect_bad("DUMP_SIGNAL", "999", "not a signal");
+    expect_bad("DUMP_SIGNAL", "33", "reserved");
+}
+
+Test(config, find_spellings)
+{
+    const hs_option_t *o = hs_config_find("STACK_DEPTH");
+    cr_assert_not_null(o);
+    cr_assert_eq(hs_config_find("HEAPSAMPLER_STACK_DEPTH"), o);
+    cr_assert_eq(hs_config_find("stack-depth"), o);
+    cr_assert_eq(hs_config_find("stack_depth"), o);
+    cr_assert_null(hs_config_find("stack"));
+    cr_assert_null(hs_config_find("STACK_DEPTHX"));
+    cr_assert_null(hs_config_find(""));
+}
+
+Test(config, format_round_trip)
+{
+    size_t n;
+    const hs_option_t *opts = hs_config_options(&n);
+    hs_config_t c, d;
+    hs_config_defaults(&c);
+    char why[128], buf[HS_CONFIG_STR_MAX + 16];
+    for (size_t i = 0; i < n; i++) {
+        hs_config_format(&c, &opts[i], buf, sizeof buf);
+        d = c;
+        cr_assert_eq(hs_config_set(&d, &opts[i], buf, why, sizeof why), HS_OK, "%s=%s: %s",
+                     opts[i].name, buf, why);
+        cr_assert(memcmp(&c, &d, sizeof c) == 0, "%s does not round-trip via \"%s\"", opts[i].name,
+                  buf);
+        cr_assert(opts[i].help && strlen(opts[i].help) > 10, "%s has no help", opts[i].name);
+    }
+}
+
+/* hs_config_load reports bad values in the documented one-line format and keeps the default. */
+Test(config, load_reports_bad_values)
+{
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    hs_log_set_fd(fds[1]);
+    char *env[] = {"PATH=/bin",
+                   "HEAPSAMPLER_RATE=abc",
+                   "HEAPSAMPLER_STACK_DEPTH=1000",
+                   "HEAPSAMPLER_TYPO=1",
+                   "HEAPSAMPLER_OUTPUT=/tmp/p",
+                   "HEAPSAMPLER_ROOT_PID=12",
+                   "HEAPSAMPLER_SEED=\x01\"q",
+                   NULL};
+    hs_config_t c;
+    int problems = hs_config_load(&c, env, true);
+    hs_log_set_fd(-1);
+    close(fds[1]);
+    char out[4096] = "";
+    ssize_t len = read(fds[0], out, sizeof out - 1);
+    close(fds[0]);
+    cr_assert(len > 0);
+    out[len] = '\0';
+    cr_assert_eq(problems, 4);
+    cr_assert_eq(c.rate, 524288);
+    cr_assert_eq(c.stack_depth, 64);
+    cr_assert_str_eq(c.output, "/tmp/p");
+    cr_assert(strstr(out, "heapsampler: ignoring HEAPSAMPLER_RATE=\"abc\": not a size (examples: "
+                          "524288, 512K, 1M) (using 524288)\n"),
+              "%s", out);
+    cr_assert(strstr(out, "heapsampler: ignoring HEAPSAMPLER_STACK_DEPTH=\"1000\": must be "
+                          "between 1 and 512 (using 64)\n"),
+              "%s", out);
+    cr_assert(strstr(out, "heapsampler: ignoring unknown variable HEAPSAMPLER_TYPO"), "%s", out);
+    cr_assert(strstr(out, "HEAPSAMPLER_SEED=\"\\x01\\\"q\""), "control characters escaped: %s",
+              out);
+    cr_assert_null(strstr(out, "ROOT_PID"), "internal variable reported: %s", out);
+}

@@ -1,0 +1,248 @@
+/*
+ * test_output.c - profile file names and the atomic write: content, mode 0600 whatever the
+ * umask, no temporary file left behind on success or failure, errno on failure (missing
+ * directory, parent that is a file, target that is a directory, file size limit), and a
+ * symlink at the target replaced rather than followed. Failures use paths that fail for root
+ * too (CI runs as root), never permissions.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "output.h"
+
+static char dir[64];
+
+static void make_dir(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/hs_test_output.XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static void remove_dir(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        cr_log_warn("could not remove %s", dir);
+}
+
+/* Number of entries in dir (besides . and ..) whose name contains needle. */
+static int count_entries(const char *d, const char *needle)
+{
+    DIR *dp = opendir(d);
+    cr_assert_not_null(dp);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(dp)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        n += strstr(e->d_name, needle) != NULL;
+    }
+    closedir(dp);
+    return n;
+}
+
+static void read_file(const char *path, char *buf, size_t cap, size_t *len)
+{
+    int fd = open(path, O_RDONLY);
+    cr_assert_geq(fd, 0, "open %s: %s", path, strerror(errno));
+    ssize_t n = read(fd, buf, cap);
+    cr_assert_geq(n, 0);
+    *len = (size_t)n;
+    close(fd);
+}
+
+TestSuite(output, .init = make_dir, .fini = remove_dir);
+
+Test(output, path_format)
+{
+    char buf[256];
+    cr_assert_eq(hs_output_path(buf, sizeof buf, "/tmp/prof", 1234, 0, ".pb.gz"), HS_OK);
+    cr_assert_str_eq(buf, "/tmp/prof.1234.0000.pb.gz");
+    cr_assert_eq(hs_output_path(buf, sizeof buf, "heap", 7, 42, ".pb.zst"), HS_OK);
+    cr_assert_str_eq(buf, "heap.7.0042.pb.zst");
+    cr_assert_eq(hs_output_path(buf, sizeof buf, "heap", 7, 123456, ".pb"), HS_OK);
+    cr_assert_str_eq(buf, "heap.7.123456.pb");
+    cr_assert_eq(hs_output_path(buf, sizeof buf, "heap", 7, 9999, ""), HS_OK);
+    cr_assert_str_eq(buf, "heap.7.9999");
+}
+
+Test(output, path_too_long_or_empty)
+{
+    char buf[16];
+    /* "abc.1234.0000.pb.gz" is 19 characters. */
+    cr_assert_eq(hs_output_path(buf, sizeof buf, "abc", 1234, 0, ".pb.gz"), HS_ERR_INVALID);
+    char exact[20];
+    cr_assert_eq(hs_output_path(exact, sizeof exact, "abc", 1234, 0, ".pb.gz"), HS_OK);
+    cr_assert_str_eq(exact, "abc.1234.0000.pb.gz");
+    cr_assert_eq(hs_output_path(exact, sizeof exact - 1, "abc", 1234, 0, ".pb.gz"), HS_ERR_INVALID);
+    cr_assert_eq(hs_output_path(buf, sizeof buf, "", 1, 0, ".pb"), HS_ERR_INVALID);
+}
+
+Test(output, write_creates_file_with_mode_0600)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/prof.pb.gz", dir);
+    const char data[] = "profile bytes";
+    umask(0); /* would give 0666 to a plain open(..., 0666) */
+    cr_assert_eq(hs_output_write_atomic(path, data, sizeof data), HS_OK);
+    struct stat st;
+    cr_assert_eq(lstat(path, &st), 0);
+    cr_assert(S_ISREG(st.st_mode));
+    cr_assert_eq(st.st_mode & 07777, 0600, "mode %o", st.st_mode & 07777);
+    char buf[64];
+    size_t len;
+    read_file(path, buf, sizeof buf, &len);
+    cr_assert_eq(len, sizeof data);
+    cr_assert_eq(memcmp(buf, data, len), 0);
+    cr_assert_eq(count_entries(dir, ".tmp."), 0);
+    cr_assert_eq(count_entries(dir, ""), 1);
+
+    umask(0777); /* would give 0000 */
+    snprintf(path, sizeof path, "%s/other.pb", dir);
+    cr_assert_eq(hs_output_write_atomic(path, data, sizeof data), HS_OK);
+    cr_assert_eq(lstat(path, &st), 0);
+    cr_assert_eq(st.st_mode & 07777, 0600, "mode %o", st.st_mode & 07777);
+}
+
+Test(output, write_replaces_existing_file)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/prof.pb", dir);
+    cr_assert_eq(hs_output_write_atomic(path, "first version, longer", 21), HS_OK);
+    cr_assert_eq(hs_output_write_atomic(path, "second", 6), HS_OK);
+    char buf[64];
+    size_t len;
+    read_file(path, buf, sizeof buf, &len);
+    cr_assert_eq(len, 6);
+    cr_assert_eq(memcmp(buf, "second", 6), 0);
+    cr_assert_eq(count_entries(dir, ""), 1);
+}
+
+Test(output, empty_and_large_files)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/empty.pb", dir);
+    cr_assert_eq(hs_output_write_atomic(path, "", 0), HS_OK);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq(st.st_size, 0);
+
+    size_t big = (size_t)24 << 20;
+    unsigned char *data = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        data[i] = (unsigned char)(i * 131 + (i >> 12));
+    snprintf(path, sizeof path, "%s/big.pb", dir);
+    cr_assert_eq(hs_output_write_atomic(path, data, big), HS_OK);
+    unsigned char *back = malloc(big + 1);
+    size_t len = 0;
+    int fd = open(path, O_RDONLY);
+    for (ssize_t n; (n = read(fd, back + len, big + 1 - len)) > 0;)
+        len += (size_t)n;
+    close(fd);
+    cr_assert_eq(len, big);
+    cr_assert_eq(memcmp(back, data, big), 0);
+    free(data);
+    free(back);
+}
+
+Test(output, missing_directory_fails_with_enoent)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/no/such/dir/prof.pb.gz", dir);
+    errno = 0;
+    cr_assert_eq(hs_output_write_atomic(path, "x", 1), HS_ERR_IO);
+    cr_assert_eq(errno, ENOENT, "errno %d (%s)", errno, strerror(errno));
+    cr_assert_eq(count_entries(dir, ""), 0);
+}
+
+Test(output, parent_is_a_file_fails_with_enotdir)
+{
+    char file[128], path[160];
+    snprintf(file, sizeof file, "%s/regular", dir);
+    cr_assert_eq(hs_output_write_atomic(file, "x", 1), HS_OK);
+    snprintf(path, sizeof path, "%s/prof.pb.gz", file);
+    errno = 0;
+    cr_assert_eq(hs_output_write_atomic(path, "x", 1), HS_ERR_IO);
+    cr_assert_eq(errno, ENOTDIR, "errno %d (%s)", errno, strerror(errno));
+    cr_assert_eq(count_entries(dir, ""), 1);
+}
+
+Test(output, target_is_a_directory_cleans_up)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/subdir", dir);
+    cr_assert_eq(mkdir(path, 0700), 0);
+    errno = 0;
+    /* The temporary file is written, then rename() refuses to replace a directory. */
+    cr_assert_eq(hs_output_write_atomic(path, "data", 4), HS_ERR_IO);
+    cr_assert_eq(errno, EISDIR, "errno %d (%s)", errno, strerror(errno));
+    cr_assert_eq(count_entries(dir, ".tmp."), 0, "temporary file left behind");
+    cr_assert_eq(count_entries(dir, ""), 1);
+}
+
+/* RLIMIT_FSIZE: the first write is short, the next fails with EFBIG (SIGXFSZ ignored, as the
+ * writer thread blocks it). The temporary file must be removed. */
+Test(output, file_size_limit_fails_with_efbig)
+{
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit rl = {.rlim_cur = 1000, .rlim_max = RLIM_INFINITY};
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+    char path[128];
+    snprintf(path, sizeof path, "%s/big.pb", dir);
+    char data[5000];
+    memset(data, 'x', sizeof data);
+    errno = 0;
+    cr_assert_eq(hs_output_write_atomic(path, data, sizeof data), HS_ERR_IO);
+    cr_assert_eq(errno, EFBIG, "errno %d (%s)", errno, strerror(errno));
+    cr_assert_eq(count_entries(dir, ""), 0, "temporary file left behind");
+    /* Within the limit it works. */
+    cr_assert_eq(hs_output_write_atomic(path, data, 1000), HS_OK);
+}
+
+Test(output, symlink_at_target_is_replaced_not_followed)
+{
+    char victim[128], path[128];
+    snprintf(victim, sizeof victim, "%s/victim", dir);
+    snprintf(path, sizeof path, "%s/prof.pb", dir);
+    int fd = open(victim, O_WRONLY | O_CREAT, 0644);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, "keep", 4), 4);
+    close(fd);
+    cr_assert_eq(symlink(victim, path), 0);
+    cr_assert_eq(hs_output_write_atomic(path, "new", 3), HS_OK);
+    struct stat st;
+    cr_assert_eq(lstat(path, &st), 0);
+    cr_assert(S_ISREG(st.st_mode), "the symlink was replaced by the file");
+    char buf[16];
+    size_t len;
+    read_file(victim, buf, sizeof buf, &len);
+    cr_assert_eq(len, 4);
+    cr_assert_eq(memcmp(buf, "keep", 4), 0, "the symlink's target is untouched");
+}
+
+Test(output, invalid_arguments)
+{
+    cr_assert_eq(hs_output_write_atomic("", "x", 1), HS_ERR_INVALID);
+    cr_assert_eq(hs_output_write_atomic(NULL, "x", 1), HS_ERR_INVALID);
+    char path[128];
+    snprintf(path, sizeof path, "%s/x", dir);
+    cr_assert_eq(hs_output_write_atomic(path, NULL, 1), HS_ERR_INVALID);
+    char *longpath = malloc(8192);
+    memset(longpath, 'a', 8191);
+    longpath[0] = '/';
+    longpath[8191] = '\0';
+    errno = 0;
+    cr_assert_eq(hs_output_write_atomic(longpath, "x", 1), HS_ERR_IO);
+    cr_assert_eq(errno, ENAMETOOLONG);
+    free(longpath);
+}
