@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# bootstrap.sh - install the Debian packages heapsampler needs, then configure and build it
+# into build/ (RelWithDebInfo). Idempotent: when every package is installed already it touches
+# neither apt nor the network, and prints nothing but the build's own progress.
+#
+# Runs as root or through sudo. Works from any working directory.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# Toolchain and build tools; the libraries the profiler links (protobuf-c, libunwind, zlib,
+# zstd, elfutils, curl); Criterion for unit tests; Go for `go tool pprof`, the reference reader
+# of profiles; python3 for the integration drivers; python3 and sqlite3 are also real programs
+# that the tests and benchmarks profile.
+packages=(
+    build-essential
+    cmake
+    pkg-config
+    protobuf-c-compiler
+    libprotobuf-c-dev
+    libunwind-dev
+    zlib1g-dev
+    libzstd-dev
+    libelf-dev
+    libdw-dev
+    libcriterion-dev
+    golang-go
+    python3
+    libcurl4-openssl-dev
+    sqlite3
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+    if [[ "$status" != "install ok installed" ]]; then
+        missing+=("$pkg")
+    fi
+done
+
+if ((${#missing[@]} > 0)); then
+    as_root=()
+    if [[ "$(id -u)" -ne 0 ]]; then
+        if ! command -v sudo >/dev/null 2>&1; then
+            echo "bootstrap: missing packages: ${missing[*]}" >&2
+            echo "bootstrap: not root and sudo is not available; install them as root" >&2
+            exit 1
+        fi
+        as_root=(sudo)
+    fi
+    echo "bootstrap: installing ${missing[*]}" >&2
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo --log-level=WARNING
+cmake --build build -j2

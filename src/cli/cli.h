@@ -1,0 +1,44 @@
+/*
+ * cli.h - the `heapsampler` command line tool: the subcommand table and what subcommands share.
+ *
+ * main.c dispatches `heapsampler <command> ARGS...` through a table of hs_cli_command_t; each
+ * subcommand lives in its own file (run.c, ...) and exports one entry point with the signature
+ * of hs_cli_main_fn. A new subcommand is one declaration here and one row in main.c's table.
+ *
+ * Exit statuses every subcommand follows: 0 success, 2 usage error (bad flag, bad value,
+ * missing argument), HS_CLI_EXIT_FAILURE when the tool itself cannot do its job (library not
+ * found, fork failed). `run` passes the command's own status through instead.
+ */
+#ifndef HS_CLI_H
+#define HS_CLI_H
+
+#include <stdio.h>
+
+#include "log.h"
+
+#define HS_CLI_EXIT_USAGE   2
+#define HS_CLI_EXIT_FAILURE 125 /* as env(1) and timeout(1): the wrapper itself failed */
+
+/* argv[0] is the subcommand's name ("run"); argv[argc] is NULL. Returns the exit status. */
+typedef int (*hs_cli_main_fn)(int argc, char **argv);
+
+typedef struct hs_cli_command {
+    const char *name;    /* "run" */
+    const char *args;    /* synopsis after the name, for the usage text */
+    const char *summary; /* one line for `heapsampler --help` */
+    hs_cli_main_fn main;
+} hs_cli_command_t;
+
+/* The table, in the order `heapsampler --help` lists it. */
+const hs_cli_command_t *hs_cli_commands(size_t *count);
+
+/* "heapsampler <command>: <message>" on stderr. */
+void hs_cli_error(const char *command, const char *fmt, ...) HS_PRINTF(2, 3);
+
+/* Print the top-level usage to f. */
+void hs_cli_usage(FILE *f);
+
+/* Subcommands. */
+int hs_cli_run(int argc, char **argv);
+
+#endif
