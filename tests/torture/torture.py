@@ -52,9 +52,20 @@ def expectations(stdout):
 
 
 def comments(path):
-    """The profile's comments, as `go tool pprof -raw` prints them."""
-    return [line[len("Comment: "):] for line in hstest.Profile(path).raw.splitlines()
-            if line.startswith("Comment: ")]
+    """The profile's comments (`go tool pprof -comments`)."""
+    out = subprocess.run(["go", "tool", "pprof", "-comments", path], capture_output=True,
+                         text=True, timeout=hstest.TIMEOUT)
+    if out.returncode != 0:
+        raise AssertionError("pprof could not read %s: %s" % (path, out.stderr))
+    return out.stdout.splitlines()
+
+
+def reason(path):
+    """Why the profile was written: interval, signal, api or exit (its first comment)."""
+    m = re.match(r"^heapsampler \S+ \((\w+)\)$", comments(path)[0])
+    if not m:
+        raise AssertionError("%s: first comment %r" % (path, comments(path)[0]))
+    return m.group(1)
 
 
 class Case(hstest.TempDirTest):
