@@ -53,13 +53,22 @@ void hs_sampler_realloc_done(void *p, uint32_t site_id, int freed);
 
 /*
  * The allocation fast path: charge size to the thread's countdown; true when this allocation
- * is to be sampled (or the thread is new). Decided before the real call, so that the common
- * case can tail-call the allocator.
+ * is to be sampled (or the thread is new), in which case the countdown is left for the slow
+ * path to replace. Decided before the real call, so that the common case can tail-call the
+ * allocator.
+ *
+ * The comparison is unsigned: a request of 2^63 bytes or more (which can only fail) goes to the
+ * slow path like any size at or above the countdown. Subtracting it as a signed number would
+ * instead add up to 2^63 to the countdown and stop the thread's sampling for good. The
+ * countdown is never negative here (the slow path and the guard only ever store values >= 0).
  */
 HS_INLINE int hs_sampler_charge(size_t size)
 {
     hs_thread_t *t = hs_thread_get();
-    return HS_UNLIKELY((t->countdown -= (int64_t)size) <= 0);
+    if (HS_UNLIKELY(size >= (uint64_t)t->countdown))
+        return 1;
+    t->countdown -= (int64_t)size;
+    return 0;
 }
 
 /* Charge and, if due, record p (for callers that already hold the pointer). */
