@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,4 +246,35 @@ Test(output, invalid_arguments)
     cr_assert_eq(hs_output_write_atomic(longpath, "x", 1), HS_ERR_IO);
     cr_assert_eq(errno, ENAMETOOLONG);
     free(longpath);
+}
+
+/* Regression: over RLIMIT_FSIZE the write also raises SIGXFSZ, which kills the process by
+ * default. A profile written by a thread that does not block it (the exiting thread, when the
+ * writer thread could not start) killed the program it profiled. Now: EFBIG, no temporary file,
+ * no signal left pending, the process alive; a SIGXFSZ pending before stays pending. */
+Test(output, file_size_limit_never_raises_sigxfsz)
+{
+    signal(SIGXFSZ, SIG_DFL);
+    struct rlimit rl = {.rlim_cur = 1000, .rlim_max = RLIM_INFINITY};
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+    char path[128];
+    snprintf(path, sizeof path, "%s/big.pb", dir);
+    char data[5000];
+    memset(data, 'x', sizeof data);
+    errno = 0;
+    cr_assert_eq(hs_output_write_atomic(path, data, sizeof data), HS_ERR_IO);
+    cr_assert_eq(errno, EFBIG, "errno %d (%s)", errno, strerror(errno));
+    cr_assert_eq(count_entries(dir, ""), 0, "temporary file left behind");
+    sigset_t pending, mask;
+    cr_assert_eq(sigpending(&pending), 0);
+    cr_assert(!sigismember(&pending, SIGXFSZ));
+    /* The program's own pending SIGXFSZ (blocked) is not ours to take. */
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGXFSZ);
+    cr_assert_eq(pthread_sigmask(SIG_BLOCK, &mask, NULL), 0);
+    cr_assert_eq(raise(SIGXFSZ), 0);
+    cr_assert_eq(hs_output_write_atomic(path, data, sizeof data), HS_ERR_IO);
+    cr_assert_eq(sigpending(&pending), 0);
+    cr_assert(sigismember(&pending, SIGXFSZ));
+    cr_assert_eq(count_entries(dir, ""), 0);
 }

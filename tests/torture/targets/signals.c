@@ -5,13 +5,12 @@
  *     a SIGPROF storm (ITIMER_PROF, and a thread that sends SIGPROF to the workers back to back)
  *     plus per-thread SIGALRM CPU timers, while THREADS threads allocate, reallocate and free
  *     ITERATIONS times each (at a tiny rate: inside the profiler's slow path most of the time).
- *     The handler mallocs, reallocs, callocs and frees. Run it with tests/torture/libs/sigsafe beneath the allocator hooks, so that a
- *     handler never interrupts glibc's own (non-reentrant) allocator.
- *   signals dump SIGNAL BURSTS PER_BURST
- *     while threads allocate, sends itself SIGNAL (the profiler's dump signal) in BURSTS bursts
- *     of PER_BURST, with kill, pthread_kill and sigqueue, the last burst racing the program's
- *     exit. Without the profiler the program installs its own empty handler, so that the
- *     baseline run survives the same signals.
+ *     The handler mallocs, reallocs, callocs and frees. Run it with tests/torture/libs/sigsafe
+ * beneath the allocator hooks, so that a handler never interrupts glibc's own (non-reentrant)
+ * allocator. signals dump SIGNAL BURSTS PER_BURST while threads allocate, sends itself SIGNAL (the
+ * profiler's dump signal) in BURSTS bursts of PER_BURST, with kill, pthread_kill and sigqueue, the
+ * last burst racing the program's exit. Without the profiler the program installs its own empty
+ * handler, so that the baseline run survives the same signals.
  *
  * stdout depends only on the arguments; handler counts go to stderr.
  */
