@@ -11,7 +11,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Toolchain and build tools; the libraries the profiler links (protobuf-c, libunwind, zlib,
 # zstd, elfutils, curl); Criterion for unit tests; Go for `go tool pprof`, the reference reader
 # of profiles; python3 for the integration drivers; python3 and sqlite3 are also real programs
-# that the tests and benchmarks profile.
+# that the tests and benchmarks profile. The torture suite: gdb (its watchdog prints the stacks
+# of a hung run), the allocators it preloads beneath the profiler (jemalloc, tcmalloc,
+# mimalloc), clang with its libFuzzer runtime (fuzz targets).
 packages=(
     build-essential
     cmake
@@ -28,6 +30,12 @@ packages=(
     python3
     libcurl4-openssl-dev
     sqlite3
+    gdb
+    libjemalloc2
+    libtcmalloc-minimal4
+    libmimalloc2.0
+    clang
+    libclang-rt-dev
 )
 
 missing=()

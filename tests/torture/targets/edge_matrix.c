@@ -6,10 +6,22 @@
  * failure. One line per call: the driver compares the output with a run without the profiler
  * (and, in the allocator tests, with the same allocator preloaded alone).
  *
- *   edge_matrix [after]
+ *   edge_matrix [after] [portable]
  *     with "after": then allocates 1000 x 100 B (after_site) and frees 400 of them, so that an
  *     exact-mode profile shows whether the huge requests above disturbed the sampling of
  *     everything that follows.
+ *     with "portable": only what other allocators (jemalloc, tcmalloc, mimalloc) handle on their
+ *     own: no pvalloc and reallocarray (some lack them, and glibc's then mixes two heaps), no
+ *     alignment of 2^40 or more and no aligned request above 2^40 bytes (tcmalloc's memalign
+ *     overflows on them: it returns bogus pointers or crashes), and no request between 16 MiB and
+ *     PTRDIFF_MAX bytes (whether it is granted depends on the machine's overcommit policy, and
+ *     tcmalloc and mimalloc take a tenth of a second to unmap each one they grant).
+ *   edge_matrix missing
+ *     only pvalloc and reallocarray (which jemalloc or tcmalloc lack), with ordinary sizes, each
+ *     block checked with malloc_usable_size, grown and freed: under the profiler they must come
+ *     from the same heap as malloc.
+ *
+ * A first malloc/free warms the allocator up (some set errno while they initialise).
  */
 #include <errno.h>
 #include <malloc.h>
@@ -62,6 +74,14 @@ static const size_t aligns[] = {
 #define NSIZES  (sizeof sizes / sizeof sizes[0])
 #define NALIGNS (sizeof aligns / sizeof aligns[0])
 
+static int portable;
+
+/* Requests "portable" leaves out: granted or not depending on overcommit. */
+static int unportable(size_t n)
+{
+    return portable && n > ((size_t)1 << 24) && n <= (size_t)PTRDIFF_MAX;
+}
+
 static const char *ename(int e)
 {
     return e ? strerrorname_np(e) : "0";
@@ -88,10 +108,12 @@ static void family(void)
     char call[128];
     for (size_t i = 0; i < NSIZES; i++) {
         size_t n = sizes[i];
+        if (unportable(n))
+            continue;
         errno = POISON;
         void *p = malloc(n);
         snprintf(call, sizeof call, "malloc(%zu)", n);
-        show(call, p, errno, n, 16);
+        show(call, p, errno, n, 0);
         free(p);
 
         errno = POISON;
@@ -100,20 +122,24 @@ static void family(void)
         show(call, p, errno, n, 4096);
         free(p);
 
-        errno = POISON;
-        p = pvalloc(n);
-        snprintf(call, sizeof call, "pvalloc(%zu)", n);
-        show(call, p, errno, n, 4096);
-        free(p);
+        if (!portable) {
+            errno = POISON;
+            p = pvalloc(n);
+            snprintf(call, sizeof call, "pvalloc(%zu)", n);
+            show(call, p, errno, n, 4096);
+            free(p);
+        }
 
         for (size_t j = 0; j < NSIZES; j += 3) {
             size_t m = sizes[j];
+            size_t total = 0;
+            int overflow = __builtin_mul_overflow(n, m, &total);
+            if (unportable(m) || (!overflow && unportable(total)))
+                continue;
             errno = POISON;
             p = calloc(n, m);
             snprintf(call, sizeof call, "calloc(%zu,%zu)", n, m);
-            size_t total = 0;
-            int overflow = __builtin_mul_overflow(n, m, &total);
-            show(call, p, errno, overflow ? 0 : total, 16);
+            show(call, p, errno, overflow ? 0 : total, 0);
             if (p && total) {
                 /* show() scribbled over it; a fresh one must be zero. */
                 free(p);
@@ -123,16 +149,20 @@ static void family(void)
                     CHECK(((unsigned char *)p)[k] == 0);
             }
             free(p);
+            if (portable)
+                continue;
 
             errno = POISON;
             p = reallocarray(NULL, n, m);
             snprintf(call, sizeof call, "reallocarray(NULL,%zu,%zu)", n, m);
-            show(call, p, errno, overflow ? 0 : total, 16);
+            show(call, p, errno, overflow ? 0 : total, 0);
             free(p);
         }
 
         for (size_t k = 0; k < NALIGNS; k++) {
             size_t a = aligns[k];
+            if (portable && (a >= ((size_t)1 << 40) || n > ((size_t)1 << 40)))
+                continue;
             errno = POISON;
             p = aligned_alloc(a, n);
             snprintf(call, sizeof call, "aligned_alloc(%zu,%zu)", a, n);
@@ -163,10 +193,12 @@ static void reallocs(void)
     char call[128];
     for (size_t i = 0; i < NSIZES; i++) {
         size_t n = sizes[i];
+        if (unportable(n))
+            continue;
         errno = POISON;
         void *p = realloc(NULL, n);
         snprintf(call, sizeof call, "realloc(NULL,%zu)", n);
-        show(call, p, errno, n, 16);
+        show(call, p, errno, n, 0);
         free(p);
 
         /* A live block of 100 stamped bytes, grown, shrunk, freed (0) or not (failure). */
@@ -187,6 +219,8 @@ static void reallocs(void)
         }
         printf("\n");
 
+        if (portable)
+            continue;
         old = malloc(100);
         CHECK(old);
         t_fill(old, 100, i);
@@ -214,11 +248,47 @@ __attribute__((noinline)) void *after_site(void)
     return malloc(100);
 }
 
+static int missing(void)
+{
+    char call[64];
+    const size_t n[] = {0, 1, 100, 4096, 100000};
+    for (size_t i = 0; i < sizeof n / sizeof n[0]; i++) {
+        errno = POISON;
+        void *p = pvalloc(n[i]);
+        snprintf(call, sizeof call, "pvalloc(%zu)", n[i]);
+        show(call, p, errno, n[i], 4096);
+        free(p);
+        errno = POISON;
+        unsigned char *q = reallocarray(NULL, n[i], 3);
+        snprintf(call, sizeof call, "reallocarray(NULL,%zu,3)", n[i]);
+        show(call, q, errno, n[i] * 3, 0);
+        if (q)
+            t_fill(q, n[i] * 3, i);
+        errno = POISON;
+        unsigned char *r = reallocarray(q, n[i] + 10, 5);
+        snprintf(call, sizeof call, "reallocarray(p,%zu,5)", n[i] + 10);
+        CHECK(r);
+        t_verify(r, n[i] * 3, i);
+        show(call, r, errno, (n[i] + 10) * 5, 0);
+        free(r);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    int after = 0;
+    void *volatile warm = malloc(1);
+    free(warm);
+    for (int i = 1; i < argc; i++) {
+        after |= strcmp(argv[i], "after") == 0;
+        portable |= strcmp(argv[i], "portable") == 0;
+        if (strcmp(argv[i], "missing") == 0)
+            return missing();
+    }
     family();
     reallocs();
-    if (argc > 1 && strcmp(argv[1], "after") == 0) {
+    if (after) {
         static void *keep[1000];
         for (int i = 0; i < 1000; i++)
             CHECK((keep[i] = after_site()));
