@@ -281,27 +281,28 @@ def _descendants():
     return out
 
 
-def print_stacks(pids):
-    """Every thread's stack of every pid, through gdb in batch mode, on stderr."""
+def print_stacks(pids, out=None):
+    """Every thread's stack of every pid, through gdb in batch mode, on out (stderr)."""
+    out = out or sys.stderr
     for pid in pids:
         try:
             with open("/proc/%d/cmdline" % pid, "rb") as f:
                 cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        sys.stderr.write("==== watchdog: pid %d: %s\n" % (pid, cmd))
+        out.write("==== watchdog: pid %d: %s\n" % (pid, cmd))
         if shutil.which("gdb") is None:
-            sys.stderr.write("(gdb is not installed: no stacks)\n")
+            out.write("(gdb is not installed: no stacks)\n")
             continue
         try:
             bt = subprocess.run(["gdb", "-p", str(pid), "-batch", "-nx",
                                  "-ex", "set pagination off", "-ex", "thread apply all bt"],
                                 capture_output=True, text=True, timeout=120,
                                 stdin=subprocess.DEVNULL)
-            sys.stderr.write(bt.stdout + bt.stderr)
+            out.write(bt.stdout + bt.stderr)
         except subprocess.TimeoutExpired:
-            sys.stderr.write("(gdb did not finish)\n")
-    sys.stderr.flush()
+            out.write("(gdb did not finish)\n")
+    out.flush()
 
 
 def _reap_strays():
@@ -319,11 +320,11 @@ class Hang(AssertionError):
 
 
 def run_watched(argv, timeout=TIMEOUT, env=None, cwd=None, stdin=None, preexec_fn=None,
-                wait_all=True, text=True):
+                wait_all=True, text=True, report=None):
     """Run argv under the deadlock watchdog: if it (or, with wait_all, any process it left
     behind, such as a daemon) has not finished after timeout seconds, print the stacks of every
-    thread of every such process with gdb, kill them all and raise Hang. Returns a
-    subprocess.CompletedProcess with stdout and stderr captured."""
+    thread of every such process with gdb (on report, default stderr), kill them all and raise
+    Hang. Returns a subprocess.CompletedProcess with stdout and stderr captured."""
     import time
     _become_subreaper()
     deadline = time.monotonic() + timeout
@@ -335,7 +336,7 @@ def run_watched(argv, timeout=TIMEOUT, env=None, cwd=None, stdin=None, preexec_f
                                     timeout=timeout)
     except subprocess.TimeoutExpired:
         pids = [proc.pid] + [p for p in _descendants() if p != proc.pid]
-        _hang(argv, timeout, pids)
+        _hang(argv, timeout, pids, report)
         proc.communicate()
         _reap_strays()
         raise Hang("timed out after %s s: %s (stacks above)" % (timeout, argv))
@@ -346,7 +347,7 @@ def run_watched(argv, timeout=TIMEOUT, env=None, cwd=None, stdin=None, preexec_f
         if not left:
             break
         if time.monotonic() > deadline:
-            _hang(argv, timeout, left)
+            _hang(argv, timeout, left, report)
             _reap_strays()
             raise Hang("left processes running after %s s: %s (stacks above)" % (timeout, argv))
         time.sleep(0.01)  # polling for an exit, with a deadline
@@ -356,10 +357,11 @@ def run_watched(argv, timeout=TIMEOUT, env=None, cwd=None, stdin=None, preexec_f
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
-def _hang(argv, timeout, pids):
-    sys.stderr.write("==== watchdog: %s did not finish within %s s; stacks of all threads:\n"
-                     % (argv, timeout))
-    print_stacks(pids)
+def _hang(argv, timeout, pids, report):
+    report = report or sys.stderr
+    report.write("==== watchdog: %s did not finish within %s s; stacks of all threads:\n"
+                 % (argv, timeout))
+    print_stacks(pids, report)
     for p in pids:
         try:
             os.kill(p, 9)

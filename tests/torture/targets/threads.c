@@ -11,6 +11,9 @@
  *     (churn_site), free 15, hand one to the main thread, which frees it after the thread is
  *     gone, and leak one 24-byte block each (churn_leak_site). A background thread churns
  *     through sizes all along (background_site).
+ *   threads deadlock
+ *     two threads take two mutexes in opposite orders and wait for each other for ever
+ *     (deadlock_a, deadlock_b): the watchdog's own test.
  *
  * Output depends only on the arguments, never on the profiler or on scheduling.
  */
@@ -245,6 +248,38 @@ static int churn(long rounds, long width)
     return 0;
 }
 
+/* ---- deadlock ------------------------------------------------------------------------------- */
+
+static pthread_mutex_t lock_a = PTHREAD_MUTEX_INITIALIZER, lock_b = PTHREAD_MUTEX_INITIALIZER;
+static pthread_barrier_t both_locked;
+
+__attribute__((noinline)) void *deadlock_a(void *arg)
+{
+    pthread_mutex_lock(&lock_a);
+    pthread_barrier_wait(&both_locked);
+    pthread_mutex_lock(&lock_b);
+    return arg;
+}
+
+__attribute__((noinline)) void *deadlock_b(void *arg)
+{
+    pthread_mutex_lock(&lock_b);
+    pthread_barrier_wait(&both_locked);
+    pthread_mutex_lock(&lock_a);
+    return arg;
+}
+
+static int deadlock(void)
+{
+    pthread_t a, b;
+    pthread_barrier_init(&both_locked, NULL, 2);
+    CHECK(pthread_create(&a, NULL, deadlock_a, NULL) == 0);
+    CHECK(pthread_create(&b, NULL, deadlock_b, NULL) == 0);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "cross";
@@ -252,6 +287,8 @@ int main(int argc, char **argv)
         return cross(t_arg(argc, argv, 2, 4), t_arg(argc, argv, 3, 4), t_arg(argc, argv, 4, 1000));
     if (strcmp(mode, "churn") == 0)
         return churn(t_arg(argc, argv, 2, 50), t_arg(argc, argv, 3, 16));
-    fprintf(stderr, "usage: threads cross|churn ...\n");
+    if (strcmp(mode, "deadlock") == 0)
+        return deadlock();
+    fprintf(stderr, "usage: threads cross|churn|deadlock ...\n");
     return 2;
 }
