@@ -30,11 +30,12 @@ def options():
     return re.findall(r"--([a-z-]+)[^\n]*?HEAPSAMPLER_(\w+), default ([^,\s]+)", out.stdout)
 
 
-def cli_accepts(flag, value):
+def cli_accepts(flag, value, cwd):
+    """Whether `heapsampler run` accepts --flag=value (it runs /bin/true in cwd if so)."""
     argv = [hstest.CLI, "run", "-q", "--library", hstest.LIB, "--%s=%s" % (flag, value), "--",
             "/bin/true"]
     env = hstest.clean_env()
-    r = subprocess.run(argv, capture_output=True, timeout=60, env=env, cwd="/")
+    r = subprocess.run(argv, capture_output=True, timeout=60, env=env, cwd=cwd)
     if r.returncode not in (0, 2):
         raise AssertionError("CLI exit %d for --%s=%r: %s" % (r.returncode, flag, value[:40],
                                                                r.stderr[-500:]))
@@ -60,7 +61,7 @@ class HostileConfiguration(torture.Case):
             for value in HOSTILE:
                 if name == "OUTPUT" and (value.startswith(("/", "-")) or "/" in value):
                     continue  # a valid absolute prefix would write outside the test directory
-                valid = cli_accepts(flag, value)
+                valid = cli_accepts(flag, value, self.dir)
                 run = self.run_with(name, value)
                 label = "HEAPSAMPLER_%s=%r" % (name, value[:60])
                 self.assertEqual(run.returncode, plain.returncode, (label, run.stderr[-2000:]))
