@@ -19,7 +19,8 @@ BUILD = os.path.abspath(BUILD)
 SOURCE = os.path.abspath(os.environ.get("HS_SOURCE_DIR") or
                          os.path.join(os.path.dirname(__file__), "..", ".."))
 LIB = os.path.join(BUILD, "libheapsampler.so")
-CLI = os.path.join(BUILD, "heapsampler")
+# HS_CLI: run the drivers against another build's CLI (scripts/test.sh: the sanitizer build's).
+CLI = os.environ.get("HS_CLI") or os.path.join(BUILD, "heapsampler")
 TIMEOUT = 120
 
 

@@ -191,21 +191,27 @@ Test(output, target_is_a_directory_cleans_up)
     cr_assert_eq(count_entries(dir, ""), 1);
 }
 
-/* RLIMIT_FSIZE: the first write is short, the next fails with EFBIG (SIGXFSZ ignored, as the
- * writer thread blocks it). The temporary file must be removed. */
+/* Under RLIMIT_FSIZE = 1000, writing 5000 bytes to <dir>/big.pb fails with EFBIG and leaves
+ * no temporary file. */
+static void write_over_the_limit(char *path, size_t path_len, char *data, size_t data_len)
+{
+    struct rlimit rl = {.rlim_cur = 1000, .rlim_max = RLIM_INFINITY};
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+    snprintf(path, path_len, "%s/big.pb", dir);
+    memset(data, 'x', data_len);
+    errno = 0;
+    cr_assert_eq(hs_output_write_atomic(path, data, data_len), HS_ERR_IO);
+    cr_assert_eq(errno, EFBIG, "errno %d (%s)", errno, strerror(errno));
+    cr_assert_eq(count_entries(dir, ""), 0, "temporary file left behind");
+}
+
+/* RLIMIT_FSIZE: the first write is short, the next fails with EFBIG. The temporary file must be
+ * removed. */
 Test(output, file_size_limit_fails_with_efbig)
 {
     signal(SIGXFSZ, SIG_IGN);
-    struct rlimit rl = {.rlim_cur = 1000, .rlim_max = RLIM_INFINITY};
-    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
-    char path[128];
-    snprintf(path, sizeof path, "%s/big.pb", dir);
-    char data[5000];
-    memset(data, 'x', sizeof data);
-    errno = 0;
-    cr_assert_eq(hs_output_write_atomic(path, data, sizeof data), HS_ERR_IO);
-    cr_assert_eq(errno, EFBIG, "errno %d (%s)", errno, strerror(errno));
-    cr_assert_eq(count_entries(dir, ""), 0, "temporary file left behind");
+    char path[128], data[5000];
+    write_over_the_limit(path, sizeof path, data, sizeof data);
     /* Within the limit it works. */
     cr_assert_eq(hs_output_write_atomic(path, data, 1000), HS_OK);
 }
@@ -255,16 +261,8 @@ Test(output, invalid_arguments)
 Test(output, file_size_limit_never_raises_sigxfsz)
 {
     signal(SIGXFSZ, SIG_DFL);
-    struct rlimit rl = {.rlim_cur = 1000, .rlim_max = RLIM_INFINITY};
-    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
-    char path[128];
-    snprintf(path, sizeof path, "%s/big.pb", dir);
-    char data[5000];
-    memset(data, 'x', sizeof data);
-    errno = 0;
-    cr_assert_eq(hs_output_write_atomic(path, data, sizeof data), HS_ERR_IO);
-    cr_assert_eq(errno, EFBIG, "errno %d (%s)", errno, strerror(errno));
-    cr_assert_eq(count_entries(dir, ""), 0, "temporary file left behind");
+    char path[128], data[5000];
+    write_over_the_limit(path, sizeof path, data, sizeof data);
     sigset_t pending, mask;
     cr_assert_eq(sigpending(&pending), 0);
     cr_assert(!sigismember(&pending, SIGXFSZ));

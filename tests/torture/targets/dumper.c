@@ -24,23 +24,6 @@ __attribute__((noinline)) void *dumper_site(size_t n)
     return malloc(n);
 }
 
-__attribute__((noinline)) void *branch0(unsigned bits, int level);
-__attribute__((noinline)) void *branch1(unsigned bits, int level);
-
-void *branch0(unsigned bits, int level)
-{
-    if (level == 12)
-        return malloc(32);
-    return (bits >> level) & 1 ? branch1(bits, level + 1) : branch0(bits, level + 1);
-}
-
-void *branch1(unsigned bits, int level)
-{
-    if (level == 12)
-        return malloc(32);
-    return (bits >> level) & 1 ? branch1(bits, level + 1) : branch0(bits, level + 1);
-}
-
 static void report(int rc)
 {
     if (t_profiled())
@@ -53,7 +36,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < 100; i++)
         CHECK((keep[i] = dumper_site(1000)));
     for (unsigned i = 0; i < 4096; i++)
-        CHECK((keep[100 + i] = i & 1 ? branch1(i, 0) : branch0(i, 0)));
+        CHECK((keep[100 + i] = t_branch0(i, 0, 32)));
     if (strcmp(mode, "api") == 0) {
         long n = t_arg(argc, argv, 2, 3);
         for (long i = 0; i < n && heapsampler_dump; i++)

@@ -54,24 +54,6 @@ static void exhaust(size_t n)
     }
 }
 
-/* 12 levels of two functions: 4096 distinct call stacks that end in malloc(64). */
-__attribute__((noinline)) void *deep0(unsigned bits, int level);
-__attribute__((noinline)) void *deep1(unsigned bits, int level);
-
-void *deep0(unsigned bits, int level)
-{
-    if (level == 12)
-        return malloc(64);
-    return (bits >> level) & 1 ? deep1(bits, level + 1) : deep0(bits, level + 1);
-}
-
-void *deep1(unsigned bits, int level)
-{
-    if (level == 12)
-        return malloc(64);
-    return (bits >> level) & 1 ? deep1(bits, level + 1) : deep0(bits, level + 1);
-}
-
 int main(int argc, char **argv)
 {
     long headroom = t_arg(argc, argv, 1, 128);
@@ -92,7 +74,7 @@ int main(int argc, char **argv)
     size_t k = first_small, ok = 0;
     for (unsigned i = 0; i < 4096; i++) {
         free(blocks[k]);
-        blocks[k] = i & 1 ? deep1(i, 0) : deep0(i, 0);
+        blocks[k] = t_branch0(i, 0, 64);
         ok += blocks[k] != NULL;
         if (++k == nblocks)
             k = first_small;

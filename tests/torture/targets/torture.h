@@ -51,6 +51,24 @@ static inline void t_verify(const void *p, size_t n, uint64_t tag)
         CHECK(c[i] == (unsigned char)(tag + i));
 }
 
+/* malloc(n) from one of 4096 distinct call stacks: 12 levels of two functions, chosen by the
+ * low 12 bits of bits (new stacks, for the profiler's tables to intern). */
+__attribute__((noinline, unused)) static void *t_branch1(unsigned bits, int level, size_t n);
+
+__attribute__((noinline, unused)) static void *t_branch0(unsigned bits, int level, size_t n)
+{
+    if (level == 12)
+        return malloc(n);
+    return (bits >> level) & 1 ? t_branch1(bits, level + 1, n) : t_branch0(bits, level + 1, n);
+}
+
+static void *t_branch1(unsigned bits, int level, size_t n)
+{
+    if (level == 12)
+        return malloc(n);
+    return (bits >> level) & 1 ? t_branch1(bits, level + 1, n) : t_branch0(bits, level + 1, n);
+}
+
 /* The profiler, when preloaded, is running in this process. */
 static inline int t_profiled(void)
 {
