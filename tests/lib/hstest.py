@@ -359,6 +359,7 @@ def run_watched(argv, timeout=TIMEOUT, env=None, cwd=None, stdin=None, preexec_f
 
 
 def _hang(argv, timeout, pids, report):
+    import time
     report = report or sys.stderr
     report.write("==== watchdog: %s did not finish within %s s; stacks of all threads:\n"
                  % (argv, timeout))
@@ -368,3 +369,8 @@ def _hang(argv, timeout, pids, report):
             os.kill(p, 9)
         except OSError:
             pass
+    # SIGKILL takes effect asynchronously: wait (bounded) until none of them runs any more.
+    deadline = time.monotonic() + 30
+    while set(pids) & set(_descendants()) and time.monotonic() < deadline:
+        _reap_strays()
+        time.sleep(0.01)  # polling for the deaths, with a deadline
