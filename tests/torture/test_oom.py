@@ -3,7 +3,7 @@
 drops the samples it cannot record and counts them (in heapsampler_get_stats and the profile's
 comments), warns once per kind of failure, never crashes or aborts, and the program's output
 and exit status are those of a run without it; once memory is back, the exit profile is
-written."""
+written. The same for tables at their smallest configured capacity, under threads."""
 import os
 import re
 import sys
@@ -43,6 +43,26 @@ class OutOfMemory(torture.Case):
 
     def test_tiny_rate(self):
         self.oom("64")
+
+    def test_tables_full_under_threads(self):
+        # The smallest tables the configuration allows, in exact mode, with threads allocating
+        # and freeing across each other: samples beyond capacity are dropped and counted, each
+        # full table is reported once, and the program is unaffected.
+        argv = [torture.target("threads"), "cross", "4", "4", str(hstest.scale(2000))]
+        plain = self.run_plain(argv)
+        run = self.run_profiled(argv, rate=1, max_live=1024, max_stacks=16, max_sites=16,
+                                interval="10ms")
+        self.assert_same(run, plain, stderr=False)
+        lines = run.stderr.splitlines()
+        self.assertTrue(lines, "no warning")
+        for line in lines:
+            self.assertRegex(line, r"^heapsampler: the (stack|site|live allocation) table is "
+                             r"full \(HEAPSAMPLER_MAX_\w+\); further samples that need room are "
+                             r"dropped and counted$")
+        self.assertEqual(len(lines), len(set(lines)), "a warning repeated")
+        self.valid_profiles(run, at_least=2)
+        dropped = [c for c in torture.comments(run.profiles()[-1]) if c.startswith("samples=")]
+        self.assertRegex(dropped[0], r"^samples=\d+ dropped=[1-9]\d*$")
 
 
 if __name__ == "__main__":
