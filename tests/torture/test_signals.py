@@ -1,6 +1,6 @@
 """Signals: a SIGPROF storm (an interval timer, per-thread CPU timers and a thread sending
 SIGPROF back to back) whose handlers malloc, realloc, calloc and free while the threads they
-interrupt are inside the profiler's hooks and slow paths; the dump signal (a classic and a
+interrupt are inside the profiler's hooks and slow paths, and fork now and then; the dump signal (a classic and a
 real-time one) sent in bursts with kill, pthread_kill and sigqueue while threads allocate, the
 last burst racing the program's exit. No deadlock (watchdog), no crash, output unchanged, every
 profile complete and valid."""
@@ -15,16 +15,17 @@ from torture import hstest  # noqa: E402
 
 
 class Signals(torture.Case):
-    def storm(self, **cfg):
+    def storm(self, mode="prof", iterations=60000, **cfg):
         # Beneath the hooks, glibc's allocator runs with signals blocked (libs/sigsafe.c), so
         # the handlers can only interrupt the profiler, never glibc's non-reentrant malloc.
         sigsafe = torture.lib("sigsafe")
-        argv = [torture.target("signals"), "prof", "4", str(hstest.scale(60000))]
+        argv = [torture.target("signals"), mode, "4", str(hstest.scale(iterations))]
         plain = self.run_plain(argv, preload=(sigsafe,))
         run = self.run_profiled(argv, preload=(hstest.LIB, sigsafe), **cfg)
         self.assert_same(run, plain, stderr=False)
+        forks = r"signals: \d+ forks from handlers\n" if mode == "fork" else ""
         for out in (plain.stderr, run.stderr):
-            self.assertRegex(out, r"^signals: \d+ handled\n$")
+            self.assertRegex(out, r"^signals: \d+ handled\n%s$" % forks)
         handled = int(re.search(r"(\d+)", run.stderr).group(1))
         self.assertGreater(handled, 100)
         prof = self.valid_profiles(run)
@@ -37,6 +38,13 @@ class Signals(torture.Case):
     def test_sigprof_storm_tiny_rate(self):
         prof = self.storm(rate=16, interval="10ms")
         self.assertGreater(prof.site_values("handler_site")[0], 0)
+
+    def test_fork_from_handlers(self):
+        # A fork from a handler that may have interrupted the profiler: the child must not
+        # trust the tables (it stops profiling), the parent goes on, nothing deadlocks.
+        for rate in ("1", "16"):
+            self.storm(mode="fork", iterations=20000, rate=rate, interval="10ms",
+                       prefix=os.path.join(self.dir, "r" + rate))
 
     def bursts(self, name, number):
         n = hstest.scale(10)

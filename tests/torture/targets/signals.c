@@ -19,6 +19,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "torture.h"
@@ -36,9 +37,24 @@ __attribute__((noinline)) void *handler_site(size_t n)
     return malloc(n);
 }
 
+static int fork_in_handler;
+static long forks, forks_ok;
+
 static void allocating_handler(int sig)
 {
     int saved = errno;
+    if (fork_in_handler && sig == SIGPROF &&
+        __atomic_add_fetch(&handled, 1, __ATOMIC_RELAXED) % 16 == 0) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            free(handler_site(100));
+            _exit(7);
+        }
+        int st;
+        if (pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 7)
+            __atomic_add_fetch(&forks_ok, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&forks, 1, __ATOMIC_RELAXED);
+    }
     char *p = handler_site(16 + (size_t)sig);
     CHECK(p);
     memset(p, sig, 16);
@@ -120,7 +136,12 @@ static int prof(long threads, long iters)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = allocating_handler;
     sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
+    /* A handler that forks must not be interrupted by another one: glibc's fork holds every
+     * malloc arena lock around the system call, whatever runs beneath the hooks. */
+    if (fork_in_handler)
+        sigfillset(&sa.sa_mask);
+    else
+        sigemptyset(&sa.sa_mask);
     CHECK(sigaction(SIGPROF, &sa, NULL) == 0);
     CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
     struct itimerval it = {{0, 100}, {0, 100}};
@@ -140,6 +161,10 @@ static int prof(long threads, long iters)
     setitimer(ITIMER_PROF, &off, NULL);
     block_storm_signals();
     fprintf(stderr, "signals: %ld handled\n", __atomic_load_n(&handled, __ATOMIC_RELAXED));
+    if (fork_in_handler) {
+        CHECK(forks_ok == forks);
+        fprintf(stderr, "signals: %ld forks from handlers\n", forks);
+    }
     printf("prof done: %ld threads x %ld iterations\n", threads, iters);
     return 0;
 }
@@ -229,6 +254,10 @@ int main(int argc, char **argv)
     const char *mode = argc > 1 ? argv[1] : "prof";
     if (strcmp(mode, "prof") == 0)
         return prof(t_arg(argc, argv, 2, 4), t_arg(argc, argv, 3, 100000));
+    if (strcmp(mode, "fork") == 0) {
+        fork_in_handler = 1;
+        return prof(t_arg(argc, argv, 2, 4), t_arg(argc, argv, 3, 100000));
+    }
     if (strcmp(mode, "dump") == 0)
         return dump((int)t_arg(argc, argv, 2, SIGUSR2), t_arg(argc, argv, 3, 10),
                     t_arg(argc, argv, 4, 50));
