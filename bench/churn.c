@@ -16,16 +16,11 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench.h"
+
 #define POOL 256
 
 static uint64_t pairs;
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* noinline: the benchmark script's callgrind runs collect inside this function only. */
 __attribute__((noinline)) void churn_loop(void **pool, uint64_t seed, uint64_t n)
@@ -68,7 +63,7 @@ int main(int argc, char **argv)
         return 2;
     }
     pthread_t tid[64];
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_now_ns();
     if (threads == 1) {
         worker((void *)0);
     } else {
@@ -78,7 +73,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < threads; i++)
             pthread_join(tid[i], NULL);
     }
-    uint64_t t1 = now_ns();
+    uint64_t t1 = bench_now_ns();
     printf("churn threads=%d pairs=%llu ns=%llu\n", threads, (unsigned long long)pairs,
            (unsigned long long)(t1 - t0));
     return 0;
