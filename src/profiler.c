@@ -293,7 +293,7 @@ void hs_profiler_fini(void)
                (unsigned long long)(st.dropped_full + st.dropped_nomem + st.dropped_unwind),
                hs_stack_count(), hs_site_count(), (unsigned long long)hs_live_count(),
                (unsigned long long)hs_dump_count(), (unsigned long long)hs_dump_failures(),
-               hs_os_mapped_bytes() / 1024);
+               hs_os_memory_bytes() / 1024);
     }
     hs_guard_exit(t);
 }

@@ -30,6 +30,7 @@
 #include <semaphore.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/single_threaded.h>
 #include <time.h>
 
@@ -118,7 +119,11 @@ static void *writer_main(void *arg)
     (void)arg;
     hs_thread_t *t = hs_thread_get();
     hs_guard_enter(t); /* for life */
-    pthread_setname_np(pthread_self(), "heapsampler");
+    /* Lowest priority (Linux: per thread): on a busy machine a dump yields its core to the
+     * program's threads instead of preempting them. It only ever raises the nice value. */
+    int saved = errno;
+    (void)setpriority(PRIO_PROCESS, (id_t)hs_os_gettid(), 19);
+    errno = saved;
 
     uint64_t interval = hs_config.interval_ns;
     uint64_t next = interval ? epoch_ns + interval : 0;
@@ -181,6 +186,9 @@ static hs_err_t start_thread(void)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     int rc = pthread_create(&W.tid, &attr, writer_main, NULL);
+    /* Named by its creator, so that it carries its name as soon as it is seen. */
+    if (rc == 0)
+        pthread_setname_np(W.tid, "heapsampler");
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
