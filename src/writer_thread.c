@@ -119,10 +119,12 @@ static void *writer_main(void *arg)
     (void)arg;
     hs_thread_t *t = hs_thread_get();
     hs_guard_enter(t); /* for life */
-    /* Lowest priority (Linux: per thread): on a busy machine a dump yields its core to the
-     * program's threads instead of preempting them. It only ever raises the nice value. */
+    /* A lower priority (Linux: per thread): on a busy machine a dump mostly yields its core to
+     * the program's threads instead of preempting them (nice 10 weighs about a tenth of nice
+     * 0), yet a program that waits for a dump (API, exit) is not held up for long. An
+     * unprivileged thread can only raise its nice value, never take it back. */
     int saved = errno;
-    (void)setpriority(PRIO_PROCESS, (id_t)hs_os_gettid(), 19);
+    (void)setpriority(PRIO_PROCESS, (id_t)hs_os_gettid(), 10);
     errno = saved;
 
     uint64_t interval = hs_config.interval_ns;
