@@ -4,7 +4,7 @@ Run with PYTHONMALLOC=malloc so that every object is a malloc/free/realloc call.
 (dicts, lists, strings), round-trips them through json, indexes and sorts them; a fixed seed
 makes every run do the same work. Prints one checksum line.
 
-    python3 workload.py ROUNDS
+    python3 workload.py ROUNDS [RECORDS_PER_ROUND]
 """
 import json
 import random
@@ -38,10 +38,11 @@ def one_round(rng, n):
 
 def main():
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 4
+    records = int(sys.argv[2]) if len(sys.argv) > 2 else 8000
     rng = random.Random(20240601)
     total = 0
     for _ in range(rounds):
-        total += one_round(rng, 8000)
+        total += one_round(rng, records)
     print("python workload rounds=%d checksum=%d" % (rounds, total))
 
 

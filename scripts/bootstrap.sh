@@ -28,6 +28,10 @@ packages=(
     python3
     libcurl4-openssl-dev
     sqlite3
+    # scripts/bench.sh: instruction counts (valgrind) and the peers it compares against
+    valgrind
+    heaptrack
+    libjemalloc2
 )
 
 missing=()
