@@ -11,9 +11,9 @@
  * The common cases, as compiled for x86-64 (scripts/bench.sh measures them against an
  * interposer that only forwards, whose hooks are one `jmp *ptr(%rip)`):
  *   malloc   mov GOT,%rax; sub %rdi,%fs:(%rax); jle slow; jmp *next     (4 instructions)
- *   free     imul; shr; lea filter; cmpb $0,(filter,slot); jne slow; jmp *next   (6)
+ *   free     mov; shr; and; lea filter; cmpb $0,(filter,slot); jne slow; jmp *next   (7)
  *   calloc   the overflow check (mul, jo), then as malloc                 (6)
- *   realloc  free's check when old != NULL, then malloc's charge          (6 or 11)
+ *   realloc  free's check when old != NULL, then malloc's charge          (6 or 12)
  * Keep them so: no stack frame, no call before the tail jump.
  *
  * Order matters for correctness:
