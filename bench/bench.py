@@ -6,7 +6,10 @@ Every figure is measured against a baseline measured in the same run:
 * instructions (valgrind --tool=callgrind, deterministic): the churn microbenchmark counts only
   inside its loop, per malloc+free pair over the floor (an interposer that only forwards,
   bench/floor.c); python3 and sqlite3 count the whole process, as a ratio to the floor and the
-  floor's ratio to no interposer;
+  floor's ratio to no interposer. These runs fix the sampling seed (HEAPSAMPLER_SEED=1) and
+  set HEAPSAMPLER_INTERVAL=1h: under valgrind a program runs some 50 times slower, and the
+  default 60 s interval, which these one-second workloads never reach natively, would elapse
+  and add a periodic dump (and the writer thread) that the native run does not have;
 * wall time: each configuration runs in turn (A B C A B C ...), --runs times after one warm-up
   round; the table shows the median time of each and the median of the paired ratios (round i
   of a configuration over round i of its baseline). Churn times its loop in-process, per
@@ -44,8 +47,8 @@ PYTHON = "/usr/bin/python3"  # the system interpreter, not a wrapper script
 # Workload sizes. Full: about 1 s per real-program run and 0.1 s per churn loop natively, so that
 # the whole script stays under 10 minutes on 2 cores with every column. Quick: a smoke run.
 SIZES = {
-    "full": dict(churn_pairs=10000000, churn_cg_pairs=500000, py_rounds=4, py_records=8000,
-                 sql_rows=60000, sample_n=20000, dumps=5, dump_runs=3, pause_ms=1000,
+    "full": dict(churn_pairs=10000000, churn_cg_pairs=500000, py_rounds=3, py_records=8000,
+                 sql_rows=50000, sample_n=20000, dumps=5, dump_runs=3, pause_ms=1000,
                  pause_runs=3),
     "quick": dict(churn_pairs=40000, churn_cg_pairs=20000, py_rounds=1, py_records=200,
                   sql_rows=500, sample_n=500, dumps=2, dump_runs=1, pause_ms=100,
@@ -65,8 +68,11 @@ BAR_DUMP_MS = 50.0
 BAR_MEMORY = 32 * MIB
 
 
+START = time.monotonic()
+
+
 def log(msg):
-    print("bench: " + msg, file=sys.stderr, flush=True)
+    print("bench: [%4.0f s] %s" % (time.monotonic() - START, msg), file=sys.stderr, flush=True)
 
 
 class Failure(Exception):
@@ -169,7 +175,8 @@ class Bench:
                            label="churn, 2 threads"),
             "python": dict(argv=[PYTHON, os.path.join(SOURCE, "bench", "workload.py"),
                                  str(s["py_rounds"]), str(s["py_records"])],
-                           env={"PYTHONMALLOC": "malloc"}, label="python3 (PYTHONMALLOC=malloc)"),
+                           env={"PYTHONMALLOC": "malloc", "PYTHONHASHSEED": "0"},
+                           label="python3 (PYTHONMALLOC=malloc)"),
         }
         if self.sqlite:
             w["sqlite"] = dict(argv=[self.sqlite, ":memory:"], stdin=sql,
@@ -278,9 +285,10 @@ class Bench:
         s = self.size
         wl = self.workloads()
         jobs = {}
-        cfg = {"none": {}, "floor": {"LD_PRELOAD": self.floor}, "heapsampler": self.hs_env()}
+        fixed = {"HEAPSAMPLER_SEED": "1", "HEAPSAMPLER_INTERVAL": "1h"}  # see the file comment
+        cfg = {"none": {}, "floor": {"LD_PRELOAD": self.floor}, "heapsampler": self.hs_env(**fixed)}
         if self.fp:
-            cfg["heapsampler-fp"] = self.hs_env(HEAPSAMPLER_UNWIND="fp")
+            cfg["heapsampler-fp"] = self.hs_env(HEAPSAMPLER_UNWIND="fp", **fixed)
         for t in (1, 2):
             for c, e in cfg.items():
                 jobs[("churn%d" % t, c)] = ([self.churn, str(t), str(s["churn_cg_pairs"])],
@@ -292,10 +300,11 @@ class Bench:
                 jobs[(key, c)] = (wl[key]["argv"], self.env(dict(wl[key].get("env", {}),
                                                                   **cfg[c])),
                                   wl[key].get("stdin"), None)
-        sample_cfg = {"floor": cfg["floor"], "heapsampler": self.hs_env(HEAPSAMPLER_RATE="1")}
+        sample_cfg = {"floor": cfg["floor"],
+                      "heapsampler": self.hs_env(HEAPSAMPLER_RATE="1", **fixed)}
         if self.fp:
             sample_cfg["heapsampler-fp"] = self.hs_env(HEAPSAMPLER_RATE="1",
-                                                       HEAPSAMPLER_UNWIND="fp")
+                                                       HEAPSAMPLER_UNWIND="fp", **fixed)
         for c, e in sample_cfg.items():
             jobs[("sample", c)] = ([self.sample, str(SAMPLE_DEPTH), str(s["sample_n"])],
                                    self.env(e), None, "sample_alloc")
