@@ -336,12 +336,13 @@ class Bench:
         self.sample_res = res
 
     def dumps(self):
-        firsts, medians, maxes, stacks = [], [], [], []
+        firsts, medians, maxes, stacks, cpu_medians, cpu_slowest = [], [], [], [], [], []
         for rnd in range(self.size["dump_runs"]):
             log("dump round %d/%d" % (rnd + 1, self.size["dump_runs"]))
             _, out, _ = self.run([self.dumpb, "dump", str(self.size["dumps"])],
                                     self.env(self.hs_env()))
-            m = re.search(r"stacks=(\d+) first_ms=([\d.]+) median_ms=([\d.]+) max_ms=([\d.]+)",
+            m = re.search(r"stacks=(\d+) first_ms=([\d.]+) median_ms=([\d.]+) max_ms=([\d.]+) "
+                          r"cpu_first_ms=([\d.]+) cpu_median_ms=([\d.]+) cpu_max_ms=([\d.]+)",
                           out)
             if not m:
                 raise Failure("hs_bench_dump printed %r" % out)
@@ -349,9 +350,13 @@ class Bench:
             firsts.append(float(m.group(2)))
             medians.append(float(m.group(3)))
             maxes.append(float(m.group(4)))
+            cpu_medians.append(float(m.group(6)))
+            cpu_slowest += [float(m.group(5)), float(m.group(7))]
         self.dump_res = dict(stacks=min(stacks), first=statistics.median(firsts),
                              median=statistics.median(medians),
-                             slowest=max(firsts + maxes))
+                             slowest=max(firsts + maxes),
+                             cpu_median=statistics.median(cpu_medians),
+                             cpu_slowest=max(cpu_slowest))
         _, err = self.peak_rss([self.dumpb, "dump", "1"],
                                self.env(self.hs_env(HEAPSAMPLER_VERBOSE="1")))
         self.dump_res["memory"] = self.reported_memory(err)
@@ -410,6 +415,14 @@ class Bench:
                              capture_output=True, text=True).stdout.strip() or "unknown"
         glibc = " ".join(os.confstr("CS_GNU_LIBC_VERSION").split()) if hasattr(os, "confstr") \
             else "unknown"
+        versions = []
+        for argv in ([PYTHON, "--version"], [self.sqlite or "sqlite3", "--version"]):
+            try:
+                v = subprocess.run(argv, capture_output=True, text=True).stdout.split()
+                versions.append("%s %s" % (os.path.basename(argv[0]), v[1] if
+                                           argv[0] == PYTHON else v[0]))
+            except (OSError, IndexError):
+                pass
         lines = [
             "## heapsampler benchmark%s" % (" (--quick: a smoke run, figures not meaningful)"
                                             if self.args.quick else ""),
@@ -421,9 +434,9 @@ class Bench:
             "* heapsampler %s (%s), default rate (512 KiB); %d interleaved runs per "
             "configuration after a warm-up round" % (rev, self.lib, self.runs),
             "* workloads: churn = %d malloc+free pairs per thread (callgrind: %d), python3 = "
-            "bench/workload.py %d rounds x %d records, sqlite3 = bench/gen_sql.py %d rows" % (
+            "bench/workload.py %d rounds x %d records, sqlite3 = bench/gen_sql.py %d rows (%s)" % (
                 self.size["churn_pairs"], self.size["churn_cg_pairs"], self.size["py_rounds"],
-                self.size["py_records"], self.size["sql_rows"]),
+                self.size["py_records"], self.size["sql_rows"], ", ".join(versions)),
             "* valgrind: %s; heaptrack: %s; jemalloc: %s" % (
                 self.valgrind or "not installed (instruction rows n/a)",
                 self.heaptrack or "not installed", self.jemalloc_note),
@@ -499,7 +512,8 @@ class Bench:
         d = self.dump_res
         self.row("dump of %d distinct stacks" % d["stacks"],
                  "%.1f ms median; first %.1f ms (starts the writer, reads symbols), slowest "
-                 "%.1f ms" % (d["median"], d["first"], d["slowest"]),
+                 "%.1f ms; on a CPU: %.1f ms median, slowest %.1f ms" % (
+                     d["median"], d["first"], d["slowest"], d["cpu_median"], d["cpu_slowest"]),
                  "< %g ms" % BAR_DUMP_MS,
                  self.verdict(d["slowest"] < BAR_DUMP_MS and d["stacks"] >= 10000))
         for key, label in (("python", "python3"), ("sqlite", "sqlite3"),
