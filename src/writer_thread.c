@@ -14,9 +14,12 @@
  * which the thread is due even in a single-threaded program. The allocation slow path calls
  * hs_writer_nudge, which only trylocks start_mu, so an allocating thread never waits here;
  * pthread_create then runs under the caller's guard (its allocations are not sampled) with no
- * profiler lock held but start_mu, which nothing else takes while allocating. Periodic dumps
- * keep the schedule of the start of profiling (epoch_ns + k * interval): a thread that starts
- * late writes its first interval profile at once.
+ * profiler lock held but start_mu, which nothing else takes while allocating. The loader locks
+ * pthread_create takes for the new thread's TLS are recursive and come after dl_load_lock in
+ * glibc's own order, so a malloc inside dlopen may start the thread. (A malloc in a signal
+ * handler that interrupted pthread_create could deadlock here, as it can in malloc itself.)
+ * Periodic dumps keep the schedule of the start of profiling (epoch_ns + k * interval): a thread
+ * that starts late writes its first interval profile at once.
  *
  * Fork: the thread does not exist in the child; hs_writer_fork_child re-initialises every
  * primitive (the parent's state may have been mid-update) and arms the start again, like init
