@@ -26,7 +26,7 @@ while (($# > 0)); do
     --no-build) build=0 ;;
     --build-dir) build_dir=$2; shift ;;
     --build-dir=*) build_dir=${1#--build-dir=} ;;
-    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     *) args+=("$1") ;;
     esac
     shift
