@@ -19,6 +19,10 @@
 static const hs_cli_command_t commands[] = {
     {"run", "[OPTIONS] [--] COMMAND [ARGS...]",
      "Run a command with the profiler preloaded; list the profiles it wrote.", hs_cli_run},
+    {"convert", "[--compression gzip|zstd|none] IN OUT",
+     "Rewrite a profile as gzip, zstd or plain pprof.", hs_cli_convert},
+    {"upload", "--pyroscope URL --app NAME [--tag K=V]... FILE...",
+     "Send saved profiles to Grafana Pyroscope (alloc_* as increments).", hs_cli_upload},
 };
 
 const hs_cli_command_t *hs_cli_commands(size_t *count)
