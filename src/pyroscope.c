@@ -26,9 +26,10 @@
  *
  * Exit: libcurl's TLS library registers an atexit handler that tears it down, which would run
  * before this library's destructor; so when libcurl is loaded, hs_pyroscope_atexit is
- * registered after it and does the final upload first. The final upload waits at most
- * HEAPSAMPLER_UPLOAD_TIMEOUT, then aborts a request in flight (curl's progress callback) and
- * waits a little more for the thread to leave libcurl.
+ * registered after it and does the final upload first. At exit every queued upload gets one
+ * more attempt, without backoff (a refused connection costs the exit nothing), and all of it
+ * takes at most HEAPSAMPLER_UPLOAD_TIMEOUT: then a request in flight is aborted (curl's
+ * progress callback) and the thread gets a little more time to leave libcurl.
  *
  * Fork: the child re-initialises every lock, abandons (never frees: they may be mid-update)
  * the parent's queue, client and baseline, and takes a fresh baseline from the tables, which
@@ -152,7 +153,7 @@ static void hs_pyroscope_drop_head(uint64_t *counter)
     (*counter)++;
 }
 
-/* Log a failed request once per kind (HTTP status or curl error). */
+/* Log a failed request once per kind (HTTP status or curl error). mu held. */
 static void hs_pyroscope_report(const hs_pyroscope_result_t *res, hs_pyroscope_outcome_t out)
 {
     int kind = hs_pyroscope_http_kind(res);
@@ -165,8 +166,9 @@ static void hs_pyroscope_report(const hs_pyroscope_result_t *res, hs_pyroscope_o
     hs_pyroscope_http_describe(&P.target, res, what, sizeof what);
     hs_warn("upload to %s failed: %s (%s; further failures of this kind are not shown)",
             P.target.display_url, what,
-            out == HS_PYROSCOPE_RETRY ? "retrying with backoff"
-                                      : "not retried: the profile is dropped");
+            out != HS_PYROSCOPE_RETRY ? "not retried: the profile is dropped"
+            : P.stop                  ? "the program is exiting: the profile is dropped"
+                                      : "retrying with backoff");
 }
 
 /* ---- the delivery thread ------------------------------------------------------------------ */
@@ -277,11 +279,7 @@ static void *hs_pyroscope_main(void *arg)
                                          "was dropped (further ones are counted, not shown)");
             continue;
         }
-        if (h->next_try_ns > now) {
-            if (P.stop && h->next_try_ns > P.stop_deadline) {
-                hs_pyroscope_drop_head(&P.st.dropped_exit);
-                continue;
-            }
+        if (h->next_try_ns > now && !P.stop) { /* at exit: one last attempt, no backoff */
             struct timespec ts = hs_pyroscope_abs(h->next_try_ns);
             pthread_cond_clockwait(&P.cv, &P.mu, CLOCK_MONOTONIC, &ts);
             continue;
@@ -315,7 +313,12 @@ static void *hs_pyroscope_main(void *arg)
             break;
         case HS_PYROSCOPE_RETRY:
             hs_pyroscope_report(&res, out);
-            hs_pyroscope_requeue(&u, &res, hs_os_monotonic_ns());
+            if (P.stop) { /* exiting: no time for backoff */
+                free(u.body);
+                P.st.dropped_exit++;
+            } else {
+                hs_pyroscope_requeue(&u, &res, hs_os_monotonic_ns());
+            }
             break;
         }
         pthread_cond_broadcast(&P.done_cv);

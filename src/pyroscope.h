@@ -32,8 +32,8 @@ bool hs_pyroscope_enabled(void);
 void hs_pyroscope_collect(void);
 
 /*
- * Exit: build the last upload, deliver what is queued within HEAPSAMPLER_UPLOAD_TIMEOUT, stop
- * the delivery thread. Runs once per process (the first caller wins: an atexit handler
+ * Exit: build the last upload, give each queued upload one more attempt (no backoff) within
+ * HEAPSAMPLER_UPLOAD_TIMEOUT, stop the delivery thread. Runs once per process (the first caller wins: an atexit handler
  * registered when libcurl is loaded, so that it runs before the TLS library's own exit
  * handler, or else the writer thread's final step).
  */

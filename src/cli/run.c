@@ -90,7 +90,11 @@ static const char *metavar(const hs_option_t *opt)
     case HS_OPT_DURATION:
         return "DURATION";
     case HS_OPT_STRING:
-        return strcmp(opt->name, "OUTPUT") == 0 ? "PREFIX" : "STRING";
+        return strcmp(opt->name, "OUTPUT") == 0          ? "PREFIX"
+               : strcmp(opt->name, "PYROSCOPE_URL") == 0 ? "URL"
+               : strcmp(opt->name, "APP_NAME") == 0      ? "NAME"
+               : strcmp(opt->name, "TAGS") == 0          ? "K=V,..."
+                                                         : "STRING";
     case HS_OPT_ENUM:
         return "NAME";
     case HS_OPT_SIGNAL:

@@ -1,4 +1,4 @@
-"""`heapsampler convert` and `heapsampler upload`.
+"""`heapsampler convert`, `heapsampler upload` and the upload flags of `heapsampler run`.
 
 convert: every pair of gzip, zstd and plain round-trips to the same profile (as `go tool pprof`
 reads it); a corrupt input is one line and exit status 2, and nothing is written.
@@ -6,7 +6,9 @@ upload: saved profiles of two processes, in any order and any compression, reach
 Pyroscope receiver (tests/lib/pyroscope_receiver.py, which checks every request as the server
 does) with alloc_* turned into increments between consecutive files of the same process,
 inuse_* as saved, and windows that follow each other; refusals and retries follow the
-library's rules; usage errors exit 2."""
+library's rules; usage errors exit 2.
+run: --pyroscope, --app and repeatable --tag reach the library (joined with HEAPSAMPLER_TAGS);
+bad upload settings are refused before anything runs."""
 import os
 import random
 import shutil
@@ -197,6 +199,35 @@ class Upload(hstest.TempDirTest):
                 self.assertNotIn(b"pw", p.stderr)
         self.assertEqual(r.uploads, [])
         self.assertEqual(cli("upload", "--help").returncode, 0)
+
+
+class RunFlags(hstest.TempDirTest):
+    def test_run_maps_pyroscope_app_and_tags(self):
+        env = {"HEAPSAMPLER_TAGS": "env=ci", "HEAPSAMPLER_RATE": "1"}
+        with Receiver() as r:
+            p = subprocess.run([CLI, "run", "-q", "--pyroscope", r.url, "--app", "svc", "--tag",
+                                "a=1", "--tag=b=2", "--", hstest.target("exact")],
+                               capture_output=True, text=True, cwd=self.dir, timeout=60,
+                               env=hstest.clean_env(**NO_PROXY, **env))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(r.errors, [])
+        self.assertEqual(len(r.uploads), 1)
+        self.assertEqual((r.uploads[0].app, r.uploads[0].labels),
+                         ("svc", {"env": "ci", "a": "1", "b": "2"}))
+        self.assertEqual(r.uploads[0].by_function("alloc_space", "site_malloc"), 100000)
+
+    def test_run_refuses_bad_upload_settings(self):
+        cases = [(["--tag", "a-b=1"], "invalid --tag"), (["--tag", "env=x"], "given twice"),
+                 (["--app", "my app"], "application name"), (["--tag", "a=1,b=2"], "one K=V"),
+                 (["--pyroscope", "http://h?x=1"], "query")]
+        for args, why in cases:
+            p = subprocess.run([CLI, "run", "--pyroscope", "http://127.0.0.1:9", *args, "--",
+                                "true"], capture_output=True, text=True, cwd=self.dir,
+                               timeout=60, env=hstest.clean_env(HEAPSAMPLER_TAGS="env=ci"))
+            self.assertEqual(p.returncode, 2, args)
+            self.assertIn(why, p.stderr, args)
+            self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
+            self.assertEqual(os.listdir(self.dir), [])  # nothing ran
 
 
 if __name__ == "__main__":

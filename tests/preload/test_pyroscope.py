@@ -229,7 +229,9 @@ class Delivery(Upload):
                                   pyroscope_url=url, upload_timeout="0.5s")
         self.assertEqual(run.returncode, 0)
         self.assertIn("exact: ", run.stdout)
-        self.assertRegex(run.stderr, r"upload to http://127\.0\.0\.1:\d+ failed: .*retrying")
+        self.assertRegex(run.stderr, r"upload to http://127\.0\.0\.1:\d+ failed: .*connect.*"
+                                     r"\(the program is exiting: the profile is dropped")
+        self.assertIn("1 at exit", run.stderr)
         self.assertEqual(len(run.profiles()), 1)  # files are written as ever
 
 
