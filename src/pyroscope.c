@@ -91,7 +91,6 @@ static struct {
     uint64_t stop_deadline;
     int finished; /* the last upload is queued: accept nothing more */
     int final_started;
-    int busy; /* the thread is inside a request */
     int atexit_registered;
     hs_pyroscope_client_t *client;
     hs_pyroscope_stats_t st;
@@ -188,8 +187,11 @@ static hs_err_t hs_pyroscope_connect(void)
         if (atexit(hs_pyroscope_atexit) == 0)
             P.atexit_registered = 1;
     }
+    hs_pyroscope_client_t *c = NULL;
     if (err == HS_OK)
-        err = hs_pyroscope_http_client_new(&P.target, &P.client, why, sizeof why);
+        err = hs_pyroscope_http_client_new(&P.target, &c, why, sizeof why);
+    /* Published for hs_pyroscope_final's abort, which reads it from another thread. */
+    __atomic_store_n(&P.client, c, __ATOMIC_RELEASE);
     if (err != HS_OK)
         hs_warn_once(&P.warned_curl, "cannot upload to Pyroscope: %s; uploads are off", why);
     return err;
@@ -287,14 +289,12 @@ static void *hs_pyroscope_main(void *arg)
         hs_upload_t u;
         hs_pyroscope_pop(&u);
         uint64_t deadline = P.stop ? P.stop_deadline : 0;
-        P.busy = 1;
         pthread_mutex_unlock(&P.mu);
 
         hs_pyroscope_result_t res;
         hs_pyroscope_outcome_t out = hs_pyroscope_send(&u, deadline, &res);
 
         pthread_mutex_lock(&P.mu);
-        P.busy = 0;
         switch (out) {
         case HS_PYROSCOPE_SENT:
             P.st.sent++;
@@ -539,7 +539,7 @@ void hs_pyroscope_final(void)
     }
     if (P.thread_state == 1) {
         /* A request is still in flight: make libcurl give up, and let it leave. */
-        hs_pyroscope_http_abort(P.client);
+        hs_pyroscope_http_abort(__atomic_load_n(&P.client, __ATOMIC_ACQUIRE));
         uint64_t grace = hs_os_monotonic_ns() + HS_ABORT_GRACE_NS;
         while (P.thread_state == 1 && hs_os_monotonic_ns() < grace) {
             struct timespec ts = hs_pyroscope_abs(grace);
@@ -569,7 +569,7 @@ void hs_pyroscope_fork_child(void)
     P.ring = calloc(P.cap, sizeof *P.ring);
     P.head = P.count = 0;
     P.thread_state = 0;
-    P.busy = P.stop = P.finished = P.final_started = 0;
+    P.stop = P.finished = P.final_started = 0;
     P.client = NULL;
     memset(&P.st, 0, sizeof P.st);
     P.nseen = 0;

@@ -33,9 +33,9 @@ void hs_pyroscope_collect(void);
 
 /*
  * Exit: build the last upload, give each queued upload one more attempt (no backoff) within
- * HEAPSAMPLER_UPLOAD_TIMEOUT, stop the delivery thread. Runs once per process (the first caller wins: an atexit handler
- * registered when libcurl is loaded, so that it runs before the TLS library's own exit
- * handler, or else the writer thread's final step).
+ * HEAPSAMPLER_UPLOAD_TIMEOUT, stop the delivery thread. Runs once per process (the first caller
+ * wins: an atexit handler registered when libcurl is loaded, so that it runs before the TLS
+ * library's own exit handler, or else the writer thread's final step).
  */
 void hs_pyroscope_final(void);
 
