@@ -11,24 +11,31 @@
  * GNU linker writes). A candidate that is the file itself (same inode) is skipped.
  *
  * DWARF: one Dwfl session per file (dwfl_report_offline with a descriptor we opened), with our
- * own find_debuginfo callback (the search above). libdwfl's standard callbacks would also ask
- * debuginfod over the network when DEBUGINFOD_URLS is set: a profiled service must not do that
- * from its writer thread, so they are not used. The callback reaches the search parameters
- * through a thread-local pointer set for the duration of hs_dwarf_open. libdw maps the files it
- * reads (mmap): a debug file truncated in place while mapped would raise SIGBUS; packages are
- * replaced by rename, which keeps the old inode intact, so this is accepted for the opt-in
- * `lines` level. A session's memory is libdw's (CU tables, line tables, abbreviations): the
- * symbolizer closes each session at the end of its batch, so it is transient.
+ * own find_debuginfo callback, which hands over the debug file our search found (through a
+ * thread-local pointer set for the duration of hs_dwarf_open). libdwfl's standard callbacks
+ * would also ask debuginfod over the network when DEBUGINFOD_URLS is set: a profiled service
+ * must not do that from its writer thread, so they are not used. libdw maps the files it reads
+ * (mmap): a debug file truncated in place while mapped would raise SIGBUS; packages are replaced
+ * by rename, which keeps the old inode intact, so this is accepted for the opt-in `lines` level.
+ *
+ * Memory: a session holds libdw's copies of the compressed debug sections (decompressed when
+ * the file is opened), CU, abbreviation and line tables: tens of MB for a large program. Before
+ * opening, the cost is estimated from the section headers (3x the debug sections' decompressed
+ * size, see hs_dwarf_estimate) and a file over the caller's limit is refused (HS_ERR_FULL: the
+ * caller falls back to function names). The symbolizer closes each session at the end of its
+ * batch, so that memory is transient and one session is open at a time.
  *
  * Lines and inlines, per address: the CU from the address ranges (dwfl_module_addrdie), the line
- * from the CU's line table (dwarf_getsrc_die), the chain of scopes containing the address
- * (dwarf_getscopes, innermost first). Each DW_TAG_inlined_subroutine is a frame whose line is
- * the current one; its caller's line is then its DW_AT_call_file:DW_AT_call_line; the first
- * DW_TAG_subprogram ends the chain. Names come through DW_AT_abstract_origin/specification
- * (dwarf_attr_integrate): the linkage name if any (mangled C++ or Rust), else DW_AT_name.
+ * from the CU's line table (dwarf_getsrc_die), the chain of scopes containing the address (a
+ * walk down the CU's DIE tree, see hs_dwarf_scopes), taken innermost first. Each
+ * DW_TAG_inlined_subroutine is a frame whose line is the current one; its caller's line is then
+ * its DW_AT_call_file:DW_AT_call_line; the first DW_TAG_subprogram ends the chain. Names come
+ * through DW_AT_abstract_origin/specification (dwarf_attr_integrate, across units): the linkage
+ * name if any (mangled C++ or Rust), else DW_AT_name. File names are as the line table has them
+ * (often relative); the CU's DW_AT_comp_dir comes along to make them absolute.
  *
  * Thread-safety: a hs_dwarf_t belongs to one thread at a time. Fork: nothing global but the
- * thread-local search context, which is only set inside hs_dwarf_open.
+ * thread-local debug file name, which is only set inside hs_dwarf_open.
  */
 #include "debuginfo.h"
 
@@ -272,13 +279,8 @@ struct hs_dwarf {
     Dwarf_Addr bias; /* libdwfl address = ELF virtual address + bias */
 };
 
-typedef struct hs_dwarf_search {
-    const char *path;
-    const char *build_id;
-    const char *const *dirs;
-} hs_dwarf_search_t;
-
-static __thread const hs_dwarf_search_t *hs_dwarf_ctx;
+/* The separate debug file found by hs_dwarf_open, handed to libdwfl's callback. */
+static __thread const char *hs_dwarf_debug_file;
 
 static int hs_dwarf_find_elf(Dwfl_Module *mod, void **userdata, const char *modname,
                              Dwarf_Addr base, char **file_name, Elf **elfp)
@@ -293,19 +295,14 @@ static int hs_dwarf_find_debuginfo(Dwfl_Module *mod, void **userdata, const char
                                    char **debuginfo_file_name)
 {
     (void)mod, (void)userdata, (void)modname, (void)base, (void)file_name;
-    const hs_dwarf_search_t *ctx = hs_dwarf_ctx;
-    if (!ctx)
-        return -1;
-    char *found = NULL;
-    if (hs_debuginfo_search(ctx->path, ctx->build_id, debuglink_file, debuglink_file != NULL,
-                            debuglink_crc, ctx->dirs, &found) != HS_OK)
+    (void)debuglink_file, (void)debuglink_crc;
+    const char *found = hs_dwarf_debug_file;
+    if (!found)
         return -1;
     int fd = hs_debuginfo_open(found, NULL);
-    if (fd < 0) {
-        free(found);
+    if (fd < 0)
         return -1;
-    }
-    *debuginfo_file_name = found; /* libdwfl frees it */
+    *debuginfo_file_name = strdup(found); /* libdwfl frees it */
     return fd;
 }
 
@@ -315,41 +312,143 @@ static const Dwfl_Callbacks hs_dwarf_callbacks = {
     .section_address = dwfl_offline_section_address,
 };
 
+/*
+ * The size of a section once decompressed: sh_size, or the size in its ELF compression header
+ * (SHF_COMPRESSED) or in the GNU ".zdebug" header ("ZLIB" + 8 bytes big-endian).
+ */
+static uint64_t hs_dwarf_section_size(int fd, Elf *elf, const GElf_Shdr *sh, const char *name)
+{
+    if (sh->sh_flags & SHF_COMPRESSED) {
+        GElf_Chdr ch;
+        unsigned char buf[sizeof(Elf64_Chdr)];
+        int is64 = gelf_getclass(elf) == ELFCLASS64;
+        size_t len = is64 ? sizeof(Elf64_Chdr) : sizeof(Elf32_Chdr);
+        if (pread(fd, buf, len, (off_t)sh->sh_offset) != (ssize_t)len)
+            return sh->sh_size;
+        if (is64) {
+            Elf64_Chdr c;
+            memcpy(&c, buf, sizeof c);
+            ch.ch_size = c.ch_size;
+        } else {
+            Elf32_Chdr c;
+            memcpy(&c, buf, sizeof c);
+            ch.ch_size = c.ch_size;
+        }
+        return ch.ch_size;
+    }
+    if (strncmp(name, ".zdebug_", 8) == 0) {
+        unsigned char buf[12];
+        if (pread(fd, buf, sizeof buf, (off_t)sh->sh_offset) != (ssize_t)sizeof buf ||
+            memcmp(buf, "ZLIB", 4) != 0)
+            return sh->sh_size;
+        uint64_t size = 0;
+        for (int i = 4; i < 12; i++)
+            size = size << 8 | buf[i];
+        return size;
+    }
+    return sh->sh_size;
+}
+
+/*
+ * What a libdw session on this file's DWARF would hold: its debug sections decompressed (libdw
+ * decompresses every compressed one when it opens the file), then CU, abbreviation and line
+ * tables and DIE caches. Measured on python3.11 (22 MB of DWARF once decompressed): 21 MB at
+ * open, 64 MB at its peak after a few hundred addresses; hence 3x the sections' size.
+ * *has_dwarf: the file has a .debug_info section.
+ */
+static uint64_t hs_dwarf_estimate(int fd, Elf *elf, int *has_dwarf)
+{
+    size_t shstrndx;
+    uint64_t total = 0;
+    *has_dwarf = 0;
+    if (!elf || elf_kind(elf) != ELF_K_ELF || elf_getshdrstrndx(elf, &shstrndx) != 0)
+        return 0;
+    Elf_Scn *scn = NULL;
+    while ((scn = elf_nextscn(elf, scn)) != NULL) {
+        GElf_Shdr sh;
+        if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS)
+            continue;
+        const char *name = elf_strptr(elf, shstrndx, sh.sh_name);
+        if (!name || (strncmp(name, ".debug_", 7) != 0 && strncmp(name, ".zdebug_", 8) != 0))
+            continue;
+        if (strcmp(name + (name[1] == 'z' ? 8 : 7), "info") == 0)
+            *has_dwarf = 1;
+        total += hs_dwarf_section_size(fd, elf, &sh, name);
+    }
+    return 3 * total;
+}
+
+/* The DWARF estimate of the file at path (0 and no DWARF if unreadable). */
+static uint64_t hs_dwarf_file_estimate(const char *path, int *has_dwarf, Elf **keep, int *keep_fd)
+{
+    *has_dwarf = 0;
+    int fd = hs_debuginfo_open(path, NULL);
+    if (fd < 0)
+        return 0;
+    Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
+    uint64_t est = hs_dwarf_estimate(fd, elf, has_dwarf);
+    if (keep) {
+        *keep = elf;
+        *keep_fd = fd;
+        return est;
+    }
+    if (elf)
+        elf_end(elf);
+    close(fd);
+    return est;
+}
+
 hs_err_t hs_dwarf_open(const char *open_path, const char *path, const char *build_id,
-                       const char *const *dirs, hs_dwarf_t **out)
+                       const char *const *dirs, uint64_t max_bytes, uint64_t *estimate,
+                       hs_dwarf_t **out)
 {
     *out = NULL;
-    int fd = hs_debuginfo_open(open_path, NULL);
-    if (fd < 0)
-        return HS_ERR_NOTFOUND;
-    hs_dwarf_t *d = calloc(1, sizeof *d);
+    *estimate = 0;
+    /* Where the DWARF is (the file, else its separate debug file), and what it would cost. */
+    int has_dwarf = 0, efd = -1;
+    Elf *elf = NULL;
+    char *debug = NULL;
+    uint64_t est = hs_dwarf_file_estimate(open_path, &has_dwarf, &elf, &efd);
+    if (!has_dwarf && elf && hs_debuginfo_find(elf, path, build_id, dirs, &debug) == HS_OK)
+        est = hs_dwarf_file_estimate(debug, &has_dwarf, NULL, NULL);
+    if (elf)
+        elf_end(elf);
+    if (efd >= 0)
+        close(efd);
+    *estimate = est;
+    hs_err_t err = !has_dwarf ? HS_ERR_NOTFOUND : est > max_bytes ? HS_ERR_FULL : HS_OK;
+    int fd = err == HS_OK ? hs_debuginfo_open(open_path, NULL) : -1;
+    hs_dwarf_t *d = fd >= 0 ? calloc(1, sizeof *d) : NULL;
     if (!d) {
-        close(fd);
-        return HS_ERR_NOMEM;
+        if (fd >= 0)
+            close(fd);
+        free(debug);
+        return err != HS_OK ? err : fd < 0 ? HS_ERR_NOTFOUND : HS_ERR_NOMEM;
     }
-    hs_dwarf_search_t ctx = {.path = path, .build_id = build_id, .dirs = dirs};
-    hs_err_t err = HS_ERR_NOTFOUND;
+    err = HS_ERR_NOTFOUND;
     d->dwfl = dwfl_begin(&hs_dwarf_callbacks);
     if (!d->dwfl) {
         close(fd);
         goto fail;
     }
-    hs_dwarf_ctx = &ctx;
+    hs_dwarf_debug_file = debug;
     dwfl_report_begin(d->dwfl);
-    d->mod = dwfl_report_offline(d->dwfl, path, path, fd); /* takes the descriptor */
+    d->mod = dwfl_report_offline(d->dwfl, path, open_path, fd); /* takes the descriptor */
     int end = dwfl_report_end(d->dwfl, NULL, NULL);
     Dwarf_Addr dbias = 0;
     Dwarf *dw = d->mod && end == 0 ? dwfl_module_getdwarf(d->mod, &dbias) : NULL;
     GElf_Addr ebias = 0;
-    Elf *elf = dw ? dwfl_module_getelf(d->mod, &ebias) : NULL;
-    hs_dwarf_ctx = NULL;
-    if (!dw || !elf)
+    Elf *melf = dw ? dwfl_module_getelf(d->mod, &ebias) : NULL;
+    hs_dwarf_debug_file = NULL;
+    if (!dw || !melf)
         goto fail;
     d->bias = ebias;
+    free(debug);
     *out = d;
     return HS_OK;
 
 fail:
+    free(debug);
     hs_dwarf_close(d);
     return err;
 }
@@ -377,8 +476,39 @@ static void hs_dwarf_names(Dwarf_Die *die, hs_dwarf_frame_t *f)
     f->name = hs_dwarf_attr_string(die, DW_AT_name);
 }
 
+/*
+ * The scopes containing pc, outermost first, below die: at each level, the child whose
+ * ranges contain pc (namespaces, which have no ranges, are searched through). Returns the
+ * depth reached (at most max).
+ */
+static int hs_dwarf_scopes(Dwarf_Die *die, Dwarf_Addr pc, Dwarf_Die *out, int n, int max)
+{
+    Dwarf_Die child;
+    if (n >= max || dwarf_child(die, &child) != 0)
+        return n;
+    do {
+        int tag = dwarf_tag(&child);
+        if (tag == DW_TAG_namespace || tag == DW_TAG_module) {
+            int m = hs_dwarf_scopes(&child, pc, out, n, max);
+            if (m > n)
+                return m;
+            continue;
+        }
+        if (tag != DW_TAG_subprogram && tag != DW_TAG_inlined_subroutine &&
+            tag != DW_TAG_lexical_block && tag != DW_TAG_entry_point && tag != DW_TAG_try_block &&
+            tag != DW_TAG_catch_block)
+            continue;
+        if (dwarf_haspc(&child, pc) <= 0)
+            continue;
+        out[n] = child;
+        return hs_dwarf_scopes(&child, pc, out, n + 1, max);
+    } while (dwarf_siblingof(&child, &child) == 0);
+    return n;
+}
+
 int hs_dwarf_frames(hs_dwarf_t *d, uint64_t vaddr, hs_dwarf_frame_t *out, int max)
 {
+    enum { MAX_SCOPES = 64 };
     if (!d || max <= 0)
         return 0;
     Dwarf_Addr cu_bias = 0;
@@ -387,6 +517,8 @@ int hs_dwarf_frames(hs_dwarf_t *d, uint64_t vaddr, hs_dwarf_frame_t *out, int ma
     if (!cu)
         return 0;
     Dwarf_Addr pc = addr - cu_bias;
+    Dwarf_Attribute mem;
+    const char *comp_dir = dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &mem));
     const char *file = NULL;
     uint32_t line = 0;
     Dwarf_Line *ln = dwarf_getsrc_die(cu, pc);
@@ -397,25 +529,17 @@ int hs_dwarf_frames(hs_dwarf_t *d, uint64_t vaddr, hs_dwarf_frame_t *out, int ma
             line = (uint32_t)lineno;
     }
     /*
-     * dwarf_getscopes continues past an inlined instance into its abstract origin's scopes; the
-     * physical nesting (inlined instance in inlined instance in subprogram) is what
-     * dwarf_getscopes_die gives for the innermost scope, as eu-addr2line -i does it.
+     * The physical nesting of scopes (inlined instance in inlined instance in subprogram),
+     * found by walking down from the CU. dwarf_getscopes would do this walk, but finds nothing
+     * in the units of link-time-optimised code (elfutils 0.188), whose concrete instances
+     * refer to abstract origins in other units.
      */
-    Dwarf_Die *scopes = NULL;
-    int nscopes = dwarf_getscopes(cu, pc, &scopes);
-    if (nscopes > 0) {
-        Dwarf_Die inner;
-        Dwarf_Addr dwbias;
-        Dwarf *dw = dwfl_module_getdwarf(d->mod, &dwbias);
-        Dwarf_Off off = dwarf_dieoffset(&scopes[0]);
-        free(scopes);
-        scopes = NULL;
-        nscopes = dw && dwarf_offdie(dw, off, &inner) ? dwarf_getscopes_die(&inner, &scopes) : 0;
-    }
+    Dwarf_Die scopes[MAX_SCOPES];
+    int nscopes = hs_dwarf_scopes(cu, pc, scopes, 0, MAX_SCOPES);
     int n = 0, closed = 0;
     Dwarf_Files *files = NULL;
     size_t nfiles = 0;
-    for (int i = 0; i < nscopes && n < max; i++) {
+    for (int i = nscopes - 1; i >= 0 && n < max; i--) {
         Dwarf_Die *scope = &scopes[i];
         int tag = dwarf_tag(scope);
         if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram &&
@@ -425,6 +549,7 @@ int hs_dwarf_frames(hs_dwarf_t *d, uint64_t vaddr, hs_dwarf_frame_t *out, int ma
         memset(f, 0, sizeof *f);
         hs_dwarf_names(scope, f);
         f->file = file;
+        f->comp_dir = comp_dir;
         f->line = line;
         f->is_inline = tag == DW_TAG_inlined_subroutine;
         if (!f->is_inline) {
@@ -432,7 +557,6 @@ int hs_dwarf_frames(hs_dwarf_t *d, uint64_t vaddr, hs_dwarf_frame_t *out, int ma
             break;
         }
         /* The caller's position: where this instance was inlined. */
-        Dwarf_Attribute mem;
         Dwarf_Word v;
         file = NULL;
         line = 0;
@@ -444,12 +568,12 @@ int hs_dwarf_frames(hs_dwarf_t *d, uint64_t vaddr, hs_dwarf_frame_t *out, int ma
         if (dwarf_formudata(dwarf_attr(scope, DW_AT_call_line, &mem), &v) == 0 && v <= UINT32_MAX)
             line = (uint32_t)v;
     }
-    free(scopes);
     if (!closed && n < max) {
         /* No enclosing subprogram DIE: an unnamed frame the caller names from the symbols. */
         hs_dwarf_frame_t *f = &out[n++];
         memset(f, 0, sizeof *f);
         f->file = file;
+        f->comp_dir = comp_dir;
         f->line = line;
     }
     return n;

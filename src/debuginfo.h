@@ -40,18 +40,22 @@ typedef struct hs_dwarf hs_dwarf_t;
 
 /*
  * Open the DWARF of the file read from open_path (e.g. /proc/self/exe), known as path (where its
- * separate debug file is searched). HS_ERR_NOTFOUND when no DWARF could be found.
+ * separate debug file is searched). *estimate gets the session's estimated memory (bytes);
+ * HS_ERR_FULL when that is over max_bytes (nothing is opened), HS_ERR_NOTFOUND when no DWARF
+ * could be found.
  */
 hs_err_t hs_dwarf_open(const char *open_path, const char *path, const char *build_id,
-                       const char *const *dirs, hs_dwarf_t **out) HS_MUST_CHECK;
+                       const char *const *dirs, uint64_t max_bytes, uint64_t *estimate,
+                       hs_dwarf_t **out) HS_MUST_CHECK;
 void hs_dwarf_close(hs_dwarf_t *d);
 
 typedef struct hs_dwarf_frame {
-    const char *linkage; /* mangled linkage name, or NULL */
-    const char *name;    /* DWARF name, or NULL (then the caller names it from the symbols) */
-    const char *file;    /* source file of `line`, or NULL */
-    uint32_t line;       /* 0 if unknown */
-    int is_inline;       /* an inlined instance; the last frame is the enclosing function */
+    const char *linkage;  /* mangled linkage name, or NULL */
+    const char *name;     /* DWARF name, or NULL (then the caller names it from the symbols) */
+    const char *file;     /* source file of `line`, or NULL; may be relative to comp_dir */
+    const char *comp_dir; /* the compilation directory, or NULL */
+    uint32_t line;        /* 0 if unknown */
+    int is_inline;        /* an inlined instance; the last frame is the enclosing function */
 } hs_dwarf_frame_t;
 
 /*

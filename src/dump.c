@@ -52,7 +52,7 @@
 #endif
 
 #define HS_DUMP_PATH_MAX    (HS_CONFIG_STR_MAX + 64) /* prefix + .<pid>.<seq><suffix> */
-#define HS_DUMP_COMMENT_MAX 160
+#define HS_DUMP_COMMENT_MAX 256
 
 static pthread_mutex_t dump_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t dump_seq;
@@ -89,11 +89,14 @@ static void hs_dump_symbolizer_comment(char *buf, size_t len)
     int level = hs_config.symbolize >= 0 && hs_config.symbolize <= 2 ? hs_config.symbolize : 0;
     snprintf(buf, len,
              "symbolizer=%s memory=%zu budget=%zu files=%llu symbols=%llu cached=%llu "
-             "uncached=%llu lines_fallback=%llu modules=%zu time_ms=%.1f",
+             "uncached=%llu lines_fallback=%llu dwarf_files=%llu dwarf_refused=%llu "
+             "dwarf_peak_estimate=%llu modules=%zu time_ms=%.1f",
              levels[level], st.memory, st.budget, (unsigned long long)st.files,
              (unsigned long long)st.symbols, (unsigned long long)st.cached,
              (unsigned long long)st.uncached, (unsigned long long)st.lines_fallback,
-             hs_mappings_record_count(), (double)st.batch_ns / 1e6);
+             (unsigned long long)st.dwarf_files, (unsigned long long)st.dwarf_refused,
+             (unsigned long long)st.dwarf_largest, hs_mappings_record_count(),
+             (double)st.batch_ns / 1e6);
 }
 
 /* The comment slot the symbolizer's figures go to once the encoder has symbolized. */

@@ -70,6 +70,12 @@ typedef struct hs_pw_func {
     int64_t name, system_name, filename;
 } hs_pw_func_t;
 
+/* A resolved frame's strings (pointers) and its function id; id 0 = empty slot. */
+typedef struct hs_pw_fptr {
+    const char *name, *system_name, *file;
+    uint64_t id;
+} hs_pw_fptr_t;
+
 typedef struct hs_pw {
     /* strings: strs[i] is string index i; str_slots holds index + 1, 0 = empty */
     const char **strs;
@@ -93,6 +99,9 @@ typedef struct hs_pw {
     size_t nfuncs, funcs_cap;
     uint32_t *func_slots;
     size_t func_slots_cap; /* power of two */
+    /* the same, by the symbolizer's string pointers (stable for its interned strings) */
+    hs_pw_fptr_t *fptr_slots;
+    size_t fptr_slots_cap, nfptrs; /* power of two */
 
     const hs_modules_t *modules;
     hs_symbolizer_t *symbolizer;
@@ -258,8 +267,64 @@ static hs_err_t hs_pprof_writer_func_rehash(hs_pw_t *w, size_t cap)
     return HS_OK;
 }
 
-/* The function id of a resolved frame, creating the function if new. */
+static uint64_t hs_pprof_writer_fptr_hash(const hs_symframe_t *f)
+{
+    return hs_mix64((uint64_t)(uintptr_t)f->name ^ (uint64_t)(uintptr_t)f->system_name << 7 ^
+                    (uint64_t)(uintptr_t)f->file << 13);
+}
+
+static hs_err_t hs_pprof_writer_fptr_rehash(hs_pw_t *w, size_t cap)
+{
+    hs_pw_fptr_t *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return HS_ERR_NOMEM;
+    for (size_t i = 0; i < w->fptr_slots_cap; i++) {
+        if (!w->fptr_slots[i].id)
+            continue;
+        hs_symframe_t f = {.name = w->fptr_slots[i].name,
+                           .system_name = w->fptr_slots[i].system_name,
+                           .file = w->fptr_slots[i].file};
+        size_t j = hs_pprof_writer_fptr_hash(&f) & (cap - 1);
+        while (slots[j].id)
+            j = (j + 1) & (cap - 1);
+        slots[j] = w->fptr_slots[i];
+    }
+    free(w->fptr_slots);
+    w->fptr_slots = slots;
+    w->fptr_slots_cap = cap;
+    return HS_OK;
+}
+
+static hs_err_t hs_pprof_writer_function_by_content(hs_pw_t *w, const hs_symframe_t *f,
+                                                    uint64_t *id);
+
+/*
+ * The function id of a resolved frame, creating the function if new. The symbolizer interns its
+ * strings, so the same function comes back with the same pointers: those are looked up first,
+ * and only a new triple of pointers pays for hashing the strings' contents.
+ */
 static hs_err_t hs_pprof_writer_function(hs_pw_t *w, const hs_symframe_t *f, uint64_t *id)
+{
+    size_t mask = w->fptr_slots_cap - 1;
+    size_t j = hs_pprof_writer_fptr_hash(f) & mask;
+    for (; w->fptr_slots[j].id; j = (j + 1) & mask) {
+        const hs_pw_fptr_t *p = &w->fptr_slots[j];
+        if (p->name == f->name && p->system_name == f->system_name && p->file == f->file) {
+            *id = p->id;
+            return HS_OK;
+        }
+    }
+    hs_err_t err = hs_pprof_writer_function_by_content(w, f, id);
+    if (err != HS_OK)
+        return err;
+    w->fptr_slots[j] = (hs_pw_fptr_t){f->name, f->system_name, f->file, *id};
+    if (++w->nfptrs * 2 > w->fptr_slots_cap)
+        return hs_pprof_writer_fptr_rehash(w, w->fptr_slots_cap * 2);
+    return HS_OK;
+}
+
+static hs_err_t hs_pprof_writer_function_by_content(hs_pw_t *w, const hs_symframe_t *f,
+                                                    uint64_t *id)
 {
     hs_pw_func_t key;
     hs_err_t err = hs_pprof_writer_intern(w, f->name, &key.name);
@@ -360,6 +425,7 @@ static void hs_pprof_writer_release(hs_pw_t *w)
     free(w->lines);
     free(w->funcs);
     free(w->func_slots);
+    free(w->fptr_slots);
     free(w->map_id);
     free(w->map_flags);
 }
@@ -620,9 +686,12 @@ static hs_err_t hs_pprof_writer_build(hs_pw_t *w, hs_pw_msg_t *g, const hs_snaps
     w->str_slots = calloc(w->str_slots_cap, sizeof *w->str_slots);
     w->func_slots_cap = 1024;
     w->func_slots = calloc(w->func_slots_cap, sizeof *w->func_slots);
+    w->fptr_slots_cap = 1024;
+    w->fptr_slots = calloc(w->fptr_slots_cap, sizeof *w->fptr_slots);
     w->map_id = calloc(nmodules ? nmodules : 1, sizeof *w->map_id);
     w->map_flags = calloc(nmodules ? nmodules : 1, sizeof *w->map_flags);
-    if (!w->loc_slots || !w->str_slots || !w->func_slots || !w->map_id || !w->map_flags)
+    if (!w->loc_slots || !w->str_slots || !w->func_slots || !w->fptr_slots || !w->map_id ||
+        !w->map_flags)
         return HS_ERR_NOMEM;
 
     int64_t bytes_key;

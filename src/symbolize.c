@@ -107,7 +107,7 @@ typedef struct hs_symfile {
     int ntabs;
     char *image; /* vDSO copy */
     size_t image_len;
-    int dwarf; /* 0 not tried, 1 found, -1 none */
+    int dwarf; /* 0 not tried, 1 found, -1 none or too large */
 } hs_symfile_t;
 
 typedef struct hs_chunk {
@@ -151,12 +151,15 @@ struct hs_symbolizer {
     int level;
     char **dirs; /* NULL-terminated copy */
     size_t budget;
+    size_t dwarf_max;
+    int warned_dwarf;
 
     hs_symfile_t **files; /* by id */
     size_t nfiles, files_cap;
     uint32_t *file_slots; /* id + 1, by (path, build ID) hash */
     size_t file_slots_cap;
     hs_symfile_t *last;
+    const hs_module_t *last_mod; /* the module last looked up in this batch (last's) */
 
     hs_arena_t arena; /* persistent strings */
     hs_strslot_t *str_slots;
@@ -315,6 +318,7 @@ hs_err_t hs_symbolizer_new_config(const hs_symbolizer_config_t *cfg, hs_symboliz
         return HS_ERR_NOMEM;
     s->level = cfg && cfg->level ? cfg->level : HS_SYMBOLIZE_FUNCTIONS;
     s->budget = cfg && cfg->budget ? cfg->budget : HS_SYMBOLIZE_BUDGET;
+    s->dwarf_max = cfg && cfg->dwarf_max ? cfg->dwarf_max : HS_SYMBOLIZE_DWARF_MAX;
     const char *const *dirs = cfg && cfg->debug_dirs ? cfg->debug_dirs : hs_symbolize_default_dirs;
     size_t ndirs = 0;
     while (dirs[ndirs])
@@ -1068,6 +1072,20 @@ static int hs_symbolize_dwarf_names(hs_symbolizer_t *s, const hs_dwarf_frame_t *
     return o->name && o->system_name;
 }
 
+/* A frame's source file, absolute when the compilation directory makes it so (s->namebuf). */
+static const char *hs_symbolize_path(hs_symbolizer_t *s, const hs_dwarf_frame_t *d)
+{
+    if (d->file[0] == '/' || !d->comp_dir || !d->comp_dir[0])
+        return d->file;
+    size_t a = strlen(d->comp_dir), b = strlen(d->file);
+    if (a + b + 2 > HS_SYMBOLIZE_NAME_MAX + 1)
+        return d->file;
+    memcpy(s->namebuf, d->comp_dir, a);
+    s->namebuf[a] = '/';
+    memcpy(s->namebuf + a + 1, d->file, b + 1);
+    return s->namebuf;
+}
+
 /* Resolve vaddr of f (with DWARF session dw, may be NULL) and store the result. */
 static hs_err_t hs_symbolize_resolve(hs_symbolizer_t *s, hs_symfile_t *f, uint64_t vaddr,
                                      hs_dwarf_t *dw, int persistent, uint32_t *ref)
@@ -1092,7 +1110,8 @@ static hs_err_t hs_symbolize_resolve(hs_symbolizer_t *s, hs_symfile_t *f, uint64
             } else if (!hs_symbolize_dwarf_names(s, &df[i], persistent, o)) {
                 continue; /* an unnamed scope: no frame */
             }
-            if (df[i].file && !(o->file = hs_symbolize_intern(s, df[i].file, persistent)))
+            if (df[i].file &&
+                !(o->file = hs_symbolize_intern(s, hs_symbolize_path(s, &df[i]), persistent)))
                 return HS_ERR_NOMEM;
             o->line = df[i].line;
             k++;
@@ -1137,12 +1156,24 @@ static hs_err_t hs_symbolize_file_misses(hs_symbolizer_t *s, hs_symfile_t *f, co
     int want_lines = s->level >= HS_SYMBOLIZE_LINES && !f->image && f->dwarf >= 0;
     hs_dwarf_t *dw = NULL;
     if (want_lines && persistent) {
-        if (hs_dwarf_open(f->nfiles ? f->files[0].path : f->path, f->path, f->build_id,
-                          (const char *const *)s->dirs, &dw) == HS_OK) {
+        uint64_t est = 0;
+        hs_err_t derr = hs_dwarf_open(f->nfiles ? f->files[0].path : f->path, f->path, f->build_id,
+                                      (const char *const *)s->dirs, s->dwarf_max, &est, &dw);
+        if (derr == HS_OK) {
             if (f->dwarf == 0)
                 s->stats.dwarf_files++;
             f->dwarf = 1;
+            if (est > s->stats.dwarf_largest)
+                s->stats.dwarf_largest = est;
         } else {
+            if (derr == HS_ERR_FULL) {
+                s->stats.dwarf_refused++;
+                hs_warn_once(&s->warned_dwarf,
+                             "%s: debug information too large to read in-process (about "
+                             "%.1f MiB > %.1f MiB): function names only for it (`heapsampler "
+                             "symbolize` adds lines offline)",
+                             f->path, (double)est / 1048576.0, (double)s->dwarf_max / 1048576.0);
+            }
             f->dwarf = -1;
             want_lines = 0;
         }
@@ -1177,6 +1208,7 @@ hs_err_t hs_symbolize_batch(hs_symbolizer_t *s, const hs_module_t *const *mods,
     if (!s || n == 0 || s->level == HS_SYMBOLIZE_NONE)
         return HS_OK;
     uint64_t t0 = hs_symbolize_now_ns();
+    s->last_mod = NULL; /* module arrays change between batches */
     hs_symbolize_scratch_reset(s);
     s->stats.uncached = 0;
     s->stats.lines_fallback = 0;
@@ -1191,9 +1223,11 @@ hs_err_t hs_symbolize_batch(hs_symbolizer_t *s, const hs_module_t *const *mods,
         const hs_module_t *m = mods[i];
         if (!m || !m->path)
             continue;
-        hs_symfile_t *f = hs_symbolize_file(s, m, 1);
+        /* Consecutive addresses mostly lie in one module: skip even comparing its path. */
+        hs_symfile_t *f = m == s->last_mod && s->last ? s->last : hs_symbolize_file(s, m, 1);
         if (!f)
             goto out;
+        s->last_mod = m;
         if (f->n == 0)
             continue;
         uint64_t vaddr = (uint64_t)addrs[i] - (uint64_t)m->bias;

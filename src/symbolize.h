@@ -11,7 +11,10 @@
  *
  * Results are cached across calls; the caches' memory is bounded by a budget. Past it, new
  * addresses are still resolved, to function names only, without being cached (counted in the
- * stats). Never call from an allocating thread: reading files allocates and takes time.
+ * stats). DWARF is read through libdw sessions that live for one batch, one at a time, each
+ * refused beforehand when its estimated memory is over a limit (dwarf_max): that file then gets
+ * function names only (counted). Never call from an allocating thread: reading files allocates
+ * and takes time.
  */
 #ifndef HS_SYMBOLIZE_H
 #define HS_SYMBOLIZE_H
@@ -23,6 +26,7 @@
 #include "mappings.h"
 
 #define HS_SYMBOLIZE_BUDGET     ((size_t)32 << 20) /* default cache budget, bytes */
+#define HS_SYMBOLIZE_DWARF_MAX  ((size_t)96 << 20) /* default limit of one libdw session */
 #define HS_SYMBOLIZE_MAX_FRAMES 32                 /* inlined frames kept per address */
 
 typedef struct hs_symbolizer hs_symbolizer_t;
@@ -31,6 +35,8 @@ typedef struct hs_symbolizer_config {
     int level;                     /* hs_symbolize_level_t (config.h): FUNCTIONS or LINES */
     const char *const *debug_dirs; /* NULL-terminated; NULL = {"/usr/lib/debug"} */
     size_t budget;                 /* bytes the caches may hold; 0 = HS_SYMBOLIZE_BUDGET */
+    size_t dwarf_max; /* a file's DWARF is read if its estimated libdw memory is at most this;
+                         0 = HS_SYMBOLIZE_DWARF_MAX */
 } hs_symbolizer_config_t;
 
 /* Level FUNCTIONS, default debug directory and budget. */
@@ -77,6 +83,8 @@ typedef struct hs_symbolizer_stats {
     uint64_t uncached;       /* addresses of the last batch resolved without caching */
     uint64_t lines_fallback; /* of those, resolved to function names only (level lines) */
     uint64_t dwarf_files;    /* files whose DWARF was found (level lines) */
+    uint64_t dwarf_refused;  /* files whose DWARF was over dwarf_max: function names only */
+    uint64_t dwarf_largest;  /* largest estimated libdw memory of a session opened, bytes */
     uint64_t batch_ns;       /* time of the last batch */
     uint64_t total_ns;       /* time of all batches */
 } hs_symbolizer_stats_t;

@@ -548,6 +548,7 @@ static int run(const sym_args_t *a)
         .level = level,
         .debug_dirs = a->dirs,
         .budget = SIZE_MAX,
+        .dwarf_max = SIZE_MAX,
     };
     if (hs_symbolizer_new_config(&cfg, &sym) != HS_OK ||
         hs_symbolize_batch(sym, j.loc_mods, j.addrs, j.nwork, j.res) != HS_OK)

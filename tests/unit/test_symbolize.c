@@ -426,3 +426,30 @@ Test(symbolize, budget_bounds_memory_and_falls_back_to_function_names)
     cr_assert_eq(hs_symbolizer_memory(s), mem);
     hs_symbolizer_free(s);
 }
+
+/* A file whose DWARF would cost more than dwarf_max is not read: names only, counted. */
+Test(symbolize, dwarf_over_its_limit_falls_back_to_function_names)
+{
+    hs_symbolizer_t *s = NULL;
+    hs_symbolizer_config_t cfg = {.level = HS_SYMBOLIZE_LINES, .dwarf_max = 1};
+    cr_assert_eq(hs_symbolizer_new_config(&cfg, &s), HS_OK);
+    hs_symloc_t loc = resolve(s, hs_test_inline_caller());
+    cr_assert_eq(loc.n, 1, "no inlined frames without DWARF");
+    cr_assert_str_eq(loc.frames[0].name, "hs_test_inline_caller");
+    cr_assert_null(loc.frames[0].file);
+    hs_symbolizer_stats_t st;
+    hs_symbolizer_get_stats(s, &st);
+    cr_assert_eq(st.dwarf_refused, 1);
+    cr_assert_eq(st.dwarf_files, 0);
+    hs_symbolizer_free(s);
+
+    /* Within the default limit, the same file is read, and its estimate reported. */
+    s = new_symbolizer(HS_SYMBOLIZE_LINES, 0);
+    loc = resolve(s, hs_test_inline_caller());
+    cr_assert_eq(loc.n, 2);
+    hs_symbolizer_get_stats(s, &st);
+    cr_assert_eq(st.dwarf_refused, 0);
+    cr_assert_gt(st.dwarf_largest, 0);
+    cr_assert_leq(st.dwarf_largest, HS_SYMBOLIZE_DWARF_MAX);
+    hs_symbolizer_free(s);
+}
