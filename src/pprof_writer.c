@@ -108,6 +108,7 @@ typedef struct hs_pw {
     /* per module */
     uint64_t *map_id;   /* mapping id, 0 = not emitted */
     uint8_t *map_flags; /* HS_PW_HAS_* */
+    uint32_t *canon;    /* the first module with the same content (same file, place, build) */
 } hs_pw_t;
 
 enum {
@@ -210,6 +211,54 @@ static hs_err_t hs_pprof_writer_loc_insert(hs_pw_t *w, uintptr_t frame, uint32_t
 }
 
 /*
+ * A library loaded again and again at one place (with others in between) has one record per
+ * load: they are one mapping, and the same code at the same address one location.
+ */
+static const hs_module_t *hs_pprof_writer_canon(const hs_pw_t *w, const hs_module_t *m)
+{
+    return m ? &w->modules->v[w->canon[m - w->modules->v]] : NULL;
+}
+
+static uint64_t hs_pprof_writer_module_hash(const hs_module_t *m)
+{
+    return hs_mix64(m->start ^ (uint64_t)m->limit << 17 ^ m->file_offset << 31 ^ m->bias) ^
+           hs_hash_str(m->path) ^ hs_mix64(hs_hash_str(m->build_id));
+}
+
+static int hs_pprof_writer_module_same(const hs_module_t *a, const hs_module_t *b)
+{
+    return a->start == b->start && a->limit == b->limit && a->file_offset == b->file_offset &&
+           a->bias == b->bias && strcmp(a->path, b->path) == 0 &&
+           strcmp(a->build_id, b->build_id) == 0;
+}
+
+/* canon[i]: the first module identical to module i (loaded modules never repeat). */
+static hs_err_t hs_pprof_writer_canonicalize(hs_pw_t *w, size_t nmodules)
+{
+    size_t cap = 16;
+    while (cap < nmodules * 2)
+        cap *= 2;
+    uint32_t *slots = calloc(cap, sizeof *slots); /* module index + 1 */
+    if (!slots)
+        return HS_ERR_NOMEM;
+    for (size_t i = 0; i < nmodules; i++) {
+        const hs_module_t *m = &w->modules->v[i];
+        w->canon[i] = (uint32_t)i;
+        size_t j = hs_pprof_writer_module_hash(m) & (cap - 1);
+        for (; slots[j]; j = (j + 1) & (cap - 1)) {
+            if (hs_pprof_writer_module_same(&w->modules->v[slots[j] - 1], m)) {
+                w->canon[i] = slots[j] - 1;
+                break;
+            }
+        }
+        if (!slots[j])
+            slots[j] = (uint32_t)i + 1;
+    }
+    free(slots);
+    return HS_OK;
+}
+
+/*
  * The location id of return address frame in a stack of generation gen (non-zero), creating
  * the location if new.
  */
@@ -222,9 +271,11 @@ static hs_err_t hs_pprof_writer_location(hs_pw_t *w, uintptr_t frame, uint32_t g
             return HS_OK;
         }
     }
-    const hs_module_t *m = hs_mappings_find_gen(w->modules, frame - 1, gen);
+    const hs_module_t *m =
+        hs_pprof_writer_canon(w, hs_mappings_find_gen(w->modules, frame - 1, gen));
     if (gen != HS_MAPPINGS_GEN_NONE &&
-        m == hs_mappings_find_gen(w->modules, frame - 1, HS_MAPPINGS_GEN_NONE)) {
+        m == hs_pprof_writer_canon(
+                 w, hs_mappings_find_gen(w->modules, frame - 1, HS_MAPPINGS_GEN_NONE))) {
         /* Not in a reused range, or resolved the same way: share the unmarked location. */
         hs_err_t err = hs_pprof_writer_location(w, frame, HS_MAPPINGS_GEN_NONE, id);
         if (err == HS_OK)
@@ -428,6 +479,7 @@ static void hs_pprof_writer_release(hs_pw_t *w)
     free(w->fptr_slots);
     free(w->map_id);
     free(w->map_flags);
+    free(w->canon);
 }
 
 /* Everything of the protobuf-c message that is not part of hs_pw_t. */
@@ -690,8 +742,11 @@ static hs_err_t hs_pprof_writer_build(hs_pw_t *w, hs_pw_msg_t *g, const hs_snaps
     w->fptr_slots = calloc(w->fptr_slots_cap, sizeof *w->fptr_slots);
     w->map_id = calloc(nmodules ? nmodules : 1, sizeof *w->map_id);
     w->map_flags = calloc(nmodules ? nmodules : 1, sizeof *w->map_flags);
+    w->canon = calloc(nmodules ? nmodules : 1, sizeof *w->canon);
     if (!w->loc_slots || !w->str_slots || !w->func_slots || !w->fptr_slots || !w->map_id ||
-        !w->map_flags)
+        !w->map_flags || !w->canon)
+        return HS_ERR_NOMEM;
+    if (hs_pprof_writer_canonicalize(w, nmodules) != HS_OK)
         return HS_ERR_NOMEM;
 
     int64_t bytes_key;

@@ -1038,7 +1038,8 @@ static hs_err_t hs_symbolize_store(hs_symbolizer_t *s, uint32_t file, uint64_t v
     e->file = file;
     e->first = (uint32_t)st->nframes;
     e->n = n;
-    memcpy(&st->frames[st->nframes], frames, n * sizeof *frames);
+    if (n) /* an unknown address has no frames (and the pool may not exist yet) */
+        memcpy(&st->frames[st->nframes], frames, n * sizeof *frames);
     st->nframes += n;
     uint32_t idx = (uint32_t)st->nentries++;
     if (persistent) {

@@ -3,8 +3,8 @@ C++ names demangled (mangled in system_name), file:line and inlined callers at
 HEAPSAMPLER_SYMBOLIZE=lines, PIE and non-PIE executables, a stripped executable (addresses,
 file name and build ID, which `go tool pprof` symbolizes given the binary), a separate debug
 file found through .gnu_debuglink, libraries dlclose'd before the dump (one of them replaced
-at its address by another, one replaced on disk), the frame-pointer unwinder, and the
-symbolizer's memory report. Every run is in exact mode (HEAPSAMPLER_RATE=1): the values are
+at its address by another, one replaced on disk, a load/unload storm while other threads
+sample), the frame-pointer unwinder, and the symbolizer's memory report. Every run is in exact mode (HEAPSAMPLER_RATE=1): the values are
 the programs' own counts. Expected lines are looked up in the sources by their SITE: markers."""
 import os
 import re
@@ -239,6 +239,22 @@ class Dlopen(Base):
         orig_locs = self.only_stack(orig, 1000)[2]
         self.assertEqual(prof.map_files[prof.loc_mapping[locs[0]]][1],
                          orig.map_files[orig.loc_mapping[orig_locs[0]]][1])
+
+    def test_dlopen_storm_while_sampling(self):
+        """Libraries loaded and unloaded 2 x 100 times at one address while three threads
+        allocate and the writer dumps every 10 ms: every sample keeps its library's names."""
+        a, b = tests_bin("libhs_plugin_a.so"), tests_bin("libhs_plugin_b.so")
+        run, prof = self.profile([hstest.target("dlstorm"), "100", "3", a, b], interval="10ms")
+        self.assertIn("loads=200", run.stdout)
+        self.assertGreaterEqual(len(run.profiles()), 2)
+        for size, name in ((1000, "plugin_a_make"), (2000, "plugin_b_make")):
+            rows = prof.stacks(size)
+            self.assertTrue(rows, size)
+            total = 0
+            for vals, stack, _ in rows:
+                self.assertEqual(names(stack)[:3], [name, "plugin_entry", "main"])
+                total += vals[prof.index("alloc_objects")]
+            self.assertEqual(total, 100 * 32)
 
 
 if __name__ == "__main__":
