@@ -55,8 +55,9 @@
  * lock held and inside the loader gate (sampling path and dump). The record's mutex is taken only
  * after dl_iterate_phdr returned and is never held while calling the loader; its holders only
  * compute and malloc (the reentrancy guard is held). Fork: the record's mutex is held only
- * inside loader-gate sections (sampling path and dump; unit tests and the CLI are single
- * threaded), and the fork prepare handler waits for those to end, so the child finds it free.
+ * inside loader-gate sections (hs_mappings_sync and hs_mappings_read; the counters read for
+ * reports are atomics), and the fork prepare handler waits for those to end, so the child finds
+ * it free.
  */
 #include "mappings.h"
 
@@ -314,7 +315,8 @@ static struct {
     size_t nlayout, layout_cap;
     size_t bytes;
     int warned_full;
-    /* Read without the mutex by the sampling path. */
+    /* Read without the mutex (sampling path, reports). */
+    size_t bytes_pub;    /* memory held, published after each merge */
     uint64_t merged_gen; /* gen of the last merged snapshot; 0 = none */
     uint32_t count;      /* == n, published after the record is complete */
     uintptr_t ambig_lo[HS_MAPPINGS_AMBIG_MAX];
@@ -436,6 +438,7 @@ static int hs_mappings_merge(hs_modules_t *snap, uint64_t gen)
         err = hs_mappings_merge_one(&snap->v[i]);
     if (err != HS_OK)
         return 0;
+    __atomic_store_n(&R.bytes_pub, R.bytes + (R.cap - R.n) * sizeof *R.recs, __ATOMIC_RELAXED);
     /* Published last: a reader that sees this gen finds every record and range above. */
     __atomic_store_n(&R.merged_gen, gen, __ATOMIC_RELEASE);
     return 1;
@@ -556,12 +559,10 @@ uintptr_t hs_mappings_sync(const uintptr_t *frames, uint32_t n)
     return HS_MAPPINGS_MARK_BASE | (uintptr_t)count;
 }
 
+/* Lock-free: callers outside the loader gate must not take the mutex (see the fork rule). */
 size_t hs_mappings_memory(void)
 {
-    pthread_mutex_lock(&R.mu);
-    size_t bytes = R.bytes + R.cap * sizeof *R.recs - R.n * sizeof *R.recs;
-    pthread_mutex_unlock(&R.mu);
-    return bytes;
+    return __atomic_load_n(&R.bytes_pub, __ATOMIC_RELAXED);
 }
 
 size_t hs_mappings_record_count(void)

@@ -92,7 +92,7 @@ uintptr_t hs_mappings_sync(const uintptr_t *frames, uint32_t n);
 /* A build ID's n bytes as lower-case hex into out (at most HS_BUILD_ID_HEX_MAX with the NUL). */
 void hs_mappings_build_id_hex(const uint8_t *p, size_t n, char *out);
 
-/* Bytes the record holds, and how many modules it has (loaded or not). */
+/* Bytes the record holds, and how many modules it has (loaded or not); lock-free. */
 size_t hs_mappings_memory(void);
 size_t hs_mappings_record_count(void);
 
