@@ -17,15 +17,18 @@
 #include <new>
 #include <vector>
 
-namespace hs_test {
+namespace hs_test
+{
 
 struct Widget {
     char payload[100];
 };
 
-namespace pool {
+namespace pool
+{
 
-template <typename T> class Arena {
+template <typename T> class Arena
+{
   public:
     __attribute__((noinline)) void grow(unsigned long count);
 
