@@ -19,6 +19,8 @@
 static const hs_cli_command_t commands[] = {
     {"run", "[OPTIONS] [--] COMMAND [ARGS...]",
      "Run a command with the profiler preloaded; list the profiles it wrote.", hs_cli_run},
+    {"symbolize", "IN OUT [--debug-dir DIR]... [--functions] [FILE|DIR]...",
+     "Name a profile's frames offline from local binaries and debug files.", hs_cli_symbolize},
 };
 
 const hs_cli_command_t *hs_cli_commands(size_t *count)
