@@ -23,6 +23,7 @@ packages=(
     libzstd-dev
     libelf-dev
     libdw-dev
+    libiberty-dev  # static C++/Rust demangler, linked into the library
     libcriterion-dev
     golang-go
     python3

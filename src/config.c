@@ -23,6 +23,8 @@
 hs_config_t hs_config;
 
 static const char *const compression_names[] = {"gzip", "zstd", "none", NULL};
+static const char *const symbolize_names[] = {"none", "functions", "lines", NULL};
+static const char *const unwind_names[] = {"libunwind", "fp", NULL};
 
 #define OFF(field) offsetof(hs_config_t, field)
 
@@ -59,6 +61,13 @@ static const hs_option_t options[] = {
      "Most distinct call stacks kept; beyond it samples are dropped and counted."},
     {"MAX_SITES", HS_OPT_U64, OFF(max_sites), "2097152", 16, 1ull << 24, NULL,
      "Most distinct (call stack, size) rows kept; beyond it samples are dropped and counted."},
+    {"SYMBOLIZE", HS_OPT_ENUM, OFF(symbolize), "functions", 0, 0, symbolize_names,
+     "Names in profiles: none (addresses, mappings and build IDs, for offline symbolization), "
+     "functions (demangled function names from the symbol tables) or lines (also file:line and "
+     "inlined callers from DWARF debug information, found in the binaries or in /usr/lib/debug)."},
+    {"UNWIND", HS_OPT_ENUM, OFF(unwind), "libunwind", 0, 0, unwind_names,
+     "Stack unwinder: libunwind (DWARF unwind tables, works for any code) or fp (frame "
+     "pointers: cheaper, but only correct for code built with -fno-omit-frame-pointer)."},
     {"PYROSCOPE_URL", HS_OPT_STRING, OFF(pyroscope_url), "", 0, 0, NULL,
      "Push profiles to this Grafana Pyroscope server (http:// or https://, e.g. "
      "http://pyroscope:4040); empty = no uploads. Files are written as well, as configured."},

@@ -38,6 +38,8 @@ typedef struct hs_config {
     uint64_t max_live;              /* live sampled allocations tracked */
     uint64_t max_stacks;            /* distinct stacks interned */
     uint64_t max_sites;             /* distinct (stack, size) rows */
+    int symbolize;                  /* hs_symbolize_level_t: none, functions, lines */
+    int unwind;                     /* hs_unwind_mode_t: libunwind, fp */
     /* Grafana Pyroscope uploads (pyroscope.h); an empty URL means none. */
     char pyroscope_url[HS_CONFIG_STR_MAX];
     char app_name[HS_CONFIG_STR_MAX]; /* "" = the program's name */
@@ -50,6 +52,19 @@ typedef struct hs_config {
     uint64_t upload_timeout_ns;
     uint64_t upload_queue; /* profiles waiting for delivery, at most */
 } hs_config_t;
+
+/* HEAPSAMPLER_SYMBOLIZE: what the profile names (the order of the option's choices). */
+typedef enum hs_symbolize_level {
+    HS_SYMBOLIZE_NONE = 0,  /* addresses, mappings and build IDs only */
+    HS_SYMBOLIZE_FUNCTIONS, /* function names from the ELF symbol tables, demangled */
+    HS_SYMBOLIZE_LINES,     /* + file:line and inlined callers from DWARF (libdw) */
+} hs_symbolize_level_t;
+
+/* HEAPSAMPLER_UNWIND: how stacks are captured. */
+typedef enum hs_unwind_mode {
+    HS_UNWIND_LIBUNWIND = 0, /* DWARF CFI through libunwind */
+    HS_UNWIND_FP,            /* frame-pointer walk */
+} hs_unwind_mode_t;
 
 typedef enum hs_opt_type {
     HS_OPT_BOOL,
