@@ -76,6 +76,8 @@ static const char *hs_dump_reason_name(hs_dump_reason_t reason)
         return "api";
     case HS_DUMP_EXIT:
         return "exit";
+    case HS_DUMP_UPLOAD:
+        return "upload";
     }
     return "unknown";
 }
@@ -120,7 +122,8 @@ static void hs_dump_symbolized(void *arg)
  * Snapshot, mappings and symbols, encoded as an uncompressed pprof message (*pb malloc'd).
  * Mappings or a symbolizer that cannot be had only cost names: the profile is still written.
  */
-static hs_err_t hs_dump_encode(hs_dump_reason_t reason, uint8_t **pb, size_t *pb_len, size_t *nrows)
+static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn transform, void *arg,
+                               uint8_t **pb, size_t *pb_len, size_t *nrows)
 {
     hs_snapshot_t snap;
     hs_err_t err = hs_snapshot_take(&snap);
@@ -132,6 +135,10 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, uint8_t **pb, size_t *pb
                      "snapshot errors are not shown)",
                      hs_err_str(err));
         return err;
+    }
+    if (transform && (err = transform(&snap, arg)) != HS_OK) {
+        hs_snapshot_free(&snap);
+        return err; /* reported by the transform's owner */
     }
 
     hs_modules_t modules = {0};
@@ -205,7 +212,7 @@ static hs_err_t hs_dump_locked(hs_dump_reason_t reason, const char *path, char *
     char numbered[HS_DUMP_PATH_MAX];
     const char *name = path;
 
-    hs_err_t err = hs_dump_encode(reason, &pb, &pb_len, &nrows);
+    hs_err_t err = hs_dump_encode(reason, NULL, NULL, &pb, &pb_len, &nrows);
     if (err != HS_OK)
         goto fail_encode;
 
@@ -270,6 +277,20 @@ hs_err_t hs_dump_run(hs_dump_reason_t reason, const char *path, char *written, s
         __atomic_add_fetch(&dump_ok, 1, __ATOMIC_RELAXED);
     else if (err != HS_ERR_STATE)
         __atomic_add_fetch(&dump_failed, 1, __ATOMIC_RELAXED);
+    return err;
+}
+
+hs_err_t hs_dump_encode_with(hs_dump_reason_t reason, hs_dump_transform_fn transform, void *arg,
+                             uint8_t **pb, size_t *pb_len)
+{
+    size_t nrows;
+    *pb = NULL;
+    *pb_len = 0;
+    pthread_mutex_lock(&dump_lock);
+    __atomic_store_n(&dump_busy, 1, __ATOMIC_RELAXED);
+    hs_err_t err = hs_dump_encode(reason, transform, arg, pb, pb_len, &nrows);
+    __atomic_store_n(&dump_busy, 0, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&dump_lock);
     return err;
 }
 

@@ -12,6 +12,10 @@
  * Fork: the thread does not exist in the child; hs_writer_fork_child re-initialises every
  * primitive (the parent's state may have been mid-update) and starts a new thread. Requests
  * pending in the parent are not carried over (their callers are threads of the parent).
+ *
+ * Pyroscope (pyroscope.h): when uploads are on, the same loop also wakes every
+ * HEAPSAMPLER_UPLOAD_INTERVAL to build and queue an upload (the delivery is another thread's),
+ * and the exit step ends with the final upload.
  */
 #include "writer_thread.h"
 
@@ -27,6 +31,7 @@
 #include "guard.h"
 #include "log.h"
 #include "os.h"
+#include "pyroscope.h"
 
 #define HS_WRITER_STACK       (2u << 20)
 #define HS_API_WAIT_SECONDS   60
@@ -103,11 +108,15 @@ static void *writer_main(void *arg)
 
     uint64_t interval = hs_config.interval_ns;
     uint64_t next = interval ? hs_os_monotonic_ns() + interval : 0;
+    /* Pyroscope uploads have their own period. */
+    uint64_t up = hs_pyroscope_enabled() ? hs_config.upload_interval_ns : 0;
+    uint64_t next_up = up ? hs_os_monotonic_ns() + up : 0;
     for (;;) {
         int rc;
-        if (interval) {
+        uint64_t wake = next && next_up ? (next < next_up ? next : next_up) : next | next_up;
+        if (wake) {
             uint64_t now = hs_os_monotonic_ns();
-            struct timespec ts = deadline_in(CLOCK_MONOTONIC, next > now ? next - now : 0);
+            struct timespec ts = deadline_in(CLOCK_MONOTONIC, wake > now ? wake - now : 0);
             rc = sem_clockwait(&W.wake, CLOCK_MONOTONIC, &ts);
         } else {
             rc = sem_wait(&W.wake);
@@ -132,13 +141,22 @@ static void *writer_main(void *arg)
                     next = now + interval;
             }
         }
+        if (up && hs_os_monotonic_ns() >= next_up) {
+            hs_pyroscope_collect();
+            uint64_t now = hs_os_monotonic_ns();
+            next_up += up;
+            if (next_up <= now)
+                next_up = now + up;
+        }
     }
 
     pthread_mutex_lock(&W.mu);
     int final = W.final;
     pthread_mutex_unlock(&W.mu);
-    if (final)
+    if (final) {
         (void)dump(HS_DUMP_EXIT, NULL);
+        hs_pyroscope_final(); /* unless its atexit handler did it already */
+    }
 
     /* Fail whatever API request is still waiting. */
     pthread_mutex_lock(&W.mu);
@@ -153,16 +171,7 @@ static void *writer_main(void *arg)
 
 static hs_err_t start_thread(void)
 {
-    pthread_attr_t attr;
-    sigset_t all, old;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, HS_WRITER_STACK);
-    /* The new thread inherits this mask: it never runs with signals unblocked. */
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    int rc = pthread_create(&W.tid, &attr, writer_main, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
+    int rc = hs_os_thread_start(&W.tid, HS_WRITER_STACK, false, writer_main, NULL);
     if (rc != 0) {
         hs_log("cannot start the writer thread (%s); profiles are written only at exit",
                strerror(rc));
@@ -174,6 +183,7 @@ static hs_err_t start_thread(void)
 
 hs_err_t hs_writer_start(void)
 {
+    hs_pyroscope_start();
     memset(&W, 0, sizeof W);
     init_primitives();
     return start_thread();
@@ -226,6 +236,7 @@ void hs_writer_stop_final(void)
     if (!W.running) {
         /* No thread (it could not start): write the last profile from here. */
         (void)dump(HS_DUMP_EXIT, NULL);
+        hs_pyroscope_final();
         return;
     }
     pthread_mutex_lock(&W.mu);
@@ -244,6 +255,7 @@ void hs_writer_stop_final(void)
 
 void hs_writer_fork_child(void)
 {
+    hs_pyroscope_fork_child(); /* before the new thread can collect */
     int was_running = W.running;
     memset(&W, 0, sizeof W);
     init_primitives();

@@ -41,5 +41,7 @@ void hs_cli_usage(FILE *f);
 /* Subcommands. */
 int hs_cli_run(int argc, char **argv);
 int hs_cli_symbolize(int argc, char **argv);
+int hs_cli_convert(int argc, char **argv);
+int hs_cli_upload(int argc, char **argv);
 
 #endif

@@ -21,6 +21,10 @@ static const hs_cli_command_t commands[] = {
      "Run a command with the profiler preloaded; list the profiles it wrote.", hs_cli_run},
     {"symbolize", "IN OUT [--debug-dir DIR]... [--functions] [FILE|DIR]...",
      "Name a profile's frames offline from local binaries and debug files.", hs_cli_symbolize},
+    {"convert", "[--compression gzip|zstd|none] IN OUT",
+     "Rewrite a profile as gzip, zstd or plain pprof.", hs_cli_convert},
+    {"upload", "--pyroscope URL --app NAME [--tag K=V]... FILE...",
+     "Send saved profiles to Grafana Pyroscope (alloc_* as increments).", hs_cli_upload},
 };
 
 const hs_cli_command_t *hs_cli_commands(size_t *count)

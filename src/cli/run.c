@@ -40,6 +40,7 @@
 #include "cli.h"
 #include "common.h"
 #include "config.h"
+#include "pyroscope_http.h"
 
 #define LIB_NAME "libheapsampler.so"
 #define CMD      "run"
@@ -52,6 +53,7 @@ typedef struct run_args {
     bool quiet;
     bool help;
     char **command; /* NULL-terminated */
+    char *tags;     /* every --tag K=V, joined with ','; malloc'd */
 } run_args_t;
 
 /* ---- flags ------------------------------------------------------------------------------- */
@@ -88,11 +90,17 @@ static const char *metavar(const hs_option_t *opt)
     case HS_OPT_DURATION:
         return "DURATION";
     case HS_OPT_STRING:
-        return strcmp(opt->name, "OUTPUT") == 0 ? "PREFIX" : "STRING";
+        return strcmp(opt->name, "OUTPUT") == 0          ? "PREFIX"
+               : strcmp(opt->name, "PYROSCOPE_URL") == 0 ? "URL"
+               : strcmp(opt->name, "APP_NAME") == 0      ? "NAME"
+               : strcmp(opt->name, "TAGS") == 0          ? "K=V,..."
+                                                         : "STRING";
     case HS_OPT_ENUM:
         return "NAME";
     case HS_OPT_SIGNAL:
         return "SIGNAL";
+    case HS_OPT_SECRET:
+        return "SECRET";
     }
     return "VALUE";
 }
@@ -113,7 +121,8 @@ static hs_err_t take_value(run_args_t *a, hs_config_t *scratch, size_t idx, cons
     char why[160], flag[64];
     if (hs_config_set(scratch, opt, value, why, sizeof why) != HS_OK) {
         flag_name(opt, flag, sizeof flag);
-        hs_cli_error(CMD, "invalid --%s \"%s\": %s", flag, value, why);
+        hs_cli_error(CMD, "invalid --%s \"%s\": %s", flag,
+                     opt->type == HS_OPT_SECRET ? "<hidden>" : value, why);
         return HS_ERR_INVALID;
     }
     a->values[idx] = value;
@@ -200,7 +209,31 @@ static hs_err_t parse_args(int argc, char **argv, run_args_t *a)
             i++;
             continue;
         }
+        if (name_len == 3 && strncmp(name, "tag", 3) == 0) {
+            if (!value) {
+                if (i + 1 >= argc) {
+                    hs_cli_error(CMD, "option --tag needs a value (K=V)");
+                    return HS_ERR_INVALID;
+                }
+                value = argv[++i];
+            }
+            char why[300];
+            if (hs_pyroscope_http_append_tag(&a->tags, value, why, sizeof why) != HS_OK) {
+                hs_cli_error(CMD, "invalid --tag: %s", why);
+                return HS_ERR_INVALID;
+            }
+            i++;
+            continue;
+        }
 
+        /* Short names of the Pyroscope options: --pyroscope URL, --app NAME. */
+        const char *alias = name_len == 9 && strncmp(name, "pyroscope", 9) == 0 ? "pyroscope-url"
+                            : name_len == 3 && strncmp(name, "app", 3) == 0     ? "app-name"
+                                                                                : NULL;
+        if (alias) {
+            name = alias;
+            name_len = strlen(alias);
+        }
         size_t k = 0;
         char flag[64];
         for (; k < nopts; k++) {
@@ -236,6 +269,71 @@ static hs_err_t parse_args(int argc, char **argv, run_args_t *a)
     }
     a->command = i < argc ? argv + i : NULL;
     return HS_OK;
+}
+
+/* ---- Pyroscope ---------------------------------------------------------------------------- */
+
+extern char **environ;
+
+/*
+ * The upload settings the child will have (its environment, then the flags), checked as the
+ * library will check them: a bad application name, tag, URL or header is a usage error here
+ * rather than a warning in the child. *tags gets the HEAPSAMPLER_TAGS to set when --tag was
+ * given (--tags, or else the environment's, followed by every --tag), else NULL.
+ */
+static hs_err_t check_pyroscope(const run_args_t *a, char **tags) HS_MUST_CHECK;
+static hs_err_t check_pyroscope(const run_args_t *a, char **tags)
+{
+    size_t nopts;
+    const hs_option_t *opts = hs_config_options(&nopts);
+    hs_config_t *cfg = malloc(sizeof *cfg);
+    char why[600];
+    hs_err_t err = HS_ERR_INVALID;
+    *tags = NULL;
+    if (!cfg) {
+        hs_cli_error(CMD, "out of memory");
+        return HS_ERR_NOMEM;
+    }
+    (void)hs_config_load(cfg, environ, false); /* bad variables: the library reports them */
+    for (size_t k = 0; k < nopts; k++)
+        if (a->values[k] && hs_config_set(cfg, &opts[k], a->values[k], why, sizeof why) != HS_OK)
+            goto out; /* cannot happen: checked while parsing */
+    if (a->tags) {
+        size_t n = strlen(cfg->tags) + strlen(a->tags) + 2;
+        if (n > HS_CONFIG_STR_MAX || !(*tags = malloc(n))) {
+            hs_cli_error(CMD, "too many tags");
+            goto out;
+        }
+        size_t base = strlen(cfg->tags);
+        memcpy(*tags, cfg->tags, base);
+        if (base)
+            (*tags)[base++] = ',';
+        memcpy(*tags + base, a->tags, strlen(a->tags) + 1);
+        memcpy(cfg->tags, *tags, strlen(*tags) + 1);
+    }
+    err = HS_OK;
+    if (cfg->pyroscope_url[0]) {
+        hs_pyroscope_target_t t;
+        err = hs_pyroscope_http_target_init(&t, cfg, "program", why, sizeof why);
+        if (err == HS_OK)
+            hs_pyroscope_http_target_free(&t);
+        else
+            hs_cli_error(CMD, "cannot upload to Pyroscope: %s", why);
+    } else if (a->tags || cfg->app_name[0]) {
+        /* Tags or a name without a server: still a mistake worth hearing about early. */
+        if (hs_pyroscope_http_check_tags(cfg->tags, why, sizeof why) != HS_OK ||
+            (cfg->app_name[0] && hs_pyroscope_http_check_app(cfg->app_name, why, sizeof why))) {
+            hs_cli_error(CMD, "%s", why);
+            err = HS_ERR_INVALID;
+        }
+    }
+out:
+    if (err != HS_OK) {
+        free(*tags);
+        *tags = NULL;
+    }
+    free(cfg);
+    return err;
 }
 
 /* ---- the library ------------------------------------------------------------------------- */
@@ -641,11 +739,17 @@ static void print_help(FILE *f)
     fprintf(f, "%-34s %s\n", "      --library PATH", "the preload library to use");
     bool found = find_library(NULL, false, lib, sizeof lib) == HS_OK;
     fprintf(f, "%-34s (default: %s)\n", "", found ? lib : "none found beside this program");
+    fprintf(f, "%-34s %s\n", "      --pyroscope URL", "same as --pyroscope-url URL");
+    fprintf(f, "%-34s %s\n", "      --app NAME", "same as --app-name NAME");
+    fprintf(f, "%-34s %s\n", "      --tag K=V",
+            "add a label to the uploads (repeatable; appended to --tags)");
     fprintf(f, "%-34s %s\n", "  -q, --quiet", "do not list the profiles written");
     fprintf(f, "%-34s %s\n", "  -h, --help", "show this help");
     fprintf(f, "\nExamples:\n"
                "  heapsampler run -- ./server --port 8080\n"
                "  heapsampler run -i 10s -o /tmp/prof/ --stack-depth 32 -- python3 app.py\n"
+               "  heapsampler run --pyroscope http://pyroscope:4040 --app api --tag env=prod "
+               "-- ./server\n"
                "  go tool pprof -top /tmp/prof/heapsampler.<pid>.0003.pb.gz\n");
 }
 
@@ -663,7 +767,7 @@ int hs_cli_run(int argc, char **argv)
         return HS_CLI_EXIT_FAILURE;
     }
     int rc = HS_CLI_EXIT_FAILURE;
-    char *preload = NULL;
+    char *preload = NULL, *tags_value = NULL;
 
     if (parse_args(argc, argv, &a) != HS_OK) {
         rc = HS_CLI_EXIT_USAGE;
@@ -677,6 +781,11 @@ int hs_cli_run(int argc, char **argv)
     if (!a.command) {
         hs_cli_error(CMD, "no command given (usage: heapsampler run [OPTIONS] [--] COMMAND "
                           "[ARGS...]; see --help)");
+        rc = HS_CLI_EXIT_USAGE;
+        goto out;
+    }
+
+    if (check_pyroscope(&a, &tags_value) != HS_OK) {
         rc = HS_CLI_EXIT_USAGE;
         goto out;
     }
@@ -703,6 +812,10 @@ int hs_cli_run(int argc, char **argv)
      */
     unsetenv("HEAPSAMPLER_ROOT_PID");
 
+    if (tags_value && setenv("HEAPSAMPLER_TAGS", tags_value, 1) != 0) {
+        hs_cli_error(CMD, "setenv HEAPSAMPLER_TAGS: %s", strerror(errno));
+        goto out;
+    }
     preload = preload_value(lib, getenv("LD_PRELOAD"));
     if (!preload || setenv("LD_PRELOAD", preload, 1) != 0) {
         hs_cli_error(CMD, "cannot set LD_PRELOAD: %s", strerror(errno ? errno : ENOMEM));
@@ -712,6 +825,8 @@ int hs_cli_run(int argc, char **argv)
     rc = spawn_and_wait(a.command, getenv("HEAPSAMPLER_OUTPUT"), a.quiet);
 out:
     free(preload);
+    free(tags_value);
+    free(a.tags);
     free(a.values);
     return rc;
 }
