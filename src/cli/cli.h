@@ -70,5 +70,9 @@ int hs_cli_spawn(const char *cmd, char **command, bool quiet, pid_t *pid);
 
 /* Subcommands. */
 int hs_cli_run(int argc, char **argv);
+int hs_cli_report(int argc, char **argv);
+int hs_cli_diff(int argc, char **argv);
+int hs_cli_leaks(int argc, char **argv);
+int hs_cli_check(int argc, char **argv);
 
 #endif
