@@ -12,19 +12,21 @@
  * size, hence a fixed per-sample variance u = (s/p)^2 (1-p)), the profiles give per point the
  * live samples n_i and the sampled allocations so far a_i (cumulative), hence the sampled
  * frees so far b_i = a_i - n_i. Which samples a free hit is not recorded; we take every live
- * sample to be equally likely to be freed (random removal). Between points i and i+1, with
- * A = a_{i+1} - a_i allocations, the fraction of the samples present that survive is
- * s_i = n_{i+1} / (n_i + A), and a sample live at i is still live at j > i with probability
- * S(i,j) = s_i ... s_{j-1}, so Cov(y_i, y_j) = u n_i S(i,j). The variance of the combination,
+ * sample to be equally likely to be freed (random removal) at a constant rate between two
+ * points, the A = a_{i+1} - a_i new samples arriving evenly. A sample live at point i is then
+ * still live at i+1 with the probability s_i that solves n_{i+1} = n_i s + A (1 - s) / (-ln s)
+ * (survival()), at j > i with S(i,j) = s_i ... s_{j-1}, and Cov(y_i, y_j) = u n_i S(i,j). The
+ * variance of the combination,
  *     sum_i w_i^2 u n_i + 2 sum_{i<j} w_i w_j u n_i S(i,j),
  * costs O(points) per row with the recursion B_j = B_{j-1} s_{j-1} + w_j n_j. Random removal
- * is exact for a leak (nothing is freed: s = 1) and for data allocated once; for a FIFO cache
- * it assumes longer-lived samples than there are, and for full turnover between dumps some
- * survivors that there are not. Both overstate the slope's noise in a steady state (a spread
- * of lifetimes makes slow, correlated wobbles; FIFO, which fixes every lifetime, understated
- * it by 40% for a program that replaces random buffers, tests/cli/test_check.py): the model
- * errs on the side of "not significant". Without allocation counts, points are taken as
- * independent; without sizes or a period the sampling error is unknown.
+ * is exact for a leak (nothing is freed: s = 1) and for data allocated once. For a FIFO cache
+ * or full turnover between dumps it assumes a spread of lifetimes that is not there; a spread
+ * makes slow, correlated wobbles, so there it errs towards larger errors of a slope (in the
+ * simulations of tests/unit/test_trend.c, 79% of slopes fall within 1 sigma where 68% is
+ * nominal). The opposite choice, FIFO, fixes every lifetime and gave slope errors 1.4 times
+ * too small for a program that replaces random buffers (tests/preload/targets/trend.c noise).
+ * Without allocation counts, points are taken as independent; without sizes or a period the
+ * sampling error is unknown.
  *
  * Real fluctuation. The sampling model does not cover fluctuation of the program itself
  * (requests in flight at the moment of a dump, a pool that follows the load): a real wobble
@@ -62,9 +64,8 @@
  *    already significant at k: it decides between leak and plateau, not whether anything
  *    grows. In simulations of Poisson sampling (tests/unit/test_trend.c) a cache that filled
  *    in its first quarter is never called a leak, and a weakly sampled leak (~15 samples in
- *    all) is called a plateau 8% of the time; requiring k for the late rate would make that
- *    a fifth. A growth that slowed to under half its earlier rate, and is not clearly
- *    significant on its own, counts as levelled off.
+ *    all) is called a plateau 8% of the time. A growth that slowed to under half its earlier
+ *    rate, and is not clearly significant on its own, counts as levelled off.
  *  - plateau: it grew and is no longer growing as above: a cache or a pool that filled up.
  *  - With fewer than 6 points, the ceiling cannot be tested and a significant growth is a leak
  *    suspect (tested = false).

@@ -11,7 +11,6 @@ import gzip
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 
@@ -384,9 +383,8 @@ class AnalysisTest(hstest.TempDirTest):
             f.write("module goheap\n\ngo 1.19\n")
         with open(os.path.join(src, "main.go"), "w") as f:
             f.write(GO_PROGRAM)
-        env = hstest.clean_env(GOFLAGS="-mod=mod", GO111MODULE="on", CGO_ENABLED="0")
-        if "GOCACHE" not in env:
-            env["GOCACHE"] = os.path.join(os.path.expanduser("~"), ".cache", "go-build")
+        env = hstest.clean_env(GOFLAGS="-mod=mod", GO111MODULE="on", CGO_ENABLED="0",
+                               GOCACHE=os.path.join(self.dir, "gocache"))
         out = os.path.join(self.dir, "heap.pb.gz")
         build = subprocess.run(["go", "run", ".", out], cwd=src, env=env, capture_output=True,
                                text=True, timeout=600)

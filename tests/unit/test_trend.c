@@ -1,9 +1,11 @@
 /*
  * test_trend.c - the trend statistics of trend.c on synthetic series with known answers.
  *
- *  - The covariance model: for rows whose samples are freed oldest first, hs_trend_variance()
- *    equals the variance computed by enumerating every sample's lifetime; the diagonal is
- *    n_i * u; rows without allocation counts are independent points.
+ *  - The covariance model: hs_trend_variance()'s recursion equals the double sum over pairs
+ *    of points (with survival solved independently here); the diagonal is n_i * u; a leak's
+ *    samples are nested exactly; under random removal, simulated, the model's variances of a
+ *    slope and of a difference of means match the simulated ones; rows without allocation
+ *    counts are independent points.
  *  - Exact series (no sampling error): a line is a leak suspect with its exact slope, R^2 = 1;
  *    a ramp that stops is a plateau; a constant is stable; a bump that goes back is transient;
  *    zero is noise; too few points cannot test a ceiling. Real fluctuation without sampling
