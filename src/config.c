@@ -622,3 +622,15 @@ void hs_config_print(const hs_config_t *cfg)
                strcmp(v, d) == 0 ? " (default)" : "");
     }
 }
+
+/* ---- parsers for other option syntaxes (CLI flags that are not table options) -------------- */
+
+hs_err_t hs_config_parse_size(const char *s, uint64_t *out, const char **why)
+{
+    return parse_size(s, out, why);
+}
+
+hs_err_t hs_config_parse_duration(const char *s, uint64_t *out_ns, const char **why)
+{
+    return parse_duration(s, out_ns, why);
+}

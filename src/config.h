@@ -119,6 +119,13 @@ void hs_config_format(const hs_config_t *cfg, const hs_option_t *opt, char *buf,
 /* Print the effective configuration, one option per line, through hs_log. */
 void hs_config_print(const hs_config_t *cfg);
 
+/*
+ * The table's size and duration syntaxes, for CLI flags outside the table (`check --max-inuse
+ * 64M`). why gets a static reason on failure.
+ */
+hs_err_t hs_config_parse_size(const char *s, uint64_t *out, const char **why) HS_MUST_CHECK;
+hs_err_t hs_config_parse_duration(const char *s, uint64_t *out_ns, const char **why) HS_MUST_CHECK;
+
 /* The configuration of this process (the preloaded library's). */
 extern hs_config_t hs_config;
 

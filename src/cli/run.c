@@ -10,23 +10,14 @@
  *
  * The child gets the variables in its environment and the absolute path of the library that
  * belongs to this CLI (build tree or install) prepended to LD_PRELOAD, existing entries kept and
- * ours never listed twice. Process rules:
- *  - The forwarded signals (INT TERM HUP QUIT USR1 USR2) are blocked from before fork until
- *    the child's pid is known, so none arrives while there is no one to forward it to. The
- *    child restores the original dispositions and mask before exec.
- *  - A signal the terminal sent to the whole foreground process group (si_code SI_KERNEL)
- *    already reached the child if it is still in our group; forwarding it would deliver it
- *    twice (a second Ctrl-C often means "force quit"), so it is forwarded only otherwise.
- *  - exec failures travel back over a close-on-exec pipe as an errno, so the parent reports
- *    "command not found" (127) or "not executable" (126) like a shell does.
+ * ours never listed twice. Running the command (signal forwarding, exec failures, the exit
+ * status) is spawn.c's, shared with `check`.
  *
- * Single-threaded; the signal handler only reads one pid and calls kill(2).
+ * Single-threaded.
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,7 +25,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -44,8 +34,6 @@
 
 #define LIB_NAME "libheapsampler.so"
 #define CMD      "run"
-
-static const int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 
 typedef struct run_args {
     const char **values; /* per table option: the value given on the command line, or NULL */
@@ -336,102 +324,6 @@ out:
     return err;
 }
 
-/* ---- the library ------------------------------------------------------------------------- */
-
-static bool is_regular_file(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/*
- * The library that belongs to this CLI: next to it (build tree), else in the install's
- * library directory; --library overrides both. out gets an absolute, resolved path. Problems
- * are reported on stderr when report is true.
- */
-static hs_err_t find_library(const char *explicit_path, bool report, char *out,
-                             size_t len) HS_MUST_CHECK;
-static hs_err_t find_library(const char *explicit_path, bool report, char *out, size_t len)
-{
-    char resolved[PATH_MAX];
-    if (explicit_path) {
-        if (!realpath(explicit_path, resolved)) {
-            if (report)
-                hs_cli_error(CMD, "--library %s: %s", explicit_path, strerror(errno));
-            return HS_ERR_NOTFOUND;
-        }
-        if (!is_regular_file(resolved)) {
-            if (report)
-                hs_cli_error(CMD, "--library %s: not a regular file", explicit_path);
-            return HS_ERR_INVALID;
-        }
-        snprintf(out, len, "%s", resolved);
-        return HS_OK;
-    }
-
-    char self[PATH_MAX];
-    if (!realpath("/proc/self/exe", self)) {
-        if (report)
-            hs_cli_error(CMD,
-                         "cannot find this program's own path (/proc/self/exe: %s); "
-                         "pass --library PATH",
-                         strerror(errno));
-        return HS_ERR_IO;
-    }
-    char *slash = strrchr(self, '/');
-    if (slash)
-        *slash = '\0';
-
-    char cand[2][PATH_MAX + 64];
-    snprintf(cand[0], sizeof cand[0], "%s/" LIB_NAME, self);
-    const char *libdir = HS_INSTALL_LIBDIR_REL;
-    if (libdir[0] == '/')
-        snprintf(cand[1], sizeof cand[1], "%s/" LIB_NAME, libdir);
-    else
-        snprintf(cand[1], sizeof cand[1], "%s/../%s/" LIB_NAME, self, libdir);
-
-    for (int c = 0; c < 2; c++) {
-        if (is_regular_file(cand[c]) && realpath(cand[c], resolved)) {
-            snprintf(out, len, "%s", resolved);
-            return HS_OK;
-        }
-    }
-    if (report)
-        hs_cli_error(CMD, "cannot find " LIB_NAME " (looked for %s and %s); pass --library PATH",
-                     cand[0], cand[1]);
-    return HS_ERR_NOTFOUND;
-}
-
-/*
- * LD_PRELOAD for the child: our library first, then every existing entry except ours. The
- * loader splits the list on spaces and colons; entries are rejoined with ':'.
- */
-static char *preload_value(const char *lib, const char *old)
-{
-    size_t cap = strlen(lib) + (old ? strlen(old) : 0) + 2;
-    char *out = malloc(cap);
-    char *copy = old ? strdup(old) : NULL;
-    if (!out || (old && !copy)) {
-        free(out);
-        free(copy);
-        return NULL;
-    }
-    strcpy(out, lib);
-    if (copy) {
-        char *save = NULL;
-        for (char *tok = strtok_r(copy, " :", &save); tok; tok = strtok_r(NULL, " :", &save)) {
-            char resolved[PATH_MAX];
-            if (strcmp(tok, lib) == 0 ||
-                (strchr(tok, '/') && realpath(tok, resolved) && strcmp(resolved, lib) == 0))
-                continue;
-            strcat(out, ":");
-            strcat(out, tok);
-        }
-    }
-    free(copy);
-    return out;
-}
-
 /* ---- profiles written -------------------------------------------------------------------- */
 
 /*
@@ -558,158 +450,23 @@ static void report_profiles(const char *output, pid_t pid)
     free(files);
 }
 
-/* ---- the child --------------------------------------------------------------------------- */
-
-static volatile pid_t child_pid;
-
-static void forward_signal(int sig, siginfo_t *si, void *ctx)
-{
-    (void)ctx;
-    int saved = errno;
-    pid_t pid = child_pid;
-    if (pid > 0) {
-        bool group_wide = si && si->si_code == SI_KERNEL && getpgid(pid) == getpgrp();
-        if (!group_wide)
-            kill(pid, sig);
-    }
-    errno = saved;
-}
-
-/* Returns the exit status for the CLI. */
-static int spawn_and_wait(char **command, const char *output, bool quiet)
-{
-    size_t nsig = HS_ARRAY_LEN(forwarded_signals);
-    struct sigaction old_act[HS_ARRAY_LEN(forwarded_signals)];
-    sigset_t fwd, old_mask;
-    sigemptyset(&fwd);
-    for (size_t i = 0; i < nsig; i++)
-        sigaddset(&fwd, forwarded_signals[i]);
-    sigprocmask(SIG_BLOCK, &fwd, &old_mask);
-
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = forward_signal;
-    sa.sa_flags = SA_SIGINFO | SA_RESTART;
-    sigfillset(&sa.sa_mask);
-    for (size_t i = 0; i < nsig; i++)
-        sigaction(forwarded_signals[i], &sa, &old_act[i]);
-
-    int status_pipe[2];
-    if (pipe2(status_pipe, O_CLOEXEC) != 0) {
-        hs_cli_error(CMD, "pipe: %s", strerror(errno));
-        return HS_CLI_EXIT_FAILURE;
-    }
-    fflush(NULL);
-
-    pid_t pid = fork();
-    if (pid < 0) {
-        hs_cli_error(CMD, "fork: %s", strerror(errno));
-        return HS_CLI_EXIT_FAILURE;
-    }
-    if (pid == 0) {
-        /* Child: only async-signal-safe calls until exec. */
-        for (size_t i = 0; i < nsig; i++)
-            sigaction(forwarded_signals[i], &old_act[i], NULL);
-        sigprocmask(SIG_SETMASK, &old_mask, NULL);
-        close(status_pipe[0]);
-        execvp(command[0], command);
-        int err = errno;
-        ssize_t w = write(status_pipe[1], &err, sizeof err);
-        (void)w;
-        _exit(err == ENOENT ? 127 : 126);
-    }
-
-    child_pid = pid;
-    sigprocmask(SIG_SETMASK, &old_mask, NULL); /* pending signals are forwarded now */
-    close(status_pipe[1]);
-
-    int exec_errno = 0;
-    ssize_t r;
-    do {
-        r = read(status_pipe[0], &exec_errno, sizeof exec_errno);
-    } while (r < 0 && errno == EINTR);
-    close(status_pipe[0]);
-    bool exec_failed = r == (ssize_t)sizeof exec_errno;
-
-    int status = 0;
-    pid_t w;
-    do {
-        w = waitpid(pid, &status, 0);
-    } while (w < 0 && errno == EINTR);
-    child_pid = 0;
-    if (w < 0) {
-        hs_cli_error(CMD, "waitpid: %s", strerror(errno));
-        return HS_CLI_EXIT_FAILURE;
-    }
-
-    if (exec_failed) {
-        if (exec_errno == ENOENT) {
-            if (strchr(command[0], '/'))
-                hs_cli_error(CMD, "%s: command not found (no such file or directory)", command[0]);
-            else
-                hs_cli_error(CMD, "%s: command not found", command[0]);
-            return 127;
-        }
-        hs_cli_error(CMD, "%s: not executable (%s)", command[0], strerror(exec_errno));
-        return 126;
-    }
-
-    int code;
-    if (WIFEXITED(status)) {
-        code = WEXITSTATUS(status);
-    } else if (WIFSIGNALED(status)) {
-        code = 128 + WTERMSIG(status);
-        if (!quiet)
-            fprintf(stderr, "heapsampler: %s (pid %ld) died of signal %d (%s)\n", command[0],
-                    (long)pid, WTERMSIG(status), strsignal(WTERMSIG(status)));
-    } else {
-        code = HS_CLI_EXIT_FAILURE;
-    }
-    if (!quiet)
-        report_profiles(output, pid);
-    return code;
-}
-
 /* ---- help -------------------------------------------------------------------------------- */
-
-/* Print text wrapped at 100 columns, each line indented by indent spaces. */
-static void print_wrapped(FILE *f, const char *text, int indent)
-{
-    const int width = 100;
-    const char *s = text;
-    while (*s) {
-        int room = width - indent;
-        int len = (int)strlen(s);
-        int cut = len;
-        if (len > room) {
-            cut = room;
-            while (cut > 0 && s[cut] != ' ')
-                cut--;
-            if (cut == 0)
-                cut = room;
-        }
-        fprintf(f, "%*s%.*s\n", indent, "", cut, s);
-        s += cut;
-        while (*s == ' ')
-            s++;
-    }
-}
-
 static void print_help(FILE *f)
 {
     size_t nopts;
     const hs_option_t *opts = hs_config_options(&nopts);
     fprintf(f, "Usage: heapsampler run [OPTIONS] [--] COMMAND [ARGS...]\n\n");
-    print_wrapped(f,
-                  "Run COMMAND with " LIB_NAME " preloaded (prepended to LD_PRELOAD) and the "
-                  "options below set as HEAPSAMPLER_* variables in its environment; options "
-                  "not given keep the value the environment already has, else the default. "
-                  "Exits with COMMAND's status: 128+N if it died of signal N, 127 if it was "
-                  "not found, 126 if it could not be executed, 2 for a bad option of this "
-                  "command, 125 if this command itself failed. INT, TERM, HUP, QUIT, USR1 "
-                  "and USR2 are forwarded to COMMAND. When COMMAND ends, one line on stderr "
-                  "lists the profiles it wrote: <prefix>.<pid>.<seq>.pb.gz.",
-                  0);
+    hs_cli_print_wrapped(f,
+                         "Run COMMAND with " LIB_NAME
+                         " preloaded (prepended to LD_PRELOAD) and the "
+                         "options below set as HEAPSAMPLER_* variables in its environment; options "
+                         "not given keep the value the environment already has, else the default. "
+                         "Exits with COMMAND's status: 128+N if it died of signal N, 127 if it was "
+                         "not found, 126 if it could not be executed, 2 for a bad option of this "
+                         "command, 125 if this command itself failed. INT, TERM, HUP, QUIT, USR1 "
+                         "and USR2 are forwarded to COMMAND. When COMMAND ends, one line on stderr "
+                         "lists the profiles it wrote: <prefix>.<pid>.<seq>.pb.gz.",
+                         0);
     fprintf(f, "\nProfiler options (--name VALUE or --name=VALUE; a boolean alone means 1):\n");
     for (size_t k = 0; k < nopts; k++) {
         const hs_option_t *o = &opts[k];
@@ -731,13 +488,13 @@ static void print_help(FILE *f)
             }
         }
         fprintf(f, "%-34s %s\n", head, first);
-        print_wrapped(f, o->help, 8);
+        hs_cli_print_wrapped(f, o->help, 8);
     }
 
     char lib[PATH_MAX];
     fprintf(f, "\nOptions of `run` itself:\n");
     fprintf(f, "%-34s %s\n", "      --library PATH", "the preload library to use");
-    bool found = find_library(NULL, false, lib, sizeof lib) == HS_OK;
+    bool found = hs_cli_find_library(CMD, NULL, false, lib, sizeof lib) == HS_OK;
     fprintf(f, "%-34s (default: %s)\n", "", found ? lib : "none found beside this program");
     fprintf(f, "%-34s %s\n", "      --pyroscope URL", "same as --pyroscope-url URL");
     fprintf(f, "%-34s %s\n", "      --app NAME", "same as --app-name NAME");
@@ -791,7 +548,7 @@ int hs_cli_run(int argc, char **argv)
     }
 
     char lib[PATH_MAX];
-    if (find_library(a.library, true, lib, sizeof lib) != HS_OK) {
+    if (hs_cli_find_library(CMD, a.library, true, lib, sizeof lib) != HS_OK) {
         rc = a.library ? HS_CLI_EXIT_USAGE : HS_CLI_EXIT_FAILURE;
         goto out;
     }
@@ -816,13 +573,16 @@ int hs_cli_run(int argc, char **argv)
         hs_cli_error(CMD, "setenv HEAPSAMPLER_TAGS: %s", strerror(errno));
         goto out;
     }
-    preload = preload_value(lib, getenv("LD_PRELOAD"));
+    preload = hs_cli_preload_value(lib, getenv("LD_PRELOAD"));
     if (!preload || setenv("LD_PRELOAD", preload, 1) != 0) {
         hs_cli_error(CMD, "cannot set LD_PRELOAD: %s", strerror(errno ? errno : ENOMEM));
         goto out;
     }
 
-    rc = spawn_and_wait(a.command, getenv("HEAPSAMPLER_OUTPUT"), a.quiet);
+    pid_t pid = 0;
+    rc = hs_cli_spawn(CMD, a.command, a.quiet, &pid);
+    if (!a.quiet && pid > 0)
+        report_profiles(getenv("HEAPSAMPLER_OUTPUT"), pid);
 out:
     free(preload);
     free(tags_value);
