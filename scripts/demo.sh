@@ -2,9 +2,9 @@
 # demo.sh - profile the bundled demo server and tell its leak from its cache.
 #
 # Bootstraps (packages + build), runs build/hs_demo_server for 10 s under `heapsampler run`
-# with a profile every 250 ms into a fresh temporary directory, prints the last profile with
-# `heapsampler report` (each site's estimate with its sampling error), and ends with the
-# verdict of `heapsampler leaks` on the whole series: record_session_history a leak suspect,
+# with a profile every 250 ms into a fresh temporary directory, shows where the memory is in
+# the last profile with `go tool pprof -top` (the reference reader of pprof files), and ends
+# with the verdict of `heapsampler leaks` on the whole series: record_session_history a leak suspect,
 # cache_insert a plateau. It also writes an HTML report next to the profiles. Extra arguments
 # go to the demo server (e.g. --seconds 30).
 #
@@ -42,7 +42,7 @@ echo "== Where the memory is at the end of the run (in-use bytes, estimated from
 echo "   record_session_history is the leak (4 KiB per request, never freed), cache_insert the"
 echo "   cache that plateaus at 8 MiB, and parse_request's garbage is freed, so it holds ~nothing."
 echo
-build/heapsampler report "$last"
+go tool pprof -top -symbolize=none "$last"
 
 echo
 echo "== Leak or cache? The trend of every site over the ${#profiles[@]} profiles:"
@@ -51,6 +51,7 @@ build/heapsampler leaks --html "$outdir/leaks.html" "$outdir"
 
 echo
 echo "${#profiles[@]} profiles and an HTML report ($outdir/leaks.html) are in $outdir. Try:"
+echo "  build/heapsampler report $last      # each site with its sampling error"
 echo "  build/heapsampler diff $first $last"
 echo "  go tool pprof -top -symbolize=none -sample_index=alloc_space $last"
 echo "  go tool pprof -http=: -symbolize=none $last"
