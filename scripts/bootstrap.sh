@@ -11,7 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Toolchain and build tools; the libraries the profiler links (protobuf-c, libunwind, zlib,
 # zstd, elfutils, curl); Criterion for unit tests; Go for `go tool pprof`, the reference reader
 # of profiles; python3 for the integration drivers; python3 and sqlite3 are also real programs
-# that the tests and benchmarks profile.
+# that the tests and benchmarks profile; chromium renders the HTML reports in their test.
 packages=(
     build-essential
     cmake
@@ -23,11 +23,13 @@ packages=(
     libzstd-dev
     libelf-dev
     libdw-dev
+    libiberty-dev  # static C++/Rust demangler, linked into the library
     libcriterion-dev
     golang-go
     python3
     libcurl4-openssl-dev
     sqlite3
+    chromium
     # scripts/bench.sh: instruction counts (valgrind) and the peers it compares against
     valgrind
     heaptrack

@@ -61,6 +61,10 @@ uint64_t hs_hash_str(const char *s);
 hs_err_t hs_array_reserve(void **array, size_t *cap, size_t need, size_t elem,
                           size_t min_cap) HS_MUST_CHECK;
 
+/* Format a one-line reason ("why") for the caller, when why is not NULL and why_len > 0. */
+void hs_reason(char *why, size_t why_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* A short, static, human-readable name for an error. */
 const char *hs_err_str(hs_err_t err);
 

@@ -4,11 +4,12 @@
  * hs_os_map is the tables' only source of memory: it never calls malloc, so the tables can grow
  * from inside a hook and while a table lock is held. Its total, with the static arrays and the
  * caches their owners declare, is the profiler's own memory as reported to users (os.h). All
- * functions are async-signal-safe.
+ * functions are async-signal-safe, except hs_os_thread_start.
  */
 #include "os.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
@@ -107,4 +108,21 @@ uint64_t hs_os_random_u64(void)
     }
     errno = saved;
     return v;
+}
+
+int hs_os_thread_start(pthread_t *tid, size_t stack_size, bool detached, void *(*fn)(void *),
+                       void *arg)
+{
+    pthread_attr_t attr;
+    sigset_t all, old;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, stack_size);
+    if (detached)
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = pthread_create(tid, &attr, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    return rc;
 }

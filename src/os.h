@@ -18,6 +18,7 @@
 #ifndef HS_OS_H
 #define HS_OS_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,6 +45,14 @@ uint64_t hs_os_monotonic_ns(void); /* CLOCK_MONOTONIC */
 uint64_t hs_os_random_u64(void);
 
 pid_t hs_os_gettid(void);
+
+/*
+ * Start a background thread of the profiler with every signal blocked (it inherits the mask,
+ * so it never runs with signals unblocked: the program's signals go to its own threads). Not
+ * async-signal-safe. Returns 0 or pthread_create's error number.
+ */
+int hs_os_thread_start(pthread_t *tid, size_t stack_size, bool detached, void *(*fn)(void *),
+                       void *arg);
 
 /* Round up to a multiple of the page size. */
 size_t hs_os_page_round(size_t n);

@@ -23,8 +23,13 @@
  *
  * Fork: the thread does not exist in the child; hs_writer_fork_child re-initialises every
  * primitive (the parent's state may have been mid-update) and arms the start again, like init
- * (a new thread at once if the dump signal is configured). Requests pending in the parent are
- * not carried over (their callers are threads of the parent).
+ * (a new thread at once if the dump signal or uploads are configured). Requests pending in the
+ * parent are not carried over (their callers are threads of the parent).
+ *
+ * Pyroscope (pyroscope.h): when uploads are on, the same loop also wakes every
+ * HEAPSAMPLER_UPLOAD_INTERVAL to build and queue an upload (the delivery is another thread's),
+ * and the exit step ends with the final upload. Uploads need the thread from the start (and
+ * their delivery thread makes the process multi-threaded anyway): it starts at init.
  */
 #include "writer_thread.h"
 
@@ -42,6 +47,7 @@
 #include "guard.h"
 #include "log.h"
 #include "os.h"
+#include "pyroscope.h"
 
 #define HS_WRITER_STACK       (2u << 20)
 #define HS_API_WAIT_SECONDS   60
@@ -132,11 +138,15 @@ static void *writer_main(void *arg)
 
     uint64_t interval = hs_config.interval_ns;
     uint64_t next = interval ? epoch_ns + interval : 0;
+    /* Pyroscope uploads have their own period. */
+    uint64_t up = hs_pyroscope_enabled() ? hs_config.upload_interval_ns : 0;
+    uint64_t next_up = up ? hs_os_monotonic_ns() + up : 0;
     for (;;) {
         int rc;
-        if (interval) {
+        uint64_t wake = next && next_up ? (next < next_up ? next : next_up) : next | next_up;
+        if (wake) {
             uint64_t now = hs_os_monotonic_ns();
-            struct timespec ts = deadline_in(CLOCK_MONOTONIC, next > now ? next - now : 0);
+            struct timespec ts = deadline_in(CLOCK_MONOTONIC, wake > now ? wake - now : 0);
             rc = sem_clockwait(&W.wake, CLOCK_MONOTONIC, &ts);
         } else {
             rc = sem_wait(&W.wake);
@@ -161,13 +171,22 @@ static void *writer_main(void *arg)
                     next = now + interval;
             }
         }
+        if (up && hs_os_monotonic_ns() >= next_up) {
+            hs_pyroscope_collect();
+            uint64_t now = hs_os_monotonic_ns();
+            next_up += up;
+            if (next_up <= now)
+                next_up = now + up;
+        }
     }
 
     pthread_mutex_lock(&W.mu);
     int final = W.final;
     pthread_mutex_unlock(&W.mu);
-    if (final)
+    if (final) {
         (void)dump(HS_DUMP_EXIT, NULL);
+        hs_pyroscope_final(); /* unless its atexit handler did it already */
+    }
 
     /* Fail whatever API request is still waiting. */
     pthread_mutex_lock(&W.mu);
@@ -183,19 +202,10 @@ static void *writer_main(void *arg)
 /* Called with start_mu held (or single-threaded, at init and in a forked child). */
 static hs_err_t start_thread(void)
 {
-    pthread_attr_t attr;
-    sigset_t all, old;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, HS_WRITER_STACK);
-    /* The new thread inherits this mask: it never runs with signals unblocked. */
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    int rc = pthread_create(&W.tid, &attr, writer_main, NULL);
+    int rc = hs_os_thread_start(&W.tid, HS_WRITER_STACK, false, writer_main, NULL);
     /* Named by its creator, so that it carries its name as soon as it is seen. */
     if (rc == 0)
         pthread_setname_np(W.tid, "heapsampler");
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
     if (rc != 0) {
         hs_warn_once(&warned_start,
                      "cannot start the writer thread (%s); profiles are written only at exit",
@@ -220,10 +230,11 @@ static hs_err_t arm(void)
 
 hs_err_t hs_writer_start(int now)
 {
+    hs_pyroscope_start();
     memset(&W, 0, sizeof W);
     init_primitives();
     configured = 1;
-    start_now = now;
+    start_now = now || hs_pyroscope_enabled();
     stopped = 0;
     return arm();
 }
@@ -320,6 +331,7 @@ void hs_writer_stop_final(void)
     if (!running) {
         /* No thread (never needed, or it could not start): write the last profile from here. */
         (void)dump(HS_DUMP_EXIT, NULL);
+        hs_pyroscope_final();
         return;
     }
     pthread_mutex_lock(&W.mu);
@@ -338,6 +350,7 @@ void hs_writer_stop_final(void)
 
 void hs_writer_fork_child(void)
 {
+    hs_pyroscope_fork_child(); /* before the new thread can collect */
     memset(&W, 0, sizeof W);
     init_primitives();
     pthread_mutex_init(&start_mu, NULL); /* a parent thread may have held it */

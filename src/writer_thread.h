@@ -10,10 +10,11 @@
  * take its multi-threaded paths (arena locks, atomic fastbins) in the whole process, which
  * costs a single-threaded program more than sampling does (about 0.8% of the instructions of
  * a python3 run). So it starts at init only if the dump signal is configured (its handler can
- * only post); otherwise at the first of: an API dump request, the first allocation slow path
- * (a thread's first allocation, or a sample) once the program has a thread of its own (it
- * pays for multi-threading already), or the first one after the first interval has passed.
- * A program that never needs it writes its exit profile from the exiting thread.
+ * only post) or Pyroscope uploads are on (they need it from the start); otherwise at the first
+ * of: an API dump request, the first allocation slow path (a thread's first allocation, or a
+ * sample) once the program has a thread of its own (it pays for multi-threading already), or
+ * the first one after the first interval has passed. A program that never needs it writes its
+ * exit profile from the exiting thread.
  */
 #ifndef HS_WRITER_THREAD_H
 #define HS_WRITER_THREAD_H
