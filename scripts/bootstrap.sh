@@ -30,6 +30,10 @@ packages=(
     libcurl4-openssl-dev
     sqlite3
     chromium
+    # scripts/bench.sh: instruction counts (valgrind) and the peers it compares against
+    valgrind
+    heaptrack
+    libjemalloc2
 )
 
 missing=()

@@ -41,6 +41,7 @@
 #include "config.h"
 #include "log.h"
 #include "mappings.h"
+#include "os.h"
 #include "output.h"
 #include "pprof_writer.h"
 #include "snapshot.h"
@@ -171,10 +172,9 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
     snprintf(comment[1], sizeof comment[1], "rate=%llu", (unsigned long long)snap.rate);
     snprintf(comment[2], sizeof comment[2], "samples=%llu dropped=%llu",
              (unsigned long long)snap.samples, (unsigned long long)snap.dropped);
-    /* The tables' memory plus the symbol caches and the module record held for the exporter. */
-    size_t symbol_bytes = hs_symbolizer_memory(dump_symbolizer) + hs_mappings_memory();
+    /* Tables, filter and caches (os.h): the caches as of the previous dump. */
     snprintf(comment[3], sizeof comment[3], "profiler_memory=%llu bytes",
-             (unsigned long long)(snap.profiler_bytes + symbol_bytes));
+             (unsigned long long)snap.profiler_bytes);
     const char *comments[] = {comment[0], comment[1], comment[2], comment[3], NULL, NULL};
     hs_pprof_options_t opt = {
         .modules = mods,
@@ -191,6 +191,9 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
         opt.symbolized_arg = &late;
     }
     err = hs_pprof_encode(&snap, &opt, pb, pb_len);
+    /* Symbolizing may have read more files: the symbol caches and the module record are the
+     * profiler's memory (os.h). */
+    hs_os_account_caches(hs_symbolizer_memory(dump_symbolizer) + hs_mappings_memory());
     *nrows = snap.nrows;
     hs_mappings_free(&modules);
     hs_snapshot_free(&snap);

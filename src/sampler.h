@@ -53,13 +53,33 @@ void hs_sampler_realloc_done(void *p, uint32_t site_id, int freed);
 
 /*
  * The allocation fast path: charge size to the thread's countdown; true when this allocation
- * is to be sampled (or the thread is new). Decided before the real call, so that the common
- * case can tail-call the allocator.
+ * is to be sampled (or the thread is new): when the countdown, less size, is <= 0. Decided
+ * before the real call, so that the common case can tail-call the allocator.
+ *
+ * On x86-64 this is `subq %size, %fs:(%off); jle` after the load of the TLS offset: three
+ * instructions. Compilers do not emit a read-modify-write on TLS memory with a flags branch by
+ * themselves (they load, subtract, store and test: six). jle after sub compares the old value
+ * with size as signed integers, which is exactly "old - size <= 0" with no overflow to worry
+ * about; the stored value is the same subtraction.
  */
 HS_INLINE int hs_sampler_charge(size_t size)
 {
+#if defined(__x86_64__) && defined(__GNUC__)
+    /* The offset of the countdown from the thread pointer: one load from the GOT (initial-exec
+     * TLS); the compiler folds this expression into it. */
+    intptr_t off = (char *)&hs_thread.countdown - (char *)__builtin_thread_pointer();
+    __asm__ goto("subq %0, %%fs:(%1)\n\tjle %l[due]"
+                 :
+                 : "r"(size), "r"(off)
+                 : "cc", "memory"
+                 : due);
+    return 0;
+due:
+    return 1;
+#else
     hs_thread_t *t = hs_thread_get();
     return HS_UNLIKELY((t->countdown -= (int64_t)size) <= 0);
+#endif
 }
 
 /* Charge and, if due, record p (for callers that already hold the pointer). */

@@ -536,21 +536,81 @@ static int hs_symbolize_rawcmp(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-/* Sort and dedupe into f's index. */
+/*
+ * Order ord[0..n) as a stable sort by hs_symbolize_rawcmp would: a stable radix sort on the
+ * start address (8-bit digits; digits that every start shares are skipped), then a stable
+ * insertion sort of each run of equal starts (aliases: a handful) by the whole order. qsort
+ * with the comparator cost some 500 instructions per symbol, most of the first profile of a
+ * process (the exit dump of every short-lived program reads its symbol tables); this is
+ * about 40.
+ */
+static hs_err_t hs_symbolize_sort(const hs_rawsym_t **ord, size_t n)
+{
+    const hs_rawsym_t **tmp = malloc(n * sizeof *tmp);
+    if (!tmp)
+        return HS_ERR_NOMEM;
+    uint64_t any = 0, all = ~(uint64_t)0;
+    for (size_t i = 0; i < n; i++) {
+        any |= ord[i]->start;
+        all &= ord[i]->start;
+    }
+    const hs_rawsym_t **src = ord, **dst = tmp;
+    for (unsigned shift = 0; shift < 64; shift += 8) {
+        if ((((any ^ all) >> shift) & 0xff) == 0)
+            continue;
+        size_t at[257] = {0};
+        for (size_t i = 0; i < n; i++)
+            at[((src[i]->start >> shift) & 0xff) + 1]++;
+        for (unsigned d = 1; d < 257; d++)
+            at[d] += at[d - 1];
+        for (size_t i = 0; i < n; i++)
+            dst[at[(src[i]->start >> shift) & 0xff]++] = src[i];
+        const hs_rawsym_t **t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != ord)
+        memcpy(ord, src, n * sizeof *ord);
+    free(tmp);
+    for (size_t lo = 0, hi; lo < n; lo = hi) {
+        for (hi = lo + 1; hi < n && ord[hi]->start == ord[lo]->start; hi++)
+            ;
+        for (size_t j = lo + 1; j < hi; j++) {
+            const hs_rawsym_t *key = ord[j];
+            size_t k = j;
+            for (; k > lo && hs_symbolize_rawcmp(ord[k - 1], key) > 0; k--)
+                ord[k] = ord[k - 1];
+            ord[k] = key;
+        }
+    }
+    return HS_OK;
+}
+
+/* Sort (hs_symbolize_sort moves pointers to the records) and dedupe into f's index. */
 static hs_err_t hs_symbolize_finish(hs_symbolizer_t *s, hs_rawsyms_t *raw, hs_symfile_t *f)
 {
     if (raw->n == 0)
         return HS_OK;
-    qsort(raw->v, raw->n, sizeof *raw->v, hs_symbolize_rawcmp);
+    const hs_rawsym_t **ord = malloc(raw->n * sizeof *ord);
+    if (!ord)
+        return HS_ERR_NOMEM;
+    for (size_t i = 0; i < raw->n; i++)
+        ord[i] = &raw->v[i];
+    if (hs_symbolize_sort(ord, raw->n) != HS_OK) {
+        free(ord);
+        return HS_ERR_NOMEM;
+    }
     size_t unique = 1;
     for (size_t i = 1; i < raw->n; i++)
-        unique += raw->v[i].start != raw->v[i - 1].start;
+        unique += ord[i]->start != ord[i - 1]->start;
     hs_sym_t *syms = malloc(unique * sizeof *syms);
-    if (!syms)
+    if (!syms) {
+        free(ord);
         return HS_ERR_NOMEM;
+    }
     size_t n = 0;
     for (size_t i = 0; i < raw->n; i++) {
-        const hs_rawsym_t *r = &raw->v[i];
+        const hs_rawsym_t *r = ord[i];
         uint32_t size = r->size > UINT32_MAX ? UINT32_MAX : (uint32_t)r->size;
         if (n > 0 && syms[n - 1].start == r->start) {
             /* An alias: keep the preferred name, but learn a size if it had none. */
@@ -563,6 +623,7 @@ static hs_err_t hs_symbolize_finish(hs_symbolizer_t *s, hs_rawsyms_t *raw, hs_sy
         syms[n].name = r->ref;
         n++;
     }
+    free(ord);
     f->syms = syms;
     f->n = n;
     s->bytes += n * sizeof *syms;
