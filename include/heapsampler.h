@@ -58,7 +58,7 @@ typedef struct heapsampler_stats {
     double alloc_bytes;        /* estimated bytes allocated since start */
     double alloc_objects;      /* estimated allocations since start */
     double inuse_bytes_stddev; /* sampling error (one standard deviation) of inuse_bytes */
-    uint64_t profiler_bytes;   /* memory the profiler itself holds in its tables */
+    uint64_t profiler_bytes;   /* memory the profiler itself holds: tables, filter, symbol caches */
     uint64_t profiles_written; /* profiles written to files */
 } heapsampler_stats_t;
 

@@ -3,7 +3,9 @@
  */
 #include "common.h"
 
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "log.h"
@@ -57,6 +59,16 @@ hs_err_t hs_array_reserve(void **array, size_t *cap, size_t need, size_t elem, s
     *array = p;
     *cap = c;
     return HS_OK;
+}
+
+void hs_reason(char *why, size_t why_len, const char *fmt, ...)
+{
+    if (!why || !why_len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, why_len, fmt, ap);
+    va_end(ap);
 }
 
 #ifdef HS_DEBUG

@@ -23,6 +23,8 @@
 hs_config_t hs_config;
 
 static const char *const compression_names[] = {"gzip", "zstd", "none", NULL};
+static const char *const symbolize_names[] = {"none", "functions", "lines", NULL};
+static const char *const unwind_names[] = {"libunwind", "fp", NULL};
 
 #define OFF(field) offsetof(hs_config_t, field)
 
@@ -59,6 +61,40 @@ static const hs_option_t options[] = {
      "Most distinct call stacks kept; beyond it samples are dropped and counted."},
     {"MAX_SITES", HS_OPT_U64, OFF(max_sites), "2097152", 16, 1ull << 24, NULL,
      "Most distinct (call stack, size) rows kept; beyond it samples are dropped and counted."},
+    {"SYMBOLIZE", HS_OPT_ENUM, OFF(symbolize), "functions", 0, 0, symbolize_names,
+     "Names in profiles: none (addresses, mappings and build IDs, for offline symbolization), "
+     "functions (demangled function names from the symbol tables) or lines (also file:line and "
+     "inlined callers from DWARF debug information, found in the binaries or in /usr/lib/debug)."},
+    {"UNWIND", HS_OPT_ENUM, OFF(unwind), "libunwind", 0, 0, unwind_names,
+     "Stack unwinder: libunwind (DWARF unwind tables, works for any code) or fp (frame "
+     "pointers: cheaper, but only correct for code built with -fno-omit-frame-pointer)."},
+    {"PYROSCOPE_URL", HS_OPT_STRING, OFF(pyroscope_url), "", 0, 0, NULL,
+     "Push profiles to this Grafana Pyroscope server (http:// or https://, e.g. "
+     "http://pyroscope:4040); empty = no uploads. Files are written as well, as configured."},
+    {"APP_NAME", HS_OPT_STRING, OFF(app_name), "", 0, 0, NULL,
+     "Application name of the uploads (Pyroscope's service_name): letters, digits and _ . - / "
+     "(empty = the program's name)."},
+    {"TAGS", HS_OPT_STRING, OFF(tags), "", 0, 0, NULL,
+     "Labels of every upload, k=v,k=v. Names: a letter or _, then letters, digits and _; "
+     "values: no , { } = or spaces around them."},
+    {"PYROSCOPE_USER", HS_OPT_STRING, OFF(pyroscope_user), "", 0, 0, NULL,
+     "User name for HTTP Basic authentication of uploads."},
+    {"PYROSCOPE_PASSWORD", HS_OPT_SECRET, OFF(pyroscope_password), "", 0, 0, NULL,
+     "Password (or API token) for HTTP Basic authentication; never printed."},
+    {"PYROSCOPE_TENANT", HS_OPT_STRING, OFF(pyroscope_tenant), "", 0, 0, NULL,
+     "Tenant of a multi-tenant server, sent as the X-Scope-OrgID header."},
+    {"PYROSCOPE_HEADERS", HS_OPT_SECRET, OFF(pyroscope_headers), "", 0, 0, NULL,
+     "Extra HTTP headers of uploads, Name=value,Name=value (values percent-encoded, %2C for a "
+     "comma); never printed."},
+    {"UPLOAD_INTERVAL", HS_OPT_DURATION, OFF(upload_interval_ns), "15s", 100000000ull,
+     3600 * NS_PER_S, NULL, "Upload a profile to Pyroscope this often."},
+    {"UPLOAD_TIMEOUT", HS_OPT_DURATION, OFF(upload_timeout_ns), "5s", 100000000ull, 300 * NS_PER_S,
+     NULL,
+     "Longest time one upload may take; also the most the program's exit waits for the final "
+     "upload."},
+    {"UPLOAD_QUEUE", HS_OPT_U64, OFF(upload_queue), "8", 1, 1024, NULL,
+     "Profiles kept waiting while the server is slow or down; beyond it the oldest is dropped "
+     "and counted."},
 };
 
 /* Variables that the profiler sets for itself; not user options. */
@@ -361,7 +397,10 @@ hs_err_t hs_config_set(hs_config_t *cfg, const hs_option_t *opt, const char *val
     void *field = (char *)cfg + opt->offset;
     uint64_t u = 0;
 
-    if (*value == '\0' && opt->type != HS_OPT_SIGNAL) {
+    /* A string whose default is empty ("not set") may be set back to empty. */
+    int empty_ok = opt->type == HS_OPT_SIGNAL ||
+                   ((opt->type == HS_OPT_STRING || opt->type == HS_OPT_SECRET) && !opt->def[0]);
+    if (*value == '\0' && !empty_ok) {
         reason = "empty value";
         err = HS_ERR_INVALID;
         goto out;
@@ -384,6 +423,7 @@ hs_err_t hs_config_set(hs_config_t *cfg, const hs_option_t *opt, const char *val
         err = parse_duration(value, &u, &reason);
         break;
     case HS_OPT_STRING:
+    case HS_OPT_SECRET:
         if (strlen(value) >= HS_CONFIG_STR_MAX) {
             reason = "too long";
             err = HS_ERR_INVALID;
@@ -453,6 +493,21 @@ static const char *signal_name(int sig, char *buf, size_t len)
     return buf;
 }
 
+/* A string as is, except the user:password@ of a URL ("scheme://user:pw@host/..."). */
+static void format_masked(char *buf, size_t len, const char *s)
+{
+    const char *scheme = strstr(s, "://");
+    const char *auth = scheme ? scheme + 3 : NULL;
+    const char *at = NULL;
+    for (const char *c = auth; c && *c && *c != '/' && *c != '?' && *c != '#'; c++)
+        if (*c == '@')
+            at = c;
+    if (at)
+        snprintf(buf, len, "%.*s<hidden>%s", (int)(auth - s), s, at);
+    else
+        snprintf(buf, len, "%s", s);
+}
+
 void hs_config_format(const hs_config_t *cfg, const hs_option_t *opt, char *buf, size_t len)
 {
     const void *field = (const char *)cfg + opt->offset;
@@ -466,7 +521,10 @@ void hs_config_format(const hs_config_t *cfg, const hs_option_t *opt, char *buf,
         format_number(opt->type, *(const uint64_t *)field, buf, len);
         break;
     case HS_OPT_STRING:
-        snprintf(buf, len, "%s", (const char *)field);
+        format_masked(buf, len, (const char *)field);
+        break;
+    case HS_OPT_SECRET:
+        snprintf(buf, len, "%s", *(const char *)field ? "<hidden>" : "");
         break;
     case HS_OPT_ENUM:
         snprintf(buf, len, "%s", opt->choices[*(const int *)field]);
@@ -545,9 +603,15 @@ int hs_config_load(hs_config_t *cfg, char *const *envp, bool report)
             problems++;
             if (report) {
                 char q[400];
-                quote_value(eq + 1, q, sizeof q);
+                char masked[256];
+                format_masked(masked, sizeof masked, eq + 1);
+                if (opt->type == HS_OPT_SECRET)
+                    snprintf(q, sizeof q, "<hidden>");
+                else
+                    quote_value(masked, q, sizeof q);
+                /* An empty default is shown as `heapsampler run --help` shows it: "". */
                 hs_log("ignoring HEAPSAMPLER_%s=\"%s\": %s (using %s)", opt->name, q, why,
-                       opt->def);
+                       opt->def[0] ? opt->def : "\"\"");
             }
         }
     }
@@ -565,4 +629,16 @@ void hs_config_print(const hs_config_t *cfg)
         hs_log("config HEAPSAMPLER_%s=%s%s", options[i].name, v,
                strcmp(v, d) == 0 ? " (default)" : "");
     }
+}
+
+/* ---- parsers for other option syntaxes (CLI flags that are not table options) -------------- */
+
+hs_err_t hs_config_parse_size(const char *s, uint64_t *out, const char **why)
+{
+    return parse_size(s, out, why);
+}
+
+hs_err_t hs_config_parse_duration(const char *s, uint64_t *out_ns, const char **why)
+{
+    return parse_duration(s, out_ns, why);
 }

@@ -38,7 +38,33 @@ typedef struct hs_config {
     uint64_t max_live;              /* live sampled allocations tracked */
     uint64_t max_stacks;            /* distinct stacks interned */
     uint64_t max_sites;             /* distinct (stack, size) rows */
+    int symbolize;                  /* hs_symbolize_level_t: none, functions, lines */
+    int unwind;                     /* hs_unwind_mode_t: libunwind, fp */
+    /* Grafana Pyroscope uploads (pyroscope.h); an empty URL means none. */
+    char pyroscope_url[HS_CONFIG_STR_MAX];
+    char app_name[HS_CONFIG_STR_MAX]; /* "" = the program's name */
+    char tags[HS_CONFIG_STR_MAX];     /* k=v,k=v */
+    char pyroscope_user[HS_CONFIG_STR_MAX];
+    char pyroscope_password[HS_CONFIG_STR_MAX]; /* HS_OPT_SECRET */
+    char pyroscope_tenant[HS_CONFIG_STR_MAX];
+    char pyroscope_headers[HS_CONFIG_STR_MAX]; /* HS_OPT_SECRET: Name=value,... */
+    uint64_t upload_interval_ns;
+    uint64_t upload_timeout_ns;
+    uint64_t upload_queue; /* profiles waiting for delivery, at most */
 } hs_config_t;
+
+/* HEAPSAMPLER_SYMBOLIZE: what the profile names (the order of the option's choices). */
+typedef enum hs_symbolize_level {
+    HS_SYMBOLIZE_NONE = 0,  /* addresses, mappings and build IDs only */
+    HS_SYMBOLIZE_FUNCTIONS, /* function names from the ELF symbol tables, demangled */
+    HS_SYMBOLIZE_LINES,     /* + file:line and inlined callers from DWARF (libdw) */
+} hs_symbolize_level_t;
+
+/* HEAPSAMPLER_UNWIND: how stacks are captured. */
+typedef enum hs_unwind_mode {
+    HS_UNWIND_LIBUNWIND = 0, /* DWARF CFI through libunwind */
+    HS_UNWIND_FP,            /* frame-pointer walk */
+} hs_unwind_mode_t;
 
 typedef enum hs_opt_type {
     HS_OPT_BOOL,
@@ -48,6 +74,7 @@ typedef enum hs_opt_type {
     HS_OPT_STRING,
     HS_OPT_ENUM,
     HS_OPT_SIGNAL, /* name (USR2, SIGUSR2) or number; "none"/"0"/"" = no signal */
+    HS_OPT_SECRET, /* a string never printed: messages and verbose output show <hidden> */
 } hs_opt_type_t;
 
 typedef struct hs_option {
@@ -82,11 +109,22 @@ hs_err_t hs_config_set(hs_config_t *cfg, const hs_option_t *opt, const char *val
  */
 int hs_config_load(hs_config_t *cfg, char *const *envp, bool report);
 
-/* Format a field's current value, in input syntax (for verbose output and `--help`). */
+/*
+ * Format a field's current value, in input syntax (for verbose output and `--help`). A secret
+ * shows as "<hidden>" (or "" when empty), and the user:password@ part of a URL-like string as
+ * "<hidden>@": nothing this prints can leak a credential.
+ */
 void hs_config_format(const hs_config_t *cfg, const hs_option_t *opt, char *buf, size_t len);
 
 /* Print the effective configuration, one option per line, through hs_log. */
 void hs_config_print(const hs_config_t *cfg);
+
+/*
+ * The table's size and duration syntaxes, for CLI flags outside the table (`check --max-inuse
+ * 64M`). why gets a static reason on failure.
+ */
+hs_err_t hs_config_parse_size(const char *s, uint64_t *out, const char **why) HS_MUST_CHECK;
+hs_err_t hs_config_parse_duration(const char *s, uint64_t *out_ns, const char **why) HS_MUST_CHECK;
 
 /* The configuration of this process (the preloaded library's). */
 extern hs_config_t hs_config;

@@ -6,10 +6,14 @@
  *   - dump_seq: the sequence number of the next numbered file, <prefix>.<pid>.<seq><suffix>;
  *     it advances only when a numbered file was written, so a failed dump is retried under
  *     the same name and the series has no holes;
- *   - dump_symbolizer: created on first use and kept, so every ELF file is read once per
- *     process.
- * Mappings are re-read on every dump (dlopen/dlclose change them). If they cannot be read, or
- * the symbolizer cannot be created, the profile is still written, with fewer names.
+ *   - dump_symbolizer: created on first use (at the level HEAPSAMPLER_SYMBOLIZE says; none at
+ *     level `none`) and kept, so every ELF file is indexed and every address resolved once per
+ *     process, within the symbolizer's memory budget.
+ * Mappings are refreshed on every dump (dlopen/dlclose change them) from the process's module
+ * record, which also keeps modules unloaded since a sample was taken in them (mappings.h). If
+ * they cannot be read, or the symbolizer cannot be created, the profile is still written, with
+ * fewer names. The symbolizer's memory, what it could not cache and the time it took are in
+ * each profile's comments and, at HEAPSAMPLER_VERBOSE=2, on stderr.
  *
  * Failures never stop the host program. Each kind of failure is reported once per process with
  * one line naming the file and the reason; the counters record every one.
@@ -37,6 +41,7 @@
 #include "config.h"
 #include "log.h"
 #include "mappings.h"
+#include "os.h"
 #include "output.h"
 #include "pprof_writer.h"
 #include "snapshot.h"
@@ -48,7 +53,7 @@
 #endif
 
 #define HS_DUMP_PATH_MAX    (HS_CONFIG_STR_MAX + 64) /* prefix + .<pid>.<seq><suffix> */
-#define HS_DUMP_COMMENT_MAX 96
+#define HS_DUMP_COMMENT_MAX 256
 
 static pthread_mutex_t dump_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t dump_seq;
@@ -72,15 +77,54 @@ static const char *hs_dump_reason_name(hs_dump_reason_t reason)
         return "api";
     case HS_DUMP_EXIT:
         return "exit";
+    case HS_DUMP_UPLOAD:
+        return "upload";
     }
     return "unknown";
+}
+
+/* "symbolizer: ..." figures of the last batch, for the profile's comments and verbose output. */
+static void hs_dump_symbolizer_comment(char *buf, size_t len)
+{
+    static const char *const levels[] = {"none", "functions", "lines"};
+    hs_symbolizer_stats_t st;
+    hs_symbolizer_get_stats(dump_symbolizer, &st);
+    int level = hs_config.symbolize >= 0 && hs_config.symbolize <= 2 ? hs_config.symbolize : 0;
+    snprintf(buf, len,
+             "symbolizer=%s memory=%zu budget=%zu files=%llu symbols=%llu cached=%llu "
+             "uncached=%llu lines_fallback=%llu dwarf_files=%llu dwarf_refused=%llu "
+             "dwarf_peak_estimate=%llu modules=%zu time_ms=%.1f",
+             levels[level], st.memory, st.budget, (unsigned long long)st.files,
+             (unsigned long long)st.symbols, (unsigned long long)st.cached,
+             (unsigned long long)st.uncached, (unsigned long long)st.lines_fallback,
+             (unsigned long long)st.dwarf_files, (unsigned long long)st.dwarf_refused,
+             (unsigned long long)st.dwarf_largest, hs_mappings_record_count(),
+             (double)st.batch_ns / 1e6);
+}
+
+/* The comment slot the symbolizer's figures go to once the encoder has symbolized. */
+typedef struct hs_dump_late {
+    const char **comments;
+    size_t slot;
+    char *buf;
+    size_t len;
+    int verbosity; /* 1 for the exit dump's summary, 2 for every dump */
+} hs_dump_late_t;
+
+static void hs_dump_symbolized(void *arg)
+{
+    hs_dump_late_t *late = arg;
+    hs_dump_symbolizer_comment(late->buf, late->len);
+    late->comments[late->slot] = late->buf;
+    hs_debug(late->verbosity, "pid %d: %s", (int)getpid(), late->buf);
 }
 
 /*
  * Snapshot, mappings and symbols, encoded as an uncompressed pprof message (*pb malloc'd).
  * Mappings or a symbolizer that cannot be had only cost names: the profile is still written.
  */
-static hs_err_t hs_dump_encode(hs_dump_reason_t reason, uint8_t **pb, size_t *pb_len, size_t *nrows)
+static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn transform, void *arg,
+                               uint8_t **pb, size_t *pb_len, size_t *nrows)
 {
     hs_snapshot_t snap;
     hs_err_t err = hs_snapshot_take(&snap);
@@ -92,6 +136,10 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, uint8_t **pb, size_t *pb
                      "snapshot errors are not shown)",
                      hs_err_str(err));
         return err;
+    }
+    if (transform && (err = transform(&snap, arg)) != HS_OK) {
+        hs_snapshot_free(&snap);
+        return err; /* reported by the transform's owner */
     }
 
     hs_modules_t modules = {0};
@@ -107,8 +155,9 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, uint8_t **pb, size_t *pb
                      hs_err_str(merr));
         mods = NULL;
     }
-    if (!dump_symbolizer) {
-        hs_err_t serr = hs_symbolizer_new(&dump_symbolizer);
+    if (!dump_symbolizer && hs_config.symbolize != HS_SYMBOLIZE_NONE) {
+        hs_symbolizer_config_t scfg = {.level = hs_config.symbolize};
+        hs_err_t serr = hs_symbolizer_new_config(&scfg, &dump_symbolizer);
         if (serr != HS_OK) {
             hs_warn_once(&warned_symbolizer,
                          "cannot set up symbolization: %s (profiles carry no function names)",
@@ -117,22 +166,34 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, uint8_t **pb, size_t *pb
         }
     }
 
-    char comment[4][HS_DUMP_COMMENT_MAX];
+    char comment[5][HS_DUMP_COMMENT_MAX];
     snprintf(comment[0], sizeof comment[0], "heapsampler %s (%s)", HS_VERSION,
              hs_dump_reason_name(reason));
     snprintf(comment[1], sizeof comment[1], "rate=%llu", (unsigned long long)snap.rate);
     snprintf(comment[2], sizeof comment[2], "samples=%llu dropped=%llu",
              (unsigned long long)snap.samples, (unsigned long long)snap.dropped);
-    /* The tables' memory plus the symbol caches held for the exporter. */
+    /* Tables, filter and caches (os.h): the caches as of the previous dump. */
     snprintf(comment[3], sizeof comment[3], "profiler_memory=%llu bytes",
-             (unsigned long long)(snap.profiler_bytes + hs_symbolizer_memory(dump_symbolizer)));
-    const char *comments[] = {comment[0], comment[1], comment[2], comment[3], NULL};
+             (unsigned long long)snap.profiler_bytes);
+    const char *comments[] = {comment[0], comment[1], comment[2], comment[3], NULL, NULL};
     hs_pprof_options_t opt = {
         .modules = mods,
         .symbolizer = dump_symbolizer,
         .comments = comments,
     };
+    hs_dump_late_t late = {.comments = comments,
+                           .slot = 4,
+                           .buf = comment[4],
+                           .len = sizeof comment[4],
+                           .verbosity = reason == HS_DUMP_EXIT ? 1 : 2};
+    if (dump_symbolizer) {
+        opt.symbolized = hs_dump_symbolized;
+        opt.symbolized_arg = &late;
+    }
     err = hs_pprof_encode(&snap, &opt, pb, pb_len);
+    /* Symbolizing may have read more files: the symbol caches and the module record are the
+     * profiler's memory (os.h). */
+    hs_os_account_caches(hs_symbolizer_memory(dump_symbolizer) + hs_mappings_memory());
     *nrows = snap.nrows;
     hs_mappings_free(&modules);
     hs_snapshot_free(&snap);
@@ -154,7 +215,7 @@ static hs_err_t hs_dump_locked(hs_dump_reason_t reason, const char *path, char *
     char numbered[HS_DUMP_PATH_MAX];
     const char *name = path;
 
-    hs_err_t err = hs_dump_encode(reason, &pb, &pb_len, &nrows);
+    hs_err_t err = hs_dump_encode(reason, NULL, NULL, &pb, &pb_len, &nrows);
     if (err != HS_OK)
         goto fail_encode;
 
@@ -219,6 +280,20 @@ hs_err_t hs_dump_run(hs_dump_reason_t reason, const char *path, char *written, s
         __atomic_add_fetch(&dump_ok, 1, __ATOMIC_RELAXED);
     else if (err != HS_ERR_STATE)
         __atomic_add_fetch(&dump_failed, 1, __ATOMIC_RELAXED);
+    return err;
+}
+
+hs_err_t hs_dump_encode_with(hs_dump_reason_t reason, hs_dump_transform_fn transform, void *arg,
+                             uint8_t **pb, size_t *pb_len)
+{
+    size_t nrows;
+    *pb = NULL;
+    *pb_len = 0;
+    pthread_mutex_lock(&dump_lock);
+    __atomic_store_n(&dump_busy, 1, __ATOMIC_RELAXED);
+    hs_err_t err = hs_dump_encode(reason, transform, arg, pb, pb_len, &nrows);
+    __atomic_store_n(&dump_busy, 0, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&dump_lock);
     return err;
 }
 

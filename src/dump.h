@@ -13,12 +13,14 @@
 #include <sys/types.h>
 
 #include "common.h"
+#include "snapshot.h"
 
 typedef enum hs_dump_reason {
     HS_DUMP_INTERVAL,
     HS_DUMP_SIGNAL,
     HS_DUMP_API,
     HS_DUMP_EXIT,
+    HS_DUMP_UPLOAD, /* a Pyroscope upload (not a file) */
 } hs_dump_reason_t;
 
 /*
@@ -28,6 +30,16 @@ typedef enum hs_dump_reason {
  */
 hs_err_t hs_dump_run(hs_dump_reason_t reason, const char *path, char *written,
                      size_t written_len) HS_MUST_CHECK;
+
+/*
+ * Encode the heap as an uncompressed pprof message without writing a file (Pyroscope uploads):
+ * a snapshot, then transform(snap, arg) when not NULL (it may rewrite rows and times), then
+ * mappings, symbols and encoding as for a file, serialised with the file dumps. *pb is
+ * malloc'd. Does not count as a dump.
+ */
+typedef hs_err_t (*hs_dump_transform_fn)(hs_snapshot_t *snap, void *arg);
+hs_err_t hs_dump_encode_with(hs_dump_reason_t reason, hs_dump_transform_fn transform, void *arg,
+                             uint8_t **pb, size_t *pb_len) HS_MUST_CHECK;
 
 /* Forked child: restart the sequence at 0 (the pid changed) and keep the caches. */
 void hs_dump_after_fork_child(void);

@@ -36,3 +36,11 @@ double hs_estimate_bytes_variance(uint64_t rate, uint64_t size, uint64_t count)
     double w = (double)size / p;
     return (double)count * w * w * (1.0 - p);
 }
+
+double hs_estimate_objects_variance(uint64_t rate, uint64_t size, uint64_t count)
+{
+    double p = hs_estimate_prob(size, rate);
+    if (p <= 0.0 || p >= 1.0)
+        return 0.0;
+    return (double)count * (1.0 - p) / (p * p);
+}

@@ -24,4 +24,7 @@ void hs_estimate_row(uint64_t rate, uint64_t size, uint64_t count, double *objec
 /* Variance of the bytes estimate of that row (square root = its standard error). */
 double hs_estimate_bytes_variance(uint64_t rate, uint64_t size, uint64_t count);
 
+/* Variance of the objects estimate of that row: count * (1/p)^2 * (1 - p). */
+double hs_estimate_objects_variance(uint64_t rate, uint64_t size, uint64_t count);
+
 #endif

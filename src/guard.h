@@ -35,7 +35,7 @@ typedef struct hs_thread {
     uint64_t rng[2];         /* xoroshiro128+ state */
 } hs_thread_t;
 
-extern __thread hs_thread_t hs_thread __attribute__((tls_model("initial-exec")));
+extern __thread hs_thread_t hs_thread __attribute__((tls_model("initial-exec"))) HS_HIDDEN;
 
 HS_INLINE hs_thread_t *hs_thread_get(void)
 {

@@ -1,10 +1,24 @@
 /*
- * mappings.h - the loaded code of this process, for pprof Mapping messages and symbolization.
+ * mappings.h - the code this process has loaded, for pprof Mapping messages and symbolization,
+ * including code that has been unloaded (dlclose) since a sample was taken in it.
  *
- * Read with dl_iterate_phdr (takes the loader lock: call only from the writer thread, never
- * with a profiler lock held). One hs_module_t per executable PT_LOAD segment, with its load
- * bias, file offset and GNU build ID (read from the in-memory PT_NOTE). The main executable's
- * path comes from /proc/self/exe.
+ * A process-wide record keeps every executable segment seen loaded: one hs_module_t per
+ * executable PT_LOAD segment reported by dl_iterate_phdr, with its load bias, file offset and GNU
+ * build ID (read from the in-memory PT_NOTE), numbered in the order it was first seen. The record
+ * is refreshed whenever the loader's load/unload counters (dlpi_adds/dlpi_subs) have moved: from
+ * the sampling path (hs_mappings_sync, so a library in which a sample was taken is recorded
+ * before it can be unloaded) and at dump time (hs_mappings_read). Unloaded modules stay in the
+ * record, so their frames keep a mapping, a file name and a build ID.
+ *
+ * An address range can be reused (A unloaded, B loaded at the same address): addresses in such
+ * ranges are ambiguous. A stack captured while one of its frames lies in an ambiguous range ends
+ * with a generation mark (hs_mappings_sync's result, the number of records at capture time);
+ * hs_mappings_find_gen resolves each frame to the module that was loaded there when the stack
+ * was captured. See mappings.c for the argument.
+ *
+ * dl_iterate_phdr takes the loader lock: every function here that may call it runs inside the
+ * loader gate (unwind.h) with no profiler lock held. The record's own mutex is never held while
+ * calling the loader.
  */
 #ifndef HS_MAPPINGS_H
 #define HS_MAPPINGS_H
@@ -17,6 +31,14 @@
 
 #define HS_BUILD_ID_HEX_MAX 129 /* 64 bytes as hex + NUL */
 
+/* Generation marks: a value no return address can take (user addresses are below 2^56). */
+#define HS_MAPPINGS_MARK_BASE   ((uintptr_t)0xFF00000000000000ull)
+#define HS_MAPPINGS_IS_MARK(f)  (((uintptr_t)(f)&HS_MAPPINGS_MARK_BASE) == HS_MAPPINGS_MARK_BASE)
+#define HS_MAPPINGS_MARK_GEN(f) ((uint32_t)((uintptr_t)(f)&0xFFFFFFFFu))
+/* "No generation": the stack has no mark (hs_mappings_find_gen). */
+#define HS_MAPPINGS_GEN_NONE  0u
+#define HS_MAPPINGS_NO_RECORD UINT32_MAX
+
 typedef struct hs_module {
     char *path;      /* file name; "[vdso]" for the vDSO */
     uintptr_t bias;  /* runtime address = ELF virtual address + bias */
@@ -26,16 +48,52 @@ typedef struct hs_module {
     char build_id[HS_BUILD_ID_HEX_MAX]; /* lower-case hex, "" if none */
     bool is_main;
     bool is_vdso;
+    bool loaded;     /* loaded when the list was read; false: unloaded since it was recorded */
+    uint32_t record; /* number in the process's record (first-seen order), or NO_RECORD */
 } hs_module_t;
 
 typedef struct hs_modules {
-    hs_module_t *v; /* sorted by start; the main executable's segments first in pprof order */
+    /*
+     * v[0, nloaded): the loaded modules, the main executable's segments first, then the others
+     * sorted by start; they never overlap. v[nloaded, n): unloaded modules, sorted by start; they
+     * may overlap each other and loaded ones (reused address ranges).
+     */
+    hs_module_t *v;
     size_t n;
+    size_t nloaded;
+    uintptr_t max_unloaded_len; /* longest unloaded range, bounds the backward scan */
 } hs_modules_t;
 
+/*
+ * Refresh the record and return every module in it (loaded and unloaded). Calls
+ * dl_iterate_phdr: inside the loader gate, no profiler lock held. The result is private.
+ */
 hs_err_t hs_mappings_read(hs_modules_t *out) HS_MUST_CHECK;
 void hs_mappings_free(hs_modules_t *m);
-/* The module whose executable range contains addr, or NULL. */
+
+/* The loaded module whose range contains addr, or an unloaded one (the first recorded). */
 const hs_module_t *hs_mappings_find(const hs_modules_t *m, uintptr_t addr);
+/*
+ * The module that contained addr when a stack with generation mark gen (HS_MAPPINGS_GEN_NONE for
+ * a stack without a mark) was captured, or NULL.
+ */
+const hs_module_t *hs_mappings_find_gen(const hs_modules_t *m, uintptr_t addr, uint32_t gen);
+
+/*
+ * Sampling path, after a stack was captured (frames[0, n) are return addresses): make sure the
+ * record holds every module loaded now (refresh when the loader's counters moved), and return
+ * the generation mark the stack needs (HS_MAPPINGS_MARK_BASE | gen), or 0 when none of its
+ * frames lies in a reused range. Calls dl_iterate_phdr (inside the loader gate, no profiler lock
+ * held, reentrancy guard held: it allocates when the counters moved). Never fails: on error the
+ * record is simply not refreshed.
+ */
+uintptr_t hs_mappings_sync(const uintptr_t *frames, uint32_t n);
+
+/* A build ID's n bytes as lower-case hex into out (at most HS_BUILD_ID_HEX_MAX with the NUL). */
+void hs_mappings_build_id_hex(const uint8_t *p, size_t n, char *out);
+
+/* Bytes the record holds, and how many modules it has (loaded or not); lock-free. */
+size_t hs_mappings_memory(void);
+size_t hs_mappings_record_count(void);
 
 #endif

@@ -2,12 +2,14 @@
  * os.c - anonymous memory with accounting, clocks, random seeds, thread ids.
  *
  * hs_os_map is the tables' only source of memory: it never calls malloc, so the tables can grow
- * from inside a hook and while a table lock is held, and its total is the profiler's own
- * memory as reported to users. All functions are async-signal-safe.
+ * from inside a hook and while a table lock is held. Its total, with the static arrays and the
+ * caches their owners declare, is the profiler's own memory as reported to users (os.h). All
+ * functions are async-signal-safe, except hs_os_thread_start.
  */
 #include "os.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
@@ -15,6 +17,8 @@
 #include <unistd.h>
 
 static size_t mapped_bytes;
+static size_t static_bytes;
+static size_t cache_bytes;
 
 size_t hs_os_page_round(size_t n)
 {
@@ -48,6 +52,22 @@ void hs_os_unmap(void *p, size_t size)
 size_t hs_os_mapped_bytes(void)
 {
     return __atomic_load_n(&mapped_bytes, __ATOMIC_RELAXED);
+}
+
+void hs_os_account_static(size_t bytes)
+{
+    __atomic_add_fetch(&static_bytes, bytes, __ATOMIC_RELAXED);
+}
+
+void hs_os_account_caches(size_t bytes)
+{
+    __atomic_store_n(&cache_bytes, bytes, __ATOMIC_RELAXED);
+}
+
+size_t hs_os_memory_bytes(void)
+{
+    return hs_os_mapped_bytes() + __atomic_load_n(&static_bytes, __ATOMIC_RELAXED) +
+           __atomic_load_n(&cache_bytes, __ATOMIC_RELAXED);
 }
 
 static uint64_t clock_ns(clockid_t id)
@@ -88,4 +108,21 @@ uint64_t hs_os_random_u64(void)
     }
     errno = saved;
     return v;
+}
+
+int hs_os_thread_start(pthread_t *tid, size_t stack_size, bool detached, void *(*fn)(void *),
+                       void *arg)
+{
+    pthread_attr_t attr;
+    sigset_t all, old;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, stack_size);
+    if (detached)
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = pthread_create(tid, &attr, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    return rc;
 }

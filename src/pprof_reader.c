@@ -114,6 +114,24 @@ const hs_pb_mapping_t *hs_pprof_mapping(const hs_pprof_t *p, uint64_t id)
     return e ? p->pb->mapping[e->index] : NULL;
 }
 
+ptrdiff_t hs_pprof_location_index(const hs_pprof_t *p, uint64_t id)
+{
+    const hs_pprof_id_t *e = find_id(p->loc_ids, p->pb->n_location, id);
+    return e ? (ptrdiff_t)e->index : -1;
+}
+
+ptrdiff_t hs_pprof_function_index(const hs_pprof_t *p, uint64_t id)
+{
+    const hs_pprof_id_t *e = find_id(p->fn_ids, p->pb->n_function, id);
+    return e ? (ptrdiff_t)e->index : -1;
+}
+
+ptrdiff_t hs_pprof_mapping_index(const hs_pprof_t *p, uint64_t id)
+{
+    const hs_pprof_id_t *e = find_id(p->map_ids, p->pb->n_mapping, id);
+    return e ? (ptrdiff_t)e->index : -1;
+}
+
 const char *hs_pprof_str(const hs_pprof_t *p, int64_t index)
 {
     if (index <= 0 || (uint64_t)index >= p->pb->n_string_table)

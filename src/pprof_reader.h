@@ -56,6 +56,10 @@ int hs_pprof_sample_type(const hs_pprof_t *p, const char *type);
 const hs_pb_location_t *hs_pprof_location(const hs_pprof_t *p, uint64_t id);
 const hs_pb_function_t *hs_pprof_function(const hs_pprof_t *p, uint64_t id);
 const hs_pb_mapping_t *hs_pprof_mapping(const hs_pprof_t *p, uint64_t id);
+/* Position in pb->location (function, mapping) of the entry with this id; -1 if none. */
+ptrdiff_t hs_pprof_location_index(const hs_pprof_t *p, uint64_t id);
+ptrdiff_t hs_pprof_function_index(const hs_pprof_t *p, uint64_t id);
+ptrdiff_t hs_pprof_mapping_index(const hs_pprof_t *p, uint64_t id);
 /* The numeric label key of a sample (e.g. "bytes"); returns 1 and sets *num if present. */
 int hs_pprof_label_num(const hs_pprof_t *p, const hs_pb_sample_t *s, const char *key, int64_t *num);
 

@@ -6,12 +6,21 @@
  *   - strings: interned by content in an open-addressing hash table; the table stores pointers
  *     to the caller's strings (constants, module paths and build IDs, symbolizer names,
  *     comments), all of which outlive the encode, so nothing is copied. Index 0 is "".
- *   - locations: one per distinct return address (hash table address -> id), at address - 1,
- *     which lies inside the call instruction, with the mapping that contains it and, when the
- *     symbolizer names it, one Line. Each distinct address is resolved (mapping + symbol) once.
- *   - functions: one per distinct name; since strings are interned, the function of a name is
- *     found through an array indexed by the name's string index.
- *   - mappings: one per module in the order of hs_modules_t (main executable first), ids from 1.
+ *   - locations: one per distinct return address (hash table (address, generation) -> id), at
+ *     address - 1, which lies inside the call instruction, so that a call site resolves to the
+ *     calling line and not the next one. A stack that ends with a generation mark (mappings.h)
+ *     resolves its frames with that generation; a marked frame that resolves to the same module
+ *     as without the mark shares the unmarked frame's location, so marks only split locations
+ *     in reused address ranges. The mark itself is never a location.
+ *   - symbols: once every location is known, all of them go to the symbolizer in one batch;
+ *     each resolved frame becomes a Line, inlined functions first and the function containing
+ *     the code last (pprof's order), each with its file's line when known.
+ *   - functions: one per distinct (name, system_name, file), through a hash table of those three
+ *     string indices; name is the readable (demangled) name, system_name the symbol's.
+ *   - mappings: every loaded module in the order of hs_modules_t (main executable first), then
+ *     the unloaded modules that some location lies in; ids from 1. has_functions,
+ *     has_filenames, has_line_numbers and has_inline_frames say what the symbolizer found, so
+ *     that pprof symbolizes the others itself when given the binaries.
  * Ids of mappings, locations and functions are dense, start at 1 and are therefore unique and
  * non-zero; 0 means "none" (a location outside every mapping has mapping_id 0).
  *
@@ -40,38 +49,75 @@
 /* A location while the tables are built; becomes a Perftools__Profiles__Location at the end. */
 typedef struct hs_pw_loc {
     uint64_t address;
-    uint64_t mapping_id;  /* 0 = none */
-    uint64_t function_id; /* 0 = not symbolized */
+    const hs_module_t *module; /* NULL = none */
+    uint32_t first_line;       /* into hs_pw_t.lines */
+    uint32_t nlines;
 } hs_pw_loc_t;
 
 typedef struct hs_pw_slot {
     uintptr_t frame;
-    uint64_t id;
+    uint32_t gen;
+    uint32_t id;
 } hs_pw_slot_t;
+
+typedef struct hs_pw_line {
+    uint64_t function_id;
+    int64_t line;
+} hs_pw_line_t;
+
+/* A function: the string indices of its name, system name and file. */
+typedef struct hs_pw_func {
+    int64_t name, system_name, filename;
+} hs_pw_func_t;
+
+/* A resolved frame's strings (pointers) and its function id; id 0 = empty slot. */
+typedef struct hs_pw_fptr {
+    const char *name, *system_name, *file;
+    uint64_t id;
+} hs_pw_fptr_t;
 
 typedef struct hs_pw {
     /* strings: strs[i] is string index i; str_slots holds index + 1, 0 = empty */
     const char **strs;
     uint64_t *str_hash;
-    uint32_t *func_of_str; /* function id named by string i, 0 = none */
     size_t nstrs, strs_cap;
     uint32_t *str_slots;
     size_t str_slots_cap; /* power of two */
 
-    /* locations: a frame (return address) and its location id; frame 0 = empty slot */
+    /* locations: (frame, generation) and its location id; frame 0 = empty slot */
     hs_pw_slot_t *loc_slots;
     size_t loc_slots_cap; /* power of two */
     hs_pw_loc_t *locs;
     size_t nlocs, locs_cap;
 
-    /* functions: name string index of function id i + 1 */
-    int64_t *func_names;
+    /* lines of all locations */
+    hs_pw_line_t *lines;
+    size_t nlines, lines_cap;
+
+    /* functions: id i + 1 is funcs[i]; func_slots holds id, 0 = empty */
+    hs_pw_func_t *funcs;
     size_t nfuncs, funcs_cap;
+    uint32_t *func_slots;
+    size_t func_slots_cap; /* power of two */
+    /* the same, by the symbolizer's string pointers (stable for its interned strings) */
+    hs_pw_fptr_t *fptr_slots;
+    size_t fptr_slots_cap, nfptrs; /* power of two */
 
     const hs_modules_t *modules;
     hs_symbolizer_t *symbolizer;
-    bool *has_functions; /* per module */
+    /* per module */
+    uint64_t *map_id;   /* mapping id, 0 = not emitted */
+    uint8_t *map_flags; /* HS_PW_HAS_* */
+    uint32_t *canon;    /* the first module with the same content (same file, place, build) */
 } hs_pw_t;
+
+enum {
+    HS_PW_HAS_FUNCTIONS = 1,
+    HS_PW_HAS_FILENAMES = 2,
+    HS_PW_HAS_LINES = 4,
+    HS_PW_HAS_INLINES = 8,
+    HS_PW_USED = 16,
+};
 
 static hs_err_t hs_pprof_writer_str_rehash(hs_pw_t *w, size_t cap)
 {
@@ -108,19 +154,16 @@ static hs_err_t hs_pprof_writer_intern(hs_pw_t *w, const char *s, int64_t *idx)
         return HS_ERR_FULL;
     size_t cap = w->strs_cap;
     if (w->nstrs == cap) {
-        size_t c1 = cap, c2 = cap, c3 = cap;
+        size_t c1 = cap, c2 = cap;
         if (hs_array_reserve((void **)&w->strs, &c1, w->nstrs + 1, sizeof *w->strs, 64) ||
-            hs_array_reserve((void **)&w->str_hash, &c2, w->nstrs + 1, sizeof *w->str_hash, 64) ||
-            hs_array_reserve((void **)&w->func_of_str, &c3, w->nstrs + 1, sizeof *w->func_of_str,
-                             64))
+            hs_array_reserve((void **)&w->str_hash, &c2, w->nstrs + 1, sizeof *w->str_hash, 64))
             return HS_ERR_NOMEM;
-        /* The three grew to the same size unless one failed (then we returned). */
+        /* The two grew to the same size unless one failed (then we returned). */
         w->strs_cap = c1;
     }
     size_t i = w->nstrs++;
     w->strs[i] = s;
     w->str_hash[i] = h;
-    w->func_of_str[i] = 0;
     w->str_slots[j] = (uint32_t)i + 1;
     if (w->nstrs * 2 > w->str_slots_cap) {
         hs_err_t err = hs_pprof_writer_str_rehash(w, w->str_slots_cap * 2);
@@ -131,6 +174,11 @@ static hs_err_t hs_pprof_writer_intern(hs_pw_t *w, const char *s, int64_t *idx)
     return HS_OK;
 }
 
+static uint64_t hs_pprof_writer_loc_hash(uintptr_t frame, uint32_t gen)
+{
+    return hs_mix64((uint64_t)frame ^ ((uint64_t)gen << 47));
+}
+
 static hs_err_t hs_pprof_writer_loc_rehash(hs_pw_t *w, size_t cap)
 {
     hs_pw_slot_t *slots = calloc(cap, sizeof *slots);
@@ -139,7 +187,7 @@ static hs_err_t hs_pprof_writer_loc_rehash(hs_pw_t *w, size_t cap)
     for (size_t i = 0; i < w->loc_slots_cap; i++) {
         if (!w->loc_slots[i].frame)
             continue;
-        size_t j = hs_mix64(w->loc_slots[i].frame) & (cap - 1);
+        size_t j = hs_pprof_writer_loc_hash(w->loc_slots[i].frame, w->loc_slots[i].gen) & (cap - 1);
         while (slots[j].frame)
             j = (j + 1) & (cap - 1);
         slots[j] = w->loc_slots[i];
@@ -150,46 +198,89 @@ static hs_err_t hs_pprof_writer_loc_rehash(hs_pw_t *w, size_t cap)
     return HS_OK;
 }
 
-/* Mapping, symbol and function of a new location at return address frame. */
-static hs_err_t hs_pprof_writer_resolve(hs_pw_t *w, uintptr_t frame, hs_pw_loc_t *loc)
+/* Remember (frame, gen) -> id. */
+static hs_err_t hs_pprof_writer_loc_insert(hs_pw_t *w, uintptr_t frame, uint32_t gen, uint32_t id)
 {
-    loc->address = (uint64_t)frame - 1;
-    loc->mapping_id = 0;
-    loc->function_id = 0;
-    const hs_module_t *m = hs_mappings_find(w->modules, frame - 1);
-    if (!m)
-        return HS_OK;
-    size_t mi = (size_t)(m - w->modules->v);
-    loc->mapping_id = mi + 1;
-    const char *name = hs_symbolize(w->symbolizer, m, frame - 1, NULL);
-    if (!name)
-        return HS_OK;
-    int64_t idx;
-    hs_err_t err = hs_pprof_writer_intern(w, name, &idx);
-    if (err != HS_OK)
-        return err;
-    if (!w->func_of_str[idx]) {
-        err = hs_array_reserve((void **)&w->func_names, &w->funcs_cap, w->nfuncs + 1,
-                               sizeof *w->func_names, 64);
-        if (err != HS_OK)
-            return err;
-        w->func_names[w->nfuncs++] = idx;
-        w->func_of_str[idx] = (uint32_t)w->nfuncs;
-    }
-    loc->function_id = w->func_of_str[idx];
-    w->has_functions[mi] = true;
+    size_t j = hs_pprof_writer_loc_hash(frame, gen) & (w->loc_slots_cap - 1);
+    while (w->loc_slots[j].frame)
+        j = (j + 1) & (w->loc_slots_cap - 1);
+    w->loc_slots[j] = (hs_pw_slot_t){.frame = frame, .gen = gen, .id = id};
+    if (w->nlocs * 2 > w->loc_slots_cap)
+        return hs_pprof_writer_loc_rehash(w, w->loc_slots_cap * 2);
     return HS_OK;
 }
 
-/* The location id of return address frame (non-zero), creating the location if new. */
-static hs_err_t hs_pprof_writer_location(hs_pw_t *w, uintptr_t frame, uint64_t *id)
+/*
+ * A library loaded again and again at one place (with others in between) has one record per
+ * load: they are one mapping, and the same code at the same address one location.
+ */
+static const hs_module_t *hs_pprof_writer_canon(const hs_pw_t *w, const hs_module_t *m)
 {
-    size_t j = hs_mix64(frame) & (w->loc_slots_cap - 1);
+    return m ? &w->modules->v[w->canon[m - w->modules->v]] : NULL;
+}
+
+static uint64_t hs_pprof_writer_module_hash(const hs_module_t *m)
+{
+    return hs_mix64(m->start ^ (uint64_t)m->limit << 17 ^ m->file_offset << 31 ^ m->bias) ^
+           hs_hash_str(m->path) ^ hs_mix64(hs_hash_str(m->build_id));
+}
+
+static int hs_pprof_writer_module_same(const hs_module_t *a, const hs_module_t *b)
+{
+    return a->start == b->start && a->limit == b->limit && a->file_offset == b->file_offset &&
+           a->bias == b->bias && strcmp(a->path, b->path) == 0 &&
+           strcmp(a->build_id, b->build_id) == 0;
+}
+
+/* canon[i]: the first module identical to module i (loaded modules never repeat). */
+static hs_err_t hs_pprof_writer_canonicalize(hs_pw_t *w, size_t nmodules)
+{
+    size_t cap = 16;
+    while (cap < nmodules * 2)
+        cap *= 2;
+    uint32_t *slots = calloc(cap, sizeof *slots); /* module index + 1 */
+    if (!slots)
+        return HS_ERR_NOMEM;
+    for (size_t i = 0; i < nmodules; i++) {
+        const hs_module_t *m = &w->modules->v[i];
+        w->canon[i] = (uint32_t)i;
+        size_t j = hs_pprof_writer_module_hash(m) & (cap - 1);
+        for (; slots[j]; j = (j + 1) & (cap - 1)) {
+            if (hs_pprof_writer_module_same(&w->modules->v[slots[j] - 1], m)) {
+                w->canon[i] = slots[j] - 1;
+                break;
+            }
+        }
+        if (!slots[j])
+            slots[j] = (uint32_t)i + 1;
+    }
+    free(slots);
+    return HS_OK;
+}
+
+/*
+ * The location id of return address frame in a stack of generation gen (non-zero), creating
+ * the location if new.
+ */
+static hs_err_t hs_pprof_writer_location(hs_pw_t *w, uintptr_t frame, uint32_t gen, uint64_t *id)
+{
+    size_t j = hs_pprof_writer_loc_hash(frame, gen) & (w->loc_slots_cap - 1);
     for (; w->loc_slots[j].frame; j = (j + 1) & (w->loc_slots_cap - 1)) {
-        if (w->loc_slots[j].frame == frame) {
+        if (w->loc_slots[j].frame == frame && w->loc_slots[j].gen == gen) {
             *id = w->loc_slots[j].id;
             return HS_OK;
         }
+    }
+    const hs_module_t *m =
+        hs_pprof_writer_canon(w, hs_mappings_find_gen(w->modules, frame - 1, gen));
+    if (gen != HS_MAPPINGS_GEN_NONE &&
+        m == hs_pprof_writer_canon(
+                 w, hs_mappings_find_gen(w->modules, frame - 1, HS_MAPPINGS_GEN_NONE))) {
+        /* Not in a reused range, or resolved the same way: share the unmarked location. */
+        hs_err_t err = hs_pprof_writer_location(w, frame, HS_MAPPINGS_GEN_NONE, id);
+        if (err == HS_OK)
+            err = hs_pprof_writer_loc_insert(w, frame, gen, (uint32_t)*id);
+        return err;
     }
     if (w->nlocs >= UINT32_MAX - 1)
         return HS_ERR_FULL;
@@ -197,16 +288,171 @@ static hs_err_t hs_pprof_writer_location(hs_pw_t *w, uintptr_t frame, uint64_t *
         hs_array_reserve((void **)&w->locs, &w->locs_cap, w->nlocs + 1, sizeof *w->locs, 64);
     if (err != HS_OK)
         return err;
-    err = hs_pprof_writer_resolve(w, frame, &w->locs[w->nlocs]);
+    hs_pw_loc_t *loc = &w->locs[w->nlocs++];
+    memset(loc, 0, sizeof *loc);
+    loc->address = (uint64_t)frame - 1;
+    loc->module = m;
+    if (m)
+        w->map_flags[m - w->modules->v] |= HS_PW_USED;
+    *id = w->nlocs;
+    return hs_pprof_writer_loc_insert(w, frame, gen, (uint32_t)w->nlocs);
+}
+
+static hs_err_t hs_pprof_writer_func_rehash(hs_pw_t *w, size_t cap)
+{
+    uint32_t *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return HS_ERR_NOMEM;
+    for (size_t i = 0; i < w->nfuncs; i++) {
+        const hs_pw_func_t *f = &w->funcs[i];
+        size_t j = hs_mix64((uint64_t)f->name ^ (uint64_t)f->system_name << 21 ^
+                            (uint64_t)f->filename << 42) &
+                   (cap - 1);
+        while (slots[j])
+            j = (j + 1) & (cap - 1);
+        slots[j] = (uint32_t)i + 1;
+    }
+    free(w->func_slots);
+    w->func_slots = slots;
+    w->func_slots_cap = cap;
+    return HS_OK;
+}
+
+static uint64_t hs_pprof_writer_fptr_hash(const hs_symframe_t *f)
+{
+    return hs_mix64((uint64_t)(uintptr_t)f->name ^ (uint64_t)(uintptr_t)f->system_name << 7 ^
+                    (uint64_t)(uintptr_t)f->file << 13);
+}
+
+static hs_err_t hs_pprof_writer_fptr_rehash(hs_pw_t *w, size_t cap)
+{
+    hs_pw_fptr_t *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return HS_ERR_NOMEM;
+    for (size_t i = 0; i < w->fptr_slots_cap; i++) {
+        if (!w->fptr_slots[i].id)
+            continue;
+        hs_symframe_t f = {.name = w->fptr_slots[i].name,
+                           .system_name = w->fptr_slots[i].system_name,
+                           .file = w->fptr_slots[i].file};
+        size_t j = hs_pprof_writer_fptr_hash(&f) & (cap - 1);
+        while (slots[j].id)
+            j = (j + 1) & (cap - 1);
+        slots[j] = w->fptr_slots[i];
+    }
+    free(w->fptr_slots);
+    w->fptr_slots = slots;
+    w->fptr_slots_cap = cap;
+    return HS_OK;
+}
+
+static hs_err_t hs_pprof_writer_function_by_content(hs_pw_t *w, const hs_symframe_t *f,
+                                                    uint64_t *id);
+
+/*
+ * The function id of a resolved frame, creating the function if new. The symbolizer interns its
+ * strings, so the same function comes back with the same pointers: those are looked up first,
+ * and only a new triple of pointers pays for hashing the strings' contents.
+ */
+static hs_err_t hs_pprof_writer_function(hs_pw_t *w, const hs_symframe_t *f, uint64_t *id)
+{
+    size_t mask = w->fptr_slots_cap - 1;
+    size_t j = hs_pprof_writer_fptr_hash(f) & mask;
+    for (; w->fptr_slots[j].id; j = (j + 1) & mask) {
+        const hs_pw_fptr_t *p = &w->fptr_slots[j];
+        if (p->name == f->name && p->system_name == f->system_name && p->file == f->file) {
+            *id = p->id;
+            return HS_OK;
+        }
+    }
+    hs_err_t err = hs_pprof_writer_function_by_content(w, f, id);
     if (err != HS_OK)
         return err;
-    w->nlocs++;
-    w->loc_slots[j].frame = frame;
-    w->loc_slots[j].id = w->nlocs;
-    *id = w->nlocs;
-    if (w->nlocs * 2 > w->loc_slots_cap)
-        return hs_pprof_writer_loc_rehash(w, w->loc_slots_cap * 2);
+    w->fptr_slots[j] = (hs_pw_fptr_t){f->name, f->system_name, f->file, *id};
+    if (++w->nfptrs * 2 > w->fptr_slots_cap)
+        return hs_pprof_writer_fptr_rehash(w, w->fptr_slots_cap * 2);
     return HS_OK;
+}
+
+static hs_err_t hs_pprof_writer_function_by_content(hs_pw_t *w, const hs_symframe_t *f,
+                                                    uint64_t *id)
+{
+    hs_pw_func_t key;
+    hs_err_t err = hs_pprof_writer_intern(w, f->name, &key.name);
+    if (err == HS_OK)
+        err = hs_pprof_writer_intern(w, f->system_name, &key.system_name);
+    if (err == HS_OK)
+        err = hs_pprof_writer_intern(w, f->file, &key.filename);
+    if (err != HS_OK)
+        return err;
+    size_t mask = w->func_slots_cap - 1;
+    size_t j = hs_mix64((uint64_t)key.name ^ (uint64_t)key.system_name << 21 ^
+                        (uint64_t)key.filename << 42) &
+               mask;
+    for (; w->func_slots[j]; j = (j + 1) & mask) {
+        const hs_pw_func_t *g = &w->funcs[w->func_slots[j] - 1];
+        if (g->name == key.name && g->system_name == key.system_name &&
+            g->filename == key.filename) {
+            *id = w->func_slots[j];
+            return HS_OK;
+        }
+    }
+    if (w->nfuncs >= UINT32_MAX - 1)
+        return HS_ERR_FULL;
+    err = hs_array_reserve((void **)&w->funcs, &w->funcs_cap, w->nfuncs + 1, sizeof *w->funcs, 64);
+    if (err != HS_OK)
+        return err;
+    w->funcs[w->nfuncs++] = key;
+    w->func_slots[j] = (uint32_t)w->nfuncs;
+    *id = w->nfuncs;
+    if (w->nfuncs * 2 > w->func_slots_cap)
+        return hs_pprof_writer_func_rehash(w, w->func_slots_cap * 2);
+    return HS_OK;
+}
+
+/* Symbolize every location in one batch and turn the frames into Lines and Functions. */
+static hs_err_t hs_pprof_writer_symbolize(hs_pw_t *w)
+{
+    if (!w->symbolizer || w->nlocs == 0)
+        return HS_OK;
+    size_t n = w->nlocs;
+    const hs_module_t **mods = malloc(n * sizeof *mods);
+    uintptr_t *addrs = malloc(n * sizeof *addrs);
+    hs_symloc_t *res = malloc(n * sizeof *res);
+    hs_err_t err = HS_ERR_NOMEM;
+    if (!mods || !addrs || !res)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        mods[i] = w->locs[i].module;
+        addrs[i] = (uintptr_t)w->locs[i].address;
+    }
+    err = hs_symbolize_batch(w->symbolizer, mods, addrs, n, res);
+    if (err != HS_OK)
+        goto out; /* no names this time: the profile is still written */
+    for (size_t i = 0; i < n && err == HS_OK; i++) {
+        hs_pw_loc_t *loc = &w->locs[i];
+        if (res[i].n == 0 || !loc->module)
+            continue;
+        err = hs_array_reserve((void **)&w->lines, &w->lines_cap, w->nlines + res[i].n,
+                               sizeof *w->lines, 256);
+        loc->first_line = (uint32_t)w->nlines;
+        uint8_t *flags = &w->map_flags[loc->module - w->modules->v];
+        for (uint32_t k = 0; k < res[i].n && err == HS_OK; k++) {
+            const hs_symframe_t *f = &res[i].frames[k];
+            hs_pw_line_t *line = &w->lines[w->nlines];
+            err = hs_pprof_writer_function(w, f, &line->function_id);
+            line->line = f->line;
+            *flags |= HS_PW_HAS_FUNCTIONS | (f->file ? HS_PW_HAS_FILENAMES : 0) |
+                      (f->line ? HS_PW_HAS_LINES | HS_PW_HAS_INLINES : 0);
+            w->nlines++;
+            loc->nlines++;
+        }
+    }
+out:
+    free(mods);
+    free(addrs);
+    free(res);
+    return err;
 }
 
 static void hs_pprof_writer_values(uint64_t rate, const hs_snapshot_row_t *row, int64_t *v)
@@ -224,12 +470,16 @@ static void hs_pprof_writer_release(hs_pw_t *w)
 {
     free(w->strs);
     free(w->str_hash);
-    free(w->func_of_str);
     free(w->str_slots);
     free(w->loc_slots);
     free(w->locs);
-    free(w->func_names);
-    free(w->has_functions);
+    free(w->lines);
+    free(w->funcs);
+    free(w->func_slots);
+    free(w->fptr_slots);
+    free(w->map_id);
+    free(w->map_flags);
+    free(w->canon);
 }
 
 /* Everything of the protobuf-c message that is not part of hs_pw_t. */
@@ -305,10 +555,13 @@ static hs_err_t hs_pprof_writer_samples(hs_pw_t *w, hs_pw_msg_t *g, const hs_sna
         uint64_t *ids = &g->loc_ids[used];
         size_t depth = 0;
         uint32_t nframes_row = st->frames ? st->depth : 0; /* no frames: an empty stack */
+        uint32_t gen = HS_MAPPINGS_GEN_NONE;
+        if (nframes_row && HS_MAPPINGS_IS_MARK(st->frames[nframes_row - 1]))
+            gen = HS_MAPPINGS_MARK_GEN(st->frames[--nframes_row]);
         for (uint32_t k = 0; k < nframes_row; k++) {
-            if (!st->frames[k])
+            if (!st->frames[k] || HS_MAPPINGS_IS_MARK(st->frames[k]))
                 continue;
-            hs_err_t err = hs_pprof_writer_location(w, st->frames[k], &ids[depth]);
+            hs_err_t err = hs_pprof_writer_location(w, st->frames[k], gen, &ids[depth]);
             if (err != HS_OK)
                 return err;
             depth++;
@@ -336,16 +589,28 @@ static hs_err_t hs_pprof_writer_samples(hs_pw_t *w, hs_pw_msg_t *g, const hs_sna
     return HS_OK;
 }
 
+/* Mapping ids: every loaded module, then the unloaded ones some location lies in. */
+static size_t hs_pprof_writer_mapping_ids(hs_pw_t *w, size_t nmodules)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < nmodules; i++)
+        if (w->modules->v[i].loaded || (w->map_flags[i] & HS_PW_USED))
+            w->map_id[i] = ++n;
+    return n;
+}
+
 /* Locations, functions and mappings from the finished tables. */
-static hs_err_t hs_pprof_writer_tables(hs_pw_t *w, hs_pw_msg_t *g, size_t nmodules)
+static hs_err_t hs_pprof_writer_tables(hs_pw_t *w, hs_pw_msg_t *g, size_t nmodules,
+                                       size_t *nmappings)
 {
     size_t nl = w->nlocs ? w->nlocs : 1;
+    size_t nlines = w->nlines ? w->nlines : 1;
     size_t nf = w->nfuncs ? w->nfuncs : 1;
     size_t nm = nmodules ? nmodules : 1;
     g->locs = malloc(nl * sizeof *g->locs);
     g->loc_ptrs = malloc(nl * sizeof *g->loc_ptrs);
-    g->lines = malloc(nl * sizeof *g->lines);
-    g->line_ptrs = malloc(nl * sizeof *g->line_ptrs);
+    g->lines = malloc(nlines * sizeof *g->lines);
+    g->line_ptrs = malloc(nlines * sizeof *g->line_ptrs);
     g->funcs = malloc(nf * sizeof *g->funcs);
     g->func_ptrs = malloc(nf * sizeof *g->func_ptrs);
     g->maps = malloc(nm * sizeof *g->maps);
@@ -354,19 +619,24 @@ static hs_err_t hs_pprof_writer_tables(hs_pw_t *w, hs_pw_msg_t *g, size_t nmodul
         !g->maps || !g->map_ptrs)
         return HS_ERR_NOMEM;
 
+    *nmappings = hs_pprof_writer_mapping_ids(w, nmodules);
+    for (size_t i = 0; i < w->nlines; i++) {
+        Perftools__Profiles__Line *line = &g->lines[i];
+        perftools__profiles__line__init(line);
+        line->function_id = w->lines[i].function_id;
+        line->line = w->lines[i].line;
+        g->line_ptrs[i] = line;
+    }
     for (size_t i = 0; i < w->nlocs; i++) {
+        const hs_pw_loc_t *loc = &w->locs[i];
         Perftools__Profiles__Location *l = &g->locs[i];
         perftools__profiles__location__init(l);
         l->id = i + 1;
-        l->mapping_id = w->locs[i].mapping_id;
-        l->address = w->locs[i].address;
-        if (w->locs[i].function_id) {
-            Perftools__Profiles__Line *line = &g->lines[i];
-            perftools__profiles__line__init(line);
-            line->function_id = w->locs[i].function_id;
-            g->line_ptrs[i] = line;
-            l->n_line = 1;
-            l->line = &g->line_ptrs[i];
+        l->mapping_id = loc->module ? w->map_id[loc->module - w->modules->v] : 0;
+        l->address = loc->address;
+        if (loc->nlines) {
+            l->n_line = loc->nlines;
+            l->line = &g->line_ptrs[loc->first_line];
         }
         g->loc_ptrs[i] = l;
     }
@@ -374,16 +644,18 @@ static hs_err_t hs_pprof_writer_tables(hs_pw_t *w, hs_pw_msg_t *g, size_t nmodul
         Perftools__Profiles__Function *f = &g->funcs[i];
         perftools__profiles__function__init(f);
         f->id = i + 1;
-        /* Raw symbol names: name == system_name until demangling exists. */
-        f->name = w->func_names[i];
-        f->system_name = w->func_names[i];
+        f->name = w->funcs[i].name;
+        f->system_name = w->funcs[i].system_name;
+        f->filename = w->funcs[i].filename;
         g->func_ptrs[i] = f;
     }
     for (size_t i = 0; i < nmodules; i++) {
+        if (!w->map_id[i])
+            continue;
         const hs_module_t *mod = &w->modules->v[i];
-        Perftools__Profiles__Mapping *m = &g->maps[i];
+        Perftools__Profiles__Mapping *m = &g->maps[w->map_id[i] - 1];
         perftools__profiles__mapping__init(m);
-        m->id = i + 1;
+        m->id = w->map_id[i];
         m->memory_start = mod->start;
         m->memory_limit = mod->limit;
         m->file_offset = mod->file_offset;
@@ -392,8 +664,12 @@ static hs_err_t hs_pprof_writer_tables(hs_pw_t *w, hs_pw_msg_t *g, size_t nmodul
             err = hs_pprof_writer_intern(w, mod->build_id, &m->build_id);
         if (err != HS_OK)
             return err;
-        m->has_functions = w->has_functions[i];
-        g->map_ptrs[i] = m;
+        uint8_t flags = w->map_flags[i];
+        m->has_functions = (flags & HS_PW_HAS_FUNCTIONS) != 0;
+        m->has_filenames = (flags & HS_PW_HAS_FILENAMES) != 0;
+        m->has_line_numbers = (flags & HS_PW_HAS_LINES) != 0;
+        m->has_inline_frames = (flags & HS_PW_HAS_INLINES) != 0;
+        g->map_ptrs[m->id - 1] = m;
     }
     return HS_OK;
 }
@@ -460,17 +736,30 @@ static hs_err_t hs_pprof_writer_build(hs_pw_t *w, hs_pw_msg_t *g, const hs_snaps
     w->loc_slots = calloc(w->loc_slots_cap, sizeof *w->loc_slots);
     w->str_slots_cap = 1024;
     w->str_slots = calloc(w->str_slots_cap, sizeof *w->str_slots);
-    w->has_functions = calloc(nmodules ? nmodules : 1, sizeof *w->has_functions);
-    if (!w->loc_slots || !w->str_slots || !w->has_functions)
+    w->func_slots_cap = 1024;
+    w->func_slots = calloc(w->func_slots_cap, sizeof *w->func_slots);
+    w->fptr_slots_cap = 1024;
+    w->fptr_slots = calloc(w->fptr_slots_cap, sizeof *w->fptr_slots);
+    w->map_id = calloc(nmodules ? nmodules : 1, sizeof *w->map_id);
+    w->map_flags = calloc(nmodules ? nmodules : 1, sizeof *w->map_flags);
+    w->canon = calloc(nmodules ? nmodules : 1, sizeof *w->canon);
+    if (!w->loc_slots || !w->str_slots || !w->func_slots || !w->fptr_slots || !w->map_id ||
+        !w->map_flags || !w->canon)
+        return HS_ERR_NOMEM;
+    if (hs_pprof_writer_canonicalize(w, nmodules) != HS_OK)
         return HS_ERR_NOMEM;
 
     int64_t bytes_key;
-    size_t nsamples = 0, ncomments = 0;
+    size_t nsamples = 0, ncomments = 0, nmappings = 0;
     hs_err_t err = hs_pprof_writer_header(w, g, &bytes_key);
     if (err == HS_OK)
         err = hs_pprof_writer_samples(w, g, snap, bytes_key, &nsamples);
     if (err == HS_OK)
-        err = hs_pprof_writer_tables(w, g, nmodules);
+        err = hs_pprof_writer_symbolize(w);
+    if (err == HS_OK && opt->symbolized)
+        opt->symbolized(opt->symbolized_arg);
+    if (err == HS_OK)
+        err = hs_pprof_writer_tables(w, g, nmodules, &nmappings);
     if (err == HS_OK)
         err = hs_pprof_writer_comments(w, g, opt->comments, &ncomments);
     if (err != HS_OK)
@@ -481,7 +770,7 @@ static hs_err_t hs_pprof_writer_build(hs_pw_t *w, hs_pw_msg_t *g, const hs_snaps
     p->sample_type = g->type_ptrs;
     p->n_sample = nsamples;
     p->sample = g->sample_ptrs;
-    p->n_mapping = nmodules;
+    p->n_mapping = nmappings;
     p->mapping = g->map_ptrs;
     p->n_location = w->nlocs;
     p->location = g->loc_ptrs;

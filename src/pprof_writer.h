@@ -5,7 +5,8 @@
  * inuse_objects/count, inuse_space/bytes; period_type space/bytes; period = rate;
  * default_sample_type = inuse_space; one Sample per snapshot row with a numeric "bytes" label
  * (the row's allocation size); Locations at return address - 1 with their Mapping and, when
- * symbolized, one Line naming the Function.
+ * symbolized, one Line per frame (inlined functions first, then the function the code is in),
+ * each naming a Function (readable name, symbol as system_name, source file when known).
  */
 #ifndef HS_PPROF_WRITER_H
 #define HS_PPROF_WRITER_H
@@ -22,6 +23,12 @@ typedef struct hs_pprof_options {
     const hs_modules_t *modules; /* may be NULL: no mappings */
     hs_symbolizer_t *symbolizer; /* may be NULL: addresses only */
     const char *const *comments; /* NULL-terminated, may be NULL */
+    /*
+     * Called (if set) once the locations are symbolized, before the comments are read: it may
+     * add entries to `comments` (e.g. the symbolizer's figures for this profile).
+     */
+    void (*symbolized)(void *arg);
+    void *symbolized_arg;
 } hs_pprof_options_t;
 
 /* Encode; *out is malloc'd (caller frees). */

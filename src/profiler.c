@@ -3,9 +3,9 @@
  *
  * Init (the preloaded library's constructor, single-threaded in practice): resolve the next
  * allocator, read the configuration, decide whether this process is profiled, set up the
- * tables, the unwinder's trim range, fork handlers, the dump signal and the writer thread, then
- * switch sampling on. Allocations made before (other libraries' constructors) pass through
- * unsampled.
+ * tables, the unwinder's trim range, fork handlers, the dump signal and the writer thread (which
+ * starts when first needed), then switch sampling on. Allocations made before (other libraries'
+ * constructors) pass through unsampled.
  *
  * Which processes are profiled: the first process that loads the library records its pid in
  * HEAPSAMPLER_ROOT_PID. A process image that finds another pid there was started by fork+exec
@@ -279,7 +279,9 @@ void hs_profiler_init(void)
         hs_config_print(&hs_config);
     set_state(HS_PROFILER_RUNNING);
     hs_sampler_set_active(1);
-    if (hs_writer_start() != HS_OK) {
+    /* The writer thread starts when first needed (writer_thread.h); at once only for the dump
+     * signal, whose handler can do nothing but post to it. */
+    if (hs_writer_start(hs_config.dump_signal != 0) != HS_OK) {
         /* Reported by the writer; the exit dump still happens, from the exiting thread. */
     }
     if (hs_config.dump_signal)
@@ -308,7 +310,7 @@ void hs_profiler_fini(void)
                (unsigned long long)(st.dropped_full + st.dropped_nomem + st.dropped_unwind),
                hs_stack_count(), hs_site_count(), (unsigned long long)hs_live_count(),
                (unsigned long long)hs_dump_count(), (unsigned long long)hs_dump_failures(),
-               hs_os_mapped_bytes() / 1024);
+               hs_os_memory_bytes() / 1024);
     }
     hs_guard_exit(t);
 }

@@ -27,9 +27,10 @@ typedef struct hs_real_alloc {
     size_t (*malloc_usable_size)(void *);
 } hs_real_alloc_t;
 
-extern hs_real_alloc_t hs_real;
+extern hs_real_alloc_t hs_real HS_HIDDEN;
 
-/* Load a pointer (relaxed: a plain move; the values never change after resolution). */
+/* Load a pointer (relaxed: a plain move, which a hook folds into its tail jump
+ * `jmp *hs_real+off(%rip)`; the values never change after resolution). */
 #define HS_REAL(fn) (__atomic_load_n(&hs_real.fn, __ATOMIC_RELAXED))
 
 /* Resolve now (idempotent). Called by the bootstrap functions and by the profiler's init. */

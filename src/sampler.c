@@ -20,6 +20,9 @@
  *
  * Every slow path runs under the reentrancy guard and preserves errno. A slow path entered
  * while the guard is already held (a signal handler interrupting the profiler) does nothing.
+ *
+ * The allocation slow path (a thread's first allocation, or a sample) also nudges the writer
+ * thread, which starts when first needed (writer_thread.h): one load once it runs.
  */
 #include "sampler.h"
 
@@ -30,6 +33,7 @@
 #include "os.h"
 #include "stack_table.h"
 #include "unwind.h"
+#include "writer_thread.h"
 
 enum { MODE_WAITING = 0, MODE_ACTIVE = 1, MODE_OFF = 2 };
 
@@ -213,6 +217,7 @@ void hs_sampler_alloc_slow(void *p, size_t size)
     hs_guard_set_countdown(t, hs_sampler_next_countdown(t, S.rate));
     hs_guard_exit(t);
 out:
+    hs_writer_nudge();
     errno = saved;
 }
 

@@ -68,7 +68,7 @@ hs_err_t hs_snapshot_take(hs_snapshot_t *snap)
     hs_sampler_get_stats(&st);
     snap->samples = st.samples;
     snap->dropped = st.dropped_full + st.dropped_nomem + st.dropped_unwind;
-    snap->profiler_bytes = hs_os_mapped_bytes();
+    snap->profiler_bytes = hs_os_memory_bytes();
     return HS_OK;
 }
 

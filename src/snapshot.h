@@ -38,7 +38,7 @@ typedef struct hs_snapshot {
     uint32_t nstacks;
     uint64_t samples;        /* sampled allocations recorded, cumulative */
     uint64_t dropped;        /* samples lost (tables full, out of memory, unwind failure) */
-    uint64_t profiler_bytes; /* the profiler's own table memory */
+    uint64_t profiler_bytes; /* the profiler's own memory (hs_os_memory_bytes) */
 } hs_snapshot_t;
 
 hs_err_t hs_snapshot_take(hs_snapshot_t *snap) HS_MUST_CHECK;

@@ -1,10 +1,15 @@
 /*
  * unwind.h - capture the call stack of an allocation.
  *
- * Uses libunwind's local unwinder (unw_backtrace, with its per-thread trace cache). Must be
- * called with no profiler lock held: the unwinder may take the loader lock (dl_iterate_phdr)
- * and may allocate. Leading frames that belong to the profiler's own code (the hooks, the
- * sampler) are trimmed, so frame 0 is the caller of malloc.
+ * Two unwinders, chosen by HEAPSAMPLER_UNWIND: libunwind's local unwinder (unw_backtrace, DWARF
+ * CFI with its per-thread trace cache; the default, works for any code) or a frame-pointer walk
+ * (`fp`: much cheaper, correct only for code built with frame pointers). Must be called with no
+ * profiler lock held and the reentrancy guard held: libunwind may take the loader lock
+ * (dl_iterate_phdr) and allocate, and every capture refreshes the module record
+ * (hs_mappings_sync). Leading frames that belong to the profiler's own code (the hooks, the
+ * sampler) are trimmed, so frame 0 is the caller of malloc. A stack may end with a generation
+ * mark (HS_MAPPINGS_IS_MARK, mappings.h): not a return address, exporters use it to resolve
+ * frames in reused address ranges and never show it.
  */
 #ifndef HS_UNWIND_H
 #define HS_UNWIND_H
@@ -27,10 +32,22 @@ hs_err_t hs_unwind_find_self_range(uintptr_t *lo, uintptr_t *hi) HS_MUST_CHECK;
 #define HS_UNWIND_BUF (HS_STACK_MAX_DEPTH + HS_UNWIND_SLACK)
 
 /*
- * Capture up to max return addresses of the current thread, leaf first, own frames trimmed.
- * frames must hold HS_UNWIND_BUF entries. Returns the number captured (0 on failure).
+ * Capture up to max return addresses of the current thread, leaf first, own frames trimmed,
+ * plus a generation mark when needed (then max + 1 entries, or the last frame replaced by the
+ * mark at HS_STACK_MAX_DEPTH). frames must hold HS_UNWIND_BUF entries. Returns the number of
+ * entries (0 on failure). The unwinder is hs_config.unwind (HS_UNWIND_*).
  */
 uint32_t hs_unwind_capture(uintptr_t *frames, uint32_t max);
+
+/*
+ * The frame-pointer walk alone, from the caller's frame: up to max return addresses, leaf
+ * first, nothing trimmed, no mark. Returns -1 when the current thread's stack bounds are unknown
+ * or the current frame lies outside them (an alternate signal stack, a coroutine's stack): the
+ * caller falls back to libunwind. Each frame record is read only if it lies within the thread's
+ * stack, above the previous one and aligned; anything else ends the walk. For tests and the
+ * benchmark.
+ */
+int hs_unwind_fp(uintptr_t *frames, int max);
 
 /*
  * The loader gate. dl_iterate_phdr holds the loader's write lock, which glibc does not reset in

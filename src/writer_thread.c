@@ -9,9 +9,27 @@
  * SIGXFSZ (file size limit) turns into EFBIG from write(2) instead of killing the process.
  * It holds the reentrancy guard for its whole life: its allocations are never sampled.
  *
+ * Start (see writer_thread.h for when): start_mu serialises starting the thread with stopping
+ * it. start_at (monotonic ns, atomic) is 0 when no lazy start is pending, else the time from
+ * which the thread is due even in a single-threaded program. The allocation slow path calls
+ * hs_writer_nudge, which only trylocks start_mu, so an allocating thread never waits here;
+ * pthread_create then runs under the caller's guard (its allocations are not sampled) with no
+ * profiler lock held but start_mu, which nothing else takes while allocating. The loader locks
+ * pthread_create takes for the new thread's TLS are recursive and come after dl_load_lock in
+ * glibc's own order, so a malloc inside dlopen may start the thread. (A malloc in a signal
+ * handler that interrupted pthread_create could deadlock here, as it can in malloc itself.)
+ * Periodic dumps keep the schedule of the start of profiling (epoch_ns + k * interval): a thread
+ * that starts late writes its first interval profile at once.
+ *
  * Fork: the thread does not exist in the child; hs_writer_fork_child re-initialises every
- * primitive (the parent's state may have been mid-update) and starts a new thread. Requests
- * pending in the parent are not carried over (their callers are threads of the parent).
+ * primitive (the parent's state may have been mid-update) and arms the start again, like init
+ * (a new thread at once if the dump signal or uploads are configured). Requests pending in the
+ * parent are not carried over (their callers are threads of the parent).
+ *
+ * Pyroscope (pyroscope.h): when uploads are on, the same loop also wakes every
+ * HEAPSAMPLER_UPLOAD_INTERVAL to build and queue an upload (the delivery is another thread's),
+ * and the exit step ends with the final upload. Uploads need the thread from the start (and
+ * their delivery thread makes the process multi-threaded anyway): it starts at init.
  */
 #include "writer_thread.h"
 
@@ -20,6 +38,8 @@
 #include <semaphore.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/single_threaded.h>
 #include <time.h>
 
 #include "config.h"
@@ -27,6 +47,7 @@
 #include "guard.h"
 #include "log.h"
 #include "os.h"
+#include "pyroscope.h"
 
 #define HS_WRITER_STACK       (2u << 20)
 #define HS_API_WAIT_SECONDS   60
@@ -45,6 +66,14 @@ static struct {
     int stop, final;
     int signal_pending; /* set by the signal handler (atomic) */
 } W;
+
+static pthread_mutex_t start_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t start_at; /* atomic; see the file comment */
+static uint64_t epoch_ns; /* the periodic schedule starts here */
+static int configured;    /* hs_writer_start ran: the child of a fork arms the start too */
+static int start_now;     /* start at init rather than when needed */
+static int stopped;       /* under start_mu: the final dump is under way, never start again */
+static int warned_start;
 
 static void init_primitives(void)
 {
@@ -99,15 +128,25 @@ static void *writer_main(void *arg)
     (void)arg;
     hs_thread_t *t = hs_thread_get();
     hs_guard_enter(t); /* for life */
-    pthread_setname_np(pthread_self(), "heapsampler");
+    /* A lower priority (Linux: per thread): on a busy machine a dump mostly yields its core to
+     * the program's threads instead of preempting them (nice 10 weighs about a tenth of nice
+     * 0), yet a program that waits for a dump (API, exit) is not held up for long. An
+     * unprivileged thread can only raise its nice value, never take it back. */
+    int saved = errno;
+    (void)setpriority(PRIO_PROCESS, (id_t)hs_os_gettid(), 10);
+    errno = saved;
 
     uint64_t interval = hs_config.interval_ns;
-    uint64_t next = interval ? hs_os_monotonic_ns() + interval : 0;
+    uint64_t next = interval ? epoch_ns + interval : 0;
+    /* Pyroscope uploads have their own period. */
+    uint64_t up = hs_pyroscope_enabled() ? hs_config.upload_interval_ns : 0;
+    uint64_t next_up = up ? hs_os_monotonic_ns() + up : 0;
     for (;;) {
         int rc;
-        if (interval) {
+        uint64_t wake = next && next_up ? (next < next_up ? next : next_up) : next | next_up;
+        if (wake) {
             uint64_t now = hs_os_monotonic_ns();
-            struct timespec ts = deadline_in(CLOCK_MONOTONIC, next > now ? next - now : 0);
+            struct timespec ts = deadline_in(CLOCK_MONOTONIC, wake > now ? wake - now : 0);
             rc = sem_clockwait(&W.wake, CLOCK_MONOTONIC, &ts);
         } else {
             rc = sem_wait(&W.wake);
@@ -132,13 +171,22 @@ static void *writer_main(void *arg)
                     next = now + interval;
             }
         }
+        if (up && hs_os_monotonic_ns() >= next_up) {
+            hs_pyroscope_collect();
+            uint64_t now = hs_os_monotonic_ns();
+            next_up += up;
+            if (next_up <= now)
+                next_up = now + up;
+        }
     }
 
     pthread_mutex_lock(&W.mu);
     int final = W.final;
     pthread_mutex_unlock(&W.mu);
-    if (final)
+    if (final) {
         (void)dump(HS_DUMP_EXIT, NULL);
+        hs_pyroscope_final(); /* unless its atexit handler did it already */
+    }
 
     /* Fail whatever API request is still waiting. */
     pthread_mutex_lock(&W.mu);
@@ -151,37 +199,89 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+/* Called with start_mu held (or single-threaded, at init and in a forked child). */
 static hs_err_t start_thread(void)
 {
-    pthread_attr_t attr;
-    sigset_t all, old;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, HS_WRITER_STACK);
-    /* The new thread inherits this mask: it never runs with signals unblocked. */
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    int rc = pthread_create(&W.tid, &attr, writer_main, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
+    int rc = hs_os_thread_start(&W.tid, HS_WRITER_STACK, false, writer_main, NULL);
+    /* Named by its creator, so that it carries its name as soon as it is seen. */
+    if (rc == 0)
+        pthread_setname_np(W.tid, "heapsampler");
     if (rc != 0) {
-        hs_log("cannot start the writer thread (%s); profiles are written only at exit",
-               strerror(rc));
+        hs_warn_once(&warned_start,
+                     "cannot start the writer thread (%s); profiles are written only at exit",
+                     strerror(rc));
         return HS_ERR_STATE;
     }
-    W.running = 1;
+    __atomic_store_n(&W.running, 1, __ATOMIC_RELEASE);
     return HS_OK;
 }
 
-hs_err_t hs_writer_start(void)
+/* Start now, or arm the lazy start. Single-threaded (init, forked child). */
+static hs_err_t arm(void)
 {
+    epoch_ns = hs_os_monotonic_ns();
+    if (start_now)
+        return start_thread();
+    /* With no interval, only an API request needs the thread (it starts it itself). */
+    uint64_t at = hs_config.interval_ns ? epoch_ns + hs_config.interval_ns : 0;
+    __atomic_store_n(&start_at, at, __ATOMIC_RELEASE);
+    return HS_OK;
+}
+
+hs_err_t hs_writer_start(int now)
+{
+    hs_pyroscope_start();
     memset(&W, 0, sizeof W);
     init_primitives();
-    return start_thread();
+    configured = 1;
+    start_now = now || hs_pyroscope_enabled();
+    stopped = 0;
+    return arm();
+}
+
+void hs_writer_nudge(void)
+{
+    uint64_t at = __atomic_load_n(&start_at, __ATOMIC_RELAXED);
+    if (HS_LIKELY(at == 0))
+        return;
+    /* A program with threads of its own pays for glibc's multi-threaded paths already. */
+    if (__libc_single_threaded && hs_os_monotonic_ns() < at)
+        return;
+    if (pthread_mutex_trylock(&start_mu) != 0)
+        return; /* another thread is starting it, or the final dump is being set up */
+    if (__atomic_load_n(&start_at, __ATOMIC_RELAXED) != 0 && !stopped) {
+        __atomic_store_n(&start_at, 0, __ATOMIC_RELAXED);
+        hs_thread_t *t = hs_thread_get();
+        hs_guard_enter(t); /* pthread_create allocates: not a sample */
+        (void)start_thread();
+        hs_guard_exit(t);
+    }
+    pthread_mutex_unlock(&start_mu);
+}
+
+int hs_writer_running(void)
+{
+    return __atomic_load_n(&W.running, __ATOMIC_ACQUIRE);
+}
+
+/* The API needs the thread now. Returns 1 if it runs. */
+static int ensure_running(void)
+{
+    if (hs_writer_running())
+        return 1;
+    pthread_mutex_lock(&start_mu);
+    if (!W.running && !stopped) {
+        __atomic_store_n(&start_at, 0, __ATOMIC_RELAXED);
+        (void)start_thread();
+    }
+    int running = W.running;
+    pthread_mutex_unlock(&start_mu);
+    return running;
 }
 
 hs_err_t hs_writer_dump_sync(const char *path)
 {
-    if (!W.running)
+    if (!configured || !ensure_running())
         return HS_ERR_STATE;
     hs_err_t err = HS_OK;
     pthread_mutex_lock(&W.api_mu);
@@ -216,16 +316,22 @@ void hs_writer_poke_from_signal(void)
 {
     int saved = errno;
     __atomic_store_n(&W.signal_pending, 1, __ATOMIC_RELEASE);
-    if (W.running)
+    if (hs_writer_running())
         sem_post(&W.wake);
     errno = saved;
 }
 
 void hs_writer_stop_final(void)
 {
-    if (!W.running) {
-        /* No thread (it could not start): write the last profile from here. */
+    pthread_mutex_lock(&start_mu);
+    stopped = 1;
+    __atomic_store_n(&start_at, 0, __ATOMIC_RELAXED);
+    int running = W.running;
+    pthread_mutex_unlock(&start_mu);
+    if (!running) {
+        /* No thread (never needed, or it could not start): write the last profile from here. */
         (void)dump(HS_DUMP_EXIT, NULL);
+        hs_pyroscope_final();
         return;
     }
     pthread_mutex_lock(&W.mu);
@@ -239,14 +345,16 @@ void hs_writer_stop_final(void)
     if (rc == ETIMEDOUT)
         hs_log("the final profile took more than %d s; exiting without waiting for it",
                HS_FINAL_WAIT_SECONDS);
-    W.running = 0;
+    __atomic_store_n(&W.running, 0, __ATOMIC_RELEASE);
 }
 
 void hs_writer_fork_child(void)
 {
-    int was_running = W.running;
+    hs_pyroscope_fork_child(); /* before the new thread can collect */
     memset(&W, 0, sizeof W);
     init_primitives();
-    if (was_running)
-        (void)start_thread();
+    pthread_mutex_init(&start_mu, NULL); /* a parent thread may have held it */
+    __atomic_store_n(&start_at, 0, __ATOMIC_RELAXED);
+    if (configured && !stopped)
+        (void)arm();
 }

@@ -12,8 +12,11 @@
 #ifndef HS_CLI_H
 #define HS_CLI_H
 
+#include <stdbool.h>
 #include <stdio.h>
+#include <sys/types.h>
 
+#include "common.h"
 #include "log.h"
 
 #define HS_CLI_EXIT_USAGE   2
@@ -38,7 +41,41 @@ void hs_cli_error(const char *command, const char *fmt, ...) HS_PRINTF(2, 3);
 /* Print the top-level usage to f. */
 void hs_cli_usage(FILE *f);
 
+/* Print text wrapped at 100 columns, each line indented by indent spaces. */
+void hs_cli_print_wrapped(FILE *f, const char *text, int indent);
+
+/* ---- running a command under the profiler (spawn.c; `run` and `check`) ---- */
+
+/*
+ * The library that belongs to this CLI: next to it (build tree), else in the install's
+ * library directory; explicit_path (--library) overrides both. out gets an absolute, resolved
+ * path. Problems are reported as "heapsampler <cmd>: ..." when report is true.
+ */
+hs_err_t hs_cli_find_library(const char *cmd, const char *explicit_path, bool report, char *out,
+                             size_t len) HS_MUST_CHECK;
+
+/*
+ * LD_PRELOAD for the child: lib first, then every entry of old except lib (the loader splits
+ * on spaces and colons; entries are rejoined with ':'). malloc'd; NULL when out of memory.
+ */
+char *hs_cli_preload_value(const char *lib, const char *old);
+
+/*
+ * Run command (execvp) with INT TERM HUP QUIT USR1 USR2 forwarded to it and wait. Returns its
+ * status as a shell would: its exit code, 128+N if it died of signal N (said on stderr unless
+ * quiet), 127 not found, 126 not executable, HS_CLI_EXIT_FAILURE if fork/wait failed. *pid
+ * gets the pid of the command that ran, 0 when none did (exec or fork failed).
+ */
+int hs_cli_spawn(const char *cmd, char **command, bool quiet, pid_t *pid);
+
 /* Subcommands. */
 int hs_cli_run(int argc, char **argv);
+int hs_cli_report(int argc, char **argv);
+int hs_cli_diff(int argc, char **argv);
+int hs_cli_leaks(int argc, char **argv);
+int hs_cli_check(int argc, char **argv);
+int hs_cli_symbolize(int argc, char **argv);
+int hs_cli_convert(int argc, char **argv);
+int hs_cli_upload(int argc, char **argv);
 
 #endif

@@ -19,6 +19,20 @@
 static const hs_cli_command_t commands[] = {
     {"run", "[OPTIONS] [--] COMMAND [ARGS...]",
      "Run a command with the profiler preloaded; list the profiles it wrote.", hs_cli_run},
+    {"report", "[OPTIONS] FILE", "Top call sites of a profile, each estimate with its error.",
+     hs_cli_report},
+    {"diff", "[OPTIONS] BASE NEW", "What grew between two profiles, beyond the sampling noise.",
+     hs_cli_diff},
+    {"leaks", "[OPTIONS] FILES...|DIR", "Leak or cache? The trend of every site over a series.",
+     hs_cli_leaks},
+    {"check", "[OPTIONS] [--] COMMAND [ARGS...]",
+     "CI gate: run a command under the profiler, fail on leaks or memory bounds.", hs_cli_check},
+    {"symbolize", "IN OUT [--debug-dir DIR]... [--functions] [FILE|DIR]...",
+     "Name a profile's frames offline from local binaries and debug files.", hs_cli_symbolize},
+    {"convert", "[--compression gzip|zstd|none] IN OUT",
+     "Rewrite a profile as gzip, zstd or plain pprof.", hs_cli_convert},
+    {"upload", "--pyroscope URL --app NAME [--tag K=V]... FILE...",
+     "Send saved profiles to Grafana Pyroscope (alloc_* as increments).", hs_cli_upload},
 };
 
 const hs_cli_command_t *hs_cli_commands(size_t *count)

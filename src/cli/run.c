@@ -10,23 +10,14 @@
  *
  * The child gets the variables in its environment and the absolute path of the library that
  * belongs to this CLI (build tree or install) prepended to LD_PRELOAD, existing entries kept and
- * ours never listed twice. Process rules:
- *  - The forwarded signals (INT TERM HUP QUIT USR1 USR2) are blocked from before fork until
- *    the child's pid is known, so none arrives while there is no one to forward it to. The
- *    child restores the original dispositions and mask before exec.
- *  - A signal the terminal sent to the whole foreground process group (si_code SI_KERNEL)
- *    already reached the child if it is still in our group; forwarding it would deliver it
- *    twice (a second Ctrl-C often means "force quit"), so it is forwarded only otherwise.
- *  - exec failures travel back over a close-on-exec pipe as an errno, so the parent reports
- *    "command not found" (127) or "not executable" (126) like a shell does.
+ * ours never listed twice. Running the command (signal forwarding, exec failures, the exit
+ * status) is spawn.c's, shared with `check`.
  *
- * Single-threaded; the signal handler only reads one pid and calls kill(2).
+ * Single-threaded.
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,17 +25,15 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "common.h"
 #include "config.h"
+#include "pyroscope_http.h"
 
 #define LIB_NAME "libheapsampler.so"
 #define CMD      "run"
-
-static const int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 
 typedef struct run_args {
     const char **values; /* per table option: the value given on the command line, or NULL */
@@ -52,6 +41,7 @@ typedef struct run_args {
     bool quiet;
     bool help;
     char **command; /* NULL-terminated */
+    char *tags;     /* every --tag K=V, joined with ','; malloc'd */
 } run_args_t;
 
 /* ---- flags ------------------------------------------------------------------------------- */
@@ -88,11 +78,17 @@ static const char *metavar(const hs_option_t *opt)
     case HS_OPT_DURATION:
         return "DURATION";
     case HS_OPT_STRING:
-        return strcmp(opt->name, "OUTPUT") == 0 ? "PREFIX" : "STRING";
+        return strcmp(opt->name, "OUTPUT") == 0          ? "PREFIX"
+               : strcmp(opt->name, "PYROSCOPE_URL") == 0 ? "URL"
+               : strcmp(opt->name, "APP_NAME") == 0      ? "NAME"
+               : strcmp(opt->name, "TAGS") == 0          ? "K=V,..."
+                                                         : "STRING";
     case HS_OPT_ENUM:
         return "NAME";
     case HS_OPT_SIGNAL:
         return "SIGNAL";
+    case HS_OPT_SECRET:
+        return "SECRET";
     }
     return "VALUE";
 }
@@ -113,7 +109,8 @@ static hs_err_t take_value(run_args_t *a, hs_config_t *scratch, size_t idx, cons
     char why[160], flag[64];
     if (hs_config_set(scratch, opt, value, why, sizeof why) != HS_OK) {
         flag_name(opt, flag, sizeof flag);
-        hs_cli_error(CMD, "invalid --%s \"%s\": %s", flag, value, why);
+        hs_cli_error(CMD, "invalid --%s \"%s\": %s", flag,
+                     opt->type == HS_OPT_SECRET ? "<hidden>" : value, why);
         return HS_ERR_INVALID;
     }
     a->values[idx] = value;
@@ -200,7 +197,31 @@ static hs_err_t parse_args(int argc, char **argv, run_args_t *a)
             i++;
             continue;
         }
+        if (name_len == 3 && strncmp(name, "tag", 3) == 0) {
+            if (!value) {
+                if (i + 1 >= argc) {
+                    hs_cli_error(CMD, "option --tag needs a value (K=V)");
+                    return HS_ERR_INVALID;
+                }
+                value = argv[++i];
+            }
+            char why[300];
+            if (hs_pyroscope_http_append_tag(&a->tags, value, why, sizeof why) != HS_OK) {
+                hs_cli_error(CMD, "invalid --tag: %s", why);
+                return HS_ERR_INVALID;
+            }
+            i++;
+            continue;
+        }
 
+        /* Short names of the Pyroscope options: --pyroscope URL, --app NAME. */
+        const char *alias = name_len == 9 && strncmp(name, "pyroscope", 9) == 0 ? "pyroscope-url"
+                            : name_len == 3 && strncmp(name, "app", 3) == 0     ? "app-name"
+                                                                                : NULL;
+        if (alias) {
+            name = alias;
+            name_len = strlen(alias);
+        }
         size_t k = 0;
         char flag[64];
         for (; k < nopts; k++) {
@@ -238,100 +259,69 @@ static hs_err_t parse_args(int argc, char **argv, run_args_t *a)
     return HS_OK;
 }
 
-/* ---- the library ------------------------------------------------------------------------- */
+/* ---- Pyroscope ---------------------------------------------------------------------------- */
 
-static bool is_regular_file(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
+extern char **environ;
 
 /*
- * The library that belongs to this CLI: next to it (build tree), else in the install's
- * library directory; --library overrides both. out gets an absolute, resolved path. Problems
- * are reported on stderr when report is true.
+ * The upload settings the child will have (its environment, then the flags), checked as the
+ * library will check them: a bad application name, tag, URL or header is a usage error here
+ * rather than a warning in the child. *tags gets the HEAPSAMPLER_TAGS to set when --tag was
+ * given (--tags, or else the environment's, followed by every --tag), else NULL.
  */
-static hs_err_t find_library(const char *explicit_path, bool report, char *out,
-                             size_t len) HS_MUST_CHECK;
-static hs_err_t find_library(const char *explicit_path, bool report, char *out, size_t len)
+static hs_err_t check_pyroscope(const run_args_t *a, char **tags) HS_MUST_CHECK;
+static hs_err_t check_pyroscope(const run_args_t *a, char **tags)
 {
-    char resolved[PATH_MAX];
-    if (explicit_path) {
-        if (!realpath(explicit_path, resolved)) {
-            if (report)
-                hs_cli_error(CMD, "--library %s: %s", explicit_path, strerror(errno));
-            return HS_ERR_NOTFOUND;
+    size_t nopts;
+    const hs_option_t *opts = hs_config_options(&nopts);
+    hs_config_t *cfg = malloc(sizeof *cfg);
+    char why[600];
+    hs_err_t err = HS_ERR_INVALID;
+    *tags = NULL;
+    if (!cfg) {
+        hs_cli_error(CMD, "out of memory");
+        return HS_ERR_NOMEM;
+    }
+    (void)hs_config_load(cfg, environ, false); /* bad variables: the library reports them */
+    for (size_t k = 0; k < nopts; k++)
+        if (a->values[k] && hs_config_set(cfg, &opts[k], a->values[k], why, sizeof why) != HS_OK)
+            goto out; /* cannot happen: checked while parsing */
+    if (a->tags) {
+        size_t n = strlen(cfg->tags) + strlen(a->tags) + 2;
+        if (n > HS_CONFIG_STR_MAX || !(*tags = malloc(n))) {
+            hs_cli_error(CMD, "too many tags");
+            goto out;
         }
-        if (!is_regular_file(resolved)) {
-            if (report)
-                hs_cli_error(CMD, "--library %s: not a regular file", explicit_path);
-            return HS_ERR_INVALID;
-        }
-        snprintf(out, len, "%s", resolved);
-        return HS_OK;
+        size_t base = strlen(cfg->tags);
+        memcpy(*tags, cfg->tags, base);
+        if (base)
+            (*tags)[base++] = ',';
+        memcpy(*tags + base, a->tags, strlen(a->tags) + 1);
+        memcpy(cfg->tags, *tags, strlen(*tags) + 1);
     }
-
-    char self[PATH_MAX];
-    if (!realpath("/proc/self/exe", self)) {
-        if (report)
-            hs_cli_error(CMD,
-                         "cannot find this program's own path (/proc/self/exe: %s); "
-                         "pass --library PATH",
-                         strerror(errno));
-        return HS_ERR_IO;
-    }
-    char *slash = strrchr(self, '/');
-    if (slash)
-        *slash = '\0';
-
-    char cand[2][PATH_MAX + 64];
-    snprintf(cand[0], sizeof cand[0], "%s/" LIB_NAME, self);
-    const char *libdir = HS_INSTALL_LIBDIR_REL;
-    if (libdir[0] == '/')
-        snprintf(cand[1], sizeof cand[1], "%s/" LIB_NAME, libdir);
-    else
-        snprintf(cand[1], sizeof cand[1], "%s/../%s/" LIB_NAME, self, libdir);
-
-    for (int c = 0; c < 2; c++) {
-        if (is_regular_file(cand[c]) && realpath(cand[c], resolved)) {
-            snprintf(out, len, "%s", resolved);
-            return HS_OK;
-        }
-    }
-    if (report)
-        hs_cli_error(CMD, "cannot find " LIB_NAME " (looked for %s and %s); pass --library PATH",
-                     cand[0], cand[1]);
-    return HS_ERR_NOTFOUND;
-}
-
-/*
- * LD_PRELOAD for the child: our library first, then every existing entry except ours. The
- * loader splits the list on spaces and colons; entries are rejoined with ':'.
- */
-static char *preload_value(const char *lib, const char *old)
-{
-    size_t cap = strlen(lib) + (old ? strlen(old) : 0) + 2;
-    char *out = malloc(cap);
-    char *copy = old ? strdup(old) : NULL;
-    if (!out || (old && !copy)) {
-        free(out);
-        free(copy);
-        return NULL;
-    }
-    strcpy(out, lib);
-    if (copy) {
-        char *save = NULL;
-        for (char *tok = strtok_r(copy, " :", &save); tok; tok = strtok_r(NULL, " :", &save)) {
-            char resolved[PATH_MAX];
-            if (strcmp(tok, lib) == 0 ||
-                (strchr(tok, '/') && realpath(tok, resolved) && strcmp(resolved, lib) == 0))
-                continue;
-            strcat(out, ":");
-            strcat(out, tok);
+    err = HS_OK;
+    if (cfg->pyroscope_url[0]) {
+        hs_pyroscope_target_t t;
+        err = hs_pyroscope_http_target_init(&t, cfg, "program", why, sizeof why);
+        if (err == HS_OK)
+            hs_pyroscope_http_target_free(&t);
+        else
+            hs_cli_error(CMD, "cannot upload to Pyroscope: %s", why);
+    } else if (a->tags || cfg->app_name[0]) {
+        /* Tags or a name without a server: still a mistake worth hearing about early. */
+        if (hs_pyroscope_http_check_tags(cfg->tags, why, sizeof why) != HS_OK ||
+            (cfg->app_name[0] && hs_pyroscope_http_check_app(cfg->app_name, why, sizeof why))) {
+            hs_cli_error(CMD, "%s", why);
+            err = HS_ERR_INVALID;
         }
     }
-    free(copy);
-    return out;
+out:
+    if (err != HS_OK) {
+        free(*tags);
+        *tags = NULL;
+    }
+    free(cfg);
+    return err;
 }
 
 /* ---- profiles written -------------------------------------------------------------------- */
@@ -460,158 +450,23 @@ static void report_profiles(const char *output, pid_t pid)
     free(files);
 }
 
-/* ---- the child --------------------------------------------------------------------------- */
-
-static volatile pid_t child_pid;
-
-static void forward_signal(int sig, siginfo_t *si, void *ctx)
-{
-    (void)ctx;
-    int saved = errno;
-    pid_t pid = child_pid;
-    if (pid > 0) {
-        bool group_wide = si && si->si_code == SI_KERNEL && getpgid(pid) == getpgrp();
-        if (!group_wide)
-            kill(pid, sig);
-    }
-    errno = saved;
-}
-
-/* Returns the exit status for the CLI. */
-static int spawn_and_wait(char **command, const char *output, bool quiet)
-{
-    size_t nsig = HS_ARRAY_LEN(forwarded_signals);
-    struct sigaction old_act[HS_ARRAY_LEN(forwarded_signals)];
-    sigset_t fwd, old_mask;
-    sigemptyset(&fwd);
-    for (size_t i = 0; i < nsig; i++)
-        sigaddset(&fwd, forwarded_signals[i]);
-    sigprocmask(SIG_BLOCK, &fwd, &old_mask);
-
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = forward_signal;
-    sa.sa_flags = SA_SIGINFO | SA_RESTART;
-    sigfillset(&sa.sa_mask);
-    for (size_t i = 0; i < nsig; i++)
-        sigaction(forwarded_signals[i], &sa, &old_act[i]);
-
-    int status_pipe[2];
-    if (pipe2(status_pipe, O_CLOEXEC) != 0) {
-        hs_cli_error(CMD, "pipe: %s", strerror(errno));
-        return HS_CLI_EXIT_FAILURE;
-    }
-    fflush(NULL);
-
-    pid_t pid = fork();
-    if (pid < 0) {
-        hs_cli_error(CMD, "fork: %s", strerror(errno));
-        return HS_CLI_EXIT_FAILURE;
-    }
-    if (pid == 0) {
-        /* Child: only async-signal-safe calls until exec. */
-        for (size_t i = 0; i < nsig; i++)
-            sigaction(forwarded_signals[i], &old_act[i], NULL);
-        sigprocmask(SIG_SETMASK, &old_mask, NULL);
-        close(status_pipe[0]);
-        execvp(command[0], command);
-        int err = errno;
-        ssize_t w = write(status_pipe[1], &err, sizeof err);
-        (void)w;
-        _exit(err == ENOENT ? 127 : 126);
-    }
-
-    child_pid = pid;
-    sigprocmask(SIG_SETMASK, &old_mask, NULL); /* pending signals are forwarded now */
-    close(status_pipe[1]);
-
-    int exec_errno = 0;
-    ssize_t r;
-    do {
-        r = read(status_pipe[0], &exec_errno, sizeof exec_errno);
-    } while (r < 0 && errno == EINTR);
-    close(status_pipe[0]);
-    bool exec_failed = r == (ssize_t)sizeof exec_errno;
-
-    int status = 0;
-    pid_t w;
-    do {
-        w = waitpid(pid, &status, 0);
-    } while (w < 0 && errno == EINTR);
-    child_pid = 0;
-    if (w < 0) {
-        hs_cli_error(CMD, "waitpid: %s", strerror(errno));
-        return HS_CLI_EXIT_FAILURE;
-    }
-
-    if (exec_failed) {
-        if (exec_errno == ENOENT) {
-            if (strchr(command[0], '/'))
-                hs_cli_error(CMD, "%s: command not found (no such file or directory)", command[0]);
-            else
-                hs_cli_error(CMD, "%s: command not found", command[0]);
-            return 127;
-        }
-        hs_cli_error(CMD, "%s: not executable (%s)", command[0], strerror(exec_errno));
-        return 126;
-    }
-
-    int code;
-    if (WIFEXITED(status)) {
-        code = WEXITSTATUS(status);
-    } else if (WIFSIGNALED(status)) {
-        code = 128 + WTERMSIG(status);
-        if (!quiet)
-            fprintf(stderr, "heapsampler: %s (pid %ld) died of signal %d (%s)\n", command[0],
-                    (long)pid, WTERMSIG(status), strsignal(WTERMSIG(status)));
-    } else {
-        code = HS_CLI_EXIT_FAILURE;
-    }
-    if (!quiet)
-        report_profiles(output, pid);
-    return code;
-}
-
 /* ---- help -------------------------------------------------------------------------------- */
-
-/* Print text wrapped at 100 columns, each line indented by indent spaces. */
-static void print_wrapped(FILE *f, const char *text, int indent)
-{
-    const int width = 100;
-    const char *s = text;
-    while (*s) {
-        int room = width - indent;
-        int len = (int)strlen(s);
-        int cut = len;
-        if (len > room) {
-            cut = room;
-            while (cut > 0 && s[cut] != ' ')
-                cut--;
-            if (cut == 0)
-                cut = room;
-        }
-        fprintf(f, "%*s%.*s\n", indent, "", cut, s);
-        s += cut;
-        while (*s == ' ')
-            s++;
-    }
-}
-
 static void print_help(FILE *f)
 {
     size_t nopts;
     const hs_option_t *opts = hs_config_options(&nopts);
     fprintf(f, "Usage: heapsampler run [OPTIONS] [--] COMMAND [ARGS...]\n\n");
-    print_wrapped(f,
-                  "Run COMMAND with " LIB_NAME " preloaded (prepended to LD_PRELOAD) and the "
-                  "options below set as HEAPSAMPLER_* variables in its environment; options "
-                  "not given keep the value the environment already has, else the default. "
-                  "Exits with COMMAND's status: 128+N if it died of signal N, 127 if it was "
-                  "not found, 126 if it could not be executed, 2 for a bad option of this "
-                  "command, 125 if this command itself failed. INT, TERM, HUP, QUIT, USR1 "
-                  "and USR2 are forwarded to COMMAND. When COMMAND ends, one line on stderr "
-                  "lists the profiles it wrote: <prefix>.<pid>.<seq>.pb.gz.",
-                  0);
+    hs_cli_print_wrapped(f,
+                         "Run COMMAND with " LIB_NAME
+                         " preloaded (prepended to LD_PRELOAD) and the "
+                         "options below set as HEAPSAMPLER_* variables in its environment; options "
+                         "not given keep the value the environment already has, else the default. "
+                         "Exits with COMMAND's status: 128+N if it died of signal N, 127 if it was "
+                         "not found, 126 if it could not be executed, 2 for a bad option of this "
+                         "command, 125 if this command itself failed. INT, TERM, HUP, QUIT, USR1 "
+                         "and USR2 are forwarded to COMMAND. When COMMAND ends, one line on stderr "
+                         "lists the profiles it wrote: <prefix>.<pid>.<seq>.pb.gz.",
+                         0);
     fprintf(f, "\nProfiler options (--name VALUE or --name=VALUE; a boolean alone means 1):\n");
     for (size_t k = 0; k < nopts; k++) {
         const hs_option_t *o = &opts[k];
@@ -633,19 +488,25 @@ static void print_help(FILE *f)
             }
         }
         fprintf(f, "%-34s %s\n", head, first);
-        print_wrapped(f, o->help, 8);
+        hs_cli_print_wrapped(f, o->help, 8);
     }
 
     char lib[PATH_MAX];
     fprintf(f, "\nOptions of `run` itself:\n");
     fprintf(f, "%-34s %s\n", "      --library PATH", "the preload library to use");
-    bool found = find_library(NULL, false, lib, sizeof lib) == HS_OK;
+    bool found = hs_cli_find_library(CMD, NULL, false, lib, sizeof lib) == HS_OK;
     fprintf(f, "%-34s (default: %s)\n", "", found ? lib : "none found beside this program");
+    fprintf(f, "%-34s %s\n", "      --pyroscope URL", "same as --pyroscope-url URL");
+    fprintf(f, "%-34s %s\n", "      --app NAME", "same as --app-name NAME");
+    fprintf(f, "%-34s %s\n", "      --tag K=V",
+            "add a label to the uploads (repeatable; appended to --tags)");
     fprintf(f, "%-34s %s\n", "  -q, --quiet", "do not list the profiles written");
     fprintf(f, "%-34s %s\n", "  -h, --help", "show this help");
     fprintf(f, "\nExamples:\n"
                "  heapsampler run -- ./server --port 8080\n"
                "  heapsampler run -i 10s -o /tmp/prof/ --stack-depth 32 -- python3 app.py\n"
+               "  heapsampler run --pyroscope http://pyroscope:4040 --app api --tag env=prod "
+               "-- ./server\n"
                "  go tool pprof -top /tmp/prof/heapsampler.<pid>.0003.pb.gz\n");
 }
 
@@ -663,7 +524,7 @@ int hs_cli_run(int argc, char **argv)
         return HS_CLI_EXIT_FAILURE;
     }
     int rc = HS_CLI_EXIT_FAILURE;
-    char *preload = NULL;
+    char *preload = NULL, *tags_value = NULL;
 
     if (parse_args(argc, argv, &a) != HS_OK) {
         rc = HS_CLI_EXIT_USAGE;
@@ -681,8 +542,13 @@ int hs_cli_run(int argc, char **argv)
         goto out;
     }
 
+    if (check_pyroscope(&a, &tags_value) != HS_OK) {
+        rc = HS_CLI_EXIT_USAGE;
+        goto out;
+    }
+
     char lib[PATH_MAX];
-    if (find_library(a.library, true, lib, sizeof lib) != HS_OK) {
+    if (hs_cli_find_library(CMD, a.library, true, lib, sizeof lib) != HS_OK) {
         rc = a.library ? HS_CLI_EXIT_USAGE : HS_CLI_EXIT_FAILURE;
         goto out;
     }
@@ -703,15 +569,24 @@ int hs_cli_run(int argc, char **argv)
      */
     unsetenv("HEAPSAMPLER_ROOT_PID");
 
-    preload = preload_value(lib, getenv("LD_PRELOAD"));
+    if (tags_value && setenv("HEAPSAMPLER_TAGS", tags_value, 1) != 0) {
+        hs_cli_error(CMD, "setenv HEAPSAMPLER_TAGS: %s", strerror(errno));
+        goto out;
+    }
+    preload = hs_cli_preload_value(lib, getenv("LD_PRELOAD"));
     if (!preload || setenv("LD_PRELOAD", preload, 1) != 0) {
         hs_cli_error(CMD, "cannot set LD_PRELOAD: %s", strerror(errno ? errno : ENOMEM));
         goto out;
     }
 
-    rc = spawn_and_wait(a.command, getenv("HEAPSAMPLER_OUTPUT"), a.quiet);
+    pid_t pid = 0;
+    rc = hs_cli_spawn(CMD, a.command, a.quiet, &pid);
+    if (!a.quiet && pid > 0)
+        report_profiles(getenv("HEAPSAMPLER_OUTPUT"), pid);
 out:
     free(preload);
+    free(tags_value);
+    free(a.tags);
     free(a.values);
     return rc;
 }

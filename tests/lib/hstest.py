@@ -233,6 +233,99 @@ def main():
     unittest.main(verbosity=2)
 
 
+# ---- symbolization: every Line of every location ------------------------------------------
+
+
+class Frame:
+    """One Line of a location, as `go tool pprof -raw` prints it."""
+
+    def __init__(self, name, file, line, system_name):
+        self.name = name
+        self.file = file
+        self.line = line
+        self.system_name = system_name
+
+    def __repr__(self):
+        return "%s %s:%d (%s)" % (self.name, self.file, self.line, self.system_name)
+
+
+_RAW_LINE = re.compile(r"^(?P<name>.*) (?P<file>\S*):(?P<line>-?\d+) s=(?P<start>\d+)"
+                       r"(?:\((?P<sys>.*)\))?$")
+
+
+def _frame(text):
+    m = _RAW_LINE.match(text)
+    if not m:
+        raise AssertionError("unexpected location line %r" % text)
+    return Frame(m.group("name"), m.group("file"), int(m.group("line")),
+                 m.group("sys") if m.group("sys") is not None else m.group("name"))
+
+
+class SymProfile(Profile):
+    """A profile read with every Line of every location (innermost first, names may contain
+    spaces as demangled C++ names do) and the mappings' symbolization flags. extra: arguments
+    of `go tool pprof` placed before the file (default: -symbolize=none; give a binary to let
+    pprof symbolize with it)."""
+
+    def __init__(self, path, extra=("-symbolize=none",)):
+        self.path = path
+        out = subprocess.run(["go", "tool", "pprof", "-raw", *extra, path],
+                             capture_output=True, text=True, timeout=TIMEOUT)
+        if out.returncode != 0:
+            raise AssertionError("pprof could not read %s: %s" % (path, out.stderr))
+        self.raw = out.stdout
+        self._parse(out.stdout)
+        self.lines = {}         # location id -> [Frame]
+        self.loc_mapping = {}   # location id -> mapping id
+        self.map_files = {}     # mapping id -> (file, build id, flags)
+        section, last = None, None
+        for line in out.stdout.splitlines():
+            if line.startswith("Locations"):
+                section = "locations"
+                continue
+            if line.startswith("Mappings"):
+                section = "mappings"
+                continue
+            if section == "locations":
+                m = re.match(r"^\s*(\d+): 0x[0-9a-f]+ (?:M=(\d+) )?(?:\[F\] )?(.*)$", line)
+                if m:
+                    last = int(m.group(1))
+                    self.loc_mapping[last] = int(m.group(2) or 0)
+                    rest = m.group(3).strip()
+                    self.lines[last] = [_frame(rest)] if rest else []
+                elif last is not None and line.startswith("             "):
+                    self.lines[last].append(_frame(line.strip()))
+            elif section == "mappings":
+                m = re.match(r"^\s*(\d+): \S+ (\S*)\s*([0-9a-f]*)\s*((?:\[\w+\])*)$", line)
+                if m:
+                    self.map_files[int(m.group(1))] = (m.group(2), m.group(3),
+                                                       set(re.findall(r"\[(\w+)\]", m.group(4))))
+
+    def stacks(self, size=None):
+        """[(values, [[Frame]] per location, leaf first)] of the samples (with label bytes =
+        size, if given)."""
+        out = []
+        for vals, locs, labels in self.samples:
+            if size is not None:
+                b = labels.get("bytes", [None])[0]
+                if b is None or int(b.rstrip("B")) != size:
+                    continue
+            out.append((vals, [self.lines.get(lid, []) for lid in locs], locs))
+        return out
+
+    def mapping_file(self, lid):
+        return self.map_files.get(self.loc_mapping.get(lid, 0), ("", "", set()))[0]
+
+
+def source_line(path, marker):
+    """The line number of the line of path that contains "SITE:<marker>"."""
+    with open(path) as f:
+        for n, text in enumerate(f, 1):
+            if re.search(r"SITE:%s\b" % re.escape(marker), text):
+                return n
+    raise AssertionError("no SITE:%s in %s" % (marker, path))
+
+
 # ---- torture helpers: counts that scale, and a deadlock watchdog -----------------------------
 
 def scale(n):

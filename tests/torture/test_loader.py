@@ -4,7 +4,8 @@ allocating constructors) while worker threads allocate inside the profiler's slo
 the module list, and a thread asks for profiles back to back, so the writer reads the module
 list while it changes; dlopen from the program's own constructor, and from the constructor of a
 library linked into it. No deadlock (the watchdog), no crash, the same output as without the
-profiler, and in exact mode every load's constructor allocation is counted."""
+profiler, and in exact mode every load's constructor allocation is counted and named after the
+constructor of the module, unloaded by the time the profile is written."""
 import os
 import sys
 
@@ -37,8 +38,11 @@ class Loader(torture.Case):
         # Each load ran dl_storm's constructor (4321 B), each unload its destructor.
         ctor = [0, 0, 0, 0]
         for vals, locs, labels in last.samples:
-            if labels.get("bytes") == ["4321"] and "storm_thread" in last.stack_names(locs):
+            names = last.stack_names(locs)
+            if labels.get("bytes") == ["4321"] and "storm_thread" in names:
                 ctor = [a + b for a, b in zip(ctor, vals)]
+                # Unloaded long before the profile was written, and still named right.
+                self.assertEqual(names[0], "dl_storm_init", names)
         self.assertEqual(ctor, [n, n * 4321, 0, 0])
         self.assertGreater(last.site_values("dl_alloc_site")[0], 0)
         self.assertGreater(last.site_values("worker_site")[0], 0)

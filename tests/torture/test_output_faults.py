@@ -3,8 +3,9 @@
 symlinks planted at the temporary name (made predictable by libs/fixedrandom) and at the final
 name of a profile. Each gives one clear warning, the program runs on with the output and exit
 status it has without the profiler, nothing is ever written through a symlink, no temporary file
-is left behind, and a reader watching the directory never sees a partial profile. Regression: a
-full disk while the writer thread could not start killed the program with SIGXFSZ."""
+is left behind, and a reader watching the directory never sees a partial profile; a writer
+thread that cannot start costs the API requests only. Regression: a full disk killed the
+program with SIGXFSZ when its exit profile was written by the exiting thread."""
 import gzip
 import os
 import re
@@ -110,15 +111,28 @@ class OutputFaults(torture.Case):
         self.faulty(os.path.join(self.dir, "prof"), "File too large", preexec_fn=limit)
         self.assert_empty()
 
-    def test_file_size_limit_without_writer_thread(self):
-        # The writer thread cannot start (libs/failcreate): the exit profile is written by the
-        # exiting thread, which does not block SIGXFSZ. It used to be killed by it (status 153).
+    def test_file_size_limit_exit_profile_from_the_exiting_thread(self):
+        # A single-threaded program that asks for nothing never starts the writer thread: its
+        # exit profile is written by the exiting thread, which does not block SIGXFSZ. It used
+        # to be killed by it (status 153) instead of exiting with its own status.
         def limit():
             resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
         self.faulty(os.path.join(self.dir, "prof"), "File too large", preexec_fn=limit,
-                    preload=(hstest.LIB, torture.lib("failcreate")), mode=("api", "0"),
-                    more=["cannot start the writer thread"])
+                    mode=("api", "0"))
         self.assert_empty()
+
+    def test_writer_thread_cannot_start(self):
+        # pthread_create fails once (libs/failcreate): the API request that needed the thread
+        # fails with ENOTSUP, the program runs on, the exit profile is written all the same.
+        argv = [torture.target("dumper"), "api", "1"]
+        plain = self.run_plain(argv)
+        run = self.run_profiled(argv, preload=(hstest.LIB, torture.lib("failcreate")), rate=1)
+        self.assert_same(run, plain, stderr=False)
+        self.assertEqual(run.stderr.splitlines()[1:], ["dumper: rc=-1 errno=EOPNOTSUPP"])
+        self.assertRegex(run.stderr, r"^heapsampler: cannot start the writer thread "
+                         r"\(Resource temporarily unavailable\)")
+        self.assertEqual(len(run.profiles()), 1)
+        self.assertEqual(torture.reason(run.profiles()[0]), "exit")
 
     def plant(self, victim, fixed_calls=None):
         extra = {"TORTURE_FIXED_RANDOM": fixed_calls} if fixed_calls is not None else {}

@@ -115,7 +115,7 @@ int main(void)
     hs_sampler_configure(1, 5, 16);
     hs_sampler_set_active(1);
 
-    CHECK(hs_writer_start() == HS_OK);
+    CHECK(hs_writer_start(1) == HS_OK);
     pthread_t rec[THREADS], pk, snap;
     CHECK(pthread_create(&pk, NULL, poker, NULL) == 0);
     CHECK(pthread_create(&snap, NULL, snapshotter, NULL) == 0);

@@ -250,6 +250,91 @@ Test(config, load_reports_bad_values)
     cr_assert_null(strstr(out, "ROOT_PID"), "internal variable reported: %s", out);
 }
 
+/* Read what hs_log printed while fn ran. */
+static void capture(void (*fn)(void *), void *arg, char *out, size_t len)
+{
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    hs_log_set_fd(fds[1]);
+    fn(arg);
+    hs_log_set_fd(-1);
+    close(fds[1]);
+    ssize_t n = read(fds[0], out, len - 1);
+    close(fds[0]);
+    out[n > 0 ? n : 0] = '\0';
+}
+
+static void print_config(void *arg)
+{
+    hs_config_print(arg);
+}
+
+static void load_env(void *arg)
+{
+    static hs_config_t c;
+    hs_config_load(&c, arg, true);
+}
+
+/* Passwords, header values and a URL's user:password@ never appear in what is printed. */
+Test(config, secrets_are_never_shown)
+{
+    static hs_config_t c;
+    char why[128], buf[HS_CONFIG_STR_MAX + 16];
+    hs_config_defaults(&c);
+    cr_assert_eq(set(&c, "PYROSCOPE_PASSWORD", "pw-1234", why), HS_OK);
+    cr_assert_eq(set(&c, "PYROSCOPE_HEADERS", "X-Key=hdr-5678", why), HS_OK);
+    cr_assert_eq(set(&c, "PYROSCOPE_URL", "http://me:pw-1234@h:1/x", why), HS_OK);
+    hs_config_format(&c, hs_config_find("PYROSCOPE_PASSWORD"), buf, sizeof buf);
+    cr_assert_str_eq(buf, "<hidden>");
+    hs_config_format(&c, hs_config_find("PYROSCOPE_HEADERS"), buf, sizeof buf);
+    cr_assert_str_eq(buf, "<hidden>");
+    hs_config_format(&c, hs_config_find("PYROSCOPE_URL"), buf, sizeof buf);
+    cr_assert_str_eq(buf, "http://<hidden>@h:1/x");
+    cr_assert_eq(set(&c, "PYROSCOPE_URL", "https://h:1/a@b", why), HS_OK); /* @ in the path */
+    hs_config_format(&c, hs_config_find("PYROSCOPE_URL"), buf, sizeof buf);
+    cr_assert_str_eq(buf, "https://h:1/a@b");
+    cr_assert_eq(set(&c, "PYROSCOPE_URL", "http://me:pw-1234@h:1/x", why), HS_OK);
+
+    char out[16384];
+    capture(print_config, &c, out, sizeof out);
+    cr_assert(strstr(out, "HEAPSAMPLER_PYROSCOPE_PASSWORD=<hidden>\n"), "%s", out);
+    cr_assert_null(strstr(out, "pw-1234"), "%s", out);
+    cr_assert_null(strstr(out, "hdr-5678"), "%s", out);
+
+    /* Values too long to take are reported without being quoted. */
+    static char pw[5000], url[5000];
+    char pw_var[5100], url_var[5100];
+    memset(pw, 'p', sizeof pw - 1);
+    snprintf(url, sizeof url, "http://me:pw-1234@h/%04900d", 0);
+    snprintf(pw_var, sizeof pw_var, "HEAPSAMPLER_PYROSCOPE_PASSWORD=%s", pw);
+    snprintf(url_var, sizeof url_var, "HEAPSAMPLER_PYROSCOPE_URL=%s", url);
+    char *env[] = {pw_var, url_var, NULL};
+    capture(load_env, env, out, sizeof out);
+    cr_assert(strstr(out, "ignoring HEAPSAMPLER_PYROSCOPE_PASSWORD=\"<hidden>\": too long"), "%s",
+              out);
+    cr_assert(strstr(out, "ignoring HEAPSAMPLER_PYROSCOPE_URL=\"http://<hidden>@h/0000"), "%s",
+              out);
+    cr_assert_null(strstr(out, "pppp"), "%s", out);
+    cr_assert_null(strstr(out, "pw-1234"), "%s", out);
+}
+
+/* A string whose default is empty can be emptied again; OUTPUT cannot. */
+Test(config, empty_strings)
+{
+    static hs_config_t c;
+    char why[128];
+    hs_config_defaults(&c);
+    cr_assert_str_eq(c.pyroscope_url, "");
+    cr_assert_eq(c.upload_interval_ns, 15ull * 1000000000ull);
+    cr_assert_eq(c.upload_queue, 8);
+    cr_assert_eq(set(&c, "TAGS", "a=b", why), HS_OK);
+    cr_assert_eq(set(&c, "TAGS", "", why), HS_OK);
+    cr_assert_str_eq(c.tags, "");
+    cr_assert_eq(set(&c, "OUTPUT", "", why), HS_ERR_INVALID);
+    cr_assert_str_eq(why, "empty value");
+    cr_assert_eq(set(&c, "UPLOAD_INTERVAL", "50ms", why), HS_ERR_INVALID);
+}
+
 /* Regression (found by tests/fuzz/fuzz_config.c): a duration that is not a whole number of
  * milliseconds was formatted with "%.9g", which rounds ("123456.123456789" became
  * "123456.123s") or leaves input syntax ("1e-09s"): verbose output showed another value than

@@ -282,3 +282,147 @@ Test(mappings, dlopen_adds_a_module)
     hs_mappings_free(&after);
     dlclose(h);
 }
+
+/* ---- the record of unloaded modules --------------------------------------------------------- */
+
+/* build/tests/libhs_plugin_<name>.so, next to this test binary. */
+static void plugin_path(const char *name, char *buf, size_t len)
+{
+    char exe[4096];
+    exe_path(exe, sizeof exe);
+    char *slash = strrchr(exe, '/');
+    cr_assert_not_null(slash);
+    *slash = '\0';
+    snprintf(buf, len, "%.3900s/libhs_plugin_%.32s.so", exe, name);
+    if (access(buf, R_OK) != 0)
+        cr_skip("%s is not built", buf);
+}
+
+typedef struct loaded {
+    void *handle;
+    uintptr_t entry; /* plugin_entry's address */
+    uintptr_t base;
+} loaded_t;
+
+static loaded_t load_plugin(const char *name)
+{
+    char path[4096];
+    plugin_path(name, path, sizeof path);
+    loaded_t l;
+    l.handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    cr_assert_not_null(l.handle, "%s", dlerror());
+    l.entry = (uintptr_t)dlsym(l.handle, "plugin_entry");
+    cr_assert_neq(l.entry, 0);
+    Dl_info info;
+    cr_assert(dladdr((void *)l.entry, &info));
+    l.base = (uintptr_t)info.dli_fbase;
+    return l;
+}
+
+/* A return address inside plugin_entry, as a captured stack would hold it. */
+static uintptr_t frame_in(const loaded_t *l)
+{
+    return l->entry + 5;
+}
+
+Test(mappings, unloaded_library_stays_recorded)
+{
+    loaded_t a = load_plugin("a");
+    uintptr_t f = frame_in(&a);
+    cr_assert_eq(hs_mappings_sync(&f, 1), 0, "nothing reused yet: no mark");
+    hs_modules_t before;
+    cr_assert_eq(hs_mappings_read(&before), HS_OK);
+    const hs_module_t *m = hs_mappings_find(&before, f - 1);
+    cr_assert_not_null(m);
+    cr_assert(m->loaded);
+    char build_id[HS_BUILD_ID_HEX_MAX];
+    memcpy(build_id, m->build_id, sizeof build_id);
+    cr_assert_gt(strlen(build_id), 0);
+    uint32_t record = m->record;
+    hs_mappings_free(&before);
+
+    cr_assert_eq(dlclose(a.handle), 0);
+    hs_modules_t after;
+    cr_assert_eq(hs_mappings_read(&after), HS_OK);
+    m = hs_mappings_find(&after, f - 1);
+    cr_assert_not_null(m, "an unloaded library keeps its mapping");
+    cr_assert_not(m->loaded);
+    cr_assert(strstr(m->path, "libhs_plugin_a.so") != NULL, "%s", m->path);
+    cr_assert_str_eq(m->build_id, build_id);
+    cr_assert_eq(m->record, record);
+    cr_assert_geq((size_t)(m - after.v), after.nloaded, "unloaded modules follow loaded ones");
+    hs_mappings_free(&after);
+}
+
+Test(mappings, reloading_the_same_library_reuses_its_record)
+{
+    loaded_t a = load_plugin("a");
+    uintptr_t f = frame_in(&a);
+    hs_mappings_sync(&f, 1);
+    size_t count = hs_mappings_record_count();
+    uintptr_t base = a.base;
+    dlclose(a.handle);
+    for (int i = 0; i < 20; i++) {
+        a = load_plugin("a");
+        f = frame_in(&a);
+        uintptr_t mark = hs_mappings_sync(&f, 1);
+        int same_place = a.base == base;
+        dlclose(a.handle);
+        if (!same_place)
+            cr_skip("the library was loaded elsewhere: nothing to check");
+        cr_assert_eq(mark, 0, "the same file at the same place is not ambiguous");
+    }
+    cr_assert_eq(hs_mappings_record_count(), count, "a reload storm does not grow the record");
+}
+
+Test(mappings, reused_range_is_resolved_by_generation)
+{
+    loaded_t a = load_plugin("a");
+    uintptr_t fa = frame_in(&a);
+    cr_assert_eq(hs_mappings_sync(&fa, 1), 0);
+    dlclose(a.handle);
+    loaded_t b = load_plugin("b");
+    uintptr_t fb = frame_in(&b);
+    uintptr_t mark = hs_mappings_sync(&fb, 1);
+    if (b.base != a.base) {
+        dlclose(b.handle);
+        cr_skip("plugin b was not loaded where plugin a was (%#lx, %#lx)", (unsigned long)a.base,
+                (unsigned long)b.base);
+    }
+    cr_assert_eq(fa, fb, "same code size, same place: the same address");
+    cr_assert(HS_MAPPINGS_IS_MARK(mark), "a frame in a reused range needs a mark");
+    uint32_t gen = HS_MAPPINGS_MARK_GEN(mark);
+
+    hs_modules_t mods2;
+    cr_assert_eq(hs_mappings_read(&mods2), HS_OK);
+    const hs_module_t *old = hs_mappings_find_gen(&mods2, fa - 1, HS_MAPPINGS_GEN_NONE);
+    const hs_module_t *now = hs_mappings_find_gen(&mods2, fb - 1, gen);
+    cr_assert_not_null(old);
+    cr_assert_not_null(now);
+    cr_assert(strstr(old->path, "libhs_plugin_a.so"), "unmarked (captured before): %s", old->path);
+    cr_assert(strstr(now->path, "libhs_plugin_b.so"), "marked: %s", now->path);
+    cr_assert_not(old->loaded);
+    cr_assert(now->loaded);
+    cr_assert_lt(old->record, now->record);
+    /* A mark taken when only a's record existed still means a. */
+    cr_assert_eq(hs_mappings_find_gen(&mods2, fa - 1, old->record + 1), old);
+    hs_mappings_free(&mods2);
+
+    /* Once b is gone too, both stay resolvable. */
+    dlclose(b.handle);
+    cr_assert_eq(hs_mappings_read(&mods2), HS_OK);
+    now = hs_mappings_find_gen(&mods2, fb - 1, gen);
+    cr_assert(now && strstr(now->path, "libhs_plugin_b.so"));
+    cr_assert_not(now->loaded);
+    hs_mappings_free(&mods2);
+}
+
+Test(mappings, sync_without_frames_and_memory_is_reported)
+{
+    cr_assert_eq(hs_mappings_sync(NULL, 0), 0);
+    hs_modules_t m;
+    cr_assert_eq(hs_mappings_read(&m), HS_OK);
+    cr_assert_geq(hs_mappings_record_count(), m.nloaded);
+    cr_assert_gt(hs_mappings_memory(), m.nloaded * sizeof(hs_module_t));
+    hs_mappings_free(&m);
+}

@@ -160,7 +160,7 @@ static const char *loc_name(const Perftools__Profiles__Profile *p,
     cr_assert_eq(l->n_line, 1);
     cr_assert_eq(l->line[0]->line, 0);
     const Perftools__Profiles__Function *f = function(p, l->line[0]->function_id);
-    cr_assert_eq(f->name, f->system_name, "raw names until demangling exists");
+    cr_assert_eq(f->name, f->system_name, "C names: nothing to demangle");
     return str(p, f->name);
 }
 
@@ -594,4 +594,67 @@ Test(pprof_writer, ten_thousand_stacks)
     free(frames);
     free(stacks);
     free(rows);
+}
+
+/*
+ * A reused address range: two unloaded modules X (record 1) and Y (record 2) at the same place.
+ * An unmarked stack resolves to X (the first recorded), a stack marked after Y was recorded to
+ * Y, a stack marked before that to X, sharing the unmarked stack's location. X loaded again
+ * later (a third record, the same content) is the same mapping and location. Marks are never
+ * locations. Unloaded modules are mappings only when a location lies in them.
+ */
+Test(pprof_writer, generation_marks_split_reused_ranges)
+{
+    hs_module_t v[5];
+    memset(v, 0, sizeof v);
+    v[0] = (hs_module_t){.path = (char *)"/main",
+                         .start = 0x10000,
+                         .limit = 0x20000,
+                         .loaded = true,
+                         .is_main = true,
+                         .record = 0};
+    v[1] = (hs_module_t){.path = (char *)"/x.so", .start = 0x30000, .limit = 0x31000, .record = 1};
+    v[2] = (hs_module_t){.path = (char *)"/y.so", .start = 0x30000, .limit = 0x31000, .record = 2};
+    /* X loaded again after Y: another record, the same mapping (unloaded: sorted by start). */
+    v[3] = (hs_module_t){.path = (char *)"/x.so", .start = 0x30000, .limit = 0x31000, .record = 4};
+    v[4] = (hs_module_t){.path = (char *)"/z.so", .start = 0x50000, .limit = 0x51000, .record = 3};
+    hs_modules_t m = {.v = v, .n = 5, .nloaded = 1, .max_unloaded_len = 0x1000};
+    uintptr_t s0[] = {0x30101, 0x10101};
+    uintptr_t s1[] = {0x30101, 0x10101, HS_MAPPINGS_MARK_BASE | 4};
+    uintptr_t s2[] = {0x30101, 0x10101, HS_MAPPINGS_MARK_BASE | 2};
+    uintptr_t s3[] = {0x30101, 0x10101, HS_MAPPINGS_MARK_BASE | 5};
+    hs_snapshot_stack_t stacks[4] = {{s0, 2}, {s1, 3}, {s2, 3}, {s3, 3}};
+    hs_snapshot_row_t rows[4];
+    for (uint32_t i = 0; i < 4; i++)
+        rows[i] = (hs_snapshot_row_t){.stack_id = i, .size = 100 + i, .allocs = 1, .live = 1};
+    hs_snapshot_t snap = {.rate = 1, .rows = rows, .nrows = 4, .stacks = stacks, .nstacks = 4};
+    hs_pprof_options_t opt = {.modules = &m};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(hs_pprof_encode(&snap, &opt, &buf, &len), HS_OK);
+    Perftools__Profiles__Profile *p = perftools__profiles__profile__unpack(NULL, len, buf);
+    free(buf);
+    cr_assert_not_null(p);
+    cr_assert_eq(p->n_sample, 4);
+    cr_assert_eq(p->n_location, 3, "X's, main's and Y's");
+    cr_assert_eq(p->n_mapping, 3, "main, then X (twice: one mapping) and Y (used); not Z");
+    cr_assert_eq(p->sample[3]->location_id[0], p->sample[0]->location_id[0], "X again: shared");
+    for (size_t i = 0; i < 3; i++) {
+        cr_assert_eq(p->sample[i]->n_location_id, 2, "the mark is not a location");
+        cr_assert_eq(location(p, p->sample[i]->location_id[0])->address, 0x30100);
+    }
+    const char *names[3];
+    for (size_t i = 0; i < 3; i++) {
+        uint64_t mid = location(p, p->sample[i]->location_id[0])->mapping_id;
+        names[i] = NULL;
+        for (size_t k = 0; k < p->n_mapping; k++)
+            if (p->mapping[k]->id == mid)
+                names[i] = str(p, p->mapping[k]->filename);
+    }
+    cr_assert_str_eq(names[0], "/x.so");
+    cr_assert_str_eq(names[1], "/y.so");
+    cr_assert_str_eq(names[2], "/x.so");
+    cr_assert_eq(p->sample[2]->location_id[0], p->sample[0]->location_id[0], "shared");
+    cr_assert_eq(p->sample[1]->location_id[1], p->sample[0]->location_id[1], "main's frame too");
+    perftools__profiles__profile__free_unpacked(p, NULL);
 }

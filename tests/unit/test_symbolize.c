@@ -242,3 +242,218 @@ Test(symbolize, sweep_all_modules)
     }
     cr_assert_gt(named, 100);
 }
+
+/* ---- batches: names, lines, inlined callers, the cache and its budget ------------------------ */
+
+#include "config.h"
+
+static HS_NOINLINE uintptr_t hs_test_callee(void)
+{
+    return (uintptr_t)__builtin_return_address(0);
+}
+
+static int caller_line;
+
+/* Returns the return address of its call to hs_test_callee; caller_line is that call's line. */
+static HS_NOINLINE uintptr_t hs_test_line_caller(void)
+{
+    caller_line = __LINE__ + 1;
+    volatile uintptr_t r = hs_test_callee();
+    return r;
+}
+
+static int inline_line, outer_line;
+
+static inline __attribute__((always_inline)) uintptr_t hs_test_inlined(void)
+{
+    inline_line = __LINE__ + 1;
+    volatile uintptr_t r = hs_test_callee();
+    return r;
+}
+
+static HS_NOINLINE uintptr_t hs_test_inline_caller(void)
+{
+    outer_line = __LINE__ + 1;
+    volatile uintptr_t r = hs_test_inlined();
+    return r;
+}
+
+static hs_symbolizer_t *new_symbolizer(int level, size_t budget)
+{
+    hs_symbolizer_t *s = NULL;
+    hs_symbolizer_config_t cfg = {.level = level, .budget = budget};
+    cr_assert_eq(hs_symbolizer_new_config(&cfg, &s), HS_OK);
+    return s;
+}
+
+/* Resolve one call site (return address ret) of this binary. */
+static hs_symloc_t resolve(hs_symbolizer_t *s, uintptr_t ret)
+{
+    const hs_module_t *m = hs_mappings_find(&mods, ret - 1);
+    cr_assert_not_null(m);
+    uintptr_t addr = ret - 1;
+    hs_symloc_t out;
+    cr_assert_eq(hs_symbolize_batch(s, &m, &addr, 1, &out), HS_OK);
+    return out;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+Test(symbolize, batch_functions_level_names_without_lines)
+{
+    hs_symbolizer_t *s = new_symbolizer(HS_SYMBOLIZE_FUNCTIONS, 0);
+    hs_symloc_t loc = resolve(s, hs_test_line_caller());
+    cr_assert_eq(loc.n, 1);
+    cr_assert_str_eq(loc.frames[0].name, "hs_test_line_caller");
+    cr_assert_str_eq(loc.frames[0].system_name, "hs_test_line_caller");
+    cr_assert_null(loc.frames[0].file);
+    cr_assert_eq(loc.frames[0].line, 0);
+    hs_symbolizer_free(s);
+}
+
+Test(symbolize, batch_lines_level_gives_the_calling_line)
+{
+    hs_symbolizer_t *s = new_symbolizer(HS_SYMBOLIZE_LINES, 0);
+    hs_symloc_t loc = resolve(s, hs_test_line_caller());
+    cr_assert_eq(loc.n, 1);
+    cr_assert_str_eq(loc.frames[0].name, "hs_test_line_caller");
+    cr_assert_not_null(loc.frames[0].file);
+    cr_assert(ends_with(loc.frames[0].file, "test_symbolize.c"), "%s", loc.frames[0].file);
+    cr_assert_eq(loc.frames[0].line, (uint32_t)caller_line, "the call's line, not the next");
+    hs_symbolizer_stats_t st;
+    hs_symbolizer_get_stats(s, &st);
+    cr_assert_eq(st.dwarf_files, 1);
+    hs_symbolizer_free(s);
+}
+
+Test(symbolize, batch_lines_level_lists_inlined_callers)
+{
+    hs_symbolizer_t *s = new_symbolizer(HS_SYMBOLIZE_LINES, 0);
+    hs_symloc_t loc = resolve(s, hs_test_inline_caller());
+    cr_assert_eq(loc.n, 2, "the inlined function, then the one it was inlined into");
+    cr_assert_str_eq(loc.frames[0].name, "hs_test_inlined");
+    cr_assert_eq(loc.frames[0].line, (uint32_t)inline_line);
+    cr_assert_str_eq(loc.frames[1].name, "hs_test_inline_caller");
+    cr_assert_eq(loc.frames[1].line, (uint32_t)outer_line);
+    cr_assert(ends_with(loc.frames[1].file, "test_symbolize.c"));
+    hs_symbolizer_free(s);
+}
+
+Test(symbolize, batch_results_are_cached)
+{
+    hs_symbolizer_t *s = new_symbolizer(HS_SYMBOLIZE_LINES, 0);
+    uintptr_t rets[3] = {hs_test_line_caller(), hs_test_inline_caller(), hs_test_line_caller()};
+    const hs_module_t *m[3];
+    uintptr_t addrs[3];
+    for (int i = 0; i < 3; i++) {
+        m[i] = hs_mappings_find(&mods, rets[i] - 1);
+        addrs[i] = rets[i] - 1;
+    }
+    hs_symloc_t first[3], again[3];
+    cr_assert_eq(hs_symbolize_batch(s, m, addrs, 3, first), HS_OK);
+    cr_assert_eq(first[0].frames, first[2].frames, "one entry per distinct address");
+    const char *name0 = first[0].frames[0].name;
+    size_t mem = hs_symbolizer_memory(s);
+    hs_symbolizer_stats_t st;
+    hs_symbolizer_get_stats(s, &st);
+    cr_assert_eq(st.cached, 2);
+    cr_assert_eq(hs_symbolize_batch(s, m, addrs, 3, again), HS_OK);
+    cr_assert_eq(again[0].frames[0].name, name0, "the same strings come back");
+    cr_assert_eq(hs_symbolizer_memory(s), mem, "nothing added for known addresses");
+    hs_symbolizer_get_stats(s, &st);
+    cr_assert_eq(st.cached, 2);
+    cr_assert_eq(st.uncached, 0);
+    hs_symbolizer_free(s);
+}
+
+Test(symbolize, batch_unknown_addresses)
+{
+    hs_symbolizer_t *s = new_symbolizer(HS_SYMBOLIZE_LINES, 0);
+    const hs_module_t *m[3] = {NULL, &mods.v[0], &mods.v[0]};
+    uintptr_t addrs[3] = {0x1234, (uintptr_t)&some_data[8], mods.v[0].bias};
+    hs_symloc_t out[3];
+    cr_assert_eq(hs_symbolize_batch(s, m, addrs, 3, out), HS_OK);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(out[i].n, 0, "address %d", i);
+    cr_assert_eq(hs_symbolize_batch(s, m, addrs, 0, out), HS_OK);
+    cr_assert_eq(hs_symbolize_batch(NULL, m, addrs, 3, out), HS_OK);
+    hs_symbolizer_free(s);
+}
+
+/*
+ * Past the budget, nothing more is kept: new addresses still get function names, without
+ * lines, and are counted; memory stops growing.
+ */
+Test(symbolize, budget_bounds_memory_and_falls_back_to_function_names)
+{
+    /* How much indexing the test binary costs. */
+    hs_symbolizer_t *probe = new_symbolizer(HS_SYMBOLIZE_FUNCTIONS, 0);
+    resolve(probe, hs_test_line_caller());
+    size_t indexed = hs_symbolizer_memory(probe);
+    hs_symbolizer_free(probe);
+
+    size_t budget = indexed + 1; /* room for the index, not for the names and lines */
+    hs_symbolizer_t *s = new_symbolizer(HS_SYMBOLIZE_LINES, budget);
+    /* Many addresses of this binary's functions. */
+    const hs_module_t *main_mod = &mods.v[0];
+    enum { N = 256 };
+    const hs_module_t *m[N];
+    uintptr_t addrs[N];
+    for (int i = 0; i < N; i++) {
+        m[i] = main_mod;
+        addrs[i] = main_mod->start + (uintptr_t)i * ((main_mod->limit - main_mod->start) / N);
+    }
+    hs_symloc_t out[N];
+    cr_assert_eq(hs_symbolize_batch(s, m, addrs, N, out), HS_OK);
+    hs_symbolizer_stats_t st;
+    hs_symbolizer_get_stats(s, &st);
+    cr_assert_gt(st.uncached, 0);
+    cr_assert_gt(st.lines_fallback, 0);
+    int named = 0;
+    for (int i = 0; i < N; i++) {
+        if (out[i].n == 0)
+            continue;
+        if (!out[i].frames[0].file)
+            named++; /* a fallback: a name, no line */
+    }
+    cr_assert_gt(named, 0, "over the budget, names still come");
+    size_t mem = hs_symbolizer_memory(s);
+    cr_assert_lt(mem, budget + 128 * 1024, "memory %zu, budget %zu", mem, budget);
+    /* A second batch of other addresses does not grow it either. */
+    for (int i = 0; i < N; i++)
+        addrs[i] += 3;
+    cr_assert_eq(hs_symbolize_batch(s, m, addrs, N, out), HS_OK);
+    cr_assert_eq(hs_symbolizer_memory(s), mem);
+    hs_symbolizer_free(s);
+}
+
+/* A file whose DWARF would cost more than dwarf_max is not read: names only, counted. */
+Test(symbolize, dwarf_over_its_limit_falls_back_to_function_names)
+{
+    hs_symbolizer_t *s = NULL;
+    hs_symbolizer_config_t cfg = {.level = HS_SYMBOLIZE_LINES, .dwarf_max = 1};
+    cr_assert_eq(hs_symbolizer_new_config(&cfg, &s), HS_OK);
+    hs_symloc_t loc = resolve(s, hs_test_inline_caller());
+    cr_assert_eq(loc.n, 1, "no inlined frames without DWARF");
+    cr_assert_str_eq(loc.frames[0].name, "hs_test_inline_caller");
+    cr_assert_null(loc.frames[0].file);
+    hs_symbolizer_stats_t st;
+    hs_symbolizer_get_stats(s, &st);
+    cr_assert_eq(st.dwarf_refused, 1);
+    cr_assert_eq(st.dwarf_files, 0);
+    hs_symbolizer_free(s);
+
+    /* Within the default limit, the same file is read, and its estimate reported. */
+    s = new_symbolizer(HS_SYMBOLIZE_LINES, 0);
+    loc = resolve(s, hs_test_inline_caller());
+    cr_assert_eq(loc.n, 2);
+    hs_symbolizer_get_stats(s, &st);
+    cr_assert_eq(st.dwarf_refused, 0);
+    cr_assert_gt(st.dwarf_largest, 0);
+    cr_assert_leq(st.dwarf_largest, HS_SYMBOLIZE_DWARF_MAX);
+    hs_symbolizer_free(s);
+}

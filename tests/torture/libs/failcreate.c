@@ -1,7 +1,7 @@
 /*
  * failcreate.c - an LD_PRELOAD shim whose pthread_create fails (EAGAIN) the first time it is
- * called: with the profiler preloaded before it, that is the profiler starting its writer
- * thread, which must then fall back to writing the exit profile from the exiting thread.
+ * called: in a program that starts no thread of its own, that is the profiler starting its
+ * writer thread, which must then fall back to writing the exit profile from the exiting thread.
  */
 #include <dlfcn.h>
 #include <errno.h>

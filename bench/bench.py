@@ -1,0 +1,651 @@
+#!/usr/bin/env python3
+"""bench.py - heapsampler's overhead benchmark; run it through scripts/bench.sh.
+
+Every figure is measured against a baseline measured in the same run:
+
+* instructions (valgrind --tool=callgrind, deterministic): the churn microbenchmark counts only
+  inside its loop, per malloc+free pair over the floor (an interposer that only forwards,
+  bench/floor.c); python3 and sqlite3 count the whole process, as a ratio to the floor and the
+  floor's ratio to no interposer. These runs fix the sampling seed (HEAPSAMPLER_SEED=1) and
+  set HEAPSAMPLER_INTERVAL=1h: under valgrind a program runs some 50 times slower, and the
+  default 60 s interval, which these one-second workloads never reach natively, would elapse
+  and add a periodic dump (and the writer thread) that the native run does not have;
+* wall time: each configuration runs in turn (A B C A B C ...), --runs times after one warm-up
+  round; the table shows the median time of each and the median of the paired ratios (round i
+  of a configuration over round i of its baseline). Churn times its loop in-process, per
+  malloc+free pair (heaptrack, some 30 times slower, runs a twentieth of the pairs); the real
+  programs are timed as whole processes;
+* one sample (64 frames unwound and recorded), dumps of 10,000 distinct stacks, the longest
+  pause an allocating thread sees while dumps run, and the profiler's own memory as it reports
+  it (HEAPSAMPLER_VERBOSE=1) beside the growth of the peak RSS.
+
+heaptrack and jemalloc (prof:true,lg_prof_sample:19, against the same jemalloc without
+profiling) columns appear when they are installed. The unwinder section (libunwind vs frame
+pointers) appears when the library accepts HEAPSAMPLER_UNWIND=fp.
+
+The report (Markdown, ready to paste) goes to stdout, progress to stderr. The exit status is
+1 if a run failed or changed a program's output; with --strict also if a deterministic bar
+(instructions, memory) is missed. Timings never fail the script.
+"""
+import argparse
+import concurrent.futures
+import datetime
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+SOURCE = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+PYTHON = "/usr/bin/python3"  # the system interpreter, not a wrapper script
+
+# Workload sizes. Full: about 1 s per real-program run and 0.1 s per churn loop natively, so that
+# the whole script stays under 10 minutes on 2 cores with every column. Quick: a smoke run.
+SIZES = {
+    "full": dict(churn_pairs=10000000, churn_cg_pairs=500000, py_rounds=3, py_records=8000,
+                 sql_rows=50000, sample_n=20000, dumps=5, dump_runs=3, pause_ms=1000,
+                 pause_runs=3),
+    "quick": dict(churn_pairs=40000, churn_cg_pairs=20000, py_rounds=1, py_records=200,
+                  sql_rows=500, sample_n=500, dumps=2, dump_runs=1, pause_ms=100,
+                  pause_runs=1),
+}
+SAMPLE_DEPTH = 70  # recursion depth of hs_bench_sample: 64 frames are captured
+JEMALLOC_PROF = "prof:true,lg_prof_sample:19"
+MIB = 1 << 20
+
+# Bars (the issue's, at the default rate).
+BAR_PAIR_INSTR = 15.0
+BAR_REAL_INSTR = 1.015
+BAR_CHURN_WALL = 1.03
+BAR_REAL_WALL = 1.05
+BAR_SAMPLE_US = 5.0
+BAR_DUMP_MS = 50.0
+BAR_MEMORY = 32 * MIB
+
+
+START = time.monotonic()
+
+
+def log(msg):
+    print("bench: [%4.0f s] %s" % (time.monotonic() - START, msg), file=sys.stderr, flush=True)
+
+
+class Failure(Exception):
+    pass
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.build = os.path.abspath(args.build_dir)
+        self.size = SIZES["quick" if args.quick else "full"]
+        self.runs = args.runs or (2 if args.quick else 5)
+        self.tmp = tempfile.mkdtemp(prefix="hs-bench-")
+        self.lib = os.path.join(self.build, "libheapsampler.so")
+        self.floor = os.path.join(self.build, "bench", "libhs_floor.so")
+        self.churn = os.path.join(self.build, "bench", "hs_bench_churn")
+        self.sample = os.path.join(self.build, "bench", "hs_bench_sample")
+        self.dumpb = os.path.join(self.build, "bench", "hs_bench_dump")
+        self.rss = os.path.join(self.build, "bench", "hs_bench_rss")
+        for f in (self.lib, self.floor, self.churn, self.sample, self.dumpb, self.rss):
+            if not os.path.exists(f):
+                raise Failure("%s is not built (run scripts/bench.sh without --no-build)" % f)
+        self.sqlite = shutil.which("sqlite3")
+        self.failures = []
+        self.missed = []  # deterministic bars missed
+        self.detect_tools()
+
+    # ---- environment -------------------------------------------------------------------------
+
+    def detect_tools(self):
+        self.valgrind = shutil.which("valgrind")
+        self.heaptrack = shutil.which("heaptrack")
+        self.jemalloc = None
+        self.jemalloc_note = "not installed (Debian libjemalloc2)"
+        for path in ("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "/usr/lib/libjemalloc.so.2"):
+            if os.path.exists(path):
+                self.jemalloc = path
+                break
+        if self.jemalloc:
+            # A jemalloc built without --enable-prof rejects the option on stderr.
+            p = subprocess.run(["/bin/true"], env=self.env({"LD_PRELOAD": self.jemalloc,
+                                                             "MALLOC_CONF": JEMALLOC_PROF}),
+                               capture_output=True, text=True)
+            self.jemalloc_prof = "Invalid conf" not in p.stderr
+            self.jemalloc_note = ("%s (built with profiling)" % self.jemalloc
+                                  if self.jemalloc_prof else
+                                  "%s is built WITHOUT profiling: no jemalloc-prof column"
+                                  % self.jemalloc)
+        else:
+            self.jemalloc_prof = False
+        # The frame-pointer unwinder: accepted iff the verbose configuration echoes it.
+        p = subprocess.run(["/bin/true"], env=self.env(self.hs_env(HEAPSAMPLER_UNWIND="fp",
+                                                                   HEAPSAMPLER_VERBOSE="1")),
+                           capture_output=True, text=True)
+        self.fp = (re.search(r"config HEAPSAMPLER_UNWIND=fp\b", p.stderr) is not None and
+                   "ignoring" not in p.stderr)
+
+    @staticmethod
+    def env(extra=None):
+        """The caller's environment without anything that changes the allocator, plus extra."""
+        e = {k: v for k, v in os.environ.items()
+             if not k.startswith("HEAPSAMPLER_") and k not in
+             ("LD_PRELOAD", "MALLOC_CONF", "PYTHONMALLOC", "MALLOC_ARENA_MAX")}
+        e.update(extra or {})
+        return e
+
+    def hs_env(self, **extra):
+        out = os.path.join(self.tmp, "prof")
+        os.makedirs(out, exist_ok=True)
+        e = {"LD_PRELOAD": self.lib, "HEAPSAMPLER_OUTPUT": out + "/"}
+        e.update(extra)
+        return e
+
+    def configs(self):
+        """Wall-time configurations: name -> (argv prefix, environment additions)."""
+        c = {"none": ([], {}), "floor": ([], {"LD_PRELOAD": self.floor}),
+             "heapsampler": ([], self.hs_env())}
+        if self.jemalloc:
+            c["jemalloc"] = ([], {"LD_PRELOAD": self.jemalloc})
+            if self.jemalloc_prof:
+                c["jemalloc-prof"] = ([], {"LD_PRELOAD": self.jemalloc,
+                                           "MALLOC_CONF": JEMALLOC_PROF})
+        if self.heaptrack:
+            c["heaptrack"] = ([self.heaptrack, "-o", os.path.join(self.tmp, "ht", "ht")], {})
+        return c
+
+    # ---- workloads ---------------------------------------------------------------------------
+
+    def workloads(self):
+        s = self.size
+        sql = os.path.join(self.tmp, "workload.sql")
+        if not os.path.exists(sql):
+            with open(sql, "w") as f:
+                subprocess.run([PYTHON, os.path.join(SOURCE, "bench", "gen_sql.py"),
+                                str(s["sql_rows"])], stdout=f, check=True)
+        w = {
+            "churn1": dict(argv=[self.churn, "1", str(s["churn_pairs"])], inproc=1,
+                           label="churn, 1 thread"),
+            "churn2": dict(argv=[self.churn, "2", str(s["churn_pairs"])], inproc=2,
+                           label="churn, 2 threads"),
+            "python": dict(argv=[PYTHON, os.path.join(SOURCE, "bench", "workload.py"),
+                                 str(s["py_rounds"]), str(s["py_records"])],
+                           env={"PYTHONMALLOC": "malloc", "PYTHONHASHSEED": "0"},
+                           label="python3 (PYTHONMALLOC=malloc)"),
+        }
+        if self.sqlite:
+            w["sqlite"] = dict(argv=[self.sqlite, ":memory:"], stdin=sql,
+                               label="sqlite3 in-memory")
+        return w
+
+    def run(self, argv, env, stdin=None, timeout=600):
+        """Run to completion: (seconds, stdout, stderr)."""
+        out = tempfile.TemporaryFile(dir=self.tmp)
+        err = tempfile.TemporaryFile(dir=self.tmp)
+        fin = open(stdin) if stdin else subprocess.DEVNULL
+        try:
+            t0 = time.perf_counter()
+            p = subprocess.Popen(argv, env=env, stdin=fin, stdout=out, stderr=err)
+            killer = threading.Timer(timeout, p.kill)
+            killer.start()
+            p.wait()
+            secs = time.perf_counter() - t0
+            killer.cancel()
+        finally:
+            if stdin:
+                fin.close()
+        out.seek(0)
+        err.seek(0)
+        o, e = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+        out.close()
+        err.close()
+        if p.returncode != 0:
+            raise Failure("%s exited with %d: %s" % (" ".join(argv), p.returncode, e[-2000:]))
+        self.clean_outputs()
+        return secs, o, e
+
+    def clean_outputs(self):
+        for d in ("prof", "ht"):
+            path = os.path.join(self.tmp, d)
+            shutil.rmtree(path, ignore_errors=True)
+            os.makedirs(path, exist_ok=True)
+
+    # ---- wall time ---------------------------------------------------------------------------
+
+    def wall(self):
+        configs = self.configs()
+        self.wall_res = {}
+        self.cpu_res = {}  # churn: CPU time of the loops per pair (leaves out preemption)
+        for key, wl in self.workloads().items():
+            times = {c: [] for c in configs}
+            cpu = {c: [] for c in configs}
+            reference = None
+            for rnd in range(self.runs + 1):  # round 0 warms caches up and is not counted
+                log("wall time: %s, %s" % (key, "round %d/%d" % (rnd, self.runs) if rnd
+                                           else "warm-up"))
+                for c, (prefix, extra) in configs.items():
+                    env = self.env(dict(wl.get("env", {}), **extra))
+                    argv = list(wl["argv"])
+                    pairs = 0
+                    if wl.get("inproc"):
+                        if c == "heaptrack":
+                            argv[-1] = str(max(1000, int(argv[-1]) // 20))
+                        pairs = wl["inproc"] * int(argv[-1])
+                    secs, out, _ = self.run(prefix + argv, env, wl.get("stdin"))
+                    if pairs:
+                        m = re.search(r" ns=(\d+) cpu_ns=(\d+)", out)
+                        if not m:
+                            raise Failure("%s printed no time: %r" % (key, out))
+                        secs = int(m.group(1)) / 1e9 / pairs  # seconds per pair
+                        if rnd:
+                            cpu[c].append(int(m.group(2)) / 1e9 / pairs)
+                        out = re.sub(r"pairs=\d+ ns=\d+ cpu_ns=\d+", "", out)
+                    if reference is None:
+                        reference = out
+                    elif (out != reference if c != "heaptrack" else reference not in out):
+                        self.failures.append("%s under %s changed the output: %r" %
+                                             (key, c, out[-300:]))
+                    if rnd:
+                        times[c].append(secs)
+            self.wall_res[key] = times
+            if wl.get("inproc"):
+                self.cpu_res[key] = cpu
+
+    @staticmethod
+    def paired(times, config, base):
+        """Median of the per-round ratios config/base."""
+        if config not in times or base not in times:
+            return None
+        return statistics.median(a / b for a, b in zip(times[config], times[base]))
+
+    # ---- instructions ------------------------------------------------------------------------
+
+    def callgrind(self, argv, env, stdin=None, collect=None):
+        out = os.path.join(self.tmp, "cg.%d.%d" % (os.getpid(), id(argv)))
+        cmd = [self.valgrind, "--tool=callgrind", "--callgrind-out-file=" + out]
+        if collect:
+            cmd.append("--toggle-collect=" + collect)
+        _, _, err = self.run(cmd + argv, env, stdin, timeout=900)
+        if os.path.exists(out):
+            os.unlink(out)
+        m = re.findall(r"Collected : (\d+)", err)
+        if not m:
+            raise Failure("callgrind reported no count for %s" % " ".join(argv))
+        return int(m[-1])
+
+    def instructions(self):
+        self.instr = {}
+        if not self.valgrind:
+            return
+        s = self.size
+        wl = self.workloads()
+        jobs = {}
+        fixed = {"HEAPSAMPLER_SEED": "1", "HEAPSAMPLER_INTERVAL": "1h"}  # see the file comment
+        cfg = {"none": {}, "floor": {"LD_PRELOAD": self.floor}, "heapsampler": self.hs_env(**fixed)}
+        if self.fp:
+            cfg["heapsampler-fp"] = self.hs_env(HEAPSAMPLER_UNWIND="fp", **fixed)
+        for t in (1, 2):
+            for c, e in cfg.items():
+                jobs[("churn%d" % t, c)] = ([self.churn, str(t), str(s["churn_cg_pairs"])],
+                                            self.env(e), None, "churn_loop")
+        for key in ("python", "sqlite"):
+            if key not in wl:
+                continue
+            for c in ("none", "floor", "heapsampler"):
+                jobs[(key, c)] = (wl[key]["argv"], self.env(dict(wl[key].get("env", {}),
+                                                                  **cfg[c])),
+                                  wl[key].get("stdin"), None)
+        sample_cfg = {"floor": cfg["floor"],
+                      "heapsampler": self.hs_env(HEAPSAMPLER_RATE="1", **fixed)}
+        if self.fp:
+            sample_cfg["heapsampler-fp"] = self.hs_env(HEAPSAMPLER_RATE="1",
+                                                       HEAPSAMPLER_UNWIND="fp", **fixed)
+        for c, e in sample_cfg.items():
+            jobs[("sample", c)] = ([self.sample, str(SAMPLE_DEPTH), str(s["sample_n"])],
+                                   self.env(e), None, "sample_alloc")
+        log("callgrind: %d runs, 2 at a time" % len(jobs))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            futs = {k: pool.submit(self.callgrind, *v) for k, v in jobs.items()}
+            for k, f in futs.items():
+                self.instr[k] = f.result()
+                log("callgrind %s %s: %d" % (k[0], k[1], self.instr[k]))
+
+    # ---- sample, dumps, pauses, memory -------------------------------------------------------
+
+    def sample_cost(self):
+        cfg = {"floor": {"LD_PRELOAD": self.floor},
+               "heapsampler": self.hs_env(HEAPSAMPLER_RATE="1")}
+        if self.fp:
+            cfg["heapsampler-fp"] = self.hs_env(HEAPSAMPLER_RATE="1", HEAPSAMPLER_UNWIND="fp")
+        res = {c: {"malloc": [], "free": []} for c in cfg}
+        argv = [self.sample, str(SAMPLE_DEPTH), str(self.size["sample_n"])]
+        for rnd in range(self.runs):
+            log("sample: round %d/%d" % (rnd + 1, self.runs))
+            for c, e in cfg.items():
+                _, out, _ = self.run(argv, self.env(e))
+                m = re.search(r"malloc_median_ns=(\d+) .*free_median_ns=(\d+)", out)
+                if not m:
+                    raise Failure("hs_bench_sample printed %r" % out)
+                res[c]["malloc"].append(int(m.group(1)))
+                res[c]["free"].append(int(m.group(2)))
+        self.sample_res = res
+
+    def dumps(self):
+        firsts, medians, maxes, stacks, cpu_medians, cpu_slowest = [], [], [], [], [], []
+        for rnd in range(self.size["dump_runs"]):
+            log("dump round %d/%d" % (rnd + 1, self.size["dump_runs"]))
+            _, out, _ = self.run([self.dumpb, "dump", str(self.size["dumps"])],
+                                    self.env(self.hs_env()))
+            m = re.search(r"stacks=(\d+) first_ms=([\d.]+) median_ms=([\d.]+) max_ms=([\d.]+) "
+                          r"cpu_first_ms=([\d.]+) cpu_median_ms=([\d.]+) cpu_max_ms=([\d.]+)",
+                          out)
+            if not m:
+                raise Failure("hs_bench_dump printed %r" % out)
+            stacks.append(int(m.group(1)))
+            firsts.append(float(m.group(2)))
+            medians.append(float(m.group(3)))
+            maxes.append(float(m.group(4)))
+            cpu_medians.append(float(m.group(6)))
+            cpu_slowest += [float(m.group(5)), float(m.group(7))]
+        self.dump_res = dict(stacks=min(stacks), first=statistics.median(firsts),
+                             median=statistics.median(medians),
+                             slowest=max(firsts + maxes),
+                             cpu_median=statistics.median(cpu_medians),
+                             cpu_slowest=max(cpu_slowest))
+        _, err = self.peak_rss([self.dumpb, "dump", "1"],
+                               self.env(self.hs_env(HEAPSAMPLER_VERBOSE="1")))
+        self.dump_res["memory"] = self.reported_memory(err)
+
+    def pauses(self):
+        keys = ("quiet_max_us", "quiet_blocked_max_us", "quiet_p999_us", "dumping_max_us",
+                "dumping_blocked_max_us", "dumping_p999_us", "dumps")
+        res = {k: 0.0 for k in keys}
+        for rnd in range(self.size["pause_runs"]):
+            log("pause round %d/%d" % (rnd + 1, self.size["pause_runs"]))
+            _, out, _ = self.run([self.dumpb, "pause", "1", str(self.size["pause_ms"])],
+                                    self.env(self.hs_env()))
+            vals = dict(re.findall(r"(\w+)=([\d.]+)", out))
+            for k in keys:
+                if k not in vals:
+                    raise Failure("hs_bench_dump pause printed %r" % out)
+                res[k] = res[k] + float(vals[k]) if k == "dumps" else max(res[k], float(vals[k]))
+        self.pause_res = res
+
+    @staticmethod
+    def reported_memory(stderr):
+        m = re.search(r"profiler memory (\d+) KiB", stderr)
+        return int(m.group(1)) * 1024 if m else None
+
+    def peak_rss(self, argv, env, stdin=None):
+        """(peak RSS of argv in bytes, its stderr), measured by the small launcher."""
+        env = dict(env)
+        if "LD_PRELOAD" in env:
+            env["HS_BENCH_LD_PRELOAD"] = env.pop("LD_PRELOAD")
+        _, _, err = self.run([self.rss] + argv, env, stdin)
+        return int(re.findall(r"peak_rss_kib=(\d+)", err)[-1]) * 1024, err
+
+    def memory(self):
+        """Self-reported profiler memory, and the growth of the peak RSS over no profiler."""
+        self.mem_res = {}
+        for key, wl in self.workloads().items():
+            if key.startswith("churn"):
+                continue
+            log("memory %s" % key)
+            base, _ = self.peak_rss(wl["argv"], self.env(wl.get("env", {})), wl.get("stdin"))
+            env = self.env(dict(wl.get("env", {}), **self.hs_env(HEAPSAMPLER_VERBOSE="1")))
+            peak, err = self.peak_rss(wl["argv"], env, wl.get("stdin"))
+            self.mem_res[key] = (self.reported_memory(err), peak - base)
+
+    # ---- report ------------------------------------------------------------------------------
+
+    def header(self):
+        cpu = "unknown CPU"
+        try:
+            with open("/proc/cpuinfo") as f:
+                m = re.search(r"model name\s*:\s*(.*)", f.read())
+                cpu = m.group(1).strip() if m else cpu
+        except OSError:
+            pass
+        rev = subprocess.run(["git", "-C", SOURCE, "describe", "--always", "--dirty"],
+                             capture_output=True, text=True).stdout.strip() or "unknown"
+        glibc = " ".join(os.confstr("CS_GNU_LIBC_VERSION").split()) if hasattr(os, "confstr") \
+            else "unknown"
+        versions = []
+        for argv in ([PYTHON, "--version"], [self.sqlite or "sqlite3", "--version"]):
+            try:
+                v = subprocess.run(argv, capture_output=True, text=True).stdout.split()
+                versions.append("%s %s" % (os.path.basename(argv[0]), v[1] if
+                                           argv[0] == PYTHON else v[0]))
+            except (OSError, IndexError):
+                pass
+        lines = [
+            "## heapsampler benchmark%s" % (" (--quick: a smoke run, figures not meaningful)"
+                                            if self.args.quick else ""),
+            "",
+            "* date: %s" % datetime.datetime.now(datetime.timezone.utc).strftime(
+                "%Y-%m-%d %H:%M UTC"),
+            "* machine: %s, %d cores, Linux %s, %s; load average at start %.2f" % (
+                cpu, os.cpu_count() or 0, platform.release(), glibc, self.load0),
+            "* heapsampler %s (%s), default rate (512 KiB); %d interleaved runs per "
+            "configuration after a warm-up round" % (rev, self.lib, self.runs),
+            "* workloads: churn = %d malloc+free pairs per thread (callgrind: %d), python3 = "
+            "bench/workload.py %d rounds x %d records, sqlite3 = bench/gen_sql.py %d rows (%s)" % (
+                self.size["churn_pairs"], self.size["churn_cg_pairs"], self.size["py_rounds"],
+                self.size["py_records"], self.size["sql_rows"], ", ".join(versions)),
+            "* valgrind: %s; heaptrack: %s; jemalloc: %s" % (
+                self.valgrind or "not installed (instruction rows n/a)",
+                self.heaptrack or "not installed", self.jemalloc_note),
+        ]
+        return lines
+
+    def row(self, name, value, bar, met):
+        self.rows.append("| %s | %s | %s | %s |" % (name, value, bar, met))
+
+    def verdict(self, ok, deterministic=False, name=""):
+        if ok is None:
+            return "n/a"
+        if not ok and deterministic:
+            self.missed.append(name)
+        return "yes" if ok else "**no**"
+
+    def bars(self):
+        self.rows = ["| bar | measured | limit | met |", "|---|---|---|---|"]
+        for t in (1, 2):
+            name = "churn, %d thread%s: instructions per malloc+free pair over the floor" % (
+                t, "s" if t > 1 else "")
+            k = "churn%d" % t
+            if ("%s" % k, "heapsampler") in self.instr:
+                pairs = t * self.size["churn_cg_pairs"]
+                d = (self.instr[(k, "heapsampler")] - self.instr[(k, "floor")]) / pairs
+                fl = (self.instr[(k, "floor")] - self.instr[(k, "none")]) / pairs
+                self.row(name, "%.1f (the floor itself: %.1f over no interposer)" % (d, fl),
+                         "<= %g" % BAR_PAIR_INSTR,
+                         self.verdict(d <= BAR_PAIR_INSTR, True, name))
+            else:
+                self.row(name, "n/a (valgrind not installed)", "<= %g" % BAR_PAIR_INSTR, "n/a")
+        for key, label in (("python", "python3"), ("sqlite", "sqlite3")):
+            name = "%s: instructions, heapsampler / floor" % label
+            if (key, "heapsampler") in self.instr:
+                r = self.instr[(key, "heapsampler")] / self.instr[(key, "floor")]
+                fl = self.instr[(key, "floor")] / self.instr[(key, "none")]
+                self.row(name, "%.4fx (floor / no interposer: %.4fx)" % (r, fl),
+                         "<= %gx" % BAR_REAL_INSTR,
+                         self.verdict(r <= BAR_REAL_INSTR, True, name))
+            else:
+                why = "valgrind not installed" if not self.valgrind else "not installed"
+                self.row(name, "n/a (%s)" % why, "<= %gx" % BAR_REAL_INSTR, "n/a")
+        for key, base, bar in (("churn1", "floor", BAR_CHURN_WALL),
+                               ("churn2", "floor", BAR_CHURN_WALL),
+                               ("python", "none", BAR_REAL_WALL),
+                               ("sqlite", "none", BAR_REAL_WALL)):
+            label = {"churn1": "churn, 1 thread", "churn2": "churn, 2 threads",
+                     "python": "python3", "sqlite": "sqlite3"}[key]
+            name = "%s: wall time, heapsampler / %s" % (
+                label, "floor" if base == "floor" else "no profiler")
+            if key in self.wall_res:
+                r = self.paired(self.wall_res[key], "heapsampler", base)
+                extra = ""
+                if key in self.cpu_res:
+                    extra = " (CPU time of the loop: %.3fx)" % self.paired(self.cpu_res[key],
+                                                                         "heapsampler", base)
+                self.row(name, "%.3fx%s" % (r, extra), "<= %gx" % bar, self.verdict(r <= bar))
+            else:
+                self.row(name, "n/a (sqlite3 not installed)", "<= %gx" % bar, "n/a")
+        s = self.sample_res
+        cost = statistics.median(a - b for a, b in zip(s["heapsampler"]["malloc"],
+                                                       s["floor"]["malloc"]))
+        instr = ""
+        if ("sample", "heapsampler") in self.instr:
+            per = (self.instr[("sample", "heapsampler")] - self.instr[("sample", "floor")]) / \
+                self.size["sample_n"]
+            instr = ", %.0f instructions" % per
+        name = "one sample (unwind 64 frames + record): median"
+        self.row(name, "%.2f us%s (a sampled malloc %.2f us, the floor's %.2f us)" % (
+            cost / 1e3, instr, statistics.median(s["heapsampler"]["malloc"]) / 1e3,
+            statistics.median(s["floor"]["malloc"]) / 1e3),
+            "< %g us" % BAR_SAMPLE_US, self.verdict(cost / 1e3 < BAR_SAMPLE_US))
+        d = self.dump_res
+        self.row("dump of %d distinct stacks" % d["stacks"],
+                 "%.1f ms median; first %.1f ms (starts the writer, reads symbols), slowest "
+                 "%.1f ms; on a CPU: %.1f ms median, slowest %.1f ms" % (
+                     d["median"], d["first"], d["slowest"], d["cpu_median"], d["cpu_slowest"]),
+                 "< %g ms" % BAR_DUMP_MS,
+                 self.verdict(d["slowest"] < BAR_DUMP_MS and d["stacks"] >= 10000))
+        for key, label in (("python", "python3"), ("sqlite", "sqlite3"),
+                           ("dump", "10,000 stacks")):
+            name = "profiler memory (self-reported), %s" % label
+            mem, grow = (d["memory"], None) if key == "dump" else self.mem_res.get(key, (None, 0))
+            if mem is None:
+                self.row(name, "n/a", "< 32 MiB", "n/a")
+                continue
+            extra = "" if grow is None else " (peak RSS grew by %.1f MiB)" % (grow / MIB)
+            self.row(name, "%.1f MiB%s" % (mem / MIB, extra), "< 32 MiB",
+                     self.verdict(mem < BAR_MEMORY, True, name))
+        p = self.pause_res
+        self.row("longest pause of an allocating thread while dumps run",
+                 "%.2f ms, of which blocked (lock, mmap lock, I/O): %.2f ms; without dumps: "
+                 "%.2f ms (blocked %.2f ms); p99.9 %.0f us vs %.0f us; %d dumps" % (
+                     p["dumping_max_us"] / 1e3, p["dumping_blocked_max_us"] / 1e3,
+                     p["quiet_max_us"] / 1e3, p["quiet_blocked_max_us"] / 1e3,
+                     p["dumping_p999_us"], p["quiet_p999_us"], p["dumps"]),
+                 "reported", "-")
+        return self.rows
+
+    def wall_table(self):
+        configs = list(self.configs())
+        base = {"floor": "none", "heapsampler": "floor / none", "jemalloc": "none",
+                "jemalloc-prof": "jemalloc", "heaptrack": "none"}
+        lines = ["| workload | " + " | ".join(configs) + " |",
+                 "|---" * (len(configs) + 1) + "|"]
+        for key, wl in self.workloads().items():
+            times = self.wall_res[key]
+            cells = []
+            for c in configs:
+                med = statistics.median(times[c])
+                cell = "%.1f ns/pair" % (med * 1e9) if wl.get("inproc") else "%.3f s" % med
+                if c == "heapsampler":
+                    cell += " (%.3fx / %.3fx)" % (self.paired(times, c, "floor"),
+                                                  self.paired(times, c, "none"))
+                elif c in base:
+                    cell += " (%.3fx)" % self.paired(times, c, base[c])
+                cells.append(cell)
+            lines.append("| %s | %s |" % (wl["label"], " | ".join(cells)))
+        lines.append("")
+        lines.append("Medians; in parentheses the median of paired ratios: floor, jemalloc and "
+                     "heaptrack over none, heapsampler over floor / none, jemalloc-prof over "
+                     "jemalloc. Churn times its loop in-process, per malloc+free pair; the "
+                     "others are whole processes (heaptrack's includes its interpreter).")
+        return lines
+
+    def instr_table(self):
+        if not self.instr:
+            return ["Instruction counts: n/a (valgrind not installed)."]
+        lines = ["| workload | none | floor | heapsampler |", "|---|---|---|---|"]
+        labels = {"churn1": "churn loop, 1 thread", "churn2": "churn loop, 2 threads",
+                  "python": "python3, whole process", "sqlite": "sqlite3, whole process"}
+        for key, label in labels.items():
+            if (key, "none") not in self.instr:
+                continue
+            lines.append("| %s | %d | %d | %d |" % (label, self.instr[(key, "none")],
+                                                    self.instr[(key, "floor")],
+                                                    self.instr[(key, "heapsampler")]))
+        return lines
+
+    def unwinder_table(self):
+        lines = ["| unwinder | one sample, median | instructions per sample | churn: "
+                 "instructions per pair over the floor |", "|---|---|---|---|"]
+        if not self.fp:
+            lines.append("| frame pointers (HEAPSAMPLER_UNWIND=fp) | n/a: not accepted by this "
+                         "build | n/a | n/a |")
+        for c, name in (("heapsampler", "libunwind (default)"),
+                        ("heapsampler-fp", "frame pointers (HEAPSAMPLER_UNWIND=fp)")):
+            if c not in self.sample_res:
+                continue
+            s = self.sample_res
+            cost = statistics.median(a - b for a, b in zip(s[c]["malloc"], s["floor"]["malloc"]))
+            per = pair = "n/a"
+            if ("sample", c) in self.instr:
+                per = "%.0f" % ((self.instr[("sample", c)] - self.instr[("sample", "floor")]) /
+                                self.size["sample_n"])
+                pair = "%.1f" % ((self.instr[("churn1", c)] - self.instr[("churn1", "floor")]) /
+                                 self.size["churn_cg_pairs"])
+            lines.append("| %s | %.2f us | %s | %s |" % (name, cost / 1e3, per, pair))
+        return lines
+
+    def report(self):
+        out = self.header()
+        out += ["", "### Bars", ""] + self.bars()
+        out += ["", "### Wall time", ""] + self.wall_table()
+        out += ["", "### Instructions (callgrind)", ""] + self.instr_table()
+        out += ["", "### Unwinder: libunwind vs frame pointers", ""] + self.unwinder_table()
+        load1 = os.getloadavg()[0]
+        out += ["", "Load average at the end: %.2f. Wall times on a shared machine swing by "
+                "several percent between runs; instruction counts do not." % load1]
+        print("\n".join(out), flush=True)
+
+    def main(self):
+        self.load0 = os.getloadavg()[0]
+        t0 = time.monotonic()
+        try:
+            self.wall()
+            self.sample_cost()
+            self.dumps()
+            self.pauses()
+            self.memory()
+            self.instructions()
+            self.report()
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        log("done in %.0f s" % (time.monotonic() - t0))
+        for f in self.failures:
+            log("FAILED: " + f)
+        if self.args.strict:
+            for m in self.missed:
+                log("bar missed: " + m)
+        if self.failures or (self.args.strict and self.missed):
+            return 1
+        return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description="heapsampler's overhead benchmark")
+    ap.add_argument("--build-dir", default=os.path.join(SOURCE, "build"))
+    ap.add_argument("--quick", action="store_true", help="small workloads, 2 runs: a smoke run")
+    ap.add_argument("--runs", type=int, default=0, help="timed runs per configuration")
+    ap.add_argument("--strict", action="store_true",
+                    help="exit 1 if an instruction or memory bar is missed")
+    args = ap.parse_args()
+    try:
+        return Bench(args).main()
+    except Failure as e:
+        log("FAILED: %s" % e)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,552 @@
+/*
+ * analysis.c - shared pieces of the analysis commands (see analysis.h): flags, loading
+ * profiles and series with one clear error line per bad file, listing directories, formats.
+ *
+ * Flags are long options (--by stack or --by=stack) plus -h; parsing stops at the first operand
+ * or after "--", so that `check` can take a command line after them. Number formats are fixed
+ * (C locale, 3 significant digits) because the table formats are tested against golden files.
+ *
+ * Single-threaded; allocates.
+ */
+#include "analysis.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "config.h"
+
+/* ---- flags ------------------------------------------------------------------------------- */
+
+static const struct {
+    unsigned bit;
+    const char *name;
+    const char *metavar;
+    const char *help;
+} opt_table[] = {
+    {HS_CLI_OPT_TYPE, "type", "TYPE",
+     "sample type: inuse_space (default), inuse_objects, alloc_space, alloc_objects, or any "
+     "type the profile has"},
+    {HS_CLI_OPT_BY, "by", "KEY",
+     "group by: function (the leaf function below malloc/new, default), stack (the whole call "
+     "path from it), file (its source file, or module)"},
+    {HS_CLI_OPT_TOP, "top", "N", "show the N largest sites (default 20; 0 = all)"},
+    {HS_CLI_OPT_SIGMA, "sigma", "K",
+     "a change is significant when it exceeds K standard errors (default 3)"},
+    {HS_CLI_OPT_THRESHOLD, "threshold", "SIZE",
+     "a site grew when its growth exceeds both SIZE and K standard errors (default 0)"},
+    {HS_CLI_OPT_ALL, "all", NULL, "also list the sites within the sampling noise"},
+    {HS_CLI_OPT_JSON, "json", NULL, "print JSON instead of the table"},
+    {HS_CLI_OPT_HTML, "html", "OUT.html",
+     "also write a self-contained HTML report (inline SVG charts and the tables)"},
+};
+
+static int bad_value(const char *cmd, const char *name, const char *value, const char *why)
+{
+    hs_cli_error(cmd, "invalid --%s \"%s\": %s", name, value, why);
+    return HS_CLI_EXIT_USAGE;
+}
+
+static int take(const char *cmd, hs_cli_opts_t *o, unsigned bit, const char *name,
+                const char *value)
+{
+    char *end;
+    const char *why;
+    switch (bit) {
+    case HS_CLI_OPT_TYPE:
+        if (!*value)
+            return bad_value(cmd, name, value, "empty");
+        o->type = value;
+        return 0;
+    case HS_CLI_OPT_BY:
+        if (hs_sites_parse_by(value, &o->by) != HS_OK)
+            return bad_value(cmd, name, value, "not one of function, stack, file");
+        return 0;
+    case HS_CLI_OPT_TOP:
+        errno = 0;
+        unsigned long long top = strtoull(value, &end, 10);
+        if (!*value || *end || errno || value[0] == '-')
+            return bad_value(cmd, name, value, "not a non-negative integer");
+        o->top = (size_t)top;
+        return 0;
+    case HS_CLI_OPT_SIGMA:
+        errno = 0;
+        o->sigma = strtod(value, &end);
+        if (!*value || *end || errno || !(o->sigma > 0) || o->sigma > 100)
+            return bad_value(cmd, name, value, "not a number between 0 and 100 (e.g. 3)");
+        return 0;
+    case HS_CLI_OPT_THRESHOLD:
+        if (hs_cli_parse_size(value, &o->threshold, &why) != HS_OK)
+            return bad_value(cmd, name, value, why);
+        return 0;
+    case HS_CLI_OPT_HTML:
+        if (!*value)
+            return bad_value(cmd, name, value, "empty");
+        o->html = value;
+        return 0;
+    }
+    return 0;
+}
+
+int hs_cli_parse_opts(const char *cmd, int argc, char **argv, unsigned allowed, hs_cli_opts_t *o,
+                      int *first)
+{
+    memset(o, 0, sizeof *o);
+    o->type = "";
+    o->top = HS_CLI_DEFAULT_TOP;
+    o->sigma = HS_CLI_DEFAULT_SIGMA;
+    int i = 1;
+    while (i < argc) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--") == 0) {
+            i++;
+            break;
+        }
+        if (arg[0] != '-' || arg[1] == '\0')
+            break;
+        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            o->help = true;
+            i++;
+            continue;
+        }
+        if (arg[1] != '-') {
+            hs_cli_error(cmd, "unknown option %s (see `heapsampler %s --help`)", arg, cmd);
+            return HS_CLI_EXIT_USAGE;
+        }
+        const char *name = arg + 2, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        size_t k = 0;
+        for (; k < HS_ARRAY_LEN(opt_table); k++)
+            if ((allowed & opt_table[k].bit) && strlen(opt_table[k].name) == len &&
+                strncmp(opt_table[k].name, name, len) == 0)
+                break;
+        if (k == HS_ARRAY_LEN(opt_table)) {
+            hs_cli_error(cmd, "unknown option --%.*s (see `heapsampler %s --help`)", (int)len, name,
+                         cmd);
+            return HS_CLI_EXIT_USAGE;
+        }
+        i++;
+        if (!opt_table[k].metavar) {
+            if (eq) {
+                hs_cli_error(cmd, "option --%s takes no value", opt_table[k].name);
+                return HS_CLI_EXIT_USAGE;
+            }
+            if (opt_table[k].bit == HS_CLI_OPT_JSON)
+                o->json = true;
+            else if (opt_table[k].bit == HS_CLI_OPT_ALL)
+                o->all = true;
+            continue;
+        }
+        const char *value = eq ? eq + 1 : NULL;
+        if (!value) {
+            if (i >= argc) {
+                hs_cli_error(cmd, "option --%s needs a value", opt_table[k].name);
+                return HS_CLI_EXIT_USAGE;
+            }
+            value = argv[i++];
+        }
+        int rc = take(cmd, o, opt_table[k].bit, opt_table[k].name, value);
+        if (rc)
+            return rc;
+    }
+    *first = i;
+    return 0;
+}
+
+bool hs_cli_start(const char *cmd, int argc, char **argv, unsigned allowed, void (*help)(FILE *f),
+                  hs_cli_opts_t *o, int *first, int *rc)
+{
+    *rc = hs_cli_parse_opts(cmd, argc, argv, allowed, o, first);
+    if (*rc)
+        return true;
+    if (o->help) {
+        help(stdout);
+        return true;
+    }
+    return false;
+}
+
+void hs_cli_print_opts_help(FILE *f, unsigned allowed)
+{
+    for (size_t k = 0; k < HS_ARRAY_LEN(opt_table); k++) {
+        if (!(allowed & opt_table[k].bit))
+            continue;
+        char head[64];
+        snprintf(head, sizeof head, "  --%s%s%s", opt_table[k].name,
+                 opt_table[k].metavar ? " " : "", opt_table[k].metavar ? opt_table[k].metavar : "");
+        fprintf(f, "%s\n", head);
+        hs_cli_print_wrapped(f, opt_table[k].help, 8);
+    }
+    fprintf(f, "  -h, --help\n        show this help\n");
+}
+
+hs_err_t hs_cli_parse_size(const char *s, double *out, const char **why)
+{
+    uint64_t v;
+    hs_err_t err = hs_config_parse_size(s, &v, why);
+    if (err == HS_OK)
+        *out = (double)v;
+    return err;
+}
+
+hs_err_t hs_cli_parse_rate(const char *s, double *per_second, const char **why)
+{
+    static const char *bad = "not a rate (examples: 10M/h, 64K/min, 1K/s; per hour by default)";
+    char size[64];
+    const char *slash = strchr(s, '/');
+    size_t n = slash ? (size_t)(slash - s) : strlen(s);
+    if (n == 0 || n >= sizeof size) {
+        *why = bad;
+        return HS_ERR_INVALID;
+    }
+    memcpy(size, s, n);
+    size[n] = '\0';
+    double per = 3600;
+    if (slash) {
+        const char *u = slash + 1;
+        if (strcmp(u, "h") == 0 || strcmp(u, "hour") == 0)
+            per = 3600;
+        else if (strcmp(u, "m") == 0 || strcmp(u, "min") == 0)
+            per = 60;
+        else if (strcmp(u, "s") == 0)
+            per = 1;
+        else if (strcmp(u, "d") == 0 || strcmp(u, "day") == 0)
+            per = 86400;
+        else {
+            *why = bad;
+            return HS_ERR_INVALID;
+        }
+    }
+    double bytes;
+    if (hs_cli_parse_size(size, &bytes, why) != HS_OK) {
+        *why = bad;
+        return HS_ERR_INVALID;
+    }
+    *per_second = bytes / per;
+    return HS_OK;
+}
+
+/* ---- profiles ---------------------------------------------------------------------------- */
+
+int hs_cli_load_sites(const char *cmd, const char *path, const char *type, hs_sites_by_t by,
+                      hs_sites_t *out)
+{
+    hs_pprof_t p;
+    char why[256];
+    hs_err_t err = hs_pprof_read_file(path, &p, why, sizeof why);
+    if (err == HS_OK) {
+        err = hs_sites_build(&p, type, by, out, why, sizeof why);
+        hs_pprof_free(&p);
+    }
+    if (err != HS_OK) {
+        hs_cli_error(cmd, "%s: %s", path, why);
+        return err == HS_ERR_NOMEM ? HS_CLI_EXIT_FAILURE : HS_CLI_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* "<prefix>.<pid>.<seq>.pb[.gz|.zst]" -> pid, seq. */
+static bool parse_name(const char *path, long *pid, uint64_t *seq)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    const char *suffix = strstr(base, ".pb");
+    if (!suffix || (strcmp(suffix, ".pb") && strcmp(suffix, ".pb.gz") && strcmp(suffix, ".pb.zst")))
+        return false;
+    /* Walk back over ".<seq>" and ".<pid>". */
+    const char *s = suffix;
+    unsigned long long v[2];
+    for (int part = 0; part < 2; part++) {
+        const char *end = s;
+        while (s > base && s[-1] >= '0' && s[-1] <= '9')
+            s--;
+        if (s == end || s == base || s[-1] != '.' || end - s > 18)
+            return false;
+        v[part] = strtoull(s, NULL, 10);
+        s--;
+    }
+    if (s == base) /* an empty prefix */
+        return false;
+    *seq = v[0];
+    *pid = (long)v[1];
+    return true;
+}
+
+static bool profile_file_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (strstr(name, ".tmp.") || name[0] == '.')
+        return false;
+    return (n > 3 && strcmp(name + n - 3, ".pb") == 0) ||
+           (n > 6 && strcmp(name + n - 6, ".pb.gz") == 0) ||
+           (n > 7 && strcmp(name + n - 7, ".pb.zst") == 0);
+}
+
+static hs_err_t add_file(hs_cli_file_t **files, size_t *n, size_t *cap, const char *path)
+{
+    if (hs_array_reserve((void **)files, cap, *n + 1, sizeof **files, 64) != HS_OK)
+        return HS_ERR_NOMEM;
+    hs_cli_file_t *f = &(*files)[*n];
+    f->path = strdup(path);
+    if (!f->path)
+        return HS_ERR_NOMEM;
+    if (!parse_name(path, &f->pid, &f->seq)) {
+        f->pid = -1;
+        f->seq = 0;
+    }
+    (*n)++;
+    return HS_OK;
+}
+
+static int file_cmp(const void *a, const void *b)
+{
+    const hs_cli_file_t *x = a, *y = b;
+    if (x->pid != y->pid)
+        return x->pid < y->pid ? -1 : 1;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    return strcmp(x->path, y->path);
+}
+
+int hs_cli_collect_files(const char *cmd, char **args, int nargs, hs_cli_file_t **files,
+                         size_t *nfiles)
+{
+    hs_cli_file_t *v = NULL;
+    size_t n = 0, cap = 0;
+    for (int a = 0; a < nargs; a++) {
+        struct stat st;
+        if (stat(args[a], &st) != 0) {
+            hs_cli_error(cmd, "%s: %s", args[a], strerror(errno));
+            goto fail;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            if (add_file(&v, &n, &cap, args[a]) != HS_OK)
+                goto fail_nomem;
+            continue;
+        }
+        DIR *d = opendir(args[a]);
+        if (!d) {
+            hs_cli_error(cmd, "%s: %s", args[a], strerror(errno));
+            goto fail;
+        }
+        size_t before = n;
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (!profile_file_name(e->d_name))
+                continue;
+            char path[4096];
+            size_t len = strlen(args[a]);
+            snprintf(path, sizeof path, "%s%s%s", args[a],
+                     len && args[a][len - 1] == '/' ? "" : "/", e->d_name);
+            if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+                continue;
+            if (add_file(&v, &n, &cap, path) != HS_OK) {
+                closedir(d);
+                goto fail_nomem;
+            }
+        }
+        closedir(d);
+        if (n == before) {
+            hs_cli_error(cmd, "%s: no profiles in this directory (*.pb, *.pb.gz, *.pb.zst)",
+                         args[a]);
+            goto fail;
+        }
+    }
+    if (n)
+        qsort(v, n, sizeof *v, file_cmp);
+    *files = v;
+    *nfiles = n;
+    return 0;
+
+fail_nomem:
+    hs_cli_error(cmd, "out of memory");
+    hs_cli_free_files(v, n);
+    return HS_CLI_EXIT_FAILURE;
+fail:
+    hs_cli_free_files(v, n);
+    return HS_CLI_EXIT_USAGE;
+}
+
+void hs_cli_free_files(hs_cli_file_t *files, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(files[i].path);
+    free(files);
+}
+
+int hs_cli_load_series(const char *cmd, const hs_cli_file_t *files, size_t n, const char *type,
+                       hs_sites_by_t by, hs_series_t *out)
+{
+    if (hs_series_init(out, n) != HS_OK) {
+        hs_cli_error(cmd, "out of memory");
+        return HS_CLI_EXIT_FAILURE;
+    }
+    for (size_t i = 0; i < n; i++) {
+        hs_sites_t s;
+        int rc = hs_cli_load_sites(cmd, files[i].path, type, by, &s);
+        if (rc) {
+            hs_series_free(out);
+            return rc;
+        }
+        char why[256];
+        hs_err_t err = HS_OK;
+        if (s.time_nanos <= 0) {
+            snprintf(why, sizeof why, "the profile has no time stamp (time_nanos)");
+            err = HS_ERR_INVALID;
+        } else {
+            err = hs_series_add(out, &s, why, sizeof why);
+        }
+        hs_sites_free(&s);
+        if (err != HS_OK) {
+            hs_cli_error(cmd, "%s: %s", files[i].path, why);
+            hs_series_free(out);
+            return err == HS_ERR_NOMEM ? HS_CLI_EXIT_FAILURE : HS_CLI_EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+/* ---- formats ----------------------------------------------------------------------------- */
+
+static bool is_bytes(const char *unit)
+{
+    return unit && strcmp(unit, "bytes") == 0;
+}
+
+/* |v| with 3 significant digits and a prefix; sign handled by the callers. */
+static void fmt_abs(char *buf, size_t len, double v, const char *unit)
+{
+    if (isnan(v)) {
+        snprintf(buf, len, "?");
+        return;
+    }
+    if (v == 0)
+        v = 0; /* no "-0" */
+    if (is_bytes(unit)) {
+        static const char *const pfx[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+        size_t k = 0;
+        double x = v;
+        while (x >= 999.5 && k + 1 < HS_ARRAY_LEN(pfx)) {
+            x /= 1024;
+            k++;
+        }
+        if (k == 0)
+            snprintf(buf, len, "%.0f B", x);
+        else
+            snprintf(buf, len, "%.*f %s", x >= 99.95 ? 0 : x >= 9.995 ? 1 : 2, x, pfx[k]);
+        return;
+    }
+    static const char *const pfx[] = {"", "k", "M", "G", "T", "P", "E"};
+    size_t k = 0;
+    double x = v;
+    while (x >= 9999.5 && k + 1 < HS_ARRAY_LEN(pfx)) {
+        x /= 1000;
+        k++;
+    }
+    if (k == 0)
+        snprintf(buf, len, "%.0f", x);
+    else
+        snprintf(buf, len, "%.*f%s", x >= 99.95 ? 0 : x >= 9.995 ? 1 : 2, x, pfx[k]);
+}
+
+const char *hs_cli_fmt_value(char *buf, size_t len, double v, const char *unit)
+{
+    if (v < 0) {
+        buf[0] = '-';
+        fmt_abs(buf + 1, len - 1, -v, unit);
+    } else {
+        fmt_abs(buf, len, v, unit);
+    }
+    return buf;
+}
+
+const char *hs_cli_fmt_change(char *buf, size_t len, double v, const char *unit)
+{
+    if (isnan(v))
+        return hs_cli_fmt_value(buf, len, v, unit);
+    buf[0] = v < 0 ? '-' : '+';
+    fmt_abs(buf + 1, len - 1, fabs(v), unit);
+    if (strcmp(buf + 1, "0 B") == 0 || strcmp(buf + 1, "0") == 0)
+        memmove(buf, buf + 1, strlen(buf)); /* no sign on zero */
+    return buf;
+}
+
+const char *hs_cli_fmt_rate(char *buf, size_t len, double per_second, const char *unit)
+{
+    char v[48];
+    hs_cli_fmt_change(v, sizeof v, per_second * 3600, unit);
+    if (v[0] == '+')
+        memmove(v, v + 1, strlen(v));
+    snprintf(buf, len, "%s/h", v);
+    return buf;
+}
+
+const char *hs_cli_fmt_time(char *buf, size_t len, int64_t nanos)
+{
+    if (nanos <= 0) {
+        snprintf(buf, len, "no time");
+        return buf;
+    }
+    time_t secs = (time_t)(nanos / 1000000000);
+    struct tm tm;
+    if (!gmtime_r(&secs, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+        snprintf(buf, len, "%lld ns", (long long)nanos);
+    return buf;
+}
+
+double hs_cli_time_unit(double span, const char **name)
+{
+    static const struct {
+        double limit, seconds;
+        const char *name;
+    } units[] = {{120, 1, "s"}, {7200, 60, "min"}, {172800, 3600, "h"}, {INFINITY, 86400, "d"}};
+    size_t k = 0;
+    while (span >= units[k].limit)
+        k++;
+    *name = units[k].name;
+    return units[k].seconds;
+}
+
+const char *hs_cli_fmt_duration(char *buf, size_t len, double s)
+{
+    const char *unit;
+    double per = hs_cli_time_unit(s, &unit);
+    if (s < 1)
+        snprintf(buf, len, "%.0f ms", s * 1000);
+    else
+        snprintf(buf, len, "%.1f %s", s / per, unit);
+    return buf;
+}
+
+void hs_cli_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c == '\n')
+            fputs("\\n", f);
+        else if (c == '\t')
+            fputs("\\t", f);
+        else if (c < 0x20 || c == 0x7f)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+void hs_cli_json_number(FILE *f, double v)
+{
+    if (isnan(v) || isinf(v))
+        fputs("null", f);
+    else if (v == floor(v) && fabs(v) < 9e15)
+        fprintf(f, "%.0f", v);
+    else
+        fprintf(f, "%.12g", v);
+}

@@ -1,0 +1,550 @@
+/*
+ * check.c - `heapsampler check [OPTIONS] [--] COMMAND [ARGS...]`: the CI gate. Runs COMMAND
+ * under the profiler with a short dump interval into a temporary directory, analyses the
+ * profiles like `leaks`, and fails with a short reason naming the sites when
+ *  - a site (or the whole process) is a leak suspect growing faster than --max-growth by more
+ *    than --sigma standard errors (with the default 0: any leak suspect);
+ *  - the estimated in-use memory of the process exceeds --max-inuse in any profile;
+ *  - the memory still allocated when the process exited (the estimate of the profile written at
+ *    exit) exceeds --max-leaked.
+ *
+ * Exit status, in this order of precedence: 2 for a bad option; COMMAND's own status when it
+ * failed (its exit code, 128+N if it died of signal N, 127 not found, 126 not executable; the
+ * criteria are still reported); 125 when check itself could not do its job (no library, no
+ * profile written, --max-leaked without an exit profile, --max-growth without 3 profiles);
+ * 1 when a criterion failed; 0 when COMMAND succeeded and every criterion held.
+ *
+ * Everything check says goes to stderr, so that COMMAND's standard output stays its own. The
+ * temporary directory is removed afterwards unless --keep DIR names a directory to keep.
+ * Single-threaded; running the child is spawn.c's.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "analysis.h"
+#include "config.h"
+
+#define CMD              "check"
+#define ALLOWED          (HS_CLI_OPT_BY | HS_CLI_OPT_SIGMA | HS_CLI_OPT_HTML)
+#define DEFAULT_INTERVAL "100ms"
+
+typedef struct check_args {
+    hs_cli_opts_t o;
+    double max_growth; /* bytes per second; <0 = off */
+    bool growth_given;
+    double max_inuse, max_leaked; /* <0 = off */
+    const char *interval, *rate, *keep, *library;
+    bool quiet;
+    char **command;
+} check_args_t;
+
+static void print_help(FILE *f)
+{
+    fprintf(f, "Usage: heapsampler check [OPTIONS] [--] COMMAND [ARGS...]\n\n");
+    hs_cli_print_wrapped(
+        f,
+        "The CI gate. Runs COMMAND under the profiler with a short dump interval (a profile "
+        "every 100 ms by default) into a temporary directory, analyses the profiles like "
+        "`heapsampler leaks`, and fails with a short reason that names the call sites when a "
+        "criterion does not hold. Exit status, in this order: 2 for a bad option; COMMAND's "
+        "own status when it failed (its exit code, 128+N if it died of signal N, 127 if not "
+        "found, 126 if not executable), the criteria being reported all the same; 125 when "
+        "check itself could not do its job (no profile written, --max-leaked without a profile "
+        "written at exit, an explicit --max-growth with fewer than 3 profiles); 1 when a "
+        "criterion failed; 0 when COMMAND succeeded and every criterion held. All output of "
+        "check goes to stderr.",
+        0);
+    fprintf(f, "\nCriteria:\n");
+    fprintf(f, "  --max-growth RATE\n");
+    hs_cli_print_wrapped(
+        f,
+        "fail when a site, or the whole process, is a leak suspect whose growth exceeds RATE "
+        "by more than K standard errors (RATE like 10M/h, 64K/min, 1K/s; per hour without a "
+        "unit). The default, 0, fails on every leak suspect; off disables the check.",
+        8);
+    fprintf(f, "  --max-inuse SIZE\n");
+    hs_cli_print_wrapped(f,
+                         "fail when the estimated in-use memory of the process exceeds SIZE in "
+                         "any profile (SIZE like 64M, 1G, 4096)",
+                         8);
+    fprintf(f, "  --max-leaked SIZE\n");
+    hs_cli_print_wrapped(f,
+                         "fail when the memory still allocated when the process exited "
+                         "(estimated from the samples never freed) exceeds SIZE",
+                         8);
+    fprintf(f, "\nOptions:\n");
+    hs_cli_print_opts_help(f, ALLOWED);
+    fprintf(f, "  --interval DURATION\n");
+    hs_cli_print_wrapped(f, "write a profile this often (default " DEFAULT_INTERVAL ")", 8);
+    fprintf(f, "  --rate BYTES\n");
+    hs_cli_print_wrapped(f,
+                         "mean bytes between samples (default: HEAPSAMPLER_RATE, else the "
+                         "library's 512K); lower rates see smaller leaks in short runs",
+                         8);
+    fprintf(f, "  --keep DIR\n");
+    hs_cli_print_wrapped(f, "write the profiles into DIR and keep them", 8);
+    fprintf(f, "  --library PATH\n");
+    hs_cli_print_wrapped(f, "the preload library to use (default: the one beside this program)", 8);
+    fprintf(f, "  -q, --quiet\n");
+    hs_cli_print_wrapped(f, "print only the failures", 8);
+    fprintf(f, "\nExamples:\n"
+               "  heapsampler check -- ./unit_tests\n"
+               "  heapsampler check --max-growth 10M/h --max-inuse 512M -- ./server --selftest\n"
+               "  heapsampler check --max-growth off --max-leaked 0 -- ./tool input.txt\n");
+}
+
+/* ---- flags ------------------------------------------------------------------------------- */
+
+static int bad(const char *flag, const char *value, const char *why)
+{
+    hs_cli_error(CMD, "invalid --%s \"%s\": %s", flag, value, why);
+    return HS_CLI_EXIT_USAGE;
+}
+
+static int parse_args(int argc, char **argv, check_args_t *a)
+{
+    memset(a, 0, sizeof *a);
+    a->max_growth = 0;
+    a->max_inuse = a->max_leaked = -1;
+    a->interval = DEFAULT_INTERVAL;
+    /* Own flags first; the shared ones (--by, --sigma, --html) through hs_cli_parse_opts. */
+    char **rest = malloc(((size_t)argc + 1) * sizeof *rest);
+    if (!rest) {
+        hs_cli_error(CMD, "out of memory");
+        return HS_CLI_EXIT_FAILURE;
+    }
+    int nrest = 0, i = 1;
+    rest[nrest++] = argv[0];
+    while (i < argc) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--") == 0 || arg[0] != '-' || arg[1] == '\0')
+            break;
+        if (strcmp(arg, "-q") == 0 || strcmp(arg, "--quiet") == 0) {
+            a->quiet = true;
+            i++;
+            continue;
+        }
+        static const char *const own[] = {"max-growth", "max-inuse", "max-leaked", "interval",
+                                          "rate",       "keep",      "library"};
+        const char *name = arg + 2, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        size_t k = 0;
+        while (k < HS_ARRAY_LEN(own) &&
+               !(arg[1] == '-' && strlen(own[k]) == len && strncmp(own[k], name, len) == 0))
+            k++;
+        if (k == HS_ARRAY_LEN(own)) {
+            /* A shared flag: hand it (and its value, if separate) to the common parser. */
+            rest[nrest++] = argv[i++];
+            if (!eq && i < argc &&
+                (strcmp(arg, "--by") == 0 || strcmp(arg, "--sigma") == 0 ||
+                 strcmp(arg, "--html") == 0))
+                rest[nrest++] = argv[i++];
+            continue;
+        }
+        const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        i++;
+        if (!value) {
+            hs_cli_error(CMD, "option --%s needs a value", own[k]);
+            free(rest);
+            return HS_CLI_EXIT_USAGE;
+        }
+        const char *why = NULL;
+        int rc = 0;
+        uint64_t u;
+        switch (k) {
+        case 0:
+            a->growth_given = true;
+            if (strcmp(value, "off") == 0 || strcmp(value, "none") == 0)
+                a->max_growth = -1;
+            else if (hs_cli_parse_rate(value, &a->max_growth, &why) != HS_OK)
+                rc = bad(own[k], value, why);
+            break;
+        case 1:
+            if (hs_cli_parse_size(value, &a->max_inuse, &why) != HS_OK)
+                rc = bad(own[k], value, why);
+            break;
+        case 2:
+            if (hs_cli_parse_size(value, &a->max_leaked, &why) != HS_OK)
+                rc = bad(own[k], value, why);
+            break;
+        case 3:
+            if (hs_config_parse_duration(value, &u, &why) != HS_OK)
+                rc = bad(own[k], value, why);
+            else if (u == 0)
+                rc = bad(own[k], value, "check needs periodic profiles (more than 0)");
+            a->interval = value;
+            break;
+        case 4:
+            if (hs_config_parse_size(value, &u, &why) != HS_OK)
+                rc = bad(own[k], value, why);
+            else if (u == 0)
+                rc = bad(own[k], value, "must be at least 1");
+            a->rate = value;
+            break;
+        case 5:
+            if (!*value)
+                rc = bad(own[k], value, "empty");
+            a->keep = value;
+            break;
+        case 6:
+            a->library = value;
+            break;
+        }
+        if (rc) {
+            free(rest);
+            return rc;
+        }
+    }
+    int first_rest;
+    int rc = hs_cli_parse_opts(CMD, nrest, rest, ALLOWED, &a->o, &first_rest);
+    if (rc == 0 && first_rest != nrest) {
+        hs_cli_error(CMD, "unexpected argument \"%s\"", rest[first_rest]);
+        rc = HS_CLI_EXIT_USAGE;
+    }
+    free(rest);
+    if (rc)
+        return rc;
+    if (i < argc && strcmp(argv[i], "--") == 0)
+        i++;
+    a->command = i < argc ? argv + i : NULL;
+    return 0;
+}
+
+/* ---- the profile directory --------------------------------------------------------------- */
+
+static void remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            char path[PATH_MAX + 256];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+static int make_dir(const check_args_t *a, char *dir, size_t len)
+{
+    if (a->keep) {
+        if (mkdir(a->keep, 0700) != 0 && errno != EEXIST) {
+            hs_cli_error(CMD, "--keep %s: %s", a->keep, strerror(errno));
+            return HS_CLI_EXIT_USAGE;
+        }
+        if (!realpath(a->keep, dir)) {
+            hs_cli_error(CMD, "--keep %s: %s", a->keep, strerror(errno));
+            return HS_CLI_EXIT_USAGE;
+        }
+        return 0;
+    }
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, len, "%s/heapsampler-check.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) {
+        hs_cli_error(CMD, "cannot create a temporary directory in %s: %s",
+                     tmp && *tmp ? tmp : "/tmp", strerror(errno));
+        return HS_CLI_EXIT_FAILURE;
+    }
+    return 0;
+}
+
+/* ---- the criteria ------------------------------------------------------------------------ */
+
+typedef struct verdict {
+    int failures;
+    int cannot; /* criteria that could not be evaluated: check failed (125) */
+} verdict_t;
+
+static void fail_line(verdict_t *v, const char *fmt, ...) HS_PRINTF(2, 3);
+static void fail_line(verdict_t *v, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "heapsampler check: FAIL: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    v->failures++;
+}
+
+static bool leak_fails(const check_args_t *a, const hs_trend_t *t)
+{
+    if (a->max_growth < 0 || t->cls != HS_TREND_LEAK)
+        return false;
+    if (a->max_growth == 0)
+        return true;
+    return t->slope - a->o.sigma * t->slope_se > a->max_growth;
+}
+
+static void check_growth(const check_args_t *a, const hs_cli_series_t *cs, const char *who,
+                         verdict_t *v)
+{
+    const hs_series_t *s = &cs->s;
+    char r[64], e[64], m[64];
+    if (a->max_growth < 0)
+        return;
+    if (cs->skipped) {
+        if (a->growth_given) {
+            hs_cli_error(CMD,
+                         "%s: cannot check --max-growth: %s (run longer or use a shorter "
+                         "--interval)",
+                         who, cs->skipped);
+            v->cannot++;
+        } else if (!a->quiet) {
+            fprintf(stderr,
+                    "heapsampler check: %s: no leak check: %s (run longer or use a "
+                    "shorter --interval)\n",
+                    who, cs->skipped);
+        }
+        return;
+    }
+    hs_cli_fmt_rate(m, sizeof m, a->max_growth, "bytes");
+    double span = s->t[s->npoints - 1];
+    char over[64], during[32];
+    hs_cli_fmt_duration(during, sizeof during, span);
+    int before = v->failures;
+    for (size_t i = 0; i < s->nsites; i++) {
+        const hs_trend_t *t = &s->sites[i].trend;
+        if (!leak_fails(a, t))
+            continue;
+        fail_line(v, "%s: leak suspect %s grows %s \u00b1 %s (%s in %s; --max-growth %s, %g sigma)",
+                  who, s->sites[i].name, hs_cli_fmt_rate(r, sizeof r, t->slope, s->unit),
+                  hs_cli_fmt_rate(e, sizeof e, t->slope_se, s->unit),
+                  hs_cli_fmt_change(over, sizeof over, t->slope * span, s->unit), during, m,
+                  a->o.sigma);
+    }
+    /* The total matters when no single site is a suspect: a leak spread over many sites. */
+    const hs_trend_t *tt = &s->total_trend;
+    if (v->failures == before && leak_fails(a, tt))
+        fail_line(v,
+                  "%s: the whole process is a leak suspect: grows %s \u00b1 %s (%s in %s; "
+                  "--max-growth %s, %g sigma)",
+                  who, hs_cli_fmt_rate(r, sizeof r, tt->slope, s->unit),
+                  hs_cli_fmt_rate(e, sizeof e, tt->slope_se, s->unit),
+                  hs_cli_fmt_change(over, sizeof over, tt->slope * span, s->unit), during, m,
+                  a->o.sigma);
+}
+
+/* The largest sites of point i, as "a 20.0 MiB, b 8.0 MiB" (at most 3). */
+static void top_sites(const hs_series_t *s, size_t i, char *buf, size_t len)
+{
+    size_t best[3] = {SIZE_MAX, SIZE_MAX, SIZE_MAX};
+    for (size_t k = 0; k < s->nsites; k++) {
+        double y = s->sites[k].y[i];
+        if (!(y > 0))
+            continue;
+        for (size_t j = 0; j < 3; j++) {
+            if (best[j] == SIZE_MAX || y > s->sites[best[j]].y[i]) {
+                memmove(best + j + 1, best + j, (2 - j) * sizeof *best);
+                best[j] = k;
+                break;
+            }
+        }
+    }
+    buf[0] = '\0';
+    for (size_t j = 0; j < 3 && best[j] != SIZE_MAX; j++) {
+        char v[32];
+        size_t n = strlen(buf);
+        snprintf(buf + n, len - n, "%s%s %s", j ? ", " : "", s->sites[best[j]].name,
+                 hs_cli_fmt_value(v, sizeof v, s->sites[best[j]].y[i], s->unit));
+    }
+}
+
+static void check_inuse(const check_args_t *a, const hs_cli_series_t *cs, const char *who,
+                        verdict_t *v)
+{
+    const hs_series_t *s = &cs->s;
+    if (a->max_inuse < 0 || s->npoints == 0)
+        return;
+    size_t peak = 0;
+    for (size_t i = 1; i < s->npoints; i++)
+        if (s->total[i] > s->total[peak])
+            peak = i;
+    if (!(s->total[peak] > a->max_inuse))
+        return;
+    char x[32], y[32], e[32], top[1024];
+    top_sites(s, peak, top, sizeof top);
+    fail_line(v, "%s: in use %s \u00b1 %s > --max-inuse %s (%s)", who,
+              hs_cli_fmt_value(x, sizeof x, s->total[peak], s->unit),
+              hs_cli_fmt_value(e, sizeof e, sqrt(s->total_var[peak]), s->unit),
+              hs_cli_fmt_value(y, sizeof y, a->max_inuse, s->unit), top);
+}
+
+/* Was path written at exit? Its first comment says "heapsampler <version> (exit)". */
+static bool written_at_exit(const char *path)
+{
+    hs_pprof_t p;
+    if (hs_pprof_read_file(path, &p, NULL, 0) != HS_OK)
+        return false;
+    bool at_exit = false;
+    for (size_t i = 0; i < p.pb->n_comment && !at_exit; i++)
+        at_exit = strstr(hs_pprof_str(&p, p.pb->comment[i]), "(exit)") != NULL;
+    hs_pprof_free(&p);
+    return at_exit;
+}
+
+static void check_leaked(const check_args_t *a, const hs_cli_series_t *cs, const char *who,
+                         const char *last_file, verdict_t *v)
+{
+    const hs_series_t *s = &cs->s;
+    if (a->max_leaked < 0)
+        return;
+    if (!last_file || !written_at_exit(last_file)) {
+        hs_cli_error(CMD,
+                     "%s: cannot check --max-leaked: no profile was written at exit (the "
+                     "process did not return from main or call exit)",
+                     who);
+        v->cannot++;
+        return;
+    }
+    /* The exit profile is the latest point. */
+    size_t last = 0;
+    for (size_t i = 1; i < s->npoints; i++)
+        if (s->time_nanos[i] >= s->time_nanos[last])
+            last = i;
+    if (!(s->total[last] > a->max_leaked))
+        return;
+    char x[32], y[32], e[32], top[1024];
+    top_sites(s, last, top, sizeof top);
+    fail_line(v, "%s: still allocated at exit %s \u00b1 %s > --max-leaked %s (%s)", who,
+              hs_cli_fmt_value(x, sizeof x, s->total[last], s->unit),
+              hs_cli_fmt_value(e, sizeof e, sqrt(s->total_var[last]), s->unit),
+              hs_cli_fmt_value(y, sizeof y, a->max_leaked, s->unit), top);
+}
+
+/* ---- entry ------------------------------------------------------------------------------- */
+
+static int analyse(const check_args_t *a, const char *dir, int status, pid_t pid)
+{
+    char *args[] = {(char *)dir};
+    hs_cli_file_t *files = NULL;
+    size_t nfiles = 0;
+    DIR *d = opendir(dir);
+    bool any = false;
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL)
+            any |= strstr(e->d_name, ".pb") != NULL && !strstr(e->d_name, ".tmp.");
+        closedir(d);
+    }
+    if (!any) {
+        hs_cli_error(CMD,
+                     "no profile was written (did %s run under the profiler? a statically "
+                     "linked program cannot be preloaded)",
+                     a->command[0]);
+        return status ? status : HS_CLI_EXIT_FAILURE;
+    }
+    int rc = hs_cli_collect_files(CMD, args, 1, &files, &nfiles);
+    if (rc)
+        return status ? status : HS_CLI_EXIT_FAILURE;
+    hs_cli_opts_t o = a->o;
+    o.type = "inuse_space";
+    o.top = 10;
+    hs_cli_series_t *v = NULL;
+    size_t nv = 0;
+    rc = hs_cli_leaks_analyze(CMD, files, nfiles, &o, &v, &nv);
+    if (rc) {
+        hs_cli_free_files(files, nfiles);
+        return status ? status : HS_CLI_EXIT_FAILURE;
+    }
+    if (!a->quiet)
+        hs_cli_leaks_print(stderr, v, nv, &o);
+
+    verdict_t verdict = {0};
+    for (size_t k = 0; k < nv; k++) {
+        char who[64];
+        if (v[k].pid >= 0)
+            snprintf(who, sizeof who, "pid %ld%s", v[k].pid,
+                     v[k].pid == (long)pid ? "" : " (a child)");
+        else
+            snprintf(who, sizeof who, "profiles without a pid");
+        const char *last_file = NULL;
+        for (size_t i = 0; i < nfiles; i++)
+            if (files[i].pid == v[k].pid)
+                last_file = files[i].path; /* sorted by seq: the last one wins */
+        check_growth(a, &v[k], who, &verdict);
+        check_inuse(a, &v[k], who, &verdict);
+        check_leaked(a, &v[k], who, last_file, &verdict);
+    }
+    if (a->o.html && hs_cli_leaks_write_html(CMD, v, nv, &o) != 0)
+        verdict.cannot++;
+    hs_cli_leaks_free(v, nv);
+    hs_cli_free_files(files, nfiles);
+
+    if (status != 0) {
+        fprintf(stderr, "heapsampler check: %s failed (status %d): passing its status through\n",
+                a->command[0], status);
+        return status;
+    }
+    if (verdict.cannot)
+        return HS_CLI_EXIT_FAILURE;
+    if (verdict.failures)
+        return HS_CLI_EXIT_FOUND;
+    if (!a->quiet)
+        fprintf(stderr, "heapsampler check: passed\n");
+    return 0;
+}
+
+int hs_cli_check(int argc, char **argv)
+{
+    check_args_t a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc)
+        return rc;
+    if (a.o.help) {
+        print_help(stdout);
+        return 0;
+    }
+    if (!a.command) {
+        hs_cli_error(CMD, "no command given (usage: heapsampler check [OPTIONS] [--] COMMAND "
+                          "[ARGS...]; see --help)");
+        return HS_CLI_EXIT_USAGE;
+    }
+    char lib[PATH_MAX], dir[PATH_MAX];
+    if (hs_cli_find_library(CMD, a.library, true, lib, sizeof lib) != HS_OK)
+        return a.library ? HS_CLI_EXIT_USAGE : HS_CLI_EXIT_FAILURE;
+    rc = make_dir(&a, dir, sizeof dir);
+    if (rc)
+        return rc;
+
+    char output[PATH_MAX + 2];
+    snprintf(output, sizeof output, "%s/", dir);
+    char *preload = hs_cli_preload_value(lib, getenv("LD_PRELOAD"));
+    if (!preload || setenv("LD_PRELOAD", preload, 1) != 0 ||
+        setenv("HEAPSAMPLER_OUTPUT", output, 1) != 0 ||
+        setenv("HEAPSAMPLER_INTERVAL", a.interval, 1) != 0 ||
+        setenv("HEAPSAMPLER_ENABLED", "1", 1) != 0 ||
+        (a.rate && setenv("HEAPSAMPLER_RATE", a.rate, 1) != 0)) {
+        hs_cli_error(CMD, "cannot set the environment: %s", strerror(errno ? errno : ENOMEM));
+        free(preload);
+        if (!a.keep)
+            remove_dir(dir);
+        return HS_CLI_EXIT_FAILURE;
+    }
+    free(preload);
+    unsetenv("HEAPSAMPLER_ROOT_PID"); /* the command is the root of a new session */
+
+    pid_t pid = 0;
+    int status = hs_cli_spawn(CMD, a.command, false, &pid);
+    if (pid == 0) {
+        rc = status; /* it never ran: 126, 127 or 125 */
+    } else {
+        rc = analyse(&a, dir, status, pid);
+    }
+    if (a.keep)
+        fprintf(stderr, "heapsampler check: profiles kept in %s\n", dir);
+    else
+        remove_dir(dir);
+    return rc;
+}

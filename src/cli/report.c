@@ -1,0 +1,189 @@
+/*
+ * report.c - `heapsampler report [OPTIONS] FILE`: the top sites of one profile by a sample
+ * type, each estimate with its sampling error (1 sigma), as a table, JSON or HTML.
+ *
+ * The error column comes from sites.h; when a profile lacks what the error needs (a "bytes"
+ * label per row, a space/bytes period) the header says why and the column shows "?": the
+ * report never invents an error. Sites whose value is 0 are left out. Single-threaded.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis.h"
+
+#define CMD "report"
+#define ALLOWED                                                                                    \
+    (HS_CLI_OPT_TYPE | HS_CLI_OPT_BY | HS_CLI_OPT_TOP | HS_CLI_OPT_JSON | HS_CLI_OPT_HTML)
+
+static void print_help(FILE *f)
+{
+    fprintf(f, "Usage: heapsampler report [OPTIONS] FILE\n\n");
+    hs_cli_print_wrapped(
+        f,
+        "The call sites of one pprof profile (heapsampler's, Go's, any heap profile; gzip, zstd "
+        "or plain; - reads standard input) that hold the most memory, largest first. Each "
+        "estimate comes with its sampling error, one standard error (1 sigma): the variance of "
+        "a sampled allocation of size s is s^2 (1-p)/p with p = 1 - exp(-s/period). A profile "
+        "without the allocation size of its rows (a numeric \"bytes\" label) or without a "
+        "sampling period has no known error; the report says so. Exit status: 0, or 2 for a "
+        "bad option or an unreadable or corrupt profile.",
+        0);
+    fprintf(f, "\nOptions:\n");
+    hs_cli_print_opts_help(f, ALLOWED);
+    fprintf(f, "\nExamples:\n"
+               "  heapsampler report heapsampler.4242.0011.pb.gz\n"
+               "  heapsampler report --type alloc_space --by stack --top 5 heap.pb.gz\n");
+}
+
+/* The header lines every output shares: what the numbers are and how good they are. */
+static void describe_error(const hs_sites_t *s, char *buf, size_t len)
+{
+    char rate[32];
+    if (s->unknown_why)
+        snprintf(buf, len, "sampling error unknown: %s", s->unknown_why);
+    else if (s->period == 1)
+        snprintf(buf, len, "every allocation recorded (period 1): no sampling error");
+    else
+        snprintf(buf, len, "sampled every %s on average; errors are 1 sigma (sampling error only)",
+                 hs_cli_fmt_value(rate, sizeof rate, (double)s->period, "bytes"));
+}
+
+static size_t shown_sites(const hs_sites_t *s, size_t top)
+{
+    size_t n = 0;
+    while (n < s->nsites && s->sites[n].value != 0 && (top == 0 || n < top))
+        n++;
+    return n;
+}
+
+static void print_json(const hs_sites_t *s, const char *path, const hs_cli_opts_t *o)
+{
+    printf("{\"file\": ");
+    hs_cli_json_string(stdout, path);
+    printf(", \"type\": ");
+    hs_cli_json_string(stdout, s->type);
+    printf(", \"unit\": ");
+    hs_cli_json_string(stdout, s->unit);
+    printf(", \"by\": \"%s\", \"period\": ", hs_sites_by_name(o->by));
+    hs_cli_json_number(stdout, (double)s->period);
+    printf(", \"time_nanos\": %lld, \"error_unknown\": ", (long long)s->time_nanos);
+    if (s->unknown_why)
+        hs_cli_json_string(stdout, s->unknown_why);
+    else
+        printf("null");
+    printf(",\n \"total\": ");
+    hs_cli_json_number(stdout, s->total);
+    printf(", \"total_stderr\": ");
+    hs_cli_json_number(stdout, sqrt(s->total_variance));
+    printf(",\n \"sites\": [");
+    size_t n = shown_sites(s, o->top);
+    for (size_t i = 0; i < n; i++) {
+        const hs_site_t *site = &s->sites[i];
+        printf("%s\n  {\"site\": ", i ? "," : "");
+        hs_cli_json_string(stdout, site->name);
+        printf(", \"value\": ");
+        hs_cli_json_number(stdout, site->value);
+        printf(", \"stderr\": ");
+        hs_cli_json_number(stdout, sqrt(site->variance));
+        printf(", \"rows\": %zu}", site->nrows);
+    }
+    printf("\n]}\n");
+}
+
+static int write_html(const hs_sites_t *s, const char *path, const hs_cli_opts_t *o)
+{
+    char title[512], err[512], t[64], v[32], e[32];
+    snprintf(title, sizeof title, "heapsampler report: %s", path);
+    hs_html_t *h = hs_html_open(CMD, o->html, title);
+    if (!h)
+        return HS_CLI_EXIT_FAILURE;
+    describe_error(s, err, sizeof err);
+    hs_html_text(h, "meta", "%s (%s) by %s, %s", s->type, s->unit, hs_sites_by_name(o->by),
+                 hs_cli_fmt_time(t, sizeof t, s->time_nanos));
+    hs_html_text(h, "meta", "%s", err);
+    hs_html_text(h, "meta", "total %s \u00b1 %s", hs_cli_fmt_value(v, sizeof v, s->total, s->unit),
+                 hs_cli_fmt_value(e, sizeof e, sqrt(s->total_variance), s->unit));
+    hs_html_report_chart(h, s, o->top ? o->top : 20);
+    const char *header[] = {s->type, "\u00b1 1 sigma", "share", "site"};
+    hs_html_table_begin(h, header, 4);
+    size_t n = shown_sites(s, o->top);
+    for (size_t i = 0; i < n; i++) {
+        char share[16];
+        const hs_site_t *site = &s->sites[i];
+        snprintf(share, sizeof share, "%.1f%%", s->total ? 100 * site->value / s->total : 0);
+        const char *cells[] = {hs_cli_fmt_value(v, sizeof v, site->value, s->unit),
+                               hs_cli_fmt_value(e, sizeof e, sqrt(site->variance), s->unit), share,
+                               site->name};
+        hs_html_table_row(h, NULL, cells, 4);
+    }
+    hs_html_table_end(h);
+    return hs_html_close(h);
+}
+
+static void print_table(const hs_sites_t *s, const char *path, const hs_cli_opts_t *o)
+{
+    char t[64], v[32], e[32], err[512];
+    describe_error(s, err, sizeof err);
+    printf("heapsampler report: %s\n", path);
+    printf("  %s (%s) by %s, %s\n", s->type, s->unit, hs_sites_by_name(o->by),
+           hs_cli_fmt_time(t, sizeof t, s->time_nanos));
+    printf("  %s\n", err);
+    size_t nonzero = 0;
+    for (size_t i = 0; i < s->nsites; i++)
+        nonzero += s->sites[i].value != 0;
+    printf("  total %s \u00b1 %s in %zu site%s\n\n",
+           hs_cli_fmt_value(v, sizeof v, s->total, s->unit),
+           hs_cli_fmt_value(e, sizeof e, sqrt(s->total_variance), s->unit), nonzero,
+           nonzero == 1 ? "" : "s");
+    if (nonzero == 0) {
+        printf("  (no site holds any %s)\n", s->type);
+        return;
+    }
+    printf("  %12s     \u00b1 1 sigma   share  site\n", s->type);
+    size_t n = shown_sites(s, o->top);
+    double rest = s->total;
+    for (size_t i = 0; i < n; i++) {
+        const hs_site_t *site = &s->sites[i];
+        rest -= site->value;
+        printf("  %12s  \u00b1 %10s  %5.1f%%  %s\n",
+               hs_cli_fmt_value(v, sizeof v, site->value, s->unit),
+               hs_cli_fmt_value(e, sizeof e, sqrt(site->variance), s->unit),
+               s->total ? 100 * site->value / s->total : 0.0, site->name);
+    }
+    if (n < nonzero)
+        printf("  ... %zu more site%s %s (%.1f%%)\n", nonzero - n,
+               nonzero - n == 1 ? " holds" : "s hold", hs_cli_fmt_value(v, sizeof v, rest, s->unit),
+               s->total ? 100 * rest / s->total : 0.0);
+}
+
+int hs_cli_report(int argc, char **argv)
+{
+    hs_cli_opts_t o;
+    int first, rc;
+    if (hs_cli_start(CMD, argc, argv, ALLOWED, print_help, &o, &first, &rc))
+        return rc;
+    if (argc - first != 1) {
+        hs_cli_error(CMD, "%s (usage: heapsampler report [OPTIONS] FILE; see --help)",
+                     argc - first ? "one profile at a time" : "no profile given");
+        return HS_CLI_EXIT_USAGE;
+    }
+    const char *path = argv[first];
+    hs_sites_t s;
+    rc = hs_cli_load_sites(CMD, path, o.type, o.by, &s);
+    if (rc)
+        return rc;
+    if (hs_sites_sort(&s) != HS_OK) {
+        hs_sites_free(&s);
+        hs_cli_error(CMD, "out of memory");
+        return HS_CLI_EXIT_FAILURE;
+    }
+    if (o.json)
+        print_json(&s, path, &o);
+    else
+        print_table(&s, path, &o);
+    if (o.html)
+        rc = write_html(&s, path, &o);
+    hs_sites_free(&s);
+    return rc;
+}

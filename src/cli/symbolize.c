@@ -1,0 +1,651 @@
+/*
+ * symbolize.c - `heapsampler symbolize IN OUT [--debug-dir DIR]... [--functions] [FILE|DIR]...`:
+ * name the frames of a profile offline, from local binaries and debug files.
+ *
+ * For a profile written where names could not be had (HEAPSAMPLER_SYMBOLIZE=none, stripped
+ * binaries, a library whose file was gone), or to add lines and inlined callers to a profile
+ * written at the `functions` level. Each mapping of IN is matched with a local file:
+ *   1. a FILE given (or an ELF file found under a DIR given, recursively) with the mapping's
+ *      GNU build ID;
+ *   2. a FILE/DIR entry with the mapping file's base name, if its build ID matches (or either
+ *      has none);
+ *   3. the mapping's own path, under the same condition;
+ *   4. a separate debug file <debug-dir>/.build-id/xx/yyyy.debug (it has the symbols and the
+ *      DWARF, at the same addresses).
+ * The matched file is symbolized with the same symbolizer the library uses (symbolize.h), at
+ * level `lines` unless --functions is given, without a memory budget; its separate debug file is
+ * searched in the --debug-dir directories (default /usr/lib/debug). Locations of a matched
+ * mapping are (re)symbolized when they have no line, or when the mapping has no line numbers
+ * and the level is `lines`; every other location is copied as it is. The output keeps every
+ * sample, value, label and comment; its compression follows OUT's suffix (.zst: zstd, .pb: none,
+ * anything else: gzip) and it is written atomically (output.h).
+ *
+ * The runtime address of a location maps to the file through the mapping: file offset =
+ * address - memory_start + file_offset, then the PT_LOAD segment holding that offset gives the
+ * ELF virtual address, so the bias is memory_start - file_offset + p_offset - p_vaddr.
+ *
+ * Exit status: 0 (also when some mappings found no file: they are listed), 1 when IN cannot be
+ * read or OUT cannot be written, 2 for usage errors. Single-threaded.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "common.h"
+#include "compress.h"
+#include "config.h"
+#include "debuginfo.h"
+#include "output.h"
+#include "pprof_reader.h"
+#include "symbolize.h"
+
+#define CMD       "symbolize"
+#define MAX_DEPTH 8
+
+typedef struct sym_args {
+    const char *in, *out;
+    const char **dirs; /* --debug-dir, NULL-terminated */
+    size_t ndirs;
+    const char **paths; /* FILE|DIR */
+    size_t npaths;
+    bool functions;
+    bool help;
+} sym_args_t;
+
+typedef struct candidate {
+    char *path;
+    char build_id[HS_BUILD_ID_HEX_MAX];
+} candidate_t;
+
+typedef struct candidates {
+    candidate_t *v;
+    size_t n, cap;
+} candidates_t;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: heapsampler symbolize IN OUT [--debug-dir DIR]... [--functions] "
+            "[FILE|DIR]...\n\n"
+            "Name the frames of profile IN from local binaries and debug files; write OUT.\n\n"
+            "  FILE|DIR          binaries (or directories searched for them) to take symbols\n"
+            "                    from; matched to the profile's mappings by GNU build ID, else\n"
+            "                    by file name. The mappings' own paths are tried too.\n"
+            "  --debug-dir DIR   where separate debug files are (DIR/.build-id/xx/yyyy.debug and\n"
+            "                    .gnu_debuglink names); repeatable; default /usr/lib/debug\n"
+            "  --functions       function names only (default: also file:line and inlined\n"
+            "                    callers from DWARF)\n"
+            "  -h, --help        this text\n\n"
+            "OUT is gzip-compressed unless it ends in .zst (zstd) or .pb (none).\n");
+}
+
+static int parse_args(int argc, char **argv, sym_args_t *a)
+{
+    memset(a, 0, sizeof *a);
+    a->dirs = calloc((size_t)argc + 1, sizeof *a->dirs);
+    a->paths = calloc((size_t)argc + 1, sizeof *a->paths);
+    if (!a->dirs || !a->paths) {
+        hs_cli_error(CMD, "out of memory");
+        return HS_CLI_EXIT_FAILURE;
+    }
+    int positional_only = 0;
+    size_t npos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (!positional_only && strcmp(arg, "--") == 0) {
+            positional_only = 1;
+        } else if (!positional_only && (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)) {
+            a->help = true;
+        } else if (!positional_only && strcmp(arg, "--functions") == 0) {
+            a->functions = true;
+        } else if (!positional_only && strncmp(arg, "--debug-dir", 11) == 0 &&
+                   (arg[11] == '\0' || arg[11] == '=')) {
+            const char *v = arg[11] == '=' ? arg + 12 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!v || !v[0]) {
+                hs_cli_error(CMD, "--debug-dir needs a directory");
+                return HS_CLI_EXIT_USAGE;
+            }
+            a->dirs[a->ndirs++] = v;
+        } else if (!positional_only && arg[0] == '-' && arg[1] != '\0') {
+            hs_cli_error(CMD, "unknown option %s (see `heapsampler symbolize --help`)", arg);
+            return HS_CLI_EXIT_USAGE;
+        } else if (npos == 0) {
+            a->in = arg, npos++;
+        } else if (npos == 1) {
+            a->out = arg, npos++;
+        } else {
+            a->paths[a->npaths++] = arg;
+        }
+    }
+    if (a->help)
+        return 0;
+    if (!a->in || !a->out) {
+        hs_cli_error(CMD, "needs an input and an output profile (see `heapsampler symbolize "
+                          "--help`)");
+        return HS_CLI_EXIT_USAGE;
+    }
+    if (a->ndirs == 0)
+        a->dirs[a->ndirs++] = "/usr/lib/debug";
+    return 0;
+}
+
+/* ---- local files ------------------------------------------------------------------------- */
+
+/* The GNU build ID of an ELF file; 0 if path is not a readable ELF file. */
+static int elf_build_id(const char *path, char out[HS_BUILD_ID_HEX_MAX])
+{
+    out[0] = '\0';
+    int fd = hs_debuginfo_open(path, NULL);
+    if (fd < 0)
+        return 0;
+    Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
+    int ok = elf && elf_kind(elf) == ELF_K_ELF;
+    if (ok)
+        hs_debuginfo_build_id(elf, out);
+    if (elf)
+        elf_end(elf);
+    close(fd);
+    return ok;
+}
+
+static int add_candidate(candidates_t *c, const char *path)
+{
+    char bid[HS_BUILD_ID_HEX_MAX];
+    if (!elf_build_id(path, bid))
+        return 0;
+    if (hs_array_reserve((void **)&c->v, &c->cap, c->n + 1, sizeof *c->v, 16) != HS_OK)
+        return -1;
+    candidate_t *e = &c->v[c->n];
+    e->path = strdup(path);
+    if (!e->path)
+        return -1;
+    memcpy(e->build_id, bid, sizeof bid);
+    c->n++;
+    return 0;
+}
+
+/* Every ELF file under dir (symbolic links to directories are not followed). */
+static int scan_dir(candidates_t *c, const char *dir, int depth)
+{
+    if (depth > MAX_DEPTH)
+        return 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    struct dirent *de;
+    int rc = 0;
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        size_t len = strlen(dir) + strlen(de->d_name) + 2;
+        char *p = malloc(len);
+        if (!p) {
+            rc = -1;
+            break;
+        }
+        snprintf(p, len, "%s/%s", dir, de->d_name);
+        struct stat st;
+        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            rc = scan_dir(c, p, depth + 1);
+        else if (stat(p, &st) == 0 && S_ISREG(st.st_mode))
+            rc = add_candidate(c, p);
+        free(p);
+    }
+    closedir(d);
+    return rc;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+static int ids_compatible(const char *a, const char *b)
+{
+    return !a[0] || !b[0] || strcmp(a, b) == 0;
+}
+
+/* A local file for a mapping (see the file comment); malloc'd path, or NULL. */
+static char *find_file(const candidates_t *c, const char *file, const char *build_id,
+                       const sym_args_t *a)
+{
+    for (size_t i = 0; build_id[0] && i < c->n; i++)
+        if (strcmp(c->v[i].build_id, build_id) == 0)
+            return strdup(c->v[i].path);
+    for (size_t i = 0; file[0] && i < c->n; i++)
+        if (strcmp(base_name(c->v[i].path), base_name(file)) == 0 &&
+            ids_compatible(c->v[i].build_id, build_id))
+            return strdup(c->v[i].path);
+    char bid[HS_BUILD_ID_HEX_MAX];
+    if (file[0] == '/' && elf_build_id(file, bid) && ids_compatible(bid, build_id))
+        return strdup(file);
+    size_t blen = strlen(build_id);
+    for (size_t i = 0; blen > 2 && i < a->ndirs; i++) {
+        size_t len = strlen(a->dirs[i]) + blen + 32;
+        char *p = malloc(len);
+        if (!p)
+            return NULL;
+        snprintf(p, len, "%s/.build-id/%.2s/%s.debug", a->dirs[i], build_id, build_id + 2);
+        if (elf_build_id(p, bid) && strcmp(bid, build_id) == 0)
+            return p;
+        free(p);
+    }
+    return NULL;
+}
+
+/*
+ * The module of a mapping in local file path: the bias from the PT_LOAD segment that holds the
+ * mapping's file offset. Returns 0 if the file has no such segment.
+ */
+static int local_module(const char *path, const hs_pb_mapping_t *m, const char *build_id,
+                        hs_module_t *out)
+{
+    int fd = hs_debuginfo_open(path, NULL);
+    if (fd < 0)
+        return 0;
+    Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
+    size_t phnum = 0;
+    int found = 0;
+    if (elf && elf_kind(elf) == ELF_K_ELF && elf_getphdrnum(elf, &phnum) == 0) {
+        for (size_t i = 0; i < phnum && !found; i++) {
+            GElf_Phdr ph;
+            if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+                continue;
+            uint64_t lo = ph.p_offset & ~(uint64_t)0xfff;
+            if (m->file_offset < lo || m->file_offset >= ph.p_offset + ph.p_memsz)
+                continue;
+            memset(out, 0, sizeof *out);
+            out->bias = (uintptr_t)(m->memory_start - m->file_offset + ph.p_offset - ph.p_vaddr);
+            found = 1;
+        }
+    }
+    if (elf)
+        elf_end(elf);
+    close(fd);
+    if (!found)
+        return 0;
+    out->path = (char *)path;
+    out->start = (uintptr_t)m->memory_start;
+    out->limit = (uintptr_t)m->memory_limit;
+    out->file_offset = m->file_offset;
+    snprintf(out->build_id, sizeof out->build_id, "%s", build_id);
+    out->record = HS_MAPPINGS_NO_RECORD;
+    return 1;
+}
+
+/* ---- the new tables ------------------------------------------------------------------------ */
+
+typedef struct rewrite {
+    /* strings: the profile's, then new ones (owned by the symbolizer or this table) */
+    char **strs;
+    size_t nstrs, strs_cap;
+    uint32_t *str_slots;
+    size_t str_slots_cap;
+    /* functions: the profile's, then new ones */
+    hs_pb_function_t **funcs;
+    size_t nfuncs, funcs_cap;
+    hs_pb_function_t *new_funcs; /* chunk of new functions */
+    size_t nnew_funcs;
+    uint32_t *func_slots; /* index + 1 by (name, system_name, filename) */
+    size_t func_slots_cap;
+    uint64_t next_func_id;
+} rewrite_t;
+
+static uint64_t func_hash(int64_t name, int64_t sys, int64_t file)
+{
+    return hs_mix64((uint64_t)name ^ (uint64_t)sys << 21 ^ (uint64_t)file << 42);
+}
+
+static int str_index(rewrite_t *r, const char *s, int64_t *idx)
+{
+    if (!s)
+        s = "";
+    uint64_t h = hs_hash_str(s);
+    size_t mask = r->str_slots_cap - 1;
+    size_t j = h & mask;
+    for (; r->str_slots[j]; j = (j + 1) & mask) {
+        if (strcmp(r->strs[r->str_slots[j] - 1], s) == 0) {
+            *idx = r->str_slots[j] - 1;
+            return 0;
+        }
+    }
+    if (r->nstrs * 2 + 2 > r->str_slots_cap)
+        return -1; /* sized in advance: cannot happen */
+    if (hs_array_reserve((void **)&r->strs, &r->strs_cap, r->nstrs + 1, sizeof *r->strs, 64))
+        return -1;
+    r->strs[r->nstrs] = (char *)s;
+    r->str_slots[j] = (uint32_t)++r->nstrs;
+    *idx = (int64_t)r->nstrs - 1;
+    return 0;
+}
+
+static int rewrite_init(rewrite_t *r, const hs_pb_profile_t *pb, size_t extra_strs,
+                        size_t extra_funcs)
+{
+    memset(r, 0, sizeof *r);
+    size_t need = pb->n_string_table + extra_strs + 1;
+    r->str_slots_cap = 64;
+    while (r->str_slots_cap < need * 2 + 2)
+        r->str_slots_cap *= 2;
+    r->str_slots = calloc(r->str_slots_cap, sizeof *r->str_slots);
+    if (!r->str_slots)
+        return -1;
+    for (size_t i = 0; i < pb->n_string_table; i++) {
+        /* Keep every index of the original table, duplicates included. */
+        if (hs_array_reserve((void **)&r->strs, &r->strs_cap, r->nstrs + 1, sizeof *r->strs, 64))
+            return -1;
+        r->strs[r->nstrs++] = pb->string_table[i];
+        uint64_t h = hs_hash_str(pb->string_table[i]);
+        size_t j = h & (r->str_slots_cap - 1);
+        int dup = 0;
+        for (; r->str_slots[j]; j = (j + 1) & (r->str_slots_cap - 1))
+            dup |= strcmp(r->strs[r->str_slots[j] - 1], pb->string_table[i]) == 0;
+        if (!dup)
+            r->str_slots[j] = (uint32_t)r->nstrs;
+    }
+    r->funcs_cap = pb->n_function + extra_funcs + 1;
+    r->funcs = calloc(r->funcs_cap, sizeof *r->funcs);
+    r->new_funcs = calloc(extra_funcs + 1, sizeof *r->new_funcs);
+    r->func_slots_cap = 64;
+    while (r->func_slots_cap < r->funcs_cap * 2)
+        r->func_slots_cap *= 2;
+    r->func_slots = calloc(r->func_slots_cap, sizeof *r->func_slots);
+    if (!r->funcs || !r->new_funcs || !r->func_slots)
+        return -1;
+    for (size_t i = 0; i < pb->n_function; i++) {
+        r->funcs[r->nfuncs++] = pb->function[i];
+        if (pb->function[i]->id >= r->next_func_id)
+            r->next_func_id = pb->function[i]->id + 1;
+    }
+    if (r->next_func_id == 0)
+        r->next_func_id = 1;
+    return 0;
+}
+
+static void rewrite_free(rewrite_t *r)
+{
+    free(r->strs);
+    free(r->str_slots);
+    free(r->funcs);
+    free(r->new_funcs);
+    free(r->func_slots);
+}
+
+/* The id of a new function (name, system_name, filename), created once. */
+static int func_id(rewrite_t *r, const hs_symframe_t *f, uint64_t *id)
+{
+    int64_t name, sys, file;
+    if (str_index(r, f->name, &name) || str_index(r, f->system_name, &sys) ||
+        str_index(r, f->file, &file))
+        return -1;
+    size_t mask = r->func_slots_cap - 1;
+    size_t j = func_hash(name, sys, file) & mask;
+    for (; r->func_slots[j]; j = (j + 1) & mask) {
+        const hs_pb_function_t *g = r->funcs[r->func_slots[j] - 1];
+        if (g->name == name && g->system_name == sys && g->filename == file) {
+            *id = g->id;
+            return 0;
+        }
+    }
+    if (r->nfuncs >= r->funcs_cap)
+        return -1; /* sized in advance: cannot happen */
+    hs_pb_function_t *g = &r->new_funcs[r->nnew_funcs++];
+    perftools__profiles__function__init(g);
+    g->id = r->next_func_id++;
+    g->name = name;
+    g->system_name = sys;
+    g->filename = file;
+    r->funcs[r->nfuncs++] = g;
+    r->func_slots[j] = (uint32_t)r->nfuncs;
+    *id = g->id;
+    return 0;
+}
+
+/* ---- the command --------------------------------------------------------------------------- */
+
+static int compression_for(const char *out)
+{
+    size_t len = strlen(out);
+    if (len >= 4 && strcmp(out + len - 4, ".zst") == 0)
+        return HS_COMPRESSION_ZSTD;
+    if (len >= 3 && strcmp(out + len - 3, ".pb") == 0)
+        return HS_COMPRESSION_NONE;
+    return HS_COMPRESSION_GZIP;
+}
+
+typedef struct job {
+    hs_pprof_t prof;
+    candidates_t cands;
+    hs_module_t *mods; /* per mapping; path NULL = no local file */
+    const hs_module_t **loc_mods;
+    uintptr_t *addrs;
+    size_t *loc_index; /* locations being symbolized */
+    size_t nwork;
+    hs_symloc_t *res;
+    Perftools__Profiles__Line *lines;
+    Perftools__Profiles__Line **line_ptrs;
+    /* originals, restored before the message is freed */
+    size_t *orig_nline;
+    Perftools__Profiles__Line ***orig_line;
+} job_t;
+
+static void job_free(job_t *j)
+{
+    for (size_t i = 0; i < j->cands.n; i++)
+        free(j->cands.v[i].path);
+    free(j->cands.v);
+    if (j->mods)
+        for (size_t i = 0; i < j->prof.pb->n_mapping; i++)
+            free(j->mods[i].path);
+    free(j->mods);
+    free(j->loc_mods);
+    free(j->addrs);
+    free(j->loc_index);
+    free(j->res);
+    free(j->lines);
+    free(j->line_ptrs);
+    free(j->orig_nline);
+    free(j->orig_line);
+    hs_pprof_free(&j->prof);
+}
+
+/* Match mappings with local files; returns how many matched. */
+static size_t match_mappings(job_t *j, const sym_args_t *a)
+{
+    const hs_pb_profile_t *pb = j->prof.pb;
+    size_t matched = 0;
+    for (size_t i = 0; i < pb->n_mapping; i++) {
+        const hs_pb_mapping_t *m = pb->mapping[i];
+        const char *file = hs_pprof_str(&j->prof, m->filename);
+        const char *bid = hs_pprof_str(&j->prof, m->build_id);
+        char *local = find_file(&j->cands, file, bid, a);
+        if (local && local_module(local, m, bid, &j->mods[i])) {
+            matched++;
+        } else {
+            free(local);
+            memset(&j->mods[i], 0, sizeof j->mods[i]);
+            if (file[0] && file[0] != '[')
+                fprintf(stderr, "heapsampler symbolize: no local file for %s%s%s\n", file,
+                        bid[0] ? " build ID " : "", bid);
+        }
+    }
+    return matched;
+}
+
+static int run(const sym_args_t *a)
+{
+    job_t j;
+    memset(&j, 0, sizeof j);
+    char why[256] = "";
+    if (hs_pprof_read_file(a->in, &j.prof, why, sizeof why) != HS_OK) {
+        hs_cli_error(CMD, "cannot read %s: %s", a->in, why);
+        return 1;
+    }
+    hs_pb_profile_t *pb = j.prof.pb;
+    int rc = HS_CLI_EXIT_FAILURE;
+    hs_symbolizer_t *sym = NULL;
+    rewrite_t rw;
+    memset(&rw, 0, sizeof rw);
+    uint8_t *data = NULL;
+    size_t data_len = 0;
+
+    if (elf_version(EV_CURRENT) == EV_NONE)
+        goto out;
+    for (size_t i = 0; i < a->npaths; i++) {
+        struct stat st;
+        int r = stat(a->paths[i], &st) != 0 ? 0
+                : S_ISDIR(st.st_mode)       ? scan_dir(&j.cands, a->paths[i], 0)
+                                            : add_candidate(&j.cands, a->paths[i]);
+        if (r < 0)
+            goto nomem;
+        if (stat(a->paths[i], &st) != 0)
+            fprintf(stderr, "heapsampler symbolize: %s: %s\n", a->paths[i], strerror(errno));
+    }
+    j.mods = calloc(pb->n_mapping + 1, sizeof *j.mods);
+    size_t nl = pb->n_location + 1;
+    j.loc_mods = calloc(nl, sizeof *j.loc_mods);
+    j.addrs = calloc(nl, sizeof *j.addrs);
+    j.loc_index = calloc(nl, sizeof *j.loc_index);
+    j.res = calloc(nl, sizeof *j.res);
+    j.orig_nline = calloc(nl, sizeof *j.orig_nline);
+    j.orig_line = calloc(nl, sizeof *j.orig_line);
+    if (!j.mods || !j.loc_mods || !j.addrs || !j.loc_index || !j.res || !j.orig_nline ||
+        !j.orig_line)
+        goto nomem;
+    size_t matched = match_mappings(&j, a);
+
+    /* Locations to (re)symbolize. */
+    int level = a->functions ? HS_SYMBOLIZE_FUNCTIONS : HS_SYMBOLIZE_LINES;
+    for (size_t i = 0; i < pb->n_location; i++) {
+        const hs_pb_location_t *l = pb->location[i];
+        const hs_pb_mapping_t *m = hs_pprof_mapping(&j.prof, l->mapping_id);
+        if (!m)
+            continue;
+        size_t mi = 0;
+        while (pb->mapping[mi] != m)
+            mi++;
+        if (!j.mods[mi].path)
+            continue;
+        if (l->n_line > 0 && (m->has_line_numbers || level < HS_SYMBOLIZE_LINES))
+            continue;
+        j.loc_mods[j.nwork] = &j.mods[mi];
+        j.addrs[j.nwork] = (uintptr_t)l->address;
+        j.loc_index[j.nwork] = i;
+        j.nwork++;
+    }
+    hs_symbolizer_config_t cfg = {
+        .level = level,
+        .debug_dirs = a->dirs,
+        .budget = SIZE_MAX,
+        .dwarf_max = SIZE_MAX,
+    };
+    if (hs_symbolizer_new_config(&cfg, &sym) != HS_OK ||
+        hs_symbolize_batch(sym, j.loc_mods, j.addrs, j.nwork, j.res) != HS_OK)
+        goto nomem;
+
+    size_t nframes = 0;
+    for (size_t k = 0; k < j.nwork; k++)
+        nframes += j.res[k].n;
+    if (rewrite_init(&rw, pb, 3 * nframes, nframes) != 0)
+        goto nomem;
+    j.lines = calloc(nframes + 1, sizeof *j.lines);
+    j.line_ptrs = calloc(nframes + 1, sizeof *j.line_ptrs);
+    if (!j.lines || !j.line_ptrs)
+        goto nomem;
+    size_t used = 0, named = 0;
+    for (size_t k = 0; k < j.nwork; k++) {
+        if (j.res[k].n == 0)
+            continue;
+        hs_pb_location_t *l = pb->location[j.loc_index[k]];
+        Perftools__Profiles__Line **ptrs = &j.line_ptrs[used];
+        for (uint32_t f = 0; f < j.res[k].n; f++) {
+            Perftools__Profiles__Line *line = &j.lines[used];
+            perftools__profiles__line__init(line);
+            if (func_id(&rw, &j.res[k].frames[f], &line->function_id) != 0)
+                goto nomem;
+            line->line = j.res[k].frames[f].line;
+            j.line_ptrs[used++] = line;
+        }
+        j.orig_nline[j.loc_index[k]] = l->n_line;
+        j.orig_line[j.loc_index[k]] = l->line;
+        l->n_line = j.res[k].n;
+        l->line = ptrs;
+        named++;
+        hs_pb_mapping_t *m = (hs_pb_mapping_t *)hs_pprof_mapping(&j.prof, l->mapping_id);
+        m->has_functions = 1;
+        for (uint32_t f = 0; f < j.res[k].n; f++) {
+            m->has_filenames |= j.res[k].frames[f].file != NULL;
+            m->has_line_numbers |= j.res[k].frames[f].line != 0;
+            m->has_inline_frames |= j.res[k].frames[f].line != 0;
+        }
+    }
+
+    /* Swap the new tables in, pack, swap back (the decoded message owns the old ones). */
+    size_t old_nstr = pb->n_string_table, old_nfunc = pb->n_function;
+    char **old_strs = pb->string_table;
+    hs_pb_function_t **old_funcs = pb->function;
+    pb->string_table = rw.strs;
+    pb->n_string_table = rw.nstrs;
+    pb->function = rw.funcs;
+    pb->n_function = rw.nfuncs;
+    hs_err_t err = hs_pprof_pack(pb, compression_for(a->out), &data, &data_len);
+    pb->string_table = old_strs;
+    pb->n_string_table = old_nstr;
+    pb->function = old_funcs;
+    pb->n_function = old_nfunc;
+    for (size_t k = 0; k < j.nwork; k++) {
+        if (j.res[k].n == 0)
+            continue;
+        hs_pb_location_t *l = pb->location[j.loc_index[k]];
+        l->n_line = j.orig_nline[j.loc_index[k]];
+        l->line = j.orig_line[j.loc_index[k]];
+    }
+    if (err != HS_OK)
+        goto nomem;
+    if (hs_output_write_atomic(a->out, data, data_len) != HS_OK) {
+        hs_cli_error(CMD, "cannot write %s: %s", a->out, strerror(errno));
+        rc = 1;
+        goto out;
+    }
+    fprintf(stderr,
+            "heapsampler symbolize: %zu of %zu mappings matched, %zu of %zu locations named; "
+            "wrote %s\n",
+            matched, pb->n_mapping, named, pb->n_location, a->out);
+    rc = 0;
+    goto out;
+
+nomem:
+    hs_cli_error(CMD, "out of memory");
+out:
+    free(data);
+    rewrite_free(&rw);
+    hs_symbolizer_free(sym);
+    job_free(&j);
+    return rc;
+}
+
+int hs_cli_symbolize(int argc, char **argv)
+{
+    sym_args_t a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc == 0 && a.help)
+        usage(stdout);
+    else if (rc == 0)
+        rc = run(&a);
+    else if (rc == HS_CLI_EXIT_USAGE)
+        fprintf(stderr, "\n"), usage(stderr);
+    free(a.dirs);
+    free(a.paths);
+    return rc;
+}

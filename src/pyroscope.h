@@ -1,0 +1,62 @@
+/*
+ * pyroscope.h - continuous profiling: the preloaded library pushes its heap to Grafana
+ * Pyroscope every HEAPSAMPLER_UPLOAD_INTERVAL, besides (not instead of) its files.
+ *
+ * The writer thread builds each upload (snapshot -> alloc_* as increments since the previous
+ * upload, inuse_* absolute -> pprof, folded under the server's limits -> gzip) and queues it;
+ * a delivery thread sends the queue, retrying network errors, 408, 429 and 5xx with backoff;
+ * application threads never wait for either. The queue is bounded: when it is full the oldest
+ * upload is dropped, and an upload that would arrive more than an hour late is dropped too;
+ * both are counted and reported. At exit one last upload is built and the queue delivered,
+ * bounded by HEAPSAMPLER_UPLOAD_TIMEOUT.
+ */
+#ifndef HS_PYROSCOPE_H
+#define HS_PYROSCOPE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common.h"
+
+/*
+ * Read the upload settings of hs_config (at start-up, in the library's constructor). Nothing
+ * happens without a URL. A configuration error (bad application name, tag, URL, header) is
+ * reported once and leaves uploads off; the program and its files are not affected. When
+ * uploads are on, the delivery thread starts and loads libcurl in the background.
+ */
+void hs_pyroscope_start(void);
+
+bool hs_pyroscope_enabled(void);
+
+/* Writer thread: build the next upload and queue it. */
+void hs_pyroscope_collect(void);
+
+/*
+ * Exit: build the last upload, give each queued upload one more attempt (no backoff) within
+ * HEAPSAMPLER_UPLOAD_TIMEOUT, stop the delivery thread. Runs once per process (the first caller
+ * wins: an atexit handler registered when libcurl is loaded, so that it runs before the TLS
+ * library's own exit handler, or else the writer thread's final step).
+ */
+void hs_pyroscope_final(void);
+
+/*
+ * Forked child: an empty queue, no delivery thread until the first upload, and a baseline
+ * taken now, so that the child's alloc_* count only its own allocations (the parent uploads
+ * its own). Called with the reentrancy guard held, after the tables are usable again.
+ */
+void hs_pyroscope_fork_child(void);
+
+typedef struct hs_pyroscope_stats {
+    uint64_t built;        /* uploads queued */
+    uint64_t sent;         /* accepted by the server */
+    uint64_t retries;      /* attempts that will be repeated */
+    uint64_t rejected;     /* answered with a non-retryable status (or libcurl missing) */
+    uint64_t dropped_full; /* the queue was full */
+    uint64_t dropped_late; /* would have arrived more than an hour late */
+    uint64_t dropped_exit; /* still queued when the exit deadline passed */
+    uint64_t build_failed; /* could not be built (encoding, compression, memory) */
+} hs_pyroscope_stats_t;
+
+void hs_pyroscope_get_stats(hs_pyroscope_stats_t *st);
+
+#endif

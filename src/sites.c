@@ -1,0 +1,474 @@
+/*
+ * sites.c - a profile's samples grouped into sites, with sampling errors (see sites.h).
+ *
+ * Each sample is walked once: its frames are named (function name, else system name, else
+ * "<module>+0x<file offset>" or "0x<address>" for an unsymbolized address; inlined frames in
+ * the order pprof lists them, innermost first), leading allocator frames are skipped to find
+ * the site, and the row's estimate, sample counts and variance are derived from its values,
+ * its "bytes" label and the profile's period. Sites are found by name through a keymap.
+ * Invariants: every row's site index is valid; a site's value and variance are the sums of
+ * its rows'; variance is NAN exactly when some row's error is unknown.
+ *
+ * Reentrant, no global state; allocates (CLI and tests only).
+ */
+#include "sites.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "estimate.h"
+#include "keymap.h"
+
+/* ---- names ------------------------------------------------------------------------------- */
+
+static const char *const by_names[] = {"function", "stack", "file"};
+
+const char *hs_sites_by_name(hs_sites_by_t by)
+{
+    return (size_t)by < HS_ARRAY_LEN(by_names) ? by_names[by] : "?";
+}
+
+hs_err_t hs_sites_parse_by(const char *name, hs_sites_by_t *out)
+{
+    for (size_t i = 0; i < HS_ARRAY_LEN(by_names); i++) {
+        if (strcmp(name, by_names[i]) == 0) {
+            *out = (hs_sites_by_t)i;
+            return HS_OK;
+        }
+    }
+    return HS_ERR_INVALID;
+}
+
+bool hs_sites_is_allocator(const char *name)
+{
+    /* The C allocator family, its glibc aliases, C++ operator new (readable and mangled). */
+    static const char *const exact[] = {
+        "malloc",
+        "calloc",
+        "realloc",
+        "reallocarray",
+        "free",
+        "posix_memalign",
+        "aligned_alloc",
+        "memalign",
+        "valloc",
+        "pvalloc",
+        "strdup",
+        "strndup",
+        "__libc_malloc",
+        "__libc_calloc",
+        "__libc_realloc",
+        "__libc_memalign",
+        "__strdup",
+        "__strndup",
+        "heapsampler_record_alloc",
+    };
+    static const char *const prefix[] = {"operator new", "_Znw", "_Zna"};
+    for (size_t i = 0; i < HS_ARRAY_LEN(exact); i++)
+        if (strcmp(name, exact[i]) == 0)
+            return true;
+    for (size_t i = 0; i < HS_ARRAY_LEN(prefix); i++)
+        if (strncmp(name, prefix[i], strlen(prefix[i])) == 0)
+            return true;
+    return false;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash && slash[1] ? slash + 1 : path;
+}
+
+/* ---- frames of one sample ---------------------------------------------------------------- */
+
+typedef struct frames {
+    char *text; /* NUL-separated names */
+    size_t len, cap;
+    size_t *name_at; /* offset of frame i's name in text */
+    size_t *file_at; /* offset of frame i's file (or module) in text */
+    size_t n, ncap;
+} frames_t;
+
+static hs_err_t frames_text(frames_t *f, const char *s, size_t *at)
+{
+    size_t n = strlen(s) + 1;
+    if (hs_array_reserve((void **)&f->text, &f->cap, f->len + n, 1, 256) != HS_OK)
+        return HS_ERR_NOMEM;
+    memcpy(f->text + f->len, s, n);
+    *at = f->len;
+    f->len += n;
+    return HS_OK;
+}
+
+static hs_err_t frames_push(frames_t *f, const char *name, const char *file)
+{
+    size_t cap = f->ncap;
+    if (hs_array_reserve((void **)&f->name_at, &cap, f->n + 1, sizeof(size_t), 32) != HS_OK ||
+        hs_array_reserve((void **)&f->file_at, &f->ncap, f->n + 1, sizeof(size_t), 32) != HS_OK)
+        return HS_ERR_NOMEM;
+    hs_err_t err = frames_text(f, name, &f->name_at[f->n]);
+    if (err == HS_OK)
+        err = frames_text(f, file, &f->file_at[f->n]);
+    if (err == HS_OK)
+        f->n++;
+    return err;
+}
+
+/* Name every frame of s, innermost first; *addr_hash gets a hash of the addresses. */
+static hs_err_t frames_of(const hs_pprof_t *p, const hs_pb_sample_t *s, frames_t *f,
+                          uint64_t *addr_hash)
+{
+    f->len = 0;
+    f->n = 0;
+    uint64_t h = 0x9e3779b97f4a7c15ull;
+    for (size_t i = 0; i < s->n_location_id; i++) {
+        const hs_pb_location_t *loc = hs_pprof_location(p, s->location_id[i]);
+        const hs_pb_mapping_t *map = hs_pprof_mapping(p, loc->mapping_id);
+        const char *module = map ? base_name(hs_pprof_str(p, map->filename)) : "";
+        h = hs_mix64(h ^ loc->address) + i;
+        hs_err_t err;
+        if (loc->n_line == 0) {
+            char buf[512];
+            if (map && module[0])
+                snprintf(buf, sizeof buf, "%s+0x%llx", module,
+                         (unsigned long long)(loc->address - map->memory_start + map->file_offset));
+            else
+                snprintf(buf, sizeof buf, "0x%llx", (unsigned long long)loc->address);
+            err = frames_push(f, buf, module[0] ? module : "?");
+            if (err != HS_OK)
+                return err;
+            continue;
+        }
+        for (size_t j = 0; j < loc->n_line; j++) {
+            const hs_pb_function_t *fn = hs_pprof_function(p, loc->line[j]->function_id);
+            const char *name = hs_pprof_str(p, fn->name);
+            if (!name[0])
+                name = hs_pprof_str(p, fn->system_name);
+            if (!name[0])
+                name = "?";
+            const char *file = hs_pprof_str(p, fn->filename);
+            if (!file[0])
+                file = module[0] ? module : "?";
+            err = frames_push(f, name, file);
+            if (err != HS_OK)
+                return err;
+        }
+    }
+    *addr_hash = h;
+    return HS_OK;
+}
+
+/* ---- building ---------------------------------------------------------------------------- */
+
+typedef struct builder {
+    hs_sites_t *out;
+    size_t sites_cap, rows_cap;
+    hs_keymap_t map;
+} builder_t;
+
+static hs_err_t site_index(builder_t *b, const char *name, size_t *index)
+{
+    bool added;
+    return hs_keymap_named(&b->map, (void **)&b->out->sites, &b->out->nsites, &b->sites_cap,
+                           sizeof *b->out->sites, name, index, &added);
+}
+
+/* The site name of a sample whose frames are f. */
+static hs_err_t site_name(const frames_t *f, hs_sites_by_t by, char **buf, size_t *cap,
+                          const char **name)
+{
+    if (f->n == 0) {
+        *name = "[no stack]";
+        return HS_OK;
+    }
+    size_t leaf = 0;
+    while (leaf < f->n && hs_sites_is_allocator(f->text + f->name_at[leaf]))
+        leaf++;
+    if (leaf == f->n)
+        leaf = 0; /* nothing but allocator frames: name the innermost */
+    if (by == HS_SITES_BY_FUNCTION) {
+        *name = f->text + f->name_at[leaf];
+        return HS_OK;
+    }
+    if (by == HS_SITES_BY_FILE) {
+        *name = f->text + f->file_at[leaf];
+        return HS_OK;
+    }
+    size_t len = 0;
+    for (size_t i = leaf; i < f->n; i++) {
+        const char *s = f->text + f->name_at[i];
+        size_t n = strlen(s);
+        if (hs_array_reserve((void **)buf, cap, len + n + 4, 1, 256) != HS_OK)
+            return HS_ERR_NOMEM;
+        if (i > leaf) {
+            memcpy(*buf + len, " < ", 3);
+            len += 3;
+        }
+        memcpy(*buf + len, s, n);
+        len += n;
+    }
+    (*buf)[len] = '\0';
+    *name = *buf;
+    return HS_OK;
+}
+
+/* The sampling model of the chosen type: which values give sample counts and variances. */
+typedef struct model {
+    int value;      /* index of the chosen type */
+    int objects;    /* index of the matching objects type (for n), -1 = none */
+    int allocs;     /* index of alloc_objects, -1 = none */
+    bool space;     /* bytes variance (else objects variance) */
+    bool known;     /* a sampling model applies */
+    bool live_type; /* inuse_* */
+} model_t;
+
+static void choose_model(const hs_pprof_t *p, const char *type, int value, model_t *m,
+                         const char **unknown)
+{
+    memset(m, 0, sizeof *m);
+    m->value = value;
+    m->objects = m->allocs = -1;
+    m->allocs = hs_pprof_sample_type(p, "alloc_objects");
+    const hs_pb_profile_t *pb = p->pb;
+    bool period_ok = pb->period > 0 && pb->period_type &&
+                     strcmp(hs_pprof_str(p, pb->period_type->type), "space") == 0 &&
+                     strcmp(hs_pprof_str(p, pb->period_type->unit), "bytes") == 0;
+    if (strcmp(type, "inuse_space") == 0 || strcmp(type, "inuse_objects") == 0) {
+        m->objects = hs_pprof_sample_type(p, "inuse_objects");
+        m->space = type[6] == 's';
+        m->live_type = true;
+    } else if (strcmp(type, "alloc_space") == 0 || strcmp(type, "alloc_objects") == 0) {
+        m->objects = m->allocs;
+        m->space = type[6] == 's';
+    } else {
+        *unknown = "its sample type has no known sampling model (only alloc_objects, "
+                   "alloc_space, inuse_objects and inuse_space have one)";
+        return;
+    }
+    if (!period_ok) {
+        *unknown = "the profile has no sampling period (a space/bytes period type)";
+        return;
+    }
+    if (m->objects < 0) {
+        *unknown = "the profile has no object counts to go with its sample type";
+        return;
+    }
+    m->known = true;
+}
+
+static uint32_t to_count(double x)
+{
+    if (!(x > 0))
+        return 0;
+    if (x >= (double)(UINT32_MAX - 1))
+        return UINT32_MAX - 1;
+    return (uint32_t)llround(x);
+}
+
+static hs_err_t add_row(builder_t *b, const hs_pprof_t *p, const hs_pb_sample_t *smp,
+                        const model_t *m, size_t site, uint64_t addr_hash, const char *names,
+                        const char **unknown)
+{
+    hs_sites_t *s = b->out;
+    if (hs_array_reserve((void **)&s->rows, &b->rows_cap, s->nrows + 1, sizeof *s->rows, 256) !=
+        HS_OK)
+        return HS_ERR_NOMEM;
+    hs_sites_row_t *r = &s->rows[s->nrows++];
+    memset(r, 0, sizeof *r);
+    r->site = site;
+    r->value = (double)smp->value[m->value];
+    r->variance = NAN;
+    r->unit_var = NAN;
+    r->allocs = UINT32_MAX;
+
+    int64_t size = 0;
+    bool has_size = hs_pprof_label_num(p, smp, "bytes", &size) && size > 0;
+    r->key = hs_mix64(hs_hash_str(names) ^ addr_hash ^ hs_mix64((uint64_t)size + 1));
+    if (!m->known)
+        return HS_OK;
+    if (!has_size && smp->value[m->objects] == 0 && (m->allocs < 0 || smp->value[m->allocs] == 0)) {
+        /* No sample at all (Go writes such rows without a size): nothing to estimate. */
+        r->variance = r->unit_var = 0;
+        r->allocs = m->allocs >= 0 ? 0 : UINT32_MAX;
+        return HS_OK;
+    }
+    if (!has_size) {
+        if (!*unknown)
+            *unknown = "some rows carry no allocation size (a numeric \"bytes\" label)";
+        return HS_OK;
+    }
+    uint64_t rate = p->pb->period;
+    double prob = hs_estimate_prob((uint64_t)size, rate);
+    r->live = to_count((double)smp->value[m->objects] * prob);
+    if (m->allocs >= 0)
+        r->allocs = to_count((double)smp->value[m->allocs] * prob);
+    if (!m->live_type)
+        r->allocs = r->live;
+    r->unit_var = m->space ? hs_estimate_bytes_variance(rate, (uint64_t)size, 1)
+                           : hs_estimate_objects_variance(rate, (uint64_t)size, 1);
+    r->variance = r->unit_var * r->live;
+    return HS_OK;
+}
+
+hs_err_t hs_sites_build(const hs_pprof_t *p, const char *type, hs_sites_by_t by, hs_sites_t *out,
+                        char *why, size_t why_len)
+{
+    memset(out, 0, sizeof *out);
+    const hs_pb_profile_t *pb = p->pb;
+    int ti = (type && type[0]) ? hs_pprof_sample_type(p, type) : p->default_type;
+    if (ti < 0) {
+        char have[256] = "";
+        for (size_t i = 0; i < pb->n_sample_type; i++) {
+            size_t n = strlen(have);
+            snprintf(have + n, sizeof have - n, "%s%s", i ? ", " : "",
+                     hs_pprof_str(p, pb->sample_type[i]->type));
+        }
+        if (type && type[0])
+            hs_reason(why, why_len, "no sample type \"%s\" (the profile has: %s)", type,
+                      have[0] ? have : "none");
+        else
+            hs_reason(why, why_len, "the profile has no sample types");
+        return HS_ERR_INVALID;
+    }
+    out->type = strdup(hs_pprof_str(p, pb->sample_type[ti]->type));
+    out->unit = strdup(hs_pprof_str(p, pb->sample_type[ti]->unit));
+    if (!out->type || !out->unit)
+        goto fail_nomem;
+    out->cumulative = strncmp(out->type, "alloc_", 6) == 0;
+    out->time_nanos = pb->time_nanos;
+    out->duration_nanos = pb->duration_nanos;
+
+    const char *unknown = NULL;
+    model_t m;
+    choose_model(p, out->type, ti, &m, &unknown);
+    if (m.known)
+        out->period = (uint64_t)pb->period;
+
+    builder_t b = {.out = out};
+    frames_t f = {0};
+    char *stack = NULL, *all = NULL;
+    size_t stack_cap = 0, all_cap = 0;
+    hs_err_t err = HS_OK;
+    for (size_t i = 0; i < pb->n_sample && err == HS_OK; i++) {
+        const hs_pb_sample_t *smp = pb->sample[i];
+        uint64_t addr_hash = 0;
+        const char *name = NULL;
+        err = frames_of(p, smp, &f, &addr_hash);
+        if (err == HS_OK)
+            err = site_name(&f, by, &stack, &stack_cap, &name);
+        /* Every frame's name, for the row's identity. */
+        size_t len = 0;
+        for (size_t k = 0; k < f.n && err == HS_OK; k++) {
+            const char *s = f.text + f.name_at[k];
+            size_t n = strlen(s);
+            if (hs_array_reserve((void **)&all, &all_cap, len + n + 2, 1, 256) != HS_OK) {
+                err = HS_ERR_NOMEM;
+                break;
+            }
+            memcpy(all + len, s, n);
+            len += n;
+            all[len++] = ';';
+        }
+        if (err == HS_OK && hs_array_reserve((void **)&all, &all_cap, len + 1, 1, 256) != HS_OK)
+            err = HS_ERR_NOMEM;
+        if (err != HS_OK)
+            break;
+        all[len] = '\0';
+        size_t site;
+        err = site_index(&b, name, &site);
+        if (err == HS_OK)
+            err = add_row(&b, p, smp, &m, site, addr_hash, all, &unknown);
+    }
+    free(f.text);
+    free(f.name_at);
+    free(f.file_at);
+    free(stack);
+    free(all);
+    hs_keymap_free(&b.map);
+    if (err != HS_OK)
+        goto fail_nomem;
+
+    out->unknown_why = unknown;
+    for (size_t i = 0; i < out->nrows; i++) {
+        const hs_sites_row_t *r = &out->rows[i];
+        hs_site_t *site = &out->sites[r->site];
+        site->value += r->value;
+        site->variance += unknown ? NAN : r->variance;
+        site->nrows++;
+        out->total += r->value;
+    }
+    out->total_variance = 0;
+    for (size_t i = 0; i < out->nsites; i++)
+        out->total_variance += out->sites[i].variance;
+    if (unknown) {
+        out->total_variance = NAN;
+        for (size_t i = 0; i < out->nrows; i++)
+            out->rows[i].variance = out->rows[i].unit_var = NAN;
+    }
+    return HS_OK;
+
+fail_nomem:
+    hs_sites_free(out);
+    hs_reason(why, why_len, "out of memory");
+    return HS_ERR_NOMEM;
+}
+
+/* ---- order and lookup -------------------------------------------------------------------- */
+
+static int site_cmp(const void *a, const void *b)
+{
+    const hs_site_t *x = *(const hs_site_t *const *)a, *y = *(const hs_site_t *const *)b;
+    if (x->value != y->value)
+        return x->value > y->value ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+hs_err_t hs_sites_sort(hs_sites_t *s)
+{
+    if (s->nsites < 2)
+        return HS_OK;
+    hs_site_t **order = malloc(s->nsites * sizeof *order);
+    size_t *new_index = malloc(s->nsites * sizeof *new_index);
+    hs_site_t *sorted = malloc(s->nsites * sizeof *sorted);
+    if (!order || !new_index || !sorted) {
+        free(order);
+        free(new_index);
+        free(sorted);
+        return HS_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < s->nsites; i++)
+        order[i] = &s->sites[i];
+    qsort(order, s->nsites, sizeof *order, site_cmp);
+    for (size_t i = 0; i < s->nsites; i++) {
+        sorted[i] = *order[i];
+        new_index[order[i] - s->sites] = i;
+    }
+    for (size_t i = 0; i < s->nrows; i++)
+        s->rows[i].site = new_index[s->rows[i].site];
+    free(s->sites);
+    s->sites = sorted;
+    free(order);
+    free(new_index);
+    return HS_OK;
+}
+
+const hs_site_t *hs_sites_find(const hs_sites_t *s, const char *name)
+{
+    for (size_t i = 0; i < s->nsites; i++)
+        if (strcmp(s->sites[i].name, name) == 0)
+            return &s->sites[i];
+    return NULL;
+}
+
+void hs_sites_free(hs_sites_t *s)
+{
+    for (size_t i = 0; i < s->nsites; i++)
+        free(s->sites[i].name);
+    free(s->sites);
+    free(s->rows);
+    free(s->type);
+    free(s->unit);
+    memset(s, 0, sizeof *s);
+}

@@ -1,0 +1,517 @@
+/*
+ * trend.c - leak or cache? The statistics of one site's in-use series (see trend.h).
+ *
+ * Input: points (t_i, y_i), y_i the site's estimated in-use bytes in the profile written at
+ * t_i, and the rows (stack + size) that make up y_i with their sample counts.
+ *
+ * Sampling error of a combination. Every quantity below (a slope, a mean, a difference of
+ * means) is a linear combination sum_i w_i y_i, so its error follows from the covariances of
+ * the y_i. One sampled allocation that is live at several dumps is counted in each of them, so
+ * its contribution to y is the same at each: the errors of the points are correlated, strongly
+ * so for a leak (every sample stays) and not at all under full turnover. For one row (a fixed
+ * size, hence a fixed per-sample variance u = (s/p)^2 (1-p)), the profiles give per point the
+ * live samples n_i and the sampled allocations so far a_i (cumulative), hence the sampled
+ * frees so far b_i = a_i - n_i. Which samples a free hit is not recorded; we take every live
+ * sample to be equally likely to be freed (random removal) at a constant rate between two
+ * points, the A = a_{i+1} - a_i new samples arriving evenly. A sample live at point i is then
+ * still live at i+1 with the probability s_i that solves n_{i+1} = n_i s + A (1 - s) / (-ln s)
+ * (survival()), at j > i with S(i,j) = s_i ... s_{j-1}, and Cov(y_i, y_j) = u n_i S(i,j). The
+ * variance of the combination,
+ *     sum_i w_i^2 u n_i + 2 sum_{i<j} w_i w_j u n_i S(i,j),
+ * costs O(points) per row with the recursion B_j = B_{j-1} s_{j-1} + w_j n_j. Random removal
+ * is exact for a leak (nothing is freed: s = 1) and for data allocated once. For a FIFO cache
+ * or full turnover between dumps it assumes a spread of lifetimes that is not there; a spread
+ * makes slow, correlated wobbles, so there it errs towards larger errors of a slope (in the
+ * simulations of tests/unit/test_trend.c, 79% of slopes fall within 1 sigma where 68% is
+ * nominal). The opposite choice, FIFO, fixes every lifetime and gave slope errors 1.4 times
+ * too small for a program that replaces random buffers (tests/preload/targets/trend.c noise).
+ * Without allocation counts, points are taken as independent; without sizes or a period the
+ * sampling error is unknown.
+ *
+ * Real fluctuation. The sampling model does not cover fluctuation of the program itself
+ * (requests in flight at the moment of a dump, a pool that follows the load): a real wobble
+ * is real memory, but not a trend. The differences d_i = y_{i+1} - y_i are compared with
+ * their sampling variances (samples live at exactly one of the two points); when they scatter
+ * more, the variances used to test growth (slope, rise, late rate) are multiplied by that
+ * overdispersion factor (dispersion(): a median, robust to the few large steps of a cache
+ * filling up; a linear trend shifts every d_i alike and does not count). Levels and falls keep
+ * the pure sampling error. Without a sampling model (unknown, or exact mode where it is zero)
+ * the points are taken as independent, with the scatter sigma_p of the d_i (scatter_sd) as
+ * their standard error.
+ *
+ * Statistics (k = sigma, "significant" = more than k standard errors above zero):
+ *  - slope: least squares over all points, with R^2 and the monotone fraction (rising steps
+ *    among steps that changed) as descriptions; they do not decide anything, because both
+ *    depend on how many samples a site has as much as on its shape.
+ *  - thirds of the points in time order (by count, so that irregular dump times still leave
+ *    points in each): A, B, C; m_B, m_C the means of B and C.
+ *    early rate = (m_B - y_0) / (mean t of B - t_0): growth before the last third, measured
+ *    from the first point so that a cache that fills within the first few dumps still shows
+ *    it. late rate = (m_C - m_B) / (mean t of C - mean t of B): growth in the last third.
+ *    Means of thirds rather than slopes within thirds: a difference of means over a long lever
+ *    arm has a far smaller error than a slope fitted inside a third.
+ *  - rise = m_C - y_0; fall = peak - m_C.
+ * Verdicts, in this order:
+ *  - noise: no point is significantly above zero (fewer than about k^2 samples at its
+ *    highest): nothing can be said, the site is left out.
+ *  - transient: the fall is significant, the last third holds at most half the peak, and the
+ *    late rate is not significantly positive.
+ *  - stable: neither the slope nor the rise is significant.
+ *  - leak suspect: it grew (the slope or the rise is significant), and it still grows in the
+ *    last third: the late rate is significant at 2/3 k (2 sigma at the default k = 3) and
+ *    either at least half the early rate (closer to "still growing as before" than to "flat")
+ *    or significant at k by itself. The lower bar applies only to sites whose growth is
+ *    already significant at k: it decides between leak and plateau, not whether anything
+ *    grows. In simulations of Poisson sampling (tests/unit/test_trend.c) a cache that filled
+ *    in its first quarter is never called a leak, and a weakly sampled leak (~15 samples in
+ *    all) is called a plateau 8% of the time. A growth that slowed to under half its earlier
+ *    rate, and is not clearly significant on its own, counts as levelled off.
+ *  - plateau: it grew and is no longer growing as above: a cache or a pool that filled up.
+ *  - With fewer than 6 points, the ceiling cannot be tested and a significant growth is a leak
+ *    suspect (tested = false).
+ * A significant change also has to exceed 1e-9 of the site's scale, so that rounding in exact
+ * mode (no sampling error) is not a trend.
+ */
+#include "trend.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const class_names[HS_TREND_NCLASSES] = {"noise", "stable", "transient",
+                                                           "plateau", "leak suspect"};
+
+const char *hs_trend_class_name(hs_trend_class_t c)
+{
+    return (unsigned)c < HS_TREND_NCLASSES ? class_names[c] : "?";
+}
+
+/* A row's cumulative allocations a and frees b, made consistent: both nondecreasing, each
+ * a_i - b_i = n_i (rounded estimates can disagree by one). */
+static void consistent_counts(const hs_trend_row_t *r, size_t n, uint64_t *a, uint64_t *b)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t ai = r->allocs[i] == UINT32_MAX ? 0 : r->allocs[i];
+        if (i > 0 && ai < a[i - 1])
+            ai = a[i - 1];
+        if (ai < r->live[i])
+            ai = r->live[i];
+        uint64_t bi = ai - r->live[i];
+        if (i > 0 && bi < b[i - 1]) {
+            bi = b[i - 1];
+            ai = bi + r->live[i];
+        }
+        a[i] = ai;
+        b[i] = bi;
+    }
+}
+
+/*
+ * Survival from point i to i + 1 under random removal: a constant hazard over the interval,
+ * the A new samples arriving evenly, so that n_{i+1} = n_i s + A (1 - s) / (-ln s); solved
+ * for s by bisection (the right side grows with s, from 0 to n_i + A).
+ */
+static double survival(double n0, double added, double n1)
+{
+    if (n1 >= n0 + added)
+        return 1; /* nothing freed */
+    if (n1 <= 0)
+        return 0;
+    if (added <= 0)
+        return n1 / n0;
+    double lo = 0, hi = 1;
+    for (int k = 0; k < 60; k++) {
+        double mid = (lo + hi) / 2;
+        double g = n0 * mid + added * (1 - mid) / -log(mid) - n1;
+        if (g > 0)
+            hi = mid;
+        else
+            lo = mid;
+    }
+    return (lo + hi) / 2;
+}
+
+/* The sampling model of a series, built once per fit. */
+typedef struct model {
+    const hs_trend_series_t *s;
+    double *surv; /* per row, n - 1 survivals (0 for rows without allocation counts) */
+} model_t;
+
+static void model_free(model_t *m)
+{
+    free(m->surv);
+    m->surv = NULL;
+}
+
+static hs_err_t model_init(model_t *m, const hs_trend_series_t *s)
+{
+    size_t n = s->n;
+    m->s = s;
+    m->surv = NULL;
+    if (!s->rows || s->nrows == 0)
+        return HS_OK;
+    m->surv = calloc(s->nrows * (n - 1) + 1, sizeof *m->surv);
+    uint64_t *ab = malloc(2 * n * sizeof *ab);
+    if (!m->surv || !ab) {
+        free(ab);
+        model_free(m);
+        return HS_ERR_NOMEM;
+    }
+    for (size_t r = 0; r < s->nrows; r++) {
+        const hs_trend_row_t *row = &s->rows[r];
+        if (!row->allocs || !(row->unit_var > 0))
+            continue;
+        uint64_t *a = ab, *b = ab + n;
+        consistent_counts(row, n, a, b);
+        for (size_t i = 0; i + 1 < n; i++)
+            m->surv[r * (n - 1) + i] =
+                survival(row->live[i], (double)(a[i + 1] - a[i]), row->live[i + 1]);
+    }
+    free(ab);
+    return HS_OK;
+}
+
+/*
+ * sum_i w_i^2 u n_i + 2 sum_{i<j} w_i w_j u n_i S(i,j) over the rows, with the recursion
+ * carry_j = carry_{j-1} s_{j-1} + w_j n_j; without rows, var[] as independent points.
+ */
+static double model_variance(const model_t *m, const double *w)
+{
+    const hs_trend_series_t *s = m->s;
+    size_t n = s->n;
+    double v = 0;
+    if (!s->rows) {
+        if (!s->var)
+            return NAN;
+        for (size_t i = 0; i < n; i++)
+            v += w[i] * w[i] * s->var[i];
+        return v;
+    }
+    for (size_t r = 0; r < s->nrows; r++) {
+        const hs_trend_row_t *row = &s->rows[r];
+        if (!(row->unit_var > 0))
+            continue; /* exact: no sampling error (NAN rows never reach here) */
+        const double *sv = m->surv + r * (n - 1);
+        double rv = 0, carry = 0, scale = 0;
+        for (size_t j = 0; j < n; j++) {
+            if (j > 0)
+                carry *= sv[j - 1];
+            rv += w[j] * w[j] * row->live[j] + 2 * w[j] * carry;
+            scale += fabs(w[j]) * row->live[j];
+            carry += w[j] * row->live[j];
+        }
+        /* Samples live at every point cancel exactly in a slope; keep rounding out of it. */
+        if (rv < 1e-12 * scale * scale)
+            rv = 0;
+        v += row->unit_var * rv;
+    }
+    return v;
+}
+
+/* Sampling variance of each difference y[i+1] - y[i]: u (n_i + n_{i+1} - 2 n_i s_i). */
+static void model_diff_variances(const model_t *m, double *out)
+{
+    const hs_trend_series_t *s = m->s;
+    size_t n = s->n;
+    for (size_t i = 0; i + 1 < n; i++)
+        out[i] = s->rows ? 0 : s->var[i] + s->var[i + 1];
+    if (!s->rows)
+        return;
+    for (size_t r = 0; r < s->nrows; r++) {
+        const hs_trend_row_t *row = &s->rows[r];
+        if (!(row->unit_var > 0))
+            continue;
+        const double *sv = m->surv + r * (n - 1);
+        for (size_t i = 0; i + 1 < n; i++)
+            out[i] += row->unit_var *
+                      ((double)row->live[i] + row->live[i + 1] - 2.0 * row->live[i] * sv[i]);
+    }
+}
+
+double hs_trend_variance(const hs_trend_series_t *s, const double *w)
+{
+    model_t m;
+    if (model_init(&m, s) != HS_OK)
+        return NAN;
+    double v = model_variance(&m, w);
+    model_free(&m);
+    return v;
+}
+
+/* ---- fitting ----------------------------------------------------------------------------- */
+
+/* Sampling variance of one point (the diagonal of the model). */
+static double point_var(const hs_trend_series_t *s, size_t i)
+{
+    if (s->var)
+        return s->var[i];
+    double v = 0;
+    for (size_t r = 0; r < s->nrows; r++)
+        if (s->rows[r].unit_var > 0)
+            v += s->rows[r].unit_var * s->rows[r].live[i];
+    return v;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/*
+ * Robust sd of the point-to-point scatter; 0 with fewer than two differences. The root mean
+ * square of the centred differences without their largest fifth (the steps of a cache filling
+ * up), scaled so that it estimates the sd for normal noise: for Z ~ N(0,1) and c = 1.2816 (the
+ * 90% quantile), E[Z^2 | |Z| < c] = 1 - 2 c phi(c) / 0.8 = 0.4377, so the factor is
+ * 1 / sqrt(0.4377) = 1.5115; divided by sqrt 2 because a difference holds two points' noise.
+ */
+static double scatter_sd(const double *y, size_t n, double *tmp)
+{
+    if (n < 3)
+        return 0;
+    size_t m = n - 1;
+    for (size_t i = 0; i < m; i++)
+        tmp[i] = y[i + 1] - y[i];
+    double med = median(tmp, m);
+    for (size_t i = 0; i < m; i++)
+        tmp[i] = fabs(tmp[i] - med);
+    qsort(tmp, m, sizeof *tmp, cmp_double);
+    size_t keep = m - m / 5;
+    double ss = 0;
+    for (size_t i = 0; i < keep; i++)
+        ss += tmp[i] * tmp[i];
+    return 1.5115 * sqrt(ss / (double)keep) / sqrt(2.0);
+}
+
+/*
+ * Overdispersion: how much more the differences between consecutive points scatter than the
+ * sampling model says, as a factor on the variances (at least 1). The standardised
+ * differences r_i = (d_i - median d) / sd(d_i) would be N(0,1) under the model, so r_i^2
+ * would have the median 0.4549 of a chi-square with one degree of freedom; the factor is
+ * median(r_i^2) / 0.4549. The median ignores up to half of the differences, so the steps of a
+ * cache filling up or of a leak's bursts do not count as scatter. Differences without
+ * sampling variance (no sample changed) count as r_i = 0 when nothing changed. 1 when fewer
+ * than 5 differences have a sampling variance.
+ */
+static double dispersion(const model_t *model, double *dv, double *tmp)
+{
+    const hs_trend_series_t *s = model->s;
+    size_t n = s->n, m = 0;
+    model_diff_variances(model, dv);
+    for (size_t i = 0; i + 1 < n; i++)
+        if (dv[i] > 0)
+            tmp[m++] = s->y[i + 1] - s->y[i];
+    if (m < 5)
+        return 1;
+    double med = median(tmp, m);
+    m = 0;
+    for (size_t i = 0; i + 1 < n; i++) {
+        double d = s->y[i + 1] - s->y[i];
+        if (dv[i] > 0)
+            tmp[m++] = (d - med) * (d - med) / dv[i];
+        else if (d == 0)
+            tmp[m++] = 0;
+    }
+    double phi = median(tmp, m) / 0.4549;
+    return phi > 1 ? phi : 1;
+}
+
+typedef struct ctx {
+    const hs_trend_series_t *s;
+    model_t model;
+    bool sampled;      /* a known sampling model with some variance: errors come from it */
+    double dispersion; /* factor >= 1 on the model's variances */
+    double scatter;    /* otherwise: the sd of independent noise at every point */
+} ctx_t;
+
+/*
+ * Standard error of sum w_i y_i. growth: for the tests of growth, where real fluctuation must
+ * not pass for a trend, the variances carry the overdispersion; levels and falls do not.
+ */
+static double stderr_of(const ctx_t *c, const double *w, bool growth)
+{
+    if (c->sampled)
+        return sqrt((growth ? c->dispersion : 1) * model_variance(&c->model, w));
+    double sw2 = 0;
+    for (size_t i = 0; i < c->s->n; i++)
+        sw2 += w[i] * w[i];
+    return c->scatter * sqrt(sw2);
+}
+
+/* Is x significantly above zero: more than k standard errors and more than rounding? */
+static bool significant(double k, double x, double se, double scale)
+{
+    return x > k * se && x > 1e-9 * scale;
+}
+
+hs_err_t hs_trend_fit(const hs_trend_series_t *s, double sigma, hs_trend_t *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t n = s->n;
+    if (n < 3 || !(s->t[n - 1] > s->t[0]) || !(sigma >= 0))
+        return HS_ERR_INVALID;
+    const double *t = s->t, *y = s->y;
+    double *w = calloc(n, sizeof *w), *tmp = malloc(n * sizeof *tmp);
+    if (!w || !tmp) {
+        free(w);
+        free(tmp);
+        return HS_ERR_NOMEM;
+    }
+    ctx_t c = {.s = s, .scatter = scatter_sd(y, n, tmp), .dispersion = 1};
+    bool known = s->rows || s->var;
+    if (s->rows)
+        for (size_t r = 0; r < s->nrows; r++)
+            if (isnan(s->rows[r].unit_var))
+                known = false;
+    if (known) {
+        for (size_t i = 0; i < n && !c.sampled; i++)
+            c.sampled = point_var(s, i) > 0;
+        if (c.sampled && model_init(&c.model, s) != HS_OK) {
+            free(w);
+            free(tmp);
+            return HS_ERR_NOMEM;
+        }
+        if (c.sampled)
+            c.dispersion = dispersion(&c.model, w, tmp);
+    }
+    out->error_known = known;
+    out->scatter = c.scatter;
+    out->dispersion = c.dispersion;
+
+    /* Levels. */
+    double t0 = t[0], span = t[n - 1] - t0, ymax_abs = 0;
+    out->first = y[0];
+    out->last = y[n - 1];
+    out->peak = y[0];
+    for (size_t i = 0; i < n; i++) {
+        if (y[i] > out->peak) {
+            out->peak = y[i];
+            out->peak_index = i;
+        }
+        if (fabs(y[i]) > ymax_abs)
+            ymax_abs = fabs(y[i]);
+    }
+    double rate_scale = ymax_abs / span;
+
+    /* Least squares line, R^2, monotone fraction. */
+    double tm = 0, ym = 0, stt = 0, syy = 0, sty = 0;
+    for (size_t i = 0; i < n; i++) {
+        tm += t[i];
+        ym += y[i];
+    }
+    tm /= (double)n;
+    ym /= (double)n;
+    for (size_t i = 0; i < n; i++) {
+        stt += (t[i] - tm) * (t[i] - tm);
+        syy += (y[i] - ym) * (y[i] - ym);
+        sty += (t[i] - tm) * (y[i] - ym);
+    }
+    for (size_t i = 0; i < n; i++)
+        w[i] = (t[i] - tm) / stt;
+    out->slope = sty / stt;
+    out->slope_se = stderr_of(&c, w, true);
+    out->r2 = syy > 0 ? sty * sty / (stt * syy) : NAN;
+    size_t up = 0, down = 0;
+    for (size_t i = 0; i + 1 < n; i++) {
+        up += y[i + 1] > y[i];
+        down += y[i + 1] < y[i];
+    }
+    out->monotone = up + down ? (double)up / (double)(up + down) : NAN;
+
+    /*
+     * Thirds of the points in time order: C = the last n/3, B = the n/3 before them. By count
+     * rather than by time, so that dumps at irregular times (on demand, on a signal) still
+     * leave points in every third.
+     */
+    size_t cut2 = n - n / 3, cut1 = n - 2 * (n / 3);
+    size_t nb = 0, nc = 0;
+    double tb = 0, tc = 0, mb = 0, mc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i >= cut2) {
+            nc++;
+            tc += t[i];
+            mc += y[i];
+        } else if (i >= cut1) {
+            nb++;
+            tb += t[i];
+            mb += y[i];
+        }
+    }
+    /* n >= 3, so nb, nc >= 1; n >= 6 gives at least two points in each third. */
+    tc /= (double)nc;
+    tb /= (double)nb;
+    mb /= (double)nb;
+    out->tested = n >= 6 && tc > tb && tb > t0;
+    mc /= (double)nc;
+    out->late_mean = mc;
+
+    /* The last point's and the peak's errors (for display and the noise test). */
+    memset(w, 0, n * sizeof *w);
+    w[n - 1] = 1;
+    out->last_se = stderr_of(&c, w, false);
+    w[n - 1] = 0;
+    w[out->peak_index] = 1;
+    out->peak_se = stderr_of(&c, w, false);
+
+    /* fall = peak - m_C, rise = m_C - y_0 */
+    for (size_t i = 0; i < n; i++)
+        w[i] = (i == out->peak_index) - (i >= cut2 ? 1.0 / (double)nc : 0);
+    out->fall = out->peak - mc;
+    out->fall_se = stderr_of(&c, w, false);
+    for (size_t i = 0; i < n; i++)
+        w[i] = (i >= cut2 ? 1.0 / (double)nc : 0) - (i == 0);
+    out->rise = mc - y[0];
+    out->rise_se = stderr_of(&c, w, true);
+
+    /* early rate (m_B - y_0) / (t_B - t_0), late rate (m_C - m_B) / (t_C - t_B) */
+    bool late_growing;
+    if (out->tested) {
+        out->early_rate = (mb - y[0]) / (tb - t0);
+        out->late_rate = (mc - mb) / (tc - tb);
+        for (size_t i = 0; i < n; i++) {
+            double wi = 0;
+            if (i >= cut2)
+                wi = 1.0 / (double)nc;
+            else if (i >= cut1)
+                wi = -1.0 / (double)nb;
+            w[i] = wi / (tc - tb);
+        }
+        out->late_se = stderr_of(&c, w, true);
+    } else {
+        out->early_rate = out->late_rate = out->slope;
+        out->late_se = out->slope_se;
+    }
+    late_growing = significant(sigma, out->late_rate, out->late_se, rate_scale);
+
+    /* Verdict. */
+    bool visible = false;
+    for (size_t i = 0; i < n && !visible; i++)
+        visible = significant(sigma, y[i], known ? sqrt(point_var(s, i)) : 0, ymax_abs);
+    bool grew = significant(sigma, out->slope, out->slope_se, rate_scale) ||
+                significant(sigma, out->rise, out->rise_se, ymax_abs);
+    if (!visible)
+        out->cls = HS_TREND_NOISE;
+    else if (significant(sigma, out->fall, out->fall_se, ymax_abs) && mc <= 0.5 * out->peak &&
+             !late_growing)
+        out->cls = HS_TREND_TRANSIENT;
+    else if (!grew)
+        out->cls = HS_TREND_STABLE;
+    else if (!out->tested)
+        out->cls = HS_TREND_LEAK;
+    else if (significant(sigma * 2 / 3, out->late_rate, out->late_se, rate_scale) &&
+             (out->late_rate >= 0.5 * out->early_rate || late_growing))
+        out->cls = HS_TREND_LEAK;
+    else
+        out->cls = HS_TREND_PLATEAU;
+
+    model_free(&c.model);
+    free(w);
+    free(tmp);
+    return HS_OK;
+}

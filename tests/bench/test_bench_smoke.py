@@ -1,0 +1,92 @@
+"""scripts/bench.sh --quick: the benchmark script runs to the end on this machine and prints
+every row of its report, each with a figure (or n/a when a tool is missing). Only the format is
+checked, never a timing or a bar: those belong to the full run of the script."""
+import os
+import re
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import hstest  # noqa: E402
+
+BAR_ROWS = [
+    "churn, 1 thread: instructions per malloc+free pair over the floor",
+    "churn, 2 threads: instructions per malloc+free pair over the floor",
+    "python3: instructions, heapsampler / floor",
+    "sqlite3: instructions, heapsampler / floor",
+    "churn, 1 thread: wall time, heapsampler / floor",
+    "churn, 2 threads: wall time, heapsampler / floor",
+    "python3: wall time, heapsampler / no profiler",
+    "sqlite3: wall time, heapsampler / no profiler",
+    "one sample (unwind 64 frames + record): median",
+    "dump of 10000 distinct stacks",
+    "profiler memory (self-reported), python3",
+    "profiler memory (self-reported), sqlite3",
+    "profiler memory (self-reported), 10,000 stacks",
+    "longest pause of an allocating thread while dumps run",
+]
+WALL_ROWS = ["churn, 1 thread", "churn, 2 threads", "python3 (PYTHONMALLOC=malloc)",
+             "sqlite3 in-memory"]
+FIGURE = r"(\d+(\.\d+)?( ?(x|us|ms|MiB))?|n/a)"
+
+
+class BenchSmoke(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        script = os.path.join(hstest.SOURCE, "scripts", "bench.sh")
+        cls.proc = subprocess.run(["bash", script, "--quick", "--no-build", "--build-dir",
+                                   hstest.BUILD], capture_output=True, text=True, timeout=900,
+                                  env=hstest.clean_env())
+        cls.out = cls.proc.stdout
+
+    def table(self, title):
+        """Rows (lists of cells) of the Markdown table under '### title'."""
+        m = re.search(r"^### %s\n\n((?:\|.*\|\n)+)" % re.escape(title), self.out, re.M)
+        self.assertIsNotNone(m, "no table %r in:\n%s" % (title, self.out))
+        rows = [[c.strip() for c in line.strip().strip("|").split("|")]
+                for line in m.group(1).splitlines()]
+        self.assertTrue(all(set(c) <= set("-") for c in rows[1]), rows[1])
+        return rows[0], rows[2:]
+
+    def test_runs_to_the_end(self):
+        self.assertEqual(self.proc.returncode, 0, self.proc.stderr[-3000:])
+        self.assertIn("done in", self.proc.stderr)
+
+    def test_header_names_date_and_machine(self):
+        self.assertRegex(self.out, r"\* date: \d{4}-\d\d-\d\d \d\d:\d\d UTC")
+        self.assertRegex(self.out, r"\* machine: .+, \d+ cores, Linux ")
+        self.assertIn("--quick", self.out.splitlines()[0])
+
+    def test_every_bar_row_has_a_figure(self):
+        head, rows = self.table("Bars")
+        self.assertEqual(head, ["bar", "measured", "limit", "met"])
+        names = [r[0] for r in rows]
+        self.assertEqual(names, BAR_ROWS)
+        for name, measured, limit, met in rows:
+            self.assertRegex(measured, "^" + FIGURE, name)
+            self.assertTrue(limit, name)
+            self.assertIn(met, ("yes", "**no**", "n/a", "-"), name)
+
+    def test_wall_table_has_every_workload_and_configuration(self):
+        head, rows = self.table("Wall time")
+        self.assertEqual(head[:4], ["workload", "none", "floor", "heapsampler"])
+        self.assertEqual([r[0] for r in rows], WALL_ROWS)
+        for r in rows:
+            self.assertEqual(len(r), len(head))
+            for cell in r[1:]:
+                self.assertRegex(cell, r"^\d+\.\d+ (s|ns/pair)( \(.*x\))?$")
+
+    def test_instruction_and_unwinder_tables(self):
+        if "Instruction counts: n/a" not in self.out:
+            _, rows = self.table("Instructions (callgrind)")
+            self.assertEqual(len(rows), 4)
+            for r in rows:
+                self.assertTrue(all(c.isdigit() for c in r[1:]), r)
+        head, rows = self.table("Unwinder: libunwind vs frame pointers")
+        self.assertEqual(len(head), 4)
+        self.assertIn("libunwind (default)", [r[0] for r in rows])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,161 @@
+/*
+ * trend.c - series with known answers for `heapsampler leaks` and `check`: one memory
+ * behaviour per run, and a profile written after every step (heapsampler_dump, when the
+ * profiler is preloaded), so that the series does not depend on timing.
+ *
+ *   trend leak  STEPS  leak_records keeps 64 x 4 KiB per step forever (256 KiB per step)
+ *   trend cache STEPS  cache_store fills a FIFO cache of 8 MiB (16 KiB entries) during the
+ *                      first quarter of the steps, then keeps inserting at the same pace,
+ *                      evicting the oldest entries
+ *   trend noise STEPS  churn_buffers holds a steady 4 MiB of 8 KiB buffers and replaces half
+ *                      of them, chosen at random, every step
+ *   trend exit CODE    allocates a little, leaks nothing, exits with CODE (for check)
+ *   trend quit CODE    writes one profile, then ends with _exit(CODE): no profile at exit
+ *
+ * Every mode also makes short-lived garbage (scratch_work), which must never count as a trend.
+ * Sizes and choices come from a fixed-seed generator: the allocation sequence is the same in
+ * every run. Single-threaded.
+ */
+#define HEAPSAMPLER_WEAK
+#include <heapsampler.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NOINLINE __attribute__((noinline))
+
+static unsigned long long rng = 0x2545f4914f6cdd1dull;
+
+static unsigned next_random(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (unsigned)(rng >> 32);
+}
+
+static void dump(void)
+{
+    if (heapsampler_dump && heapsampler_dump() != 0) {
+        perror("trend: heapsampler_dump");
+        exit(3);
+    }
+}
+
+/* Garbage: allocated and freed within the step. */
+static NOINLINE void scratch_work(void)
+{
+    for (int i = 0; i < 64; i++) {
+        size_t size = 1024 + next_random() % 32768;
+        char *p = malloc(size);
+        if (!p)
+            exit(4);
+        memset(p, i, 64);
+        free(p);
+    }
+}
+
+/* ---- leak -------------------------------------------------------------------------------- */
+
+static void **records;
+static size_t nrecords;
+
+static NOINLINE void leak_records(void)
+{
+    for (int i = 0; i < 64; i++) {
+        void *p = malloc(4096);
+        if (!p)
+            exit(4);
+        memset(p, 0, 128);
+        records[nrecords++] = p;
+    }
+}
+
+/* ---- cache ------------------------------------------------------------------------------- */
+
+#define CACHE_BYTES (8u << 20)
+#define ENTRY_BYTES (16u << 10)
+#define CACHE_SLOTS (CACHE_BYTES / ENTRY_BYTES)
+
+static void *cache_ring[CACHE_SLOTS];
+static size_t cache_head, cache_count;
+
+static NOINLINE void cache_store(size_t entries)
+{
+    for (size_t i = 0; i < entries; i++) {
+        if (cache_count == CACHE_SLOTS) {
+            free(cache_ring[cache_head]);
+            cache_head = (cache_head + 1) % CACHE_SLOTS;
+            cache_count--;
+        }
+        void *p = malloc(ENTRY_BYTES);
+        if (!p)
+            exit(4);
+        memset(p, 1, 256);
+        cache_ring[(cache_head + cache_count++) % CACHE_SLOTS] = p;
+    }
+}
+
+/* ---- noise ------------------------------------------------------------------------------- */
+
+#define CHURN_BUFFERS 512 /* x 8 KiB = 4 MiB */
+
+static void *churn[CHURN_BUFFERS];
+
+/* Every churn buffer, the first ones too, comes from here: one site at a steady level. */
+static NOINLINE void churn_buffers(size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        size_t k = count == CHURN_BUFFERS ? i : next_random() % CHURN_BUFFERS;
+        free(churn[k]);
+        churn[k] = malloc(8192);
+        if (!churn[k])
+            exit(4);
+        memset(churn[k], 2, 64);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: trend leak|cache|noise STEPS | trend exit|quit CODE\n");
+        return 2;
+    }
+    const char *mode = argv[1];
+    int n = atoi(argv[2]);
+    if (strcmp(mode, "exit") == 0) {
+        scratch_work();
+        return n;
+    }
+    if (strcmp(mode, "quit") == 0) {
+        scratch_work();
+        dump();
+        _exit(n);
+    }
+    if (n < 1 || n > 100000)
+        return 2;
+    records = calloc((size_t)n * 64, sizeof *records);
+    if (!records)
+        return 4;
+    if (strcmp(mode, "noise") == 0)
+        churn_buffers(CHURN_BUFFERS);
+    /* The cache fills in a quarter of the steps: entries per step to reach CACHE_SLOTS. */
+    int fill_steps = n / 4 > 0 ? n / 4 : 1;
+    size_t per_step = (CACHE_SLOTS + (size_t)fill_steps - 1) / (size_t)fill_steps;
+    for (int step = 0; step < n; step++) {
+        scratch_work();
+        if (strcmp(mode, "leak") == 0)
+            leak_records();
+        else if (strcmp(mode, "cache") == 0)
+            cache_store(per_step);
+        else if (strcmp(mode, "noise") == 0)
+            churn_buffers(CHURN_BUFFERS / 2);
+        else
+            return 2;
+        dump();
+    }
+    printf("trend %s: %d steps, %zu records leaked, %zu cache entries\n", mode, n, nrecords,
+           cache_count);
+    return 0;
+}
