@@ -8,10 +8,10 @@
  *   b, otherwise        hs_config_set on option b % N (of N) with the text as the value
  * (Options are appended to the table, so a committed input keeps meaning the same option.)
  * Properties, besides no crash and no undefined behaviour: an accepted numeric value lies in
- * the option's range; an accepted value formats (hs_config_format, "input syntax") to text that
- * parses back to exactly the same configuration; a refused value leaves the configuration
- * untouched and says why; hs_config_load reports at most one problem per line and always
- * leaves every option in range.
+ * the option's range; an accepted value of any type but a string formats (hs_config_format,
+ * "input syntax") to text that parses back to exactly the same configuration, and a secret
+ * formats to "<hidden>"; a refused value leaves the configuration untouched and says why;
+ * hs_config_load reports at most one problem per line and always leaves every option in range.
  */
 #include <fcntl.h>
 #include <string.h>
@@ -50,6 +50,12 @@ static void set_one(const hs_option_t *o, const char *value)
     check_ranges(&c);
     char text[HS_CONFIG_STR_MAX + 64];
     hs_config_format(&c, o, text, sizeof text);
+    if (o->type == HS_OPT_SECRET) { /* shown as "<hidden>" (or nothing), never as itself */
+        FUZZ_CHECK(strcmp(text, "<hidden>") == 0 || (text[0] == '\0' && value[0] == '\0'));
+        return;
+    }
+    if (o->type == HS_OPT_STRING) /* credentials in it are masked: no round trip */
+        return;
     hs_config_defaults(&again);
     FUZZ_CHECK(hs_config_set(&again, o, text, why, sizeof why) == HS_OK);
     FUZZ_CHECK(memcmp(&again, &c, sizeof c) == 0);
