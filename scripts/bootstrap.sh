@@ -11,7 +11,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Toolchain and build tools; the libraries the profiler links (protobuf-c, libunwind, zlib,
 # zstd, elfutils, curl); Criterion for unit tests; Go for `go tool pprof`, the reference reader
 # of profiles; python3 for the integration drivers; python3 and sqlite3 are also real programs
-# that the tests and benchmarks profile; chromium renders the HTML reports in their test.
+# that the tests and benchmarks profile; chromium renders the HTML reports in their test. The
+# torture suite: gdb (its watchdog prints the stacks of a hung run), the allocators it preloads
+# beneath the profiler (jemalloc, tcmalloc, mimalloc), clang with its libFuzzer runtime (fuzz
+# targets).
 packages=(
     build-essential
     cmake
@@ -34,6 +37,12 @@ packages=(
     valgrind
     heaptrack
     libjemalloc2
+    # the torture suite and the fuzz targets (see the comment above)
+    gdb
+    libtcmalloc-minimal4
+    libmimalloc2.0
+    clang
+    libclang-rt-dev
 )
 
 missing=()

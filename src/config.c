@@ -370,8 +370,15 @@ static void format_duration(uint64_t ns, char *buf, size_t len)
         snprintf(buf, len, "%llus", (unsigned long long)(ns / NS_PER_S));
     else if (ns % 1000000 == 0)
         snprintf(buf, len, "%llums", (unsigned long long)(ns / 1000000));
-    else
-        snprintf(buf, len, "%.9gs", (double)ns / 1e9);
+    else {
+        /* Exact seconds with the decimals needed ("%g" would round, or print "1e-09s", which
+         * is not input syntax). */
+        char frac[16];
+        int n = snprintf(frac, sizeof frac, "%09llu", (unsigned long long)(ns % NS_PER_S));
+        while (n > 1 && frac[n - 1] == '0')
+            frac[--n] = '\0';
+        snprintf(buf, len, "%llu.%ss", (unsigned long long)(ns / NS_PER_S), frac);
+    }
 }
 
 static void format_number(hs_opt_type_t type, uint64_t v, char *buf, size_t len)
@@ -602,8 +609,9 @@ int hs_config_load(hs_config_t *cfg, char *const *envp, bool report)
                     snprintf(q, sizeof q, "<hidden>");
                 else
                     quote_value(masked, q, sizeof q);
+                /* An empty default is shown as `heapsampler run --help` shows it: "". */
                 hs_log("ignoring HEAPSAMPLER_%s=\"%s\": %s (using %s)", opt->name, q, why,
-                       opt->def);
+                       opt->def[0] ? opt->def : "\"\"");
             }
         }
     }

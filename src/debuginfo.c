@@ -25,14 +25,16 @@
  * caller falls back to function names). The symbolizer closes each session at the end of its
  * batch, so that memory is transient and one session is open at a time.
  *
- * Lines and inlines, per address: the CU from the address ranges (dwfl_module_addrdie), the line
- * from the CU's line table (dwarf_getsrc_die), the chain of scopes containing the address (a
- * walk down the CU's DIE tree, see hs_dwarf_scopes), taken innermost first. Each
- * DW_TAG_inlined_subroutine is a frame whose line is the current one; its caller's line is then
- * its DW_AT_call_file:DW_AT_call_line; the first DW_TAG_subprogram ends the chain. Names come
- * through DW_AT_abstract_origin/specification (dwarf_attr_integrate, across units): the linkage
- * name if any (mangled C++ or Rust), else DW_AT_name. File names are as the line table has them
- * (often relative); the CU's DW_AT_comp_dir comes along to make them absolute.
+ * Lines and inlines, per address: the CU from the address ranges (dwfl_module_addrdie, which
+ * reads .debug_aranges; clang does not write that section by default, so for an address it
+ * cannot place, an index of every CU's DW_AT_ranges/low_pc-high_pc is built once per session and
+ * searched by bisection), the line from the CU's line table (dwarf_getsrc_die), the chain of scopes
+ * containing the address (a walk down the CU's DIE tree, see hs_dwarf_scopes), taken innermost
+ * first. Each DW_TAG_inlined_subroutine is a frame whose line is the current one; its caller's line
+ * is then its DW_AT_call_file:DW_AT_call_line; the first DW_TAG_subprogram ends the chain. Names
+ * come through DW_AT_abstract_origin/specification (dwarf_attr_integrate, across units): the
+ * linkage name if any (mangled C++ or Rust), else DW_AT_name. File names are as the line table has
+ * them (often relative); the CU's DW_AT_comp_dir comes along to make them absolute.
  *
  * Thread-safety: a hs_dwarf_t belongs to one thread at a time. Fork: nothing global but the
  * thread-local debug file name, which is only set inside hs_dwarf_open.
@@ -273,10 +275,20 @@ hs_err_t hs_debuginfo_find(Elf *elf, const char *path, const char *build_id,
 
 /* ---- DWARF ---------------------------------------------------------------------------------- */
 
+/* One address range of a CU, in libdwfl addresses (for files without .debug_aranges). */
+typedef struct hs_dwarf_cu_range {
+    Dwarf_Addr lo, hi; /* [lo, hi) */
+    Dwarf_Addr bias;   /* of the CU, as dwfl_module_nextcu gives it */
+    Dwarf_Die cu;
+} hs_dwarf_cu_range_t;
+
 struct hs_dwarf {
     Dwfl *dwfl;
     Dwfl_Module *mod;
-    Dwarf_Addr bias; /* libdwfl address = ELF virtual address + bias */
+    Dwarf_Addr bias;             /* libdwfl address = ELF virtual address + bias */
+    hs_dwarf_cu_range_t *ranges; /* sorted by lo; built on the first address aranges miss */
+    size_t nranges, ranges_cap;
+    int ranges_built;
 };
 
 /* The separate debug file found by hs_dwarf_open, handed to libdwfl's callback. */
@@ -459,7 +471,60 @@ void hs_dwarf_close(hs_dwarf_t *d)
         return;
     if (d->dwfl)
         dwfl_end(d->dwfl);
+    free(d->ranges);
     free(d);
+}
+
+static int hs_dwarf_cmp_range(const void *a, const void *b)
+{
+    Dwarf_Addr x = ((const hs_dwarf_cu_range_t *)a)->lo, y = ((const hs_dwarf_cu_range_t *)b)->lo;
+    return x < y ? -1 : x > y;
+}
+
+/* Every CU's address ranges, sorted (see the file comment). Out of memory: what fitted. */
+static void hs_dwarf_index_cus(hs_dwarf_t *d)
+{
+    d->ranges_built = 1;
+    Dwarf_Die *cu = NULL;
+    Dwarf_Addr bias;
+    while ((cu = dwfl_module_nextcu(d->mod, cu, &bias)) != NULL) {
+        Dwarf_Addr base, lo, hi;
+        ptrdiff_t off = 0;
+        while ((off = dwarf_ranges(cu, off, &base, &lo, &hi)) > 0) {
+            if (hi <= lo)
+                continue;
+            if (hs_array_reserve((void **)&d->ranges, &d->ranges_cap, d->nranges + 1,
+                                 sizeof *d->ranges, 64) != HS_OK)
+                goto sort;
+            d->ranges[d->nranges++] = (hs_dwarf_cu_range_t){lo + bias, hi + bias, bias, *cu};
+        }
+    }
+sort:
+    qsort(d->ranges, d->nranges, sizeof *d->ranges, hs_dwarf_cmp_range);
+}
+
+/* The CU whose ranges hold addr, from the index; NULL if none. */
+static Dwarf_Die *hs_dwarf_cu_from_index(hs_dwarf_t *d, Dwarf_Addr addr, Dwarf_Addr *bias)
+{
+    if (!d->ranges_built)
+        hs_dwarf_index_cus(d);
+    size_t lo = 0, hi = d->nranges; /* first range with lo > addr */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (d->ranges[mid].lo <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    /* Ranges of different CUs do not overlap in a sane file; look back a little anyway. */
+    for (size_t i = lo, k = 0; i > 0 && k < 8; i--, k++) {
+        hs_dwarf_cu_range_t *r = &d->ranges[i - 1];
+        if (addr >= r->lo && addr < r->hi) {
+            *bias = r->bias;
+            return &r->cu;
+        }
+    }
+    return NULL;
 }
 
 static const char *hs_dwarf_attr_string(Dwarf_Die *die, unsigned name)
@@ -514,6 +579,8 @@ int hs_dwarf_frames(hs_dwarf_t *d, uint64_t vaddr, hs_dwarf_frame_t *out, int ma
     Dwarf_Addr cu_bias = 0;
     Dwarf_Addr addr = (Dwarf_Addr)vaddr + d->bias;
     Dwarf_Die *cu = dwfl_module_addrdie(d->mod, addr, &cu_bias);
+    if (!cu)
+        cu = hs_dwarf_cu_from_index(d, addr, &cu_bias);
     if (!cu)
         return 0;
     Dwarf_Addr pc = addr - cu_bias;

@@ -11,9 +11,16 @@
  * thread on the disk is not.
  *
  * On any failure the temporary file is removed and HS_ERR_IO is returned with errno describing
- * the first failure (EFBIG over RLIMIT_FSIZE - the writer thread blocks SIGXFSZ -, ENOSPC, EACCES,
- * ENOENT for a missing directory, ENOTDIR, ...). close() failing with EINTR counts as success:
- * Linux releases the descriptor anyway and the data is already in the page cache.
+ * the first failure (EFBIG over RLIMIT_FSIZE, ENOSPC, EACCES, ENOENT for a missing directory,
+ * ENOTDIR, ...). close() failing with EINTR counts as success: Linux releases the descriptor
+ * anyway and the data is already in the page cache.
+ *
+ * SIGXFSZ: over RLIMIT_FSIZE, write(2) fails with EFBIG *and* raises SIGXFSZ, whose default
+ * action kills the process. The writer thread blocks every signal, but a profile may also be
+ * written by another thread (the exit profile, when the writer thread could not start), so the
+ * write itself runs with SIGXFSZ blocked in the calling thread, and a SIGXFSZ that it raised is
+ * taken back (sigtimedwait, no wait) before the mask is restored. One that was already pending
+ * belongs to the program and is left alone.
  *
  * Thread-safety: reentrant, no global state; no allocation. Nothing to do at fork.
  */
@@ -22,9 +29,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "os.h"
@@ -66,6 +76,25 @@ static int hs_output_write_all(int fd, const uint8_t *p, size_t len)
     return 0;
 }
 
+/* hs_output_write_all with SIGXFSZ held back (see the file comment). */
+static int hs_output_write_quiet(int fd, const uint8_t *p, size_t len)
+{
+    sigset_t xfsz, old, pending;
+    sigemptyset(&xfsz);
+    sigaddset(&xfsz, SIGXFSZ);
+    pthread_sigmask(SIG_BLOCK, &xfsz, &old);
+    int was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGXFSZ);
+    int rc = hs_output_write_all(fd, p, len);
+    int saved = errno;
+    if (rc != 0 && saved == EFBIG && !was_pending) {
+        static const struct timespec now = {0, 0};
+        (void)sigtimedwait(&xfsz, NULL, &now);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = saved;
+    return rc;
+}
+
 hs_err_t hs_output_write_atomic(const char *path, const void *data, size_t len)
 {
     if (!path || !path[0] || (!data && len)) {
@@ -90,7 +119,7 @@ hs_err_t hs_output_write_atomic(const char *path, const void *data, size_t len)
         goto fail_open;
 
     /* The umask may have narrowed the mode; make it exactly 0600 either way. */
-    if (fchmod(fd, 0600) != 0 || hs_output_write_all(fd, data, len) != 0)
+    if (fchmod(fd, 0600) != 0 || hs_output_write_quiet(fd, data, len) != 0)
         goto fail_write;
     rc = close(fd);
     fd = -1;

@@ -2,9 +2,11 @@
  * pprof_reader.c - strict decoding of pprof profiles (see pprof_reader.h).
  *
  * Decompression is bounded (hs_decompress with HS_PPROF_MAX_BYTES); protobuf-c rejects
- * malformed wire data; then validate() checks every reference, so that callers can index
- * string_table and look up ids without checks of their own. Lookups by id use sorted
- * (id, index) arrays and binary search.
+ * malformed wire data - except a field numbered 0 written as a multi-byte varint, which it keeps
+ * as an unknown field and would pack back as bytes it then refuses, so validate() rejects that
+ * itself; then validate() checks every reference, so that callers can index string_table and
+ * look up ids without checks of their own. Lookups by id use sorted (id, index) arrays and
+ * binary search.
  */
 #include "pprof_reader.h"
 
@@ -168,10 +170,41 @@ int hs_pprof_label_num(const hs_pprof_t *p, const hs_pb_sample_t *s, const char 
         }                                                                                          \
     } while (0)
 
+/* 1 if m or a message inside it holds an unknown field numbered 0 (not valid protobuf). */
+static int has_field_zero(const ProtobufCMessage *m)
+{
+    for (unsigned i = 0; i < m->n_unknown_fields; i++)
+        if (m->unknown_fields[i].tag == 0)
+            return 1;
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        const char *base = (const char *)m + f->offset;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n;
+            ProtobufCMessage *const *v;
+            memcpy(&n, (const char *)m + f->quantifier_offset, sizeof n);
+            memcpy(&v, base, sizeof v);
+            for (size_t k = 0; k < n; k++)
+                if (v[k] && has_field_zero(v[k]))
+                    return 1;
+        } else {
+            const ProtobufCMessage *sub;
+            memcpy(&sub, base, sizeof sub);
+            if (sub && has_field_zero(sub))
+                return 1;
+        }
+    }
+    return 0;
+}
+
 static hs_err_t validate(hs_pprof_t *p, char *why, size_t why_len)
 {
     const hs_pb_profile_t *pb = p->pb;
     uint64_t nstr = pb->n_string_table;
+    CHECK(!has_field_zero(&pb->base), "not a pprof profile (a field is numbered 0)");
     CHECK(nstr == 0 || pb->string_table[0][0] == '\0', "string_table[0] is not empty");
     for (size_t i = 0; i < pb->n_sample_type; i++) {
         CHECK(STR_OK(pb->sample_type[i]->type) && STR_OK(pb->sample_type[i]->unit),

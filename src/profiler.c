@@ -10,7 +10,8 @@
  * Which processes are profiled: the first process that loads the library records its pid in
  * HEAPSAMPLER_ROOT_PID. A process image that finds another pid there was started by fork+exec
  * from a profiled process and stays passive unless HEAPSAMPLER_FOLLOW_EXEC=1; an exec in the
- * same process (a wrapper script exec'ing the real program) keeps the pid and is profiled.
+ * same process (a wrapper script exec'ing the real program) keeps the pid and is profiled. A
+ * value that is not a pid (the profiler writes only digits) counts as unset.
  * A fork without exec (workers, daemons) keeps profiling with its own pid and files.
  *
  * Fork: prepare takes every table lock and closes the loader gate (so no thread is inside
@@ -25,6 +26,7 @@
 #include "profiler.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -82,13 +84,28 @@ static void turn_off(void)
     set_state(HS_PROFILER_OFF);
 }
 
+/* The pid in HEAPSAMPLER_ROOT_PID, or 0 when it is unset or holds anything the profiler would
+ * not have written there (only digits, 1 to INT_MAX): garbage names no profiled ancestor. */
+static long root_pid_from_env(void)
+{
+    const char *root = getenv("HEAPSAMPLER_ROOT_PID");
+    long pid = 0;
+    if (!root || !*root)
+        return 0;
+    for (const char *s = root; *s; s++) {
+        if (*s < '0' || *s > '9' || pid > (INT_MAX - 9) / 10)
+            return 0;
+        pid = pid * 10 + (*s - '0');
+    }
+    return pid;
+}
+
 /* 1 if this process image is to be profiled (see the file comment). */
 static int is_profiled_process(void)
 {
     pid_t me = getpid();
-    const char *root = getenv("HEAPSAMPLER_ROOT_PID");
-    if (root && *root) {
-        long rp = strtol(root, NULL, 10);
+    long rp = root_pid_from_env();
+    if (rp) {
         if (rp != (long)me && !hs_config.follow_exec) {
             hs_debug(1,
                      "pid %d: not profiled (started by fork+exec from profiled process %ld; "

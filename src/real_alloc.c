@@ -14,8 +14,10 @@
  * pointers are relaxed atomics (plain moves on x86-64).
  *
  * Missing functions in the next allocator (some lack valloc, pvalloc, memalign) get equivalents
- * built from posix_memalign, with the same results and errno. reallocarray is never taken from
- * the next allocator (see hooks.c).
+ * built from posix_memalign, with the same results and errno. "Missing" means missing from the
+ * object that provides malloc: dlsym(RTLD_NEXT) would otherwise find glibc's pvalloc beneath
+ * jemalloc (which has none), whose blocks jemalloc's free and malloc_usable_size cannot handle.
+ * reallocarray is never taken from the next allocator (see hooks.c).
  */
 #include "real_alloc.h"
 
@@ -162,6 +164,16 @@ hs_real_alloc_t hs_real = {
 
 #define STORE(field, value) __atomic_store_n(&hs_real.field, (value), __ATOMIC_RELEASE)
 
+/* fn if it lives in the object loaded at base (the one that provides malloc), else NULL.
+ * dladdr takes the loader lock but does not allocate. */
+static void *from_object(void *fn, const void *base)
+{
+    Dl_info info;
+    if (!fn || !base || !dladdr(fn, &info) || info.dli_fbase != base)
+        return NULL;
+    return fn;
+}
+
 void hs_real_alloc_resolve(void)
 {
     if (__atomic_load_n(&resolved, __ATOMIC_ACQUIRE))
@@ -176,12 +188,14 @@ void hs_real_alloc_resolve(void)
     void *c = dlsym(scope, "calloc");
     void *r = dlsym(scope, "realloc");
     void *f = dlsym(scope, "free");
-    void *pm = dlsym(scope, "posix_memalign");
-    void *aa = dlsym(scope, "aligned_alloc");
-    void *ma = dlsym(scope, "memalign");
-    void *va = dlsym(scope, "valloc");
-    void *pv = dlsym(scope, "pvalloc");
-    void *us = dlsym(scope, "malloc_usable_size");
+    Dl_info minfo;
+    const void *base = m && dladdr(m, &minfo) ? minfo.dli_fbase : NULL;
+    void *pm = from_object(dlsym(scope, "posix_memalign"), base);
+    void *aa = from_object(dlsym(scope, "aligned_alloc"), base);
+    void *ma = from_object(dlsym(scope, "memalign"), base);
+    void *va = from_object(dlsym(scope, "valloc"), base);
+    void *pv = from_object(dlsym(scope, "pvalloc"), base);
+    void *us = from_object(dlsym(scope, "malloc_usable_size"), base);
     resolving--;
     if (!m || !c || !r || !f) {
         /* No allocator at all: cannot happen in a dynamically linked glibc program. */

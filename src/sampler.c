@@ -8,9 +8,11 @@
  *
  * Sampling: a thread's countdown is drawn from Exp(mean = rate) with xoroshiro128+ seeded per
  * thread (HEAPSAMPLER_SEED mixed with the thread's start order, or getrandom). When an
- * allocation takes it to <= 0 that allocation is sampled and a fresh countdown is drawn; the
- * overshoot is discarded, which the memorylessness of the exponential makes exact: P(sampled)
- * = 1 - exp(-size/rate) for every allocation. Exact mode (rate 1) draws 0: every allocation.
+ * allocation would take it to <= 0 (its size is at least the countdown, compared unsigned so
+ * that a request of 2^63 bytes or more cannot wrap it around) that allocation is sampled and a
+ * fresh countdown is drawn; the overshoot is discarded, which the memorylessness of the
+ * exponential makes exact: P(sampled) = 1 - exp(-size/rate) for every allocation. Exact mode
+ * (rate 1) draws 0: every allocation.
  *
  * Recording: unwind with no lock held, intern the stack, intern the (stack, size) site, insert
  * the live entry, then count the allocation on the site. Any failure drops the sample and
@@ -198,8 +200,11 @@ void hs_sampler_alloc_slow(void *p, size_t size)
     if (HS_UNLIKELY(t->state != HS_THREAD_ACTIVE)) {
         if (!thread_start(t))
             goto out;
-        if ((t->countdown -= (int64_t)size) > 0)
+        /* The fresh countdown decides, as hs_sampler_charge would (unsigned: see there). */
+        if (size < (uint64_t)t->countdown) {
+            t->countdown -= (int64_t)size;
             goto out;
+        }
     }
     if (HS_UNLIKELY(__atomic_load_n(&S.mode, __ATOMIC_RELAXED) != MODE_ACTIVE)) {
         t->state = HS_THREAD_OFF;

@@ -53,14 +53,18 @@ void hs_sampler_realloc_done(void *p, uint32_t site_id, int freed);
 
 /*
  * The allocation fast path: charge size to the thread's countdown; true when this allocation
- * is to be sampled (or the thread is new): when the countdown, less size, is <= 0. Decided
- * before the real call, so that the common case can tail-call the allocator.
+ * is to be sampled (or the thread is new): when size is at least the countdown, compared as
+ * unsigned numbers. Decided before the real call, so that the common case can tail-call the
+ * allocator. When due, the countdown is left for the slow path to replace.
  *
- * On x86-64 this is `subq %size, %fs:(%off); jle` after the load of the TLS offset: three
+ * On x86-64 this is `subq %size, %fs:(%off); jbe` after the load of the TLS offset: three
  * instructions. Compilers do not emit a read-modify-write on TLS memory with a flags branch by
- * themselves (they load, subtract, store and test: six). jle after sub compares the old value
- * with size as signed integers, which is exactly "old - size <= 0" with no overflow to worry
- * about; the stored value is the same subtraction.
+ * themselves (they load, subtract, store and test: six). jbe after sub is "old <= size" as
+ * unsigned integers (borrow or zero). It must be unsigned: a request of 2^63 bytes or more
+ * (one that can only fail) is negative as a signed number, so a signed test (jle) would find
+ * it not due and the subtraction would add up to 2^63 to the countdown, stopping the thread's
+ * sampling for good. The countdown is never negative when the slow path is not due (the slow
+ * path and the guard only store values >= 0).
  */
 HS_INLINE int hs_sampler_charge(size_t size)
 {
@@ -68,7 +72,7 @@ HS_INLINE int hs_sampler_charge(size_t size)
     /* The offset of the countdown from the thread pointer: one load from the GOT (initial-exec
      * TLS); the compiler folds this expression into it. */
     intptr_t off = (char *)&hs_thread.countdown - (char *)__builtin_thread_pointer();
-    __asm__ goto("subq %0, %%fs:(%1)\n\tjle %l[due]"
+    __asm__ goto("subq %0, %%fs:(%1)\n\tjbe %l[due]"
                  :
                  : "r"(size), "r"(off)
                  : "cc", "memory"
@@ -78,7 +82,10 @@ due:
     return 1;
 #else
     hs_thread_t *t = hs_thread_get();
-    return HS_UNLIKELY((t->countdown -= (int64_t)size) <= 0);
+    if (HS_UNLIKELY(size >= (uint64_t)t->countdown))
+        return 1;
+    t->countdown -= (int64_t)size;
+    return 0;
 #endif
 }
 

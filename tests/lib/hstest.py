@@ -19,7 +19,8 @@ BUILD = os.path.abspath(BUILD)
 SOURCE = os.path.abspath(os.environ.get("HS_SOURCE_DIR") or
                          os.path.join(os.path.dirname(__file__), "..", ".."))
 LIB = os.path.join(BUILD, "libheapsampler.so")
-CLI = os.path.join(BUILD, "heapsampler")
+# HS_CLI: run the drivers against another build's CLI (scripts/test.sh: the sanitizer build's).
+CLI = os.environ.get("HS_CLI") or os.path.join(BUILD, "heapsampler")
 TIMEOUT = 120
 
 
@@ -323,3 +324,146 @@ def source_line(path, marker):
             if re.search(r"SITE:%s\b" % re.escape(marker), text):
                 return n
     raise AssertionError("no SITE:%s in %s" % (marker, path))
+
+
+# ---- torture helpers: counts that scale, and a deadlock watchdog -----------------------------
+
+def scale(n):
+    """n times HS_TORTURE_SCALE (a float, default 1; raise it for longer local runs), >= 1."""
+    return max(1, int(n * float(os.environ.get("HS_TORTURE_SCALE", "1"))))
+
+
+_subreaper = False
+
+
+def _become_subreaper():
+    """Orphans of the programs we start (double-forking daemons) become our children, so that
+    the watchdog can find, wait for and stop them."""
+    global _subreaper
+    if not _subreaper:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+        _subreaper = True
+
+
+def _processes():
+    """{pid: (state, ppid)} of every process on the machine."""
+    table = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        table[int(d)] = (fields[0], int(fields[1]))
+    return table
+
+
+def _descendants():
+    """Pids of every live descendant of this process (orphans included: we are a subreaper)."""
+    table = _processes()
+    out, frontier = [], [os.getpid()]
+    while frontier:
+        p = frontier.pop()
+        kids = [c for c, (state, pp) in table.items() if pp == p and state != "Z"]
+        out.extend(kids)
+        frontier.extend(kids)
+    return out
+
+
+def print_stacks(pids, out=None):
+    """Every thread's stack of every pid, through gdb in batch mode, on out (stderr)."""
+    out = out or sys.stderr
+    for pid in pids:
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        out.write("==== watchdog: pid %d: %s\n" % (pid, cmd))
+        if shutil.which("gdb") is None:
+            out.write("(gdb is not installed: no stacks)\n")
+            continue
+        try:
+            bt = subprocess.run(["gdb", "-p", str(pid), "-batch", "-nx",
+                                 "-ex", "set pagination off", "-ex", "thread apply all bt"],
+                                capture_output=True, text=True, timeout=120,
+                                stdin=subprocess.DEVNULL)
+            out.write(bt.stdout + bt.stderr)
+        except subprocess.TimeoutExpired:
+            out.write("(gdb did not finish)\n")
+    out.flush()
+
+
+def _reap_strays():
+    """Reap exited orphans that were re-parented to us."""
+    for pid, (state, ppid) in _processes().items():
+        if ppid == os.getpid() and state == "Z":
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+
+class Hang(AssertionError):
+    """A watched run did not finish in time (the stacks were printed)."""
+
+
+def run_watched(argv, timeout=TIMEOUT, env=None, cwd=None, stdin=None, preexec_fn=None,
+                wait_all=True, text=True, report=None):
+    """Run argv under the deadlock watchdog: if it (or, with wait_all, any process it left
+    behind, such as a daemon) has not finished after timeout seconds, print the stacks of every
+    thread of every such process with gdb (on report, default stderr), kill them all and raise
+    Hang. Returns a subprocess.CompletedProcess with stdout and stderr captured."""
+    import time
+    _become_subreaper()
+    deadline = time.monotonic() + timeout
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, preexec_fn=preexec_fn,
+                            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = proc.communicate(input=stdin.encode() if isinstance(stdin, str) else stdin,
+                                    timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pids = [proc.pid] + [p for p in _descendants() if p != proc.pid]
+        _hang(argv, timeout, pids, report)
+        proc.communicate()
+        _reap_strays()
+        raise Hang("timed out after %s s: %s (stacks above)" % (timeout, argv))
+    # Anything it left running (a daemon) must end too, within the same deadline.
+    while wait_all:
+        _reap_strays()
+        left = _descendants()
+        if not left:
+            break
+        if time.monotonic() > deadline:
+            _hang(argv, timeout, left, report)
+            _reap_strays()
+            raise Hang("left processes running after %s s: %s (stacks above)" % (timeout, argv))
+        time.sleep(0.01)  # polling for an exit, with a deadline
+    if text:
+        out = out.decode(errors="replace")
+        err = err.decode(errors="replace")
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+def _hang(argv, timeout, pids, report):
+    import time
+    report = report or sys.stderr
+    report.write("==== watchdog: %s did not finish within %s s; stacks of all threads:\n"
+                 % (argv, timeout))
+    print_stacks(pids, report)
+    for p in pids:
+        try:
+            os.kill(p, 9)
+        except OSError:
+            pass
+    # SIGKILL takes effect asynchronously: wait (bounded) until none of them runs any more.
+    deadline = time.monotonic() + 30
+    while set(pids) & set(_descendants()) and time.monotonic() < deadline:
+        _reap_strays()
+        time.sleep(0.01)  # polling for the deaths, with a deadline

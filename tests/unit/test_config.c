@@ -334,3 +334,30 @@ Test(config, empty_strings)
     cr_assert_str_eq(why, "empty value");
     cr_assert_eq(set(&c, "UPLOAD_INTERVAL", "50ms", why), HS_ERR_INVALID);
 }
+
+/* Regression (found by tests/fuzz/fuzz_config.c): a duration that is not a whole number of
+ * milliseconds was formatted with "%.9g", which rounds ("123456.123456789" became
+ * "123456.123s") or leaves input syntax ("1e-09s"): verbose output showed another value than
+ * the one in effect. Formatting is now exact and parses back. */
+Test(config, durations_format_exactly)
+{
+    const hs_option_t *o = hs_config_find("INTERVAL");
+    struct {
+        const char *in, *out;
+    } cases[] = {{"0.000000001", "0.000000001s"},
+                 {"123456.123456789", "123456.123456789s"},
+                 {"1.0000005", "1.0000005s"},
+                 {"2.5", "2500ms"},
+                 {"7200", "2h"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hs_config_t c, d;
+        char why[128], buf[64];
+        hs_config_defaults(&c);
+        cr_assert_eq(hs_config_set(&c, o, cases[i].in, why, sizeof why), HS_OK, "%s", why);
+        hs_config_format(&c, o, buf, sizeof buf);
+        cr_assert_str_eq(buf, cases[i].out);
+        hs_config_defaults(&d);
+        cr_assert_eq(hs_config_set(&d, o, buf, why, sizeof why), HS_OK, "%s: %s", buf, why);
+        cr_assert_eq(d.interval_ns, c.interval_ns, "%s", buf);
+    }
+}

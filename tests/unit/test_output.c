@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,21 +191,27 @@ Test(output, target_is_a_directory_cleans_up)
     cr_assert_eq(count_entries(dir, ""), 1);
 }
 
-/* RLIMIT_FSIZE: the first write is short, the next fails with EFBIG (SIGXFSZ ignored, as the
- * writer thread blocks it). The temporary file must be removed. */
+/* Under RLIMIT_FSIZE = 1000, writing 5000 bytes to <dir>/big.pb fails with EFBIG and leaves
+ * no temporary file. */
+static void write_over_the_limit(char *path, size_t path_len, char *data, size_t data_len)
+{
+    struct rlimit rl = {.rlim_cur = 1000, .rlim_max = RLIM_INFINITY};
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+    snprintf(path, path_len, "%s/big.pb", dir);
+    memset(data, 'x', data_len);
+    errno = 0;
+    cr_assert_eq(hs_output_write_atomic(path, data, data_len), HS_ERR_IO);
+    cr_assert_eq(errno, EFBIG, "errno %d (%s)", errno, strerror(errno));
+    cr_assert_eq(count_entries(dir, ""), 0, "temporary file left behind");
+}
+
+/* RLIMIT_FSIZE: the first write is short, the next fails with EFBIG. The temporary file must be
+ * removed. */
 Test(output, file_size_limit_fails_with_efbig)
 {
     signal(SIGXFSZ, SIG_IGN);
-    struct rlimit rl = {.rlim_cur = 1000, .rlim_max = RLIM_INFINITY};
-    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
-    char path[128];
-    snprintf(path, sizeof path, "%s/big.pb", dir);
-    char data[5000];
-    memset(data, 'x', sizeof data);
-    errno = 0;
-    cr_assert_eq(hs_output_write_atomic(path, data, sizeof data), HS_ERR_IO);
-    cr_assert_eq(errno, EFBIG, "errno %d (%s)", errno, strerror(errno));
-    cr_assert_eq(count_entries(dir, ""), 0, "temporary file left behind");
+    char path[128], data[5000];
+    write_over_the_limit(path, sizeof path, data, sizeof data);
     /* Within the limit it works. */
     cr_assert_eq(hs_output_write_atomic(path, data, 1000), HS_OK);
 }
@@ -245,4 +252,27 @@ Test(output, invalid_arguments)
     cr_assert_eq(hs_output_write_atomic(longpath, "x", 1), HS_ERR_IO);
     cr_assert_eq(errno, ENAMETOOLONG);
     free(longpath);
+}
+
+/* Regression: over RLIMIT_FSIZE the write also raises SIGXFSZ, which kills the process by
+ * default. A profile written by a thread that does not block it (the exiting thread, when the
+ * writer thread could not start) killed the program it profiled. Now: EFBIG, no temporary file,
+ * no signal left pending, the process alive; a SIGXFSZ pending before stays pending. */
+Test(output, file_size_limit_never_raises_sigxfsz)
+{
+    signal(SIGXFSZ, SIG_DFL);
+    char path[128], data[5000];
+    write_over_the_limit(path, sizeof path, data, sizeof data);
+    sigset_t pending, mask;
+    cr_assert_eq(sigpending(&pending), 0);
+    cr_assert(!sigismember(&pending, SIGXFSZ));
+    /* The program's own pending SIGXFSZ (blocked) is not ours to take. */
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGXFSZ);
+    cr_assert_eq(pthread_sigmask(SIG_BLOCK, &mask, NULL), 0);
+    cr_assert_eq(raise(SIGXFSZ), 0);
+    cr_assert_eq(hs_output_write_atomic(path, data, sizeof data), HS_ERR_IO);
+    cr_assert_eq(sigpending(&pending), 0);
+    cr_assert(sigismember(&pending, SIGXFSZ));
+    cr_assert_eq(count_entries(dir, ""), 0);
 }

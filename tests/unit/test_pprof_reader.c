@@ -248,3 +248,25 @@ Test(pprof_reader, reads_writer_output_in_every_compression)
     }
     free(raw);
 }
+
+/* Regression (found by tests/fuzz/fuzz_pprof_reader.c): a field numbered 0 is not protobuf, but
+ * protobuf-c keeps one written as a two-byte varint tag (0x81 0x00) as an unknown field, and
+ * packs it back as 0x01, which it then refuses: the reader accepted a profile that could not be
+ * written back and read again. It is refused, at the top level and inside a sample. */
+Test(pprof_reader, field_number_zero_refused)
+{
+    /* string_table = {""} (0x32 0x00), then the field, at the top or in a sample (0x12). */
+    static const uint8_t top[] = {0x32, 0x00, 0x81, 0x00, 1, 2, 3, 4, 5, 6, 7, 8};
+    static const uint8_t nested[] = {0x32, 0x00, 0x12, 0x0a, 0x81, 0x00, 1, 2, 3, 4, 5, 6, 7, 8};
+    const struct {
+        const uint8_t *data;
+        size_t len;
+    } cases[] = {{top, sizeof top}, {nested, sizeof nested}};
+    for (size_t i = 0; i < 2; i++) {
+        hs_pprof_t p;
+        char why[256] = "";
+        cr_assert_eq(hs_pprof_parse(cases[i].data, cases[i].len, &p, why, sizeof why),
+                     HS_ERR_INVALID, "case %zu accepted", i);
+        cr_assert(strstr(why, "numbered 0"), "%s", why);
+    }
+}

@@ -222,3 +222,30 @@ Test(sampler, inactive_passes_through, .init = setup_tables)
     hs_sampler_get_stats(&st);
     cr_assert_eq(st.samples, 0);
 }
+
+/* Regression: a request of 2^63 bytes or more (it can only fail) used to be subtracted from the
+ * countdown as a negative number, adding up to 2^63 to it: the thread then never sampled
+ * again. It must take the slow path and leave a countdown that still samples. */
+Test(sampler, huge_requests_never_stop_sampling, .init = setup_tables)
+{
+    const size_t huge[] = {SIZE_MAX, SIZE_MAX - 4096, ((size_t)1 << 63) + ((size_t)1 << 62),
+                           (size_t)1 << 63, (size_t)PTRDIFF_MAX};
+    hs_sampler_configure(4096, 7, 16);
+    for (size_t i = 0; i < HS_ARRAY_LEN(huge); i++) {
+        cr_assert(hs_sampler_charge(huge[i]), "size %zu", huge[i]);
+        hs_sampler_alloc_slow(NULL, huge[i]); /* the failed request: nothing recorded */
+        hs_thread_t *t = hs_thread_get();
+        cr_assert_eq(t->state, HS_THREAD_ACTIVE);
+        /* A fresh Exp(4096) countdown: below 4096 * 64 but with probability 1 - e^-64. */
+        cr_assert(t->countdown > 0 && t->countdown < 4096 * 64, "countdown %lld",
+                  (long long)t->countdown);
+    }
+    hs_sampler_stats_t st;
+    hs_sampler_get_stats(&st);
+    cr_assert_eq(st.samples, 0);
+    /* And ordinary allocations are sampled again within a bounded number of bytes. */
+    int sampled = 0;
+    for (int i = 0; i < 4096 && !sampled; i++)
+        sampled = hs_sampler_charge(1024);
+    cr_assert(sampled);
+}
