@@ -87,7 +87,8 @@ static struct {
     size_t cap, head, count;
     int thread_state; /* 0 none, 1 running, 2 ended, -1 could not start */
     pthread_t tid;
-    int stop; /* deliver what is queued until stop_deadline, then end */
+    int stop; /* exiting: one attempt each, no backoff; end at stop_deadline or when finished
+                 and the queue is empty */
     uint64_t stop_deadline;
     int finished; /* the last upload is queued: accept nothing more */
     int final_started;
@@ -263,7 +264,7 @@ static void *hs_pyroscope_main(void *arg)
     pthread_mutex_lock(&P.mu);
     for (;;) {
         if (P.count == 0) {
-            if (P.stop)
+            if (P.stop && P.finished)
                 break;
             pthread_cond_wait(&P.cv, &P.mu);
             continue;
@@ -519,6 +520,13 @@ void hs_pyroscope_final(void)
     pthread_mutex_lock(&P.mu);
     int already = P.final_started;
     P.final_started = 1;
+    /* Exit semantics from here on, before the last upload is even built: the delivery thread
+     * must not treat it (or an earlier one failing now) as something to retry later, nor end
+     * before it is queued (it waits for `finished`). The deadline starts once it is built. */
+    if (!already) {
+        P.stop = 1;
+        P.stop_deadline = UINT64_MAX;
+    }
     pthread_mutex_unlock(&P.mu);
     if (already)
         return;
@@ -528,7 +536,6 @@ void hs_pyroscope_final(void)
     pthread_mutex_lock(&P.mu);
     P.finished = 1;
     uint64_t deadline = hs_os_monotonic_ns() + hs_config.upload_timeout_ns;
-    P.stop = 1;
     P.stop_deadline = deadline;
     if (P.thread_state == 0 && P.count)
         hs_pyroscope_start_thread();
