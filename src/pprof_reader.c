@@ -11,23 +11,12 @@
 #include "pprof_reader.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "compress.h"
-
-static void say(char *why, size_t len, const char *fmt, ...)
-{
-    if (!why || !len)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, len, fmt, ap);
-    va_end(ap);
-}
 
 static int cmp_id(const void *a, const void *b)
 {
@@ -49,7 +38,7 @@ static hs_err_t index_ids(hs_pprof_id_t **out, size_t n, uint64_t (*id_of)(const
         v[i].id = id_of(arr, i);
         v[i].index = i;
         if (v[i].id == 0) {
-            say(why, why_len, "%s %zu has id 0", what, i);
+            hs_reason(why, why_len, "%s %zu has id 0", what, i);
             free(v);
             return HS_ERR_INVALID;
         }
@@ -57,7 +46,7 @@ static hs_err_t index_ids(hs_pprof_id_t **out, size_t n, uint64_t (*id_of)(const
     qsort(v, n, sizeof *v, cmp_id);
     for (size_t i = 1; i < n; i++) {
         if (v[i].id == v[i - 1].id) {
-            say(why, why_len, "%s id %llu is used twice", what, (unsigned long long)v[i].id);
+            hs_reason(why, why_len, "%s id %llu is used twice", what, (unsigned long long)v[i].id);
             free(v);
             return HS_ERR_INVALID;
         }
@@ -165,7 +154,7 @@ int hs_pprof_label_num(const hs_pprof_t *p, const hs_pb_sample_t *s, const char 
 #define CHECK(cond, ...)                                                                           \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            say(why, why_len, __VA_ARGS__);                                                        \
+            hs_reason(why, why_len, __VA_ARGS__);                                                  \
             return HS_ERR_INVALID;                                                                 \
         }                                                                                          \
     } while (0)
@@ -279,22 +268,22 @@ hs_err_t hs_pprof_parse(const uint8_t *data, size_t len, hs_pprof_t *out, char *
     uint8_t *raw = NULL;
     size_t raw_len = 0;
     if (len == 0) {
-        say(why, why_len, "empty file");
+        hs_reason(why, why_len, "empty file");
         return HS_ERR_INVALID;
     }
     hs_err_t err = hs_decompress(data, len, HS_PPROF_MAX_BYTES, &raw, &raw_len);
     if (err == HS_ERR_FULL) {
-        say(why, why_len, "larger than %zu MiB once decompressed", HS_PPROF_MAX_BYTES >> 20);
+        hs_reason(why, why_len, "larger than %zu MiB once decompressed", HS_PPROF_MAX_BYTES >> 20);
         return err;
     }
     if (err != HS_OK) {
-        say(why, why_len, err == HS_ERR_NOMEM ? "out of memory" : "corrupt compressed data");
+        hs_reason(why, why_len, err == HS_ERR_NOMEM ? "out of memory" : "corrupt compressed data");
         return err;
     }
     out->pb = perftools__profiles__profile__unpack(NULL, raw_len, raw);
     free(raw);
     if (!out->pb) {
-        say(why, why_len, "not a pprof profile (the protobuf data does not decode)");
+        hs_reason(why, why_len, "not a pprof profile (the protobuf data does not decode)");
         return HS_ERR_INVALID;
     }
     err = validate(out, why, why_len);
@@ -308,7 +297,7 @@ hs_err_t hs_pprof_read_file(const char *path, hs_pprof_t *out, char *why, size_t
     memset(out, 0, sizeof *out);
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!f) {
-        say(why, why_len, "%s", strerror(errno));
+        hs_reason(why, why_len, "%s", strerror(errno));
         return HS_ERR_IO;
     }
     uint8_t *buf = NULL;
@@ -317,7 +306,7 @@ hs_err_t hs_pprof_read_file(const char *path, hs_pprof_t *out, char *why, size_t
     for (;;) {
         if (hs_array_reserve((void **)&buf, &cap, len + 65536, 1, 65536) != HS_OK) {
             err = HS_ERR_NOMEM;
-            say(why, why_len, "out of memory");
+            hs_reason(why, why_len, "out of memory");
             goto out;
         }
         size_t n = fread(buf + len, 1, cap - len, f);
@@ -326,13 +315,13 @@ hs_err_t hs_pprof_read_file(const char *path, hs_pprof_t *out, char *why, size_t
             break;
         if (len > HS_PPROF_MAX_BYTES) {
             err = HS_ERR_FULL;
-            say(why, why_len, "larger than %zu MiB", HS_PPROF_MAX_BYTES >> 20);
+            hs_reason(why, why_len, "larger than %zu MiB", HS_PPROF_MAX_BYTES >> 20);
             goto out;
         }
     }
     if (ferror(f)) {
         err = HS_ERR_IO;
-        say(why, why_len, "%s", strerror(errno));
+        hs_reason(why, why_len, "%s", strerror(errno));
         goto out;
     }
     err = hs_pprof_parse(buf, len, out, why, why_len);

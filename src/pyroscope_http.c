@@ -31,7 +31,6 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,17 +50,6 @@
 #define HS_BACKOFF_CAP_NS    (300ull * 1000000000ull)
 #define HS_URL_MAX           2048
 #define HS_MESSAGE_SHOWN_MAX 200
-
-static void say(char *why, size_t len, const char *fmt, ...) HS_PRINTF(3, 4);
-static void say(char *why, size_t len, const char *fmt, ...)
-{
-    if (!why || !len)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, len, fmt, ap);
-    va_end(ap);
-}
 
 /* Up to 64 characters of a user value for a message, non-printables as \xNN. */
 static void quote(const char *s, char *buf, size_t len)
@@ -136,18 +124,19 @@ hs_err_t hs_pyroscope_http_check_app(const char *app, char *why, size_t why_len)
     char q[300];
     size_t n = strlen(app);
     if (n == 0) {
-        say(why, why_len, "the application name is empty");
+        hs_reason(why, why_len, "the application name is empty");
         return HS_ERR_INVALID;
     }
     if (n > HS_PYROSCOPE_MAX_VALUE_LEN) {
-        say(why, why_len, "the application name is longer than %d characters",
-            HS_PYROSCOPE_MAX_VALUE_LEN);
+        hs_reason(why, why_len, "the application name is longer than %d characters",
+                  HS_PYROSCOPE_MAX_VALUE_LEN);
         return HS_ERR_INVALID;
     }
     for (size_t i = 0; i < n; i++) {
         if (!app_char((unsigned char)app[i])) {
             quote(app, q, sizeof q);
-            say(why, why_len,
+            hs_reason(
+                why, why_len,
                 "the application name \"%s\" has a character Pyroscope refuses (only letters, "
                 "digits and _ . - / are allowed)",
                 q);
@@ -163,33 +152,33 @@ static hs_err_t check_tag_name(const char *name, size_t n, char *why, size_t why
     snprintf(tmp, sizeof tmp, "%.*s", (int)(n < HS_PYROSCOPE_MAX_NAME_LEN ? n : 64), name);
     quote(tmp, q, sizeof q);
     if (n == 0) {
-        say(why, why_len, "a tag has an empty name (tags are k=v,k=v)");
+        hs_reason(why, why_len, "a tag has an empty name (tags are k=v,k=v)");
         return HS_ERR_INVALID;
     }
     if (n > HS_PYROSCOPE_MAX_NAME_LEN) {
-        say(why, why_len, "tag name \"%s\" is longer than %d characters", q,
-            HS_PYROSCOPE_MAX_NAME_LEN);
+        hs_reason(why, why_len, "tag name \"%s\" is longer than %d characters", q,
+                  HS_PYROSCOPE_MAX_NAME_LEN);
         return HS_ERR_INVALID;
     }
     bool ok = !(name[0] >= '0' && name[0] <= '9');
     for (size_t i = 0; ok && i < n; i++)
         ok = is_alnum((unsigned char)name[i]) || name[i] == '_';
     if (!ok) {
-        say(why, why_len,
-            "tag name \"%s\" is not valid in Pyroscope (a letter or _, then letters, digits "
-            "and _)",
-            q);
+        hs_reason(why, why_len,
+                  "tag name \"%s\" is not valid in Pyroscope (a letter or _, then letters, digits "
+                  "and _)",
+                  q);
         return HS_ERR_INVALID;
     }
     if (n >= 2 && name[0] == '_' && name[1] == '_') {
-        say(why, why_len, "tag name \"%s\" is reserved (names starting with __ are the server's)",
-            q);
+        hs_reason(why, why_len,
+                  "tag name \"%s\" is reserved (names starting with __ are the server's)", q);
         return HS_ERR_INVALID;
     }
     if ((n == 12 && memcmp(name, "service_name", 12) == 0) ||
         (n == 13 && memcmp(name, "pyroscope_spy", 13) == 0)) {
-        say(why, why_len, "tag name \"%s\" is reserved (the server sets it%s)", q,
-            n == 12 ? " from the application name: use HEAPSAMPLER_APP_NAME" : "");
+        hs_reason(why, why_len, "tag name \"%s\" is reserved (the server sets it%s)", q,
+                  n == 12 ? " from the application name: use HEAPSAMPLER_APP_NAME" : "");
         return HS_ERR_INVALID;
     }
     return HS_OK;
@@ -202,22 +191,23 @@ static hs_err_t check_tag_value(const char *name, size_t nlen, const char *v, si
     snprintf(tmp, sizeof tmp, "%.*s", (int)(nlen < 64 ? nlen : 64), name);
     quote(tmp, q, sizeof q);
     if (n == 0) {
-        say(why, why_len, "tag \"%s\" has an empty value", q);
+        hs_reason(why, why_len, "tag \"%s\" has an empty value", q);
         return HS_ERR_INVALID;
     }
     if (n > HS_PYROSCOPE_MAX_VALUE_LEN) {
-        say(why, why_len, "the value of tag \"%s\" is longer than %d bytes", q,
-            HS_PYROSCOPE_MAX_VALUE_LEN);
+        hs_reason(why, why_len, "the value of tag \"%s\" is longer than %d bytes", q,
+                  HS_PYROSCOPE_MAX_VALUE_LEN);
         return HS_ERR_INVALID;
     }
     if (v[0] == ' ' || v[0] == '\t' || v[n - 1] == ' ' || v[n - 1] == '\t') {
-        say(why, why_len, "the value of tag \"%s\" starts or ends with a space", q);
+        hs_reason(why, why_len, "the value of tag \"%s\" starts or ends with a space", q);
         return HS_ERR_INVALID;
     }
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)v[i];
         if (c < 0x20 || c == 0x7f || c == '{' || c == '}' || c == '=' || c == ',') {
-            say(why, why_len,
+            hs_reason(
+                why, why_len,
                 "the value of tag \"%s\" has a character Pyroscope cannot take (no , { } = or "
                 "control characters)",
                 q);
@@ -225,7 +215,7 @@ static hs_err_t check_tag_value(const char *name, size_t nlen, const char *v, si
         }
     }
     if (!utf8_valid((const unsigned char *)v, n)) {
-        say(why, why_len, "the value of tag \"%s\" is not valid UTF-8", q);
+        hs_reason(why, why_len, "the value of tag \"%s\" is not valid UTF-8", q);
         return HS_ERR_INVALID;
     }
     return HS_OK;
@@ -247,10 +237,10 @@ hs_err_t hs_pyroscope_http_check_tags(const char *tags, char *why, size_t why_le
             char q[300], tmp[80];
             snprintf(tmp, sizeof tmp, "%.*s", (int)(n < 64 ? n : 64), s);
             quote(tmp, q, sizeof q);
-            say(why, why_len,
-                n ? "tag \"%s\" has no value (tags are k=v,k=v)"
-                  : "an empty tag%s (tags are k=v,k=v, without a trailing comma)",
-                q);
+            hs_reason(why, why_len,
+                      n ? "tag \"%s\" has no value (tags are k=v,k=v)"
+                        : "an empty tag%s (tags are k=v,k=v, without a trailing comma)",
+                      q);
             return HS_ERR_INVALID;
         }
         size_t nlen = (size_t)(eq - s);
@@ -264,13 +254,14 @@ hs_err_t hs_pyroscope_http_check_tags(const char *tags, char *why, size_t why_le
                 char q[300], tmp[80];
                 snprintf(tmp, sizeof tmp, "%.*s", (int)(nlen < 64 ? nlen : 64), s);
                 quote(tmp, q, sizeof q);
-                say(why, why_len, "tag \"%s\" is given twice", q);
+                hs_reason(why, why_len, "tag \"%s\" is given twice", q);
                 return HS_ERR_INVALID;
             }
         }
         if (count == HS_PYROSCOPE_MAX_TAGS) {
-            say(why, why_len, "more than %d tags (the server allows 30 labels, 4 of them its own)",
-                HS_PYROSCOPE_MAX_TAGS);
+            hs_reason(why, why_len,
+                      "more than %d tags (the server allows 30 labels, 4 of them its own)",
+                      HS_PYROSCOPE_MAX_TAGS);
             return HS_ERR_INVALID;
         }
         names[count] = s;
@@ -287,7 +278,7 @@ hs_err_t hs_pyroscope_http_append_tag(char **tags, const char *tag, char *why, s
     char q[300];
     if (!tag[0] || strchr(tag, ',')) {
         quote(tag, q, sizeof q);
-        say(why, why_len, "\"%s\" is not one K=V", q);
+        hs_reason(why, why_len, "\"%s\" is not one K=V", q);
         return HS_ERR_INVALID;
     }
     hs_err_t err = hs_pyroscope_http_check_tags(tag, why, why_len);
@@ -296,7 +287,7 @@ hs_err_t hs_pyroscope_http_append_tag(char **tags, const char *tag, char *why, s
     size_t old = *tags ? strlen(*tags) : 0, n = strlen(tag);
     char *t = realloc(*tags, old + n + 2);
     if (!t) {
-        say(why, why_len, "out of memory");
+        hs_reason(why, why_len, "out of memory");
         return HS_ERR_NOMEM;
     }
     if (old)
@@ -321,11 +312,11 @@ static hs_err_t parse_url(const char *url, url_parts_t *u, char *why, size_t why
     memset(u, 0, sizeof *u);
     size_t n = strlen(url);
     if (n == 0) {
-        say(why, why_len, "the Pyroscope URL is empty");
+        hs_reason(why, why_len, "the Pyroscope URL is empty");
         return HS_ERR_INVALID;
     }
     if (n >= HS_URL_MAX) {
-        say(why, why_len, "the Pyroscope URL is longer than %d characters", HS_URL_MAX - 1);
+        hs_reason(why, why_len, "the Pyroscope URL is longer than %d characters", HS_URL_MAX - 1);
         return HS_ERR_INVALID;
     }
     const char *auth;
@@ -336,31 +327,32 @@ static hs_err_t parse_url(const char *url, url_parts_t *u, char *why, size_t why
         u->https = true;
     } else {
         quote(url, q, sizeof q);
-        say(why, why_len, "the Pyroscope URL \"%s\" does not start with http:// or https://", q);
+        hs_reason(why, why_len, "the Pyroscope URL \"%s\" does not start with http:// or https://",
+                  q);
         return HS_ERR_INVALID;
     }
     const char *end = auth + strcspn(auth, "/?#");
     if (memchr(auth, '@', (size_t)(end - auth))) {
         /* Not quoted: the part before @ is a credential. */
-        say(why, why_len,
-            "the Pyroscope URL contains user:password@; give them in "
-            "HEAPSAMPLER_PYROSCOPE_USER and HEAPSAMPLER_PYROSCOPE_PASSWORD instead");
+        hs_reason(why, why_len,
+                  "the Pyroscope URL contains user:password@; give them in "
+                  "HEAPSAMPLER_PYROSCOPE_USER and HEAPSAMPLER_PYROSCOPE_PASSWORD instead");
         return HS_ERR_INVALID;
     }
     quote(url, q, sizeof q);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)url[i];
         if (c <= 0x20 || c >= 0x7f) {
-            say(why, why_len, "the Pyroscope URL \"%s\" contains a space or a control character",
-                q);
+            hs_reason(why, why_len,
+                      "the Pyroscope URL \"%s\" contains a space or a control character", q);
             return HS_ERR_INVALID;
         }
     }
     if (*end == '?' || *end == '#' || strpbrk(end, "?#")) {
-        say(why, why_len,
-            "the Pyroscope URL \"%s\" has a query or fragment; give the server's "
-            "base address (the /ingest path and query are added)",
-            q);
+        hs_reason(why, why_len,
+                  "the Pyroscope URL \"%s\" has a query or fragment; give the server's "
+                  "base address (the /ingest path and query are added)",
+                  q);
         return HS_ERR_INVALID;
     }
     const char *host = auth, *host_end;
@@ -368,7 +360,7 @@ static hs_err_t parse_url(const char *url, url_parts_t *u, char *why, size_t why
     if (*host == '[') {
         host_end = memchr(host, ']', (size_t)(end - host));
         if (!host_end) {
-            say(why, why_len, "the Pyroscope URL \"%s\" has an unterminated [IPv6] host", q);
+            hs_reason(why, why_len, "the Pyroscope URL \"%s\" has an unterminated [IPv6] host", q);
             return HS_ERR_INVALID;
         }
         host_end++;
@@ -404,10 +396,10 @@ static hs_err_t parse_url(const char *url, url_parts_t *u, char *why, size_t why
     u->path = end;
     return HS_OK;
 bad_host:
-    say(why, why_len, "the Pyroscope URL \"%s\" has no valid host", q);
+    hs_reason(why, why_len, "the Pyroscope URL \"%s\" has no valid host", q);
     return HS_ERR_INVALID;
 bad_port:
-    say(why, why_len, "the Pyroscope URL \"%s\" has an invalid port", q);
+    hs_reason(why, why_len, "the Pyroscope URL \"%s\" has an invalid port", q);
     return HS_ERR_INVALID;
 }
 
@@ -497,36 +489,38 @@ static hs_err_t parse_headers(hs_pyroscope_target_t *t, const char *spec, bool h
         snprintf(tmp, sizeof tmp, "%.*s", (int)(nlen < 64 ? nlen : 64), s);
         quote(tmp, q, sizeof q);
         if (!eq || nlen == 0) {
-            say(why, why_len,
-                "HEAPSAMPLER_PYROSCOPE_HEADERS: an entry is not Name=value (entries are "
-                "separated by commas)");
+            hs_reason(why, why_len,
+                      "HEAPSAMPLER_PYROSCOPE_HEADERS: an entry is not Name=value (entries are "
+                      "separated by commas)");
             return HS_ERR_INVALID;
         }
         for (size_t i = 0; i < nlen; i++) {
             if (!token_char((unsigned char)s[i])) {
-                say(why, why_len, "HEAPSAMPLER_PYROSCOPE_HEADERS: \"%s\" is not a header name", q);
+                hs_reason(why, why_len,
+                          "HEAPSAMPLER_PYROSCOPE_HEADERS: \"%s\" is not a header name", q);
                 return HS_ERR_INVALID;
             }
         }
         for (size_t f = 0; forbidden[f]; f++) {
             if (strlen(forbidden[f]) == nlen && strncasecmp(forbidden[f], s, nlen) == 0) {
-                say(why, why_len,
-                    "HEAPSAMPLER_PYROSCOPE_HEADERS may not set %s (the uploader sets the "
-                    "transport headers itself)",
-                    forbidden[f]);
+                hs_reason(why, why_len,
+                          "HEAPSAMPLER_PYROSCOPE_HEADERS may not set %s (the uploader sets the "
+                          "transport headers itself)",
+                          forbidden[f]);
                 return HS_ERR_INVALID;
             }
         }
         if (nlen == 13 && strncasecmp(s, "Authorization", 13) == 0 && have_user) {
-            say(why, why_len,
+            hs_reason(
+                why, why_len,
                 "HEAPSAMPLER_PYROSCOPE_HEADERS sets Authorization and HEAPSAMPLER_PYROSCOPE_USER "
                 "is set too: choose one");
             return HS_ERR_INVALID;
         }
         if (nlen == 13 && strncasecmp(s, "X-Scope-OrgID", 13) == 0 && have_tenant) {
-            say(why, why_len,
-                "HEAPSAMPLER_PYROSCOPE_HEADERS sets X-Scope-OrgID and "
-                "HEAPSAMPLER_PYROSCOPE_TENANT is set too: choose one");
+            hs_reason(why, why_len,
+                      "HEAPSAMPLER_PYROSCOPE_HEADERS sets X-Scope-OrgID and "
+                      "HEAPSAMPLER_PYROSCOPE_TENANT is set too: choose one");
             return HS_ERR_INVALID;
         }
         /* Percent-decode the value. */
@@ -542,7 +536,8 @@ static hs_err_t parse_headers(hs_pyroscope_target_t *t, const char *spec, bool h
                 int lo = hi >= 0 ? hex_digit(c[2]) : -1;
                 if (lo < 0) {
                     free(v);
-                    say(why, why_len,
+                    hs_reason(
+                        why, why_len,
                         "HEAPSAMPLER_PYROSCOPE_HEADERS: the value of %s has a %% not followed by "
                         "two hex digits",
                         q);
@@ -562,15 +557,16 @@ static hs_err_t parse_headers(hs_pyroscope_target_t *t, const char *spec, bool h
             o--;
         if (!value_ok(v + b, o - b)) {
             free(v);
-            say(why, why_len,
-                "HEAPSAMPLER_PYROSCOPE_HEADERS: the value of %s contains a control character", q);
+            hs_reason(why, why_len,
+                      "HEAPSAMPLER_PYROSCOPE_HEADERS: the value of %s contains a control character",
+                      q);
             return HS_ERR_INVALID;
         }
         hs_err_t err = add_header(t, s, nlen, v + b, o - b);
         free(v);
         if (err == HS_ERR_FULL) {
-            say(why, why_len, "HEAPSAMPLER_PYROSCOPE_HEADERS: more than %d headers",
-                HS_PYROSCOPE_MAX_HEADERS);
+            hs_reason(why, why_len, "HEAPSAMPLER_PYROSCOPE_HEADERS: more than %d headers",
+                      HS_PYROSCOPE_MAX_HEADERS);
             return HS_ERR_INVALID;
         }
         if (err != HS_OK)
@@ -639,16 +635,17 @@ hs_err_t hs_pyroscope_http_target_init(hs_pyroscope_target_t *t, const hs_config
     if (err != HS_OK)
         return err;
     if (cfg->pyroscope_password[0] && !cfg->pyroscope_user[0]) {
-        say(why, why_len,
-            "HEAPSAMPLER_PYROSCOPE_PASSWORD is set but HEAPSAMPLER_PYROSCOPE_USER is not");
+        hs_reason(why, why_len,
+                  "HEAPSAMPLER_PYROSCOPE_PASSWORD is set but HEAPSAMPLER_PYROSCOPE_USER is not");
         return HS_ERR_INVALID;
     }
     if (!value_ok(cfg->pyroscope_tenant, strlen(cfg->pyroscope_tenant)) ||
         !value_ok(cfg->pyroscope_user, strlen(cfg->pyroscope_user)) ||
         strchr(cfg->pyroscope_user, ':')) {
-        say(why, why_len, "HEAPSAMPLER_PYROSCOPE_%s contains a control character%s",
-            value_ok(cfg->pyroscope_tenant, strlen(cfg->pyroscope_tenant)) ? "USER" : "TENANT",
-            strchr(cfg->pyroscope_user, ':') ? " or a colon" : "");
+        hs_reason(why, why_len, "HEAPSAMPLER_PYROSCOPE_%s contains a control character%s",
+                  value_ok(cfg->pyroscope_tenant, strlen(cfg->pyroscope_tenant)) ? "USER"
+                                                                                 : "TENANT",
+                  strchr(cfg->pyroscope_user, ':') ? " or a colon" : "");
         return HS_ERR_INVALID;
     }
 
@@ -692,7 +689,7 @@ hs_err_t hs_pyroscope_http_target_init(hs_pyroscope_target_t *t, const hs_config
     return HS_OK;
 fail:
     if (err == HS_ERR_NOMEM)
-        say(why, why_len, "out of memory");
+        hs_reason(why, why_len, "out of memory");
     hs_pyroscope_http_target_free(t);
     return err;
 }
@@ -795,7 +792,7 @@ hs_err_t hs_pyroscope_http_load(bool *first, char *why, size_t why_len)
     int state = load_state;
     pthread_mutex_unlock(&load_mu);
     if (state < 0) {
-        say(why, why_len, "%s", load_why);
+        hs_reason(why, why_len, "%s", load_why);
         return HS_ERR_NOTFOUND;
     }
     return HS_OK;
@@ -892,7 +889,7 @@ hs_err_t hs_pyroscope_http_client_new(const hs_pyroscope_target_t *t, hs_pyrosco
     return HS_OK;
 
 fail_nomem:
-    say(why, why_len, "out of memory");
+    hs_reason(why, why_len, "out of memory");
     hs_pyroscope_http_client_free(c);
     return HS_ERR_NOMEM;
 }
