@@ -40,6 +40,10 @@ static const hs_option_t options[] = {
      "files named heapsampler.<pid>.<seq>.pb.gz inside it."},
     {"INTERVAL", HS_OPT_DURATION, OFF(interval_ns), "60s", 0, 7 * 86400 * NS_PER_S, NULL,
      "Write a profile this often (ms/s/m/h suffix; 0 = only at exit, on signal or API call)."},
+    {"INUSE_GROWTH", HS_OPT_SIZE, OFF(inuse_growth), "0", 0, 1ull << 50, NULL,
+     "Also write a profile whenever the estimated in-use bytes exceed the level of the last "
+     "such profile by this much (K/M/G; 0 = off): a leak then leaves a profile every step of "
+     "growth, while memory that goes up and down below its peak leaves none."},
     {"STACK_DEPTH", HS_OPT_U64, OFF(stack_depth), "64", 1, 512, NULL,
      "Frames recorded per sampled allocation."},
     {"SEED", HS_OPT_U64, OFF(seed), "0", 0, UINT64_MAX, NULL,

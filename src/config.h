@@ -29,6 +29,8 @@ typedef struct hs_config {
     uint64_t rate;                  /* mean bytes between samples; 1 = every allocation */
     char output[HS_CONFIG_STR_MAX]; /* file prefix: <output>.<pid>.<seq>.pb.gz */
     uint64_t interval_ns;           /* periodic dump interval; 0 = off */
+    uint64_t inuse_growth;          /* dump when estimated in-use bytes pass the last such
+                                       dump's level by this much; 0 = off */
     uint64_t stack_depth;           /* frames kept per stack */
     uint64_t seed;                  /* 0 = random */
     int dump_signal;                /* 0 = none */

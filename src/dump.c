@@ -79,6 +79,8 @@ static const char *hs_dump_reason_name(hs_dump_reason_t reason)
         return "exit";
     case HS_DUMP_UPLOAD:
         return "upload";
+    case HS_DUMP_GROWTH:
+        return "growth";
     }
     return "unknown";
 }

@@ -21,6 +21,7 @@ typedef enum hs_dump_reason {
     HS_DUMP_API,
     HS_DUMP_EXIT,
     HS_DUMP_UPLOAD, /* a Pyroscope upload (not a file) */
+    HS_DUMP_GROWTH, /* HEAPSAMPLER_INUSE_GROWTH: in-use memory reached a new step */
 } hs_dump_reason_t;
 
 /*

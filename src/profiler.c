@@ -271,6 +271,7 @@ void hs_profiler_init(void)
     if (hs_unwind_find_self_range(&lo, &hi) == HS_OK)
         hs_unwind_set_self_range(lo, hi);
     hs_sampler_configure(hs_config.rate, hs_config.seed, (uint32_t)hs_config.stack_depth);
+    hs_sampler_set_growth_step(hs_config.inuse_growth);
     hs_snapshot_start_ns = hs_os_wall_ns();
     if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)
         hs_log("cannot register fork handlers; forked children will not be profiled");

@@ -18,6 +18,13 @@
  * the live entry, then count the allocation on the site. Any failure drops the sample and
  * counts why; a table that fills up is reported once.
  *
+ * In-use estimate: recording a sample adds the bytes it stands for (s/p) to a process-wide
+ * counter and freeing it takes them away, so the counter tracks the estimated in-use bytes
+ * at the cost of one atomic add per sample or sampled free. With HEAPSAMPLER_INUSE_GROWTH the
+ * recording thread asks the writer for a profile when the counter passes the level of the last
+ * such request by the configured step (a high-water mark, moved by compare-and-swap so that
+ * one step gives one request however many threads cross it).
+ *
  * Every slow path runs under the reentrancy guard and preserves errno. A slow path entered
  * while the guard is already held (a signal handler interrupting the profiler) does nothing.
  *
@@ -29,6 +36,7 @@
 #include <errno.h>
 #include <math.h>
 
+#include "estimate.h"
 #include "log.h"
 #include "os.h"
 #include "stack_table.h"
@@ -46,6 +54,12 @@ static struct {
 
 static uint32_t thread_seq;
 static hs_sampler_stats_t stats;
+
+/* Estimated in-use bytes (per-allocation weights, added when a sample is recorded and taken
+ * away when it is freed), and the level of the last growth profile (HEAPSAMPLER_INUSE_GROWTH). */
+static int64_t inuse_estimate;
+static int64_t growth_mark;
+static uint64_t growth_step;
 static int warned_full_stack, warned_full_site, warned_full_live, warned_nomem;
 
 void hs_sampler_configure(uint64_t rate, uint64_t seed, uint32_t stack_depth)
@@ -63,6 +77,51 @@ void hs_sampler_set_active(int active)
 uint64_t hs_sampler_rate(void)
 {
     return S.rate;
+}
+
+void hs_sampler_set_growth_step(uint64_t bytes)
+{
+    growth_step = bytes;
+    __atomic_store_n(&growth_mark, __atomic_load_n(&inuse_estimate, __ATOMIC_RELAXED),
+                     __ATOMIC_RELAXED);
+}
+
+int64_t hs_sampler_inuse_estimate(void)
+{
+    return __atomic_load_n(&inuse_estimate, __ATOMIC_RELAXED);
+}
+
+/* The bytes one sample of this size stands for (s/p; s in exact mode). */
+static int64_t sample_weight(uint64_t size)
+{
+    double objects, bytes;
+    hs_estimate_row(S.rate, size, 1, &objects, &bytes);
+    return llround(bytes);
+}
+
+/* A sample was recorded on site_id: count it, and see whether in-use memory reached the next
+ * step of HEAPSAMPLER_INUSE_GROWTH (a high-water mark: only new peaks move it). */
+static void site_gained(uint32_t site_id, uint64_t size)
+{
+    hs_site_note_alloc(site_id);
+    int64_t now = __atomic_add_fetch(&inuse_estimate, sample_weight(size), __ATOMIC_RELAXED);
+    if (!growth_step)
+        return;
+    int64_t mark = __atomic_load_n(&growth_mark, __ATOMIC_RELAXED);
+    if (now - mark >= (int64_t)growth_step &&
+        __atomic_compare_exchange_n(&growth_mark, &mark, now, 0, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED))
+        hs_writer_poke_growth();
+}
+
+/* A sampled allocation of site_id is gone (freed, or its free was missed and the address
+ * reused). */
+static void site_lost(uint32_t site_id)
+{
+    hs_site_note_free(site_id);
+    hs_site_key_t key;
+    if (hs_site_key(site_id, &key))
+        __atomic_sub_fetch(&inuse_estimate, sample_weight(key.size), __ATOMIC_RELAXED);
 }
 
 /* ---- random numbers ----------------------------------------------------------------------- */
@@ -186,8 +245,8 @@ static void record(void *p, size_t size)
     }
     /* The address was still recorded as live: its free was missed (see live_table.h). */
     if (replaced != HS_LIVE_NO_SITE)
-        hs_site_note_free(replaced);
-    hs_site_note_alloc(site_id);
+        site_lost(replaced);
+    site_gained(site_id, size);
     __atomic_add_fetch(&stats.samples, 1, __ATOMIC_RELAXED);
 }
 
@@ -230,7 +289,7 @@ void hs_sampler_free_slow(void *p)
     uint32_t site;
     hs_guard_enter(t);
     if (hs_live_remove(p, &site) == HS_OK) {
-        hs_site_note_free(site);
+        site_lost(site);
         __atomic_add_fetch(&stats.frees, 1, __ATOMIC_RELAXED);
     }
     hs_guard_exit(t);
@@ -261,7 +320,7 @@ void hs_sampler_realloc_done(void *p, uint32_t site_id, int freed)
     /* A failed realloc leaves p live: put it back (if that fails, account it as freed so that
      * the site's counters stay consistent). */
     if (freed || hs_live_insert(p, site_id, &replaced) != HS_OK) {
-        hs_site_note_free(site_id);
+        site_lost(site_id);
         __atomic_add_fetch(&stats.frees, 1, __ATOMIC_RELAXED);
     }
     hs_guard_exit(t);

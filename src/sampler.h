@@ -38,6 +38,14 @@ void hs_sampler_set_active(int active);
 /* The configured rate (bytes; 1 = exact mode). */
 uint64_t hs_sampler_rate(void);
 
+/*
+ * HEAPSAMPLER_INUSE_GROWTH: ask the writer for a profile whenever the estimated in-use bytes
+ * exceed the level of the last such request by `bytes` (0 = off). The estimate is kept on the
+ * slow paths only: each recorded sample adds the bytes it stands for, its free takes them away.
+ */
+void hs_sampler_set_growth_step(uint64_t bytes);
+int64_t hs_sampler_inuse_estimate(void);
+
 /* The countdown crossed zero and p was allocated (p may be NULL: a failed allocation). */
 void hs_sampler_alloc_slow(void *p, size_t size);
 /* The filter says p may be sampled. */

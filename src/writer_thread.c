@@ -65,6 +65,7 @@ static struct {
     hs_err_t result;
     int stop, final;
     int signal_pending; /* set by the signal handler (atomic) */
+    int growth_pending; /* set by the sampler: in-use memory reached a new step (atomic) */
 } W;
 
 static pthread_mutex_t start_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -161,6 +162,8 @@ static void *writer_main(void *arg)
             break;
         if (__atomic_exchange_n(&W.signal_pending, 0, __ATOMIC_ACQ_REL))
             (void)dump(HS_DUMP_SIGNAL, NULL);
+        if (__atomic_exchange_n(&W.growth_pending, 0, __ATOMIC_ACQ_REL))
+            (void)dump(HS_DUMP_GROWTH, NULL);
         serve_api_request();
         if (interval) {
             uint64_t now = hs_os_monotonic_ns();
@@ -319,6 +322,20 @@ void hs_writer_poke_from_signal(void)
     if (hs_writer_running())
         sem_post(&W.wake);
     errno = saved;
+}
+
+void hs_writer_poke_growth(void)
+{
+    __atomic_store_n(&W.growth_pending, 1, __ATOMIC_RELEASE);
+    if (!hs_writer_running()) {
+        /* Due now whatever the thread count: make the lazy start happen at this nudge. */
+        uint64_t at = __atomic_load_n(&start_at, __ATOMIC_RELAXED);
+        if (at > 1)
+            __atomic_compare_exchange_n(&start_at, &at, 1, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+        hs_writer_nudge();
+    }
+    if (hs_writer_running())
+        sem_post(&W.wake);
 }
 
 void hs_writer_stop_final(void)

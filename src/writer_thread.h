@@ -42,6 +42,14 @@ hs_err_t hs_writer_dump_sync(const char *path) HS_MUST_CHECK;
 /* Async-signal-safe: ask for a dump, do not wait. */
 void hs_writer_poke_from_signal(void);
 
+/*
+ * In-use memory grew by HEAPSAMPLER_INUSE_GROWTH: ask for a dump, do not wait. Called by the
+ * sampler's slow path (under the guard, no profiler lock held); starts the thread if it does
+ * not run yet, like hs_writer_nudge (never blocks). Requests that arrive while one is pending
+ * are one dump.
+ */
+void hs_writer_poke_growth(void);
+
 /* Stop the thread (waits for a dump in progress, bounded) and write the final profile. */
 void hs_writer_stop_final(void);
 

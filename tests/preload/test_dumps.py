@@ -64,6 +64,34 @@ class Triggers(hstest.TempDirTest):
         self.assertLessEqual(times[0], times[1])
 
 
+class Growth(hstest.TempDirTest):
+    MIB = 1 << 20
+
+    def test_profile_at_each_new_step_of_growth(self):
+        run = hstest.run_profiled([hstest.target("grower"), self.dir], self.dir, rate=1,
+                                  inuse_growth="10M")
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        files = run.profiles()
+        # Two growth profiles (10 MiB, then the new peak past 20 MiB) and the exit profile;
+        # refilling to 12 MiB below the 20 MiB step wrote none.
+        self.assertEqual(len(files), 3, files)
+        first, second = hstest.Profile(files[0]), hstest.Profile(files[1])
+        self.assertIn("(growth)", first.raw)
+        self.assertIn("(growth)", second.raw)
+        self.assertIn("(exit)", hstest.Profile(files[2]).raw)
+        # The first was written once 10 MiB were live at grow_site (at most 12).
+        self.assertGreaterEqual(first.by_function("inuse_space").get("grow_site", 0),
+                                10 * self.MIB)
+        # The second at the new peak: past 20 MiB in all, the refill included - not during
+        # the refill, whose level (12 MiB) stays under the step.
+        self.assertGreaterEqual(second.total("inuse_space"), 20 * self.MIB)
+        self.assertEqual(second.by_function("inuse_space").get("refill_site", 0), 12 * self.MIB)
+
+    def test_off_by_default(self):
+        run = hstest.run_profiled([hstest.target("exact")], self.dir, rate=1)
+        self.assertEqual(len(run.profiles()), 1)
+
+
 class OutputFaults(hstest.TempDirTest):
     def test_missing_directory_warns_once(self):
         plain = hstest.run_profiled([hstest.target("exact")], self.dir, preload=False)

@@ -168,6 +168,8 @@ Test(sampler, records_and_frees_exactly, .init = setup_tables)
         hs_sampler_on_free(&fake_heap[i * 16]);
     hs_sampler_on_free(&fake_heap[1000]); /* never sampled: no effect */
     cr_assert_eq(hs_live_count(), 11);
+    /* The running in-use estimate is exact in exact mode: 6 x 16 B + 5 x 32 B live. */
+    cr_assert_eq(hs_sampler_inuse_estimate(), 6 * 16 + 5 * 32);
 
     hs_snapshot_t snap;
     cr_assert_eq(hs_snapshot_take(&snap), HS_OK);
