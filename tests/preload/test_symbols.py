@@ -215,8 +215,8 @@ class Dlopen(Base):
         a, b = tests_bin("libhs_plugin_a.so"), tests_bin("libhs_plugin_b.so")
         bases, prof = self.run_dlopener(a, b, symbolize="lines")
         self.assertEqual(len(bases), 2, bases)
-        self.assertEqual(bases[0][1], bases[1][1],
-                         "b was loaded where a was: the case the generation marks resolve")
+        # Often b is loaded where a was (the generation-mark case); whether it is depends on
+        # what else was mapped in between, so the storm test below makes sure that case occurs.
         for size, name, lib in ((1000, "plugin_a_make", a), (2000, "plugin_b_make", b)):
             vals, stack, locs = self.only_stack(prof, size)
             self.assertEqual(self.inuse(prof, vals), 32 * size)
@@ -245,7 +245,11 @@ class Dlopen(Base):
         allocate and the writer dumps every 10 ms: every sample keeps its library's names."""
         a, b = tests_bin("libhs_plugin_a.so"), tests_bin("libhs_plugin_b.so")
         run, prof = self.profile([hstest.target("dlstorm"), "100", "3", a, b], interval="10ms")
-        self.assertIn("loads=200", run.stdout)
+        self.assertIn("loads=200 ", run.stdout)
+        # Some loads put a library where the other had just been unloaded: the case that the
+        # generation marks resolve (address reuse depends on the layout, hence many loads).
+        reused = int(re.search(r"reused=(\d+)", run.stdout).group(1))
+        self.assertGreater(reused, 0, run.stdout)
         self.assertGreaterEqual(len(run.profiles()), 2)
         for size, name in ((1000, "plugin_a_make"), (2000, "plugin_b_make")):
             rows = prof.stacks(size)
