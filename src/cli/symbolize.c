@@ -45,6 +45,7 @@
 #include "compress.h"
 #include "config.h"
 #include "debuginfo.h"
+#include "keymap.h"
 #include "output.h"
 #include "pprof_reader.h"
 #include "symbolize.h"
@@ -290,15 +291,13 @@ typedef struct rewrite {
     /* strings: the profile's, then new ones (owned by the symbolizer or this table) */
     char **strs;
     size_t nstrs, strs_cap;
-    uint32_t *str_slots;
-    size_t str_slots_cap;
+    hs_keymap_t str_map; /* first index of each distinct string */
     /* functions: the profile's, then new ones */
     hs_pb_function_t **funcs;
     size_t nfuncs, funcs_cap;
     hs_pb_function_t *new_funcs; /* chunk of new functions */
     size_t nnew_funcs;
-    uint32_t *func_slots; /* index + 1 by (name, system_name, filename) */
-    size_t func_slots_cap;
+    hs_keymap_t func_map; /* new functions by (name, system_name, filename) */
     uint64_t next_func_id;
 } rewrite_t;
 
@@ -307,61 +306,49 @@ static uint64_t func_hash(int64_t name, int64_t sys, int64_t file)
     return hs_mix64((uint64_t)name ^ (uint64_t)sys << 21 ^ (uint64_t)file << 42);
 }
 
+static bool str_eq(const void *ctx, size_t index, const void *key)
+{
+    return strcmp(((const rewrite_t *)ctx)->strs[index], key) == 0;
+}
+
+/* Append s (hash h) to the table; index it for lookups when it is the first of its kind. */
+static int str_append(rewrite_t *r, const char *s, uint64_t h, bool first, size_t *index)
+{
+    if (hs_array_reserve((void **)&r->strs, &r->strs_cap, r->nstrs + 1, sizeof *r->strs, 64))
+        return -1;
+    r->strs[r->nstrs] = (char *)s;
+    *index = r->nstrs++;
+    return !first || hs_keymap_insert(&r->str_map, h, *index) == HS_OK ? 0 : -1;
+}
+
 static int str_index(rewrite_t *r, const char *s, int64_t *idx)
 {
     if (!s)
         s = "";
     uint64_t h = hs_hash_str(s);
-    size_t mask = r->str_slots_cap - 1;
-    size_t j = h & mask;
-    for (; r->str_slots[j]; j = (j + 1) & mask) {
-        if (strcmp(r->strs[r->str_slots[j] - 1], s) == 0) {
-            *idx = r->str_slots[j] - 1;
-            return 0;
-        }
-    }
-    if (r->nstrs * 2 + 2 > r->str_slots_cap)
-        return -1; /* sized in advance: cannot happen */
-    if (hs_array_reserve((void **)&r->strs, &r->strs_cap, r->nstrs + 1, sizeof *r->strs, 64))
+    size_t i = hs_keymap_find(&r->str_map, h, str_eq, r, s);
+    if (i == HS_KEYMAP_NONE && str_append(r, s, h, true, &i) != 0)
         return -1;
-    r->strs[r->nstrs] = (char *)s;
-    r->str_slots[j] = (uint32_t)++r->nstrs;
-    *idx = (int64_t)r->nstrs - 1;
+    *idx = (int64_t)i;
     return 0;
 }
 
-static int rewrite_init(rewrite_t *r, const hs_pb_profile_t *pb, size_t extra_strs,
-                        size_t extra_funcs)
+static int rewrite_init(rewrite_t *r, const hs_pb_profile_t *pb, size_t extra_funcs)
 {
     memset(r, 0, sizeof *r);
-    size_t need = pb->n_string_table + extra_strs + 1;
-    r->str_slots_cap = 64;
-    while (r->str_slots_cap < need * 2 + 2)
-        r->str_slots_cap *= 2;
-    r->str_slots = calloc(r->str_slots_cap, sizeof *r->str_slots);
-    if (!r->str_slots)
-        return -1;
     for (size_t i = 0; i < pb->n_string_table; i++) {
-        /* Keep every index of the original table, duplicates included. */
-        if (hs_array_reserve((void **)&r->strs, &r->strs_cap, r->nstrs + 1, sizeof *r->strs, 64))
+        /* Keep every index of the original table, duplicates included; lookups find the first. */
+        const char *str = pb->string_table[i];
+        uint64_t h = hs_hash_str(str);
+        bool first = hs_keymap_find(&r->str_map, h, str_eq, r, str) == HS_KEYMAP_NONE;
+        size_t index;
+        if (str_append(r, str, h, first, &index) != 0)
             return -1;
-        r->strs[r->nstrs++] = pb->string_table[i];
-        uint64_t h = hs_hash_str(pb->string_table[i]);
-        size_t j = h & (r->str_slots_cap - 1);
-        int dup = 0;
-        for (; r->str_slots[j]; j = (j + 1) & (r->str_slots_cap - 1))
-            dup |= strcmp(r->strs[r->str_slots[j] - 1], pb->string_table[i]) == 0;
-        if (!dup)
-            r->str_slots[j] = (uint32_t)r->nstrs;
     }
     r->funcs_cap = pb->n_function + extra_funcs + 1;
     r->funcs = calloc(r->funcs_cap, sizeof *r->funcs);
     r->new_funcs = calloc(extra_funcs + 1, sizeof *r->new_funcs);
-    r->func_slots_cap = 64;
-    while (r->func_slots_cap < r->funcs_cap * 2)
-        r->func_slots_cap *= 2;
-    r->func_slots = calloc(r->func_slots_cap, sizeof *r->func_slots);
-    if (!r->funcs || !r->new_funcs || !r->func_slots)
+    if (!r->funcs || !r->new_funcs)
         return -1;
     for (size_t i = 0; i < pb->n_function; i++) {
         r->funcs[r->nfuncs++] = pb->function[i];
@@ -376,10 +363,17 @@ static int rewrite_init(rewrite_t *r, const hs_pb_profile_t *pb, size_t extra_st
 static void rewrite_free(rewrite_t *r)
 {
     free(r->strs);
-    free(r->str_slots);
+    hs_keymap_free(&r->str_map);
     free(r->funcs);
     free(r->new_funcs);
-    free(r->func_slots);
+    hs_keymap_free(&r->func_map);
+}
+
+static bool func_eq(const void *ctx, size_t index, const void *key)
+{
+    const hs_pb_function_t *g = ((const rewrite_t *)ctx)->funcs[index];
+    const int64_t *k = key;
+    return g->name == k[0] && g->system_name == k[1] && g->filename == k[2];
 }
 
 /* The id of a new function (name, system_name, filename), created once. */
@@ -389,14 +383,12 @@ static int func_id(rewrite_t *r, const hs_symframe_t *f, uint64_t *id)
     if (str_index(r, f->name, &name) || str_index(r, f->system_name, &sys) ||
         str_index(r, f->file, &file))
         return -1;
-    size_t mask = r->func_slots_cap - 1;
-    size_t j = func_hash(name, sys, file) & mask;
-    for (; r->func_slots[j]; j = (j + 1) & mask) {
-        const hs_pb_function_t *g = r->funcs[r->func_slots[j] - 1];
-        if (g->name == name && g->system_name == sys && g->filename == file) {
-            *id = g->id;
-            return 0;
-        }
+    const int64_t key[3] = {name, sys, file};
+    uint64_t h = func_hash(name, sys, file);
+    size_t i = hs_keymap_find(&r->func_map, h, func_eq, r, key);
+    if (i != HS_KEYMAP_NONE) {
+        *id = r->funcs[i]->id;
+        return 0;
     }
     if (r->nfuncs >= r->funcs_cap)
         return -1; /* sized in advance: cannot happen */
@@ -406,8 +398,9 @@ static int func_id(rewrite_t *r, const hs_symframe_t *f, uint64_t *id)
     g->name = name;
     g->system_name = sys;
     g->filename = file;
-    r->funcs[r->nfuncs++] = g;
-    r->func_slots[j] = (uint32_t)r->nfuncs;
+    r->funcs[r->nfuncs] = g;
+    if (hs_keymap_insert(&r->func_map, h, r->nfuncs++) != HS_OK)
+        return -1;
     *id = g->id;
     return 0;
 }
@@ -557,7 +550,7 @@ static int run(const sym_args_t *a)
     size_t nframes = 0;
     for (size_t k = 0; k < j.nwork; k++)
         nframes += j.res[k].n;
-    if (rewrite_init(&rw, pb, 3 * nframes, nframes) != 0)
+    if (rewrite_init(&rw, pb, nframes) != 0)
         goto nomem;
     j.lines = calloc(nframes + 1, sizeof *j.lines);
     j.line_ptrs = calloc(nframes + 1, sizeof *j.line_ptrs);
