@@ -98,7 +98,7 @@ void hs_cli_free_files(hs_cli_file_t *files, size_t n);
 int hs_cli_load_series(const char *cmd, const hs_cli_file_t *files, size_t n, const char *type,
                        hs_sites_by_t by, hs_series_t *out);
 
-/* ---- leaks (leaks.c; also used by check) ---- */
+/* ---- leaks (cmd_leaks.c; also used by check) ---- */
 
 /* One process's series, analysed. */
 typedef struct hs_cli_series {

@@ -2,7 +2,7 @@
  * cli.h - the `heapsampler` command line tool: the subcommand table and what subcommands share.
  *
  * main.c dispatches `heapsampler <command> ARGS...` through a table of hs_cli_command_t; each
- * subcommand lives in its own file (run.c, ...) and exports one entry point with the signature
+ * subcommand lives in its own file (cmd_run.c, ...) and exports one entry point with the signature
  * of hs_cli_main_fn. A new subcommand is one declaration here and one row in main.c's table.
  *
  * Exit statuses every subcommand follows: 0 success, 2 usage error (bad flag, bad value,

@@ -1,6 +1,6 @@
 """CLI behaviour of `heapsampler` and `heapsampler run`.
 
-The option table is read from src/config.c, so these tests follow it as it grows: every
+The option table is read from src/common/config.c, so these tests follow it as it grows: every
 HEAPSAMPLER_* variable must be a flag, appear in the help texts and reach the child.
 Every run happens in a fresh temporary directory (the preloaded library writes profiles into
 the working directory by default). Synchronisation with running children is by pipes, never
@@ -22,8 +22,8 @@ SUMMARY = re.compile(r"^heapsampler: (\d+) profiles? written:(.*)$", re.M)
 
 
 def table_options():
-    """(NAME, TYPE, DEFAULT) for every entry of the option table in src/config.c."""
-    with open(os.path.join(hstest.SOURCE, "src", "config.c")) as f:
+    """(NAME, TYPE, DEFAULT) for every entry of the option table in src/common/config.c."""
+    with open(os.path.join(hstest.SOURCE, "src", "common", "config.c")) as f:
         src = f.read()
     opts = re.findall(r'\{"([A-Z_]+)",\s*HS_OPT_([A-Z0-9]+),\s*OFF\(\w+\),\s*"([^"]*)"', src)
     if len(opts) < 10:

@@ -1,5 +1,5 @@
 /*
- * fuzz_config.c - the configuration parser (src/config.c), which reads the environment of every
+ * fuzz_config.c - the configuration parser (src/common/config.c), which reads the environment of every
  * process the library is preloaded into.
  *
  * Input: the first byte chooses the operation, the rest is text.

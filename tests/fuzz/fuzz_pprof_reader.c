@@ -1,5 +1,5 @@
 /*
- * fuzz_pprof_reader.c - the strict pprof reader (src/pprof_reader.c), which the CLI runs on
+ * fuzz_pprof_reader.c - the strict pprof reader (src/pprof/pprof_reader.c), which the CLI runs on
  * files users point it at: gzip, zstd or plain protobuf.
  *
  * Properties, besides no crash, no leak and no undefined behaviour: a refused input says why; an

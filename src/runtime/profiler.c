@@ -46,6 +46,7 @@
 #include "sampler.h"
 #include "snapshot.h"
 #include "stack_table.h"
+#include "loader_gate.h"
 #include "unwind.h"
 #include "writer_thread.h"
 
@@ -171,7 +172,7 @@ static void fork_prepare(void)
     hs_guard_enter(t);
     hs_stack_table_lock_all();
     hs_live_lock_all();
-    hs_unwind_gate_close();
+    hs_loader_gate_close();
     fork_locked = 1;
 }
 
@@ -180,7 +181,7 @@ static void fork_parent(void)
     if (!fork_locked)
         return;
     fork_locked = 0;
-    hs_unwind_gate_open(0);
+    hs_loader_gate_open(0);
     hs_live_unlock_all();
     hs_stack_table_unlock_all();
     hs_guard_exit(hs_thread_get());
@@ -194,7 +195,7 @@ static void fork_child(void)
             /* Forked from inside the profiler (a signal handler): the tables may be mid-update. */
             hs_live_reset_locks();
             hs_stack_table_reset_locks();
-            hs_unwind_gate_open(1);
+            hs_loader_gate_open(1);
             turn_off();
         }
         return;
@@ -202,7 +203,7 @@ static void fork_child(void)
     fork_locked = 0;
     hs_live_reset_locks();
     hs_stack_table_reset_locks();
-    hs_unwind_gate_open(1);
+    hs_loader_gate_open(1);
     hs_sampler_after_fork_child();
     hs_dump_after_fork_child();
     hs_writer_fork_child();

@@ -1,5 +1,5 @@
 /*
- * report.c - `heapsampler report [OPTIONS] FILE`: the top sites of one profile by a sample
+ * cmd_report.c - `heapsampler report [OPTIONS] FILE`: the top sites of one profile by a sample
  * type, each estimate with its sampling error (1 sigma), as a table, JSON or HTML.
  *
  * The error column comes from sites.h; when a profile lacks what the error needs (a "bytes"

@@ -1,5 +1,5 @@
 /*
- * diff.c - `heapsampler diff [OPTIONS] BASE NEW`: per site, the change between two profiles
+ * cmd_diff.c - `heapsampler diff [OPTIONS] BASE NEW`: per site, the change between two profiles
  * with its error, largest growth first; the exit status says whether any site grew beyond
  * a threshold that also exceeds the sampling noise.
  *

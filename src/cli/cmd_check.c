@@ -1,5 +1,5 @@
 /*
- * check.c - `heapsampler check [OPTIONS] [--] COMMAND [ARGS...]`: the CI gate. Runs COMMAND
+ * cmd_check.c - `heapsampler check [OPTIONS] [--] COMMAND [ARGS...]`: the CI gate. Runs COMMAND
  * under the profiler with a short dump interval into a temporary directory, analyses the
  * profiles like `leaks`, and fails with a short reason naming the sites when
  *  - a site (or the whole process) is a leak suspect growing faster than --max-growth by more

@@ -49,19 +49,4 @@ uint32_t hs_unwind_capture(uintptr_t *frames, uint32_t max);
  */
 int hs_unwind_fp(uintptr_t *frames, int max);
 
-/*
- * The loader gate. dl_iterate_phdr holds the loader's write lock, which glibc does not reset in
- * a forked child: a fork while any thread is inside it would leave the child unable to unwind
- * or load anything. Profiler code that may enter dl_iterate_phdr (unwinding, reading mappings)
- * runs inside the gate; the fork prepare handler closes it and waits for sections in flight.
- *
- * hs_unwind_gate_enter returns 0 while the gate is closed (the caller skips its work, or
- * retries if it is the writer thread). Sections are microseconds long.
- */
-int hs_unwind_gate_enter(void);
-void hs_unwind_gate_exit(void);
-void hs_unwind_gate_close(void);
-/* child != 0 in a forked child: forget sections of threads that did not survive. */
-void hs_unwind_gate_open(int child);
-
 #endif

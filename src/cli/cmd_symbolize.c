@@ -1,6 +1,6 @@
 /*
- * symbolize.c - `heapsampler symbolize IN OUT [--debug-dir DIR]... [--functions] [FILE|DIR]...`:
- * name the frames of a profile offline, from local binaries and debug files.
+ * cmd_symbolize.c - `heapsampler symbolize IN OUT [--debug-dir DIR]... [--functions]
+ * [FILE|DIR]...`: name the frames of a profile offline, from local binaries and debug files.
  *
  * For a profile written where names could not be had (HEAPSAMPLER_SYMBOLIZE=none, stripped
  * binaries, a library whose file was gone), or to add lines and inlined callers to a profile

@@ -92,7 +92,7 @@ hs_err_t hs_pyroscope_http_request_url(const hs_pyroscope_target_t *t, uint64_t 
 
 /*
  * Load libcurl (once per process; later calls return the first result). Takes the loader gate
- * (unwind.h) around dlopen and curl_global_init, so a fork never inherits a half-held loader
+ * (loader_gate.h) around dlopen and curl_global_init, so a fork never inherits a half-held loader
  * lock from it. *first (may be NULL) is set when this call did the loading.
  */
 hs_err_t hs_pyroscope_http_load(bool *first, char *why, size_t why_len) HS_MUST_CHECK;

@@ -17,7 +17,7 @@
  * was captured. See mappings.c for the argument.
  *
  * dl_iterate_phdr takes the loader lock: every function here that may call it runs inside the
- * loader gate (unwind.h) with no profiler lock held. The record's own mutex is never held while
+ * loader gate (loader_gate.h) with no profiler lock held. The record's own mutex is never held while
  * calling the loader.
  */
 #ifndef HS_MAPPINGS_H

@@ -40,7 +40,7 @@
 #include <curl/curl.h>
 
 #include "log.h"
-#include "unwind.h"
+#include "loader_gate.h"
 
 #ifndef HS_VERSION
 #define HS_VERSION "0.1.0"
@@ -781,10 +781,10 @@ hs_err_t hs_pyroscope_http_load(bool *first, char *why, size_t why_len)
     pthread_mutex_lock(&load_mu);
     if (load_state == 0) {
         /* dlopen and the TLS library's initialisation take the loader lock: inside the gate. */
-        while (!hs_unwind_gate_enter())
+        while (!hs_loader_gate_enter())
             sched_yield();
         hs_err_t err = load_locked();
-        hs_unwind_gate_exit();
+        hs_loader_gate_exit();
         load_state = err == HS_OK ? 1 : -1;
         if (first)
             *first = err == HS_OK;

@@ -1,5 +1,5 @@
 /*
- * leaks.c - `heapsampler leaks [OPTIONS] FILES...|DIR`: leak or cache? Orders the profiles of
+ * cmd_leaks.c - `heapsampler leaks [OPTIONS] FILES...|DIR`: leak or cache? Orders the profiles of
  * a process by time, fits each site's in-use series (series.h, trend.h) and prints the
  * verdicts ranked: leak suspects by growth, then plateaus, transients and stable sites.
  *

@@ -1,5 +1,5 @@
 /*
- * convert.c - `heapsampler convert [--compression gzip|zstd|none] IN OUT`: rewrite a profile in
+ * cmd_convert.c - `heapsampler convert [--compression gzip|zstd|none] IN OUT`: rewrite a profile in
  * another compression.
  *
  * IN may be gzip, zstd or plain (detected by magic bytes) and is read strictly (pprof_reader.h):

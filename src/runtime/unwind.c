@@ -32,7 +32,7 @@
  * Every capture then calls hs_mappings_sync (record the modules if the loader's counters moved,
  * compute the stack's generation mark), inside the same gate section.
  *
- * Fork: every unwind runs inside the loader gate (unwind.h), so fork never happens while one of
+ * Fork: every unwind runs inside the loader gate (loader_gate.h), so fork never happens while one of
  * our unwinds holds the loader's dl_iterate_phdr lock.
  *
  * Trimming: frames in the profiler's own text range are dropped from the top of the stack, so
@@ -47,14 +47,13 @@
 #include <string.h>
 
 #include "config.h"
+#include "loader_gate.h"
 #include "mappings.h"
 
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
 static uintptr_t self_lo, self_hi;
-static int gate_closed;
-static int gate_inside;
 
 enum { STACK_UNKNOWN = 0, STACK_KNOWN, STACK_UNAVAILABLE };
 
@@ -111,38 +110,6 @@ hs_err_t hs_unwind_find_self_range(uintptr_t *lo, uintptr_t *hi)
     return HS_OK;
 }
 
-int hs_unwind_gate_enter(void)
-{
-    if (__atomic_load_n(&gate_closed, __ATOMIC_ACQUIRE))
-        return 0;
-    __atomic_add_fetch(&gate_inside, 1, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&gate_closed, __ATOMIC_SEQ_CST)) {
-        __atomic_sub_fetch(&gate_inside, 1, __ATOMIC_SEQ_CST);
-        return 0;
-    }
-    return 1;
-}
-
-void hs_unwind_gate_exit(void)
-{
-    __atomic_sub_fetch(&gate_inside, 1, __ATOMIC_RELEASE);
-}
-
-void hs_unwind_gate_close(void)
-{
-    __atomic_store_n(&gate_closed, 1, __ATOMIC_SEQ_CST);
-    while (__atomic_load_n(&gate_inside, __ATOMIC_SEQ_CST) != 0)
-        sched_yield();
-}
-
-void hs_unwind_gate_open(int child)
-{
-    /* In a forked child the threads counted inside (transiently) no longer exist. */
-    if (child)
-        __atomic_store_n(&gate_inside, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&gate_closed, 0, __ATOMIC_RELEASE);
-}
-
 static void hs_unwind_stack_bounds(void)
 {
     pthread_attr_t attr;
@@ -190,7 +157,7 @@ uint32_t hs_unwind_capture(uintptr_t *frames, uint32_t max)
 {
     if (max > HS_STACK_MAX_DEPTH)
         max = HS_STACK_MAX_DEPTH;
-    if (!hs_unwind_gate_enter())
+    if (!hs_loader_gate_enter())
         return 0; /* a fork is in progress: drop this sample */
     int want = (int)(max + HS_UNWIND_SLACK);
     int n = -1;
@@ -205,7 +172,7 @@ uint32_t hs_unwind_capture(uintptr_t *frames, uint32_t max)
     if (out > max)
         out = max;
     uintptr_t mark = out ? hs_mappings_sync(frames + skip, out) : 0;
-    hs_unwind_gate_exit();
+    hs_loader_gate_exit();
     if (out == 0)
         return 0;
     if (skip)

@@ -1,5 +1,5 @@
 /*
- * upload.c - `heapsampler upload --pyroscope URL --app NAME [--tag K=V]... FILE...`: backfill
+ * cmd_upload.c - `heapsampler upload --pyroscope URL --app NAME [--tag K=V]... FILE...`: backfill
  * Grafana Pyroscope with saved profiles.
  *
  * Profile files carry alloc_* cumulative since their process started; Pyroscope wants the

@@ -46,7 +46,7 @@
 #include "pprof_writer.h"
 #include "snapshot.h"
 #include "symbolize.h"
-#include "unwind.h"
+#include "loader_gate.h"
 
 #ifndef HS_VERSION
 #define HS_VERSION "0.1.0"
@@ -146,11 +146,11 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
 
     hs_modules_t modules = {0};
     const hs_modules_t *mods = &modules;
-    /* dl_iterate_phdr inside the loader gate: a fork waits until we are out (unwind.h). */
-    while (!hs_unwind_gate_enter())
+    /* dl_iterate_phdr inside the loader gate: a fork waits until we are out (loader_gate.h). */
+    while (!hs_loader_gate_enter())
         sched_yield();
     hs_err_t merr = hs_mappings_read(&modules);
-    hs_unwind_gate_exit();
+    hs_loader_gate_exit();
     if (merr != HS_OK) {
         hs_warn_once(&warned_mappings,
                      "cannot read the loaded modules: %s (profiles carry addresses only)",

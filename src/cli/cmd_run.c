@@ -1,5 +1,5 @@
 /*
- * run.c - `heapsampler run [OPTIONS] [--] COMMAND [ARGS...]`: run a command with the profiler
+ * cmd_run.c - `heapsampler run [OPTIONS] [--] COMMAND [ARGS...]`: run a command with the profiler
  * preloaded, pass its exit status through, and say which profiles it wrote.
  *
  * Options come from the one option table (config.h): HEAPSAMPLER_STACK_DEPTH is the flag
