@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "log.h"
 
 const char *hs_err_str(hs_err_t err)
 {
@@ -70,11 +69,3 @@ void hs_reason(char *why, size_t why_len, const char *fmt, ...)
     vsnprintf(why, why_len, fmt, ap);
     va_end(ap);
 }
-
-#ifdef HS_DEBUG
-void hs_assert_fail(const char *expr, const char *file, int line)
-{
-    hs_log("internal error: assertion `%s' failed at %s:%d", expr, file, line);
-    abort();
-}
-#endif

@@ -9,7 +9,13 @@
 #include <stdint.h>
 
 #include "common.h"
-#include "config.h"
+
+/* HEAPSAMPLER_COMPRESSION (the order of the option's choices in config.c). */
+typedef enum hs_compression {
+    HS_COMPRESSION_GZIP = 0,
+    HS_COMPRESSION_ZSTD,
+    HS_COMPRESSION_NONE,
+} hs_compression_t;
 
 /* *out is malloc'd. method is a hs_compression_t. */
 hs_err_t hs_compress(int method, const uint8_t *in, size_t in_len, uint8_t **out,

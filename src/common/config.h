@@ -18,12 +18,6 @@
 
 #define HS_CONFIG_STR_MAX 4096
 
-typedef enum hs_compression {
-    HS_COMPRESSION_GZIP = 0,
-    HS_COMPRESSION_ZSTD,
-    HS_COMPRESSION_NONE,
-} hs_compression_t;
-
 typedef struct hs_config {
     bool enabled;
     uint64_t rate;                  /* mean bytes between samples; 1 = every allocation */
@@ -36,12 +30,12 @@ typedef struct hs_config {
     int dump_signal;                /* 0 = none */
     uint64_t verbose;               /* 0 quiet, 1 config + summary, 2 per dump */
     bool follow_exec;               /* exec'd children profile themselves too */
-    int compression;                /* hs_compression_t */
+    int compression;                /* hs_compression_t (compress.h) */
     uint64_t max_live;              /* live sampled allocations tracked */
     uint64_t max_stacks;            /* distinct stacks interned */
     uint64_t max_sites;             /* distinct (stack, size) rows */
-    int symbolize;                  /* hs_symbolize_level_t: none, functions, lines */
-    int unwind;                     /* hs_unwind_mode_t: libunwind, fp */
+    int symbolize;                  /* hs_symbolize_level_t (symbolize.h) */
+    int unwind;                     /* hs_unwind_mode_t (unwind.h) */
     /* Grafana Pyroscope uploads (pyroscope.h); an empty URL means none. */
     char pyroscope_url[HS_CONFIG_STR_MAX];
     char app_name[HS_CONFIG_STR_MAX]; /* "" = the program's name */
@@ -54,19 +48,6 @@ typedef struct hs_config {
     uint64_t upload_timeout_ns;
     uint64_t upload_queue; /* profiles waiting for delivery, at most */
 } hs_config_t;
-
-/* HEAPSAMPLER_SYMBOLIZE: what the profile names (the order of the option's choices). */
-typedef enum hs_symbolize_level {
-    HS_SYMBOLIZE_NONE = 0,  /* addresses, mappings and build IDs only */
-    HS_SYMBOLIZE_FUNCTIONS, /* function names from the ELF symbol tables, demangled */
-    HS_SYMBOLIZE_LINES,     /* + file:line and inlined callers from DWARF (libdw) */
-} hs_symbolize_level_t;
-
-/* HEAPSAMPLER_UNWIND: how stacks are captured. */
-typedef enum hs_unwind_mode {
-    HS_UNWIND_LIBUNWIND = 0, /* DWARF CFI through libunwind */
-    HS_UNWIND_FP,            /* frame-pointer walk */
-} hs_unwind_mode_t;
 
 typedef enum hs_opt_type {
     HS_OPT_BOOL,

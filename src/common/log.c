@@ -141,3 +141,11 @@ void hs_log_set_fd(int fd)
 {
     __atomic_store_n(&log_fd, fd, __ATOMIC_RELAXED);
 }
+
+#ifdef HS_DEBUG
+void hs_assert_fail(const char *expr, const char *file, int line)
+{
+    hs_log("internal error: assertion `%s' failed at %s:%d", expr, file, line);
+    abort();
+}
+#endif

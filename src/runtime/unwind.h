@@ -18,6 +18,12 @@
 
 #include "common.h"
 
+/* HEAPSAMPLER_UNWIND: how stacks are captured (the order of the option's choices in config.c). */
+typedef enum hs_unwind_mode {
+    HS_UNWIND_LIBUNWIND = 0, /* DWARF CFI through libunwind */
+    HS_UNWIND_FP,            /* frame-pointer walk */
+} hs_unwind_mode_t;
+
 /*
  * Trim leading frames whose address lies in [lo, hi) (the preloaded library's text). Set once at
  * init; a static build (unit tests) leaves it empty.

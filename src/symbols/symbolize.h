@@ -29,10 +29,18 @@
 #define HS_SYMBOLIZE_DWARF_MAX  ((size_t)96 << 20) /* default limit of one libdw session */
 #define HS_SYMBOLIZE_MAX_FRAMES 32                 /* inlined frames kept per address */
 
+/* HEAPSAMPLER_SYMBOLIZE: what the profile names (the order of the option's choices in
+ * config.c). */
+typedef enum hs_symbolize_level {
+    HS_SYMBOLIZE_NONE = 0,  /* addresses, mappings and build IDs only */
+    HS_SYMBOLIZE_FUNCTIONS, /* function names from the ELF symbol tables, demangled */
+    HS_SYMBOLIZE_LINES,     /* + file:line and inlined callers from DWARF (libdw) */
+} hs_symbolize_level_t;
+
 typedef struct hs_symbolizer hs_symbolizer_t;
 
 typedef struct hs_symbolizer_config {
-    int level;                     /* hs_symbolize_level_t (config.h): FUNCTIONS or LINES */
+    int level;                     /* hs_symbolize_level_t: FUNCTIONS or LINES */
     const char *const *debug_dirs; /* NULL-terminated; NULL = {"/usr/lib/debug"} */
     size_t budget;                 /* bytes the caches may hold; 0 = HS_SYMBOLIZE_BUDGET */
     size_t dwarf_max; /* a file's DWARF is read if its estimated libdw memory is at most this;

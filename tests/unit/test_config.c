@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "compress.h"
 #include "config.h"
 #include "log.h"
 
