@@ -6,7 +6,8 @@
  * accepted profile can be walked with no checks of one's own (every location, function and
  * mapping a sample or line names exists, every string index is valid, every sample has one value
  * per sample type, the default sample type is in range), and it packs (plain, gzip and zstd) to
- * bytes the reader accepts again with the same numbers of everything.
+ * bytes the reader accepts again with the same numbers of everything. The metadata in its
+ * comments (profile_meta.h) parses to well-formed pairs.
  *
  * Inputs that decompress to more than 64 MiB are skipped: the reader's bound is 1 GiB (tested in
  * tests/unit/test_compress.c), far more than a fuzzing process should allocate per input.
@@ -17,6 +18,7 @@
 #include "config.h"
 #include "fuzz.h"
 #include "pprof_reader.h"
+#include "profile_meta.h"
 
 #define FUZZ_MAX_RAW ((size_t)64 << 20)
 
@@ -54,6 +56,14 @@ static void walk(const hs_pprof_t *p)
     for (size_t i = 0; i < pb->n_mapping; i++)
         FUZZ_CHECK(hs_pprof_mapping(p, pb->mapping[i]->id) == pb->mapping[i]);
     (void)hs_pprof_sample_type(p, "inuse_space");
+    /* The metadata in the comments: every pair has a key and a value. */
+    hs_profile_meta_t meta;
+    if (hs_profile_meta_read(p, &meta) == HS_OK) {
+        for (size_t i = 0; i < meta.npairs; i++)
+            FUZZ_CHECK(meta.pairs[i].key[0] != '\0' && meta.pairs[i].value != NULL);
+        (void)hs_profile_meta_get(&meta, "rate");
+        hs_profile_meta_free(&meta);
+    }
 }
 
 static void round_trip(const hs_pprof_t *p, int compression)
