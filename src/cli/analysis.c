@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "output.h"
 
 /* ---- flags ------------------------------------------------------------------------------- */
 
@@ -249,41 +250,11 @@ int hs_cli_load_sites(const char *cmd, const char *path, const char *type, hs_si
     return 0;
 }
 
-/* "<prefix>.<pid>.<seq>.pb[.gz|.zst]" -> pid, seq. */
-static bool parse_name(const char *path, long *pid, uint64_t *seq)
-{
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    const char *suffix = strstr(base, ".pb");
-    if (!suffix || (strcmp(suffix, ".pb") && strcmp(suffix, ".pb.gz") && strcmp(suffix, ".pb.zst")))
-        return false;
-    /* Walk back over ".<seq>" and ".<pid>". */
-    const char *s = suffix;
-    unsigned long long v[2];
-    for (int part = 0; part < 2; part++) {
-        const char *end = s;
-        while (s > base && s[-1] >= '0' && s[-1] <= '9')
-            s--;
-        if (s == end || s == base || s[-1] != '.' || end - s > 18)
-            return false;
-        v[part] = strtoull(s, NULL, 10);
-        s--;
-    }
-    if (s == base) /* an empty prefix */
-        return false;
-    *seq = v[0];
-    *pid = (long)v[1];
-    return true;
-}
-
+/* A profile's name (output.h), and not a hidden file. */
 static bool profile_file_name(const char *name)
 {
-    size_t n = strlen(name);
-    if (strstr(name, ".tmp.") || name[0] == '.')
-        return false;
-    return (n > 3 && strcmp(name + n - 3, ".pb") == 0) ||
-           (n > 6 && strcmp(name + n - 6, ".pb.gz") == 0) ||
-           (n > 7 && strcmp(name + n - 7, ".pb.zst") == 0);
+    hs_output_name_t parsed;
+    return name[0] != '.' && hs_output_parse_name(name, &parsed) == HS_OK;
 }
 
 static hs_err_t add_file(hs_cli_file_t **files, size_t *n, size_t *cap, const char *path)
@@ -294,10 +265,10 @@ static hs_err_t add_file(hs_cli_file_t **files, size_t *n, size_t *cap, const ch
     f->path = strdup(path);
     if (!f->path)
         return HS_ERR_NOMEM;
-    if (!parse_name(path, &f->pid, &f->seq)) {
-        f->pid = -1;
-        f->seq = 0;
-    }
+    hs_output_name_t parsed;
+    bool numbered = hs_output_parse_name(path, &parsed) == HS_OK && parsed.numbered;
+    f->pid = numbered ? (long)parsed.pid : -1;
+    f->seq = parsed.seq;
     (*n)++;
     return HS_OK;
 }

@@ -84,8 +84,8 @@ typedef struct hs_cli_file {
 
 /*
  * Operands to profile files: a file as given; a directory -> its *.pb, *.pb.gz and *.pb.zst
- * (never a temporary *.tmp.*). Sorted by pid, then sequence, then name. Prints the error and
- * returns HS_CLI_EXIT_USAGE, or 0.
+ * (output.h; never a temporary file or a hidden one). Sorted by pid, then sequence, then name.
+ * Prints the error and returns HS_CLI_EXIT_USAGE, or 0.
  */
 int hs_cli_collect_files(const char *cmd, char **args, int nargs, hs_cli_file_t **files,
                          size_t *nfiles);

@@ -30,6 +30,7 @@
 
 #include "analysis.h"
 #include "config.h"
+#include "output.h"
 
 #define CMD              "check"
 #define ALLOWED          (HS_CLI_OPT_BY | HS_CLI_OPT_SIGMA | HS_CLI_OPT_HTML)
@@ -434,8 +435,9 @@ static int analyse(const check_args_t *a, const char *dir, int status, pid_t pid
     bool any = false;
     if (d) {
         struct dirent *e;
+        hs_output_name_t name;
         while ((e = readdir(d)) != NULL)
-            any |= strstr(e->d_name, ".pb") != NULL && !strstr(e->d_name, ".tmp.");
+            any |= hs_output_parse_name(e->d_name, &name) == HS_OK;
         closedir(d);
     }
     if (!any) {

@@ -30,6 +30,7 @@
 #include "cli.h"
 #include "common.h"
 #include "config.h"
+#include "output.h"
 #include "pyroscope_http.h"
 
 #define LIB_NAME "libheapsampler.so"
@@ -376,24 +377,14 @@ static int profile_cmp(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* "<base>.<pid>.<digits>.pb[.gz|.zst]" - and not a temporary "<...>.tmp.<random>". */
-static bool profile_name_matches(const char *name, const char *stem, uint64_t *seq)
+/* Is name a profile of process pid with the file name prefix base (output.h)? */
+static bool profile_name_matches(const char *name, const char *base, pid_t pid, uint64_t *seq)
 {
-    size_t n = strlen(stem);
-    if (strncmp(name, stem, n) != 0)
+    hs_output_name_t parsed;
+    if (hs_output_parse_name(name, &parsed) != HS_OK || !parsed.numbered || parsed.pid != pid ||
+        parsed.prefix_len != strlen(base) || strncmp(name, base, parsed.prefix_len) != 0)
         return false;
-    const char *s = name + n;
-    if (!(*s >= '0' && *s <= '9'))
-        return false;
-    uint64_t v = 0;
-    while (*s >= '0' && *s <= '9') {
-        if (v < UINT64_MAX / 10)
-            v = v * 10 + (uint64_t)(*s - '0');
-        s++;
-    }
-    if (strcmp(s, ".pb.gz") != 0 && strcmp(s, ".pb.zst") != 0 && strcmp(s, ".pb") != 0)
-        return false;
-    *seq = v;
+    *seq = parsed.seq;
     return true;
 }
 
@@ -411,7 +402,7 @@ static void report_profiles(const char *output, pid_t pid)
         struct dirent *e;
         while ((e = readdir(d)) != NULL) {
             uint64_t seq;
-            if (!profile_name_matches(e->d_name, stem, &seq))
+            if (!profile_name_matches(e->d_name, base, pid, &seq))
                 continue;
             if (n == cap) {
                 size_t ncap = cap ? cap * 2 : 16;

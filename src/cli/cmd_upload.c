@@ -31,6 +31,7 @@
 #include "compress.h"
 #include "config.h"
 #include "os.h"
+#include "output.h"
 #include "pprof_reader.h"
 #include "profile_delta.h"
 #include "profile_fold.h"
@@ -44,9 +45,7 @@ extern char **environ;
 
 typedef struct upload_file {
     const char *path;
-    size_t group_len; /* length of the path's group key (the name up to ".<seq>") */
-    bool own_group;
-    uint64_t seq;
+    hs_output_name_t name; /* numbered: grouped by prefix and pid; else a group of its own */
     int64_t time_ns, duration_ns;
     bool ok; /* readable */
 } upload_file_t;
@@ -75,59 +74,33 @@ static void usage(FILE *f)
             "Exit status: 0 all uploaded, 1 some file unreadable or refused, 2 bad usage.\n");
 }
 
-/* "<stem>.<pid>.<seq>.pb[.gz|.zst]": the length of "<stem>.<pid>" and seq, or false. */
-static bool split_name(const char *path, size_t *group_len, uint64_t *seq)
-{
-    static const char *const suffixes[] = {".pb.gz", ".pb.zst", ".pb", NULL};
-    size_t n = strlen(path);
-    for (size_t k = 0; suffixes[k]; k++) {
-        size_t m = strlen(suffixes[k]);
-        if (n <= m || strcmp(path + n - m, suffixes[k]) != 0)
-            continue;
-        size_t end = n - m, i = end;
-        while (i > 0 && path[i - 1] >= '0' && path[i - 1] <= '9')
-            i--;
-        if (i == end || i < 2 || path[i - 1] != '.')
-            return false;
-        size_t j = i - 1;
-        size_t pid_end = j;
-        while (j > 0 && path[j - 1] >= '0' && path[j - 1] <= '9')
-            j--;
-        if (j == pid_end || j == 0 || path[j - 1] != '.')
-            return false;
-        uint64_t v = 0;
-        for (size_t d = i; d < end; d++)
-            v = v * 10 + (uint64_t)(path[d] - '0');
-        *seq = v;
-        *group_len = pid_end;
-        return true;
-    }
-    return false;
-}
-
+/* Groups (prefix, then pid) before files of their own; in a group by time, then sequence. */
 static int file_cmp(const void *a, const void *b)
 {
     const upload_file_t *x = a, *y = b;
-    /* Groups together (by name), then time, then sequence. */
-    if (x->own_group != y->own_group)
-        return x->own_group ? 1 : -1;
-    if (!x->own_group) {
-        size_t n = x->group_len < y->group_len ? x->group_len : y->group_len;
+    const hs_output_name_t *nx = &x->name, *ny = &y->name;
+    if (nx->numbered != ny->numbered)
+        return nx->numbered ? -1 : 1;
+    if (nx->numbered) {
+        size_t n = nx->prefix_len < ny->prefix_len ? nx->prefix_len : ny->prefix_len;
         int c = strncmp(x->path, y->path, n);
-        if (c || x->group_len != y->group_len)
-            return c ? c : (x->group_len < y->group_len ? -1 : 1);
+        if (c || nx->prefix_len != ny->prefix_len)
+            return c ? c : (nx->prefix_len < ny->prefix_len ? -1 : 1);
+        if (nx->pid != ny->pid)
+            return nx->pid < ny->pid ? -1 : 1;
     }
     if (x->time_ns != y->time_ns)
         return x->time_ns < y->time_ns ? -1 : 1;
-    if (x->seq != y->seq)
-        return x->seq < y->seq ? -1 : 1;
+    if (nx->seq != ny->seq)
+        return nx->seq < ny->seq ? -1 : 1;
     return strcmp(x->path, y->path);
 }
 
 static bool same_group(const upload_file_t *a, const upload_file_t *b)
 {
-    return !a->own_group && !b->own_group && a->group_len == b->group_len &&
-           strncmp(a->path, b->path, a->group_len) == 0;
+    return a->name.numbered && b->name.numbered && a->name.pid == b->name.pid &&
+           a->name.prefix_len == b->name.prefix_len &&
+           strncmp(a->path, b->path, a->name.prefix_len) == 0;
 }
 
 /* Send one body, retrying what may be retried. Returns true when the server took it. */
@@ -380,7 +353,8 @@ int hs_cli_upload(int argc, char **argv)
         upload_file_t *f = &files[i];
         hs_pprof_t p;
         f->path = a.files[i];
-        f->own_group = strcmp(f->path, "-") == 0 || !split_name(f->path, &f->group_len, &f->seq);
+        if (hs_output_parse_name(f->path, &f->name) != HS_OK)
+            memset(&f->name, 0, sizeof f->name); /* not numbered: a group of its own */
         if (strcmp(f->path, "-") == 0) {
             hs_cli_error(CMD, "profiles are read from files, not standard input");
             rc = 1;
