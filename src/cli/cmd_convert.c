@@ -5,8 +5,10 @@
  * IN may be gzip, zstd or plain (detected by magic bytes) and is read strictly (pprof_reader.h):
  * a corrupt or truncated file, or one whose references do not hold, is a usage error (exit 2)
  * with one line naming the file and the reason, and nothing is written. OUT's compression is
- * --compression, else its suffix (.gz, .zst, .pb); OUT is written atomically with mode 0600
- * like the library's own files. "-" is standard input or output.
+ * --compression, else its suffix (hs_compress_for_name: .gz and .pprof gzip, .zst zstd, .pb
+ * none); a name without one is refused rather than given the default, since a conversion is
+ * about the format. OUT is written atomically with mode 0600 like the library's own files. "-"
+ * is standard input or output.
  *
  * Single-threaded.
  */
@@ -24,31 +26,13 @@
 
 #define CMD "convert"
 
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-/* The compression a file name asks for, or -1. */
-static int method_of(const char *path)
-{
-    if (ends_with(path, ".gz"))
-        return HS_COMPRESSION_GZIP;
-    if (ends_with(path, ".zst"))
-        return HS_COMPRESSION_ZSTD;
-    if (ends_with(path, ".pb") || ends_with(path, ".pprof"))
-        return HS_COMPRESSION_NONE;
-    return -1;
-}
-
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: heapsampler convert [--compression gzip|zstd|none] IN OUT\n\n"
                "Rewrite the profile IN (gzip, zstd or plain pprof) as OUT, compressed as OUT's "
                "suffix says\n"
-               "(.gz gzip, .zst zstd, .pb plain) or as --compression says. \"-\" is standard "
-               "input or output.\n"
+               "(.gz or .pprof gzip, .zst zstd, .pb plain) or as --compression says. \"-\" is "
+               "standard input or output.\n"
                "A corrupt IN is an error (exit 2) and nothing is written.\n\n"
                "Examples:\n"
                "  heapsampler convert heapsampler.4242.0011.pb.zst heapsampler.4242.0011.pb.gz\n"
@@ -98,9 +82,10 @@ int hs_cli_convert(int argc, char **argv)
         return HS_CLI_EXIT_USAGE;
     }
     const char *in = paths[0], *out = paths[1];
+    bool known = true;
     if (method < 0)
-        method = method_of(out);
-    if (method < 0) {
+        method = (int)hs_compress_for_name(out, &known);
+    if (!known) {
         hs_cli_error(CMD,
                      "%s: cannot tell the compression from the name (use .gz, .zst or .pb, or "
                      "--compression)",

@@ -17,8 +17,8 @@
  * searched in the --debug-dir directories (default /usr/lib/debug). Locations of a matched
  * mapping are (re)symbolized when they have no line, or when the mapping has no line numbers
  * and the level is `lines`; every other location is copied as it is. The output keeps every
- * sample, value, label and comment; its compression follows OUT's suffix (.zst: zstd, .pb: none,
- * anything else: gzip) and it is written atomically (output.h).
+ * sample, value, label and comment; its compression follows OUT's name (hs_compress_for_name:
+ * .zst zstd, .pb none, anything else gzip) and it is written atomically (output.h).
  *
  * The runtime address of a location maps to the file through the mapping: file offset =
  * address - memory_start + file_offset, then the PT_LOAD segment holding that offset gives the
@@ -407,16 +407,6 @@ static int func_id(rewrite_t *r, const hs_symframe_t *f, uint64_t *id)
 
 /* ---- the command --------------------------------------------------------------------------- */
 
-static int compression_for(const char *out)
-{
-    size_t len = strlen(out);
-    if (len >= 4 && strcmp(out + len - 4, ".zst") == 0)
-        return HS_COMPRESSION_ZSTD;
-    if (len >= 3 && strcmp(out + len - 3, ".pb") == 0)
-        return HS_COMPRESSION_NONE;
-    return HS_COMPRESSION_GZIP;
-}
-
 typedef struct job {
     hs_pprof_t prof;
     candidates_t cands;
@@ -592,7 +582,7 @@ static int run(const sym_args_t *a)
     pb->n_string_table = rw.nstrs;
     pb->function = rw.funcs;
     pb->n_function = rw.nfuncs;
-    hs_err_t err = hs_pprof_pack(pb, compression_for(a->out), &data, &data_len);
+    hs_err_t err = hs_pprof_pack(pb, hs_compress_for_name(a->out, NULL), &data, &data_len);
     pb->string_table = old_strs;
     pb->n_string_table = old_nstr;
     pb->function = old_funcs;
