@@ -1,6 +1,6 @@
 /*
  * analysis.c - shared pieces of the analysis commands (see analysis.h): flags, loading
- * profiles and series with one clear error line per bad file, listing directories, formats.
+ * profiles and leak analyses with one clear error line per bad file, formats.
  *
  * Flags are long options (--by stack or --by=stack) plus -h; parsing stops at the first operand
  * or after "--", so that `check` can take a command line after them. Number formats are fixed
@@ -10,16 +10,14 @@
  */
 #include "analysis.h"
 
-#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "config.h"
-#include "output.h"
 
 /* ---- flags ------------------------------------------------------------------------------- */
 
@@ -236,13 +234,8 @@ hs_err_t hs_cli_parse_rate(const char *s, double *per_second, const char **why)
 int hs_cli_load_sites(const char *cmd, const char *path, const char *type, hs_sites_by_t by,
                       hs_sites_t *out)
 {
-    hs_pprof_t p;
     char why[256];
-    hs_err_t err = hs_pprof_read_file(path, &p, why, sizeof why);
-    if (err == HS_OK) {
-        err = hs_sites_build(&p, type, by, out, why, sizeof why);
-        hs_pprof_free(&p);
-    }
+    hs_err_t err = hs_sites_load(path, type, by, out, why, sizeof why);
     if (err != HS_OK) {
         hs_cli_error(cmd, "%s: %s", path, why);
         return err == HS_ERR_NOMEM ? HS_CLI_EXIT_FAILURE : HS_CLI_EXIT_USAGE;
@@ -250,135 +243,17 @@ int hs_cli_load_sites(const char *cmd, const char *path, const char *type, hs_si
     return 0;
 }
 
-/* A profile's name (output.h), and not a hidden file. */
-static bool profile_file_name(const char *name)
+int hs_cli_load_leaks(const char *cmd, char **args, int nargs, const hs_cli_opts_t *o,
+                      hs_leak_analysis_t *a)
 {
-    hs_output_name_t parsed;
-    return name[0] != '.' && hs_output_parse_name(name, &parsed) == HS_OK;
-}
-
-static hs_err_t add_file(hs_cli_file_t **files, size_t *n, size_t *cap, const char *path)
-{
-    if (hs_array_reserve((void **)files, cap, *n + 1, sizeof **files, 64) != HS_OK)
-        return HS_ERR_NOMEM;
-    hs_cli_file_t *f = &(*files)[*n];
-    f->path = strdup(path);
-    if (!f->path)
-        return HS_ERR_NOMEM;
-    hs_output_name_t parsed;
-    bool numbered = hs_output_parse_name(path, &parsed) == HS_OK && parsed.numbered;
-    f->pid = numbered ? (long)parsed.pid : -1;
-    f->seq = parsed.seq;
-    (*n)++;
-    return HS_OK;
-}
-
-static int file_cmp(const void *a, const void *b)
-{
-    const hs_cli_file_t *x = a, *y = b;
-    if (x->pid != y->pid)
-        return x->pid < y->pid ? -1 : 1;
-    if (x->seq != y->seq)
-        return x->seq < y->seq ? -1 : 1;
-    return strcmp(x->path, y->path);
-}
-
-int hs_cli_collect_files(const char *cmd, char **args, int nargs, hs_cli_file_t **files,
-                         size_t *nfiles)
-{
-    hs_cli_file_t *v = NULL;
-    size_t n = 0, cap = 0;
-    for (int a = 0; a < nargs; a++) {
-        struct stat st;
-        if (stat(args[a], &st) != 0) {
-            hs_cli_error(cmd, "%s: %s", args[a], strerror(errno));
-            goto fail;
-        }
-        if (!S_ISDIR(st.st_mode)) {
-            if (add_file(&v, &n, &cap, args[a]) != HS_OK)
-                goto fail_nomem;
-            continue;
-        }
-        DIR *d = opendir(args[a]);
-        if (!d) {
-            hs_cli_error(cmd, "%s: %s", args[a], strerror(errno));
-            goto fail;
-        }
-        size_t before = n;
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (!profile_file_name(e->d_name))
-                continue;
-            char path[4096];
-            size_t len = strlen(args[a]);
-            snprintf(path, sizeof path, "%s%s%s", args[a],
-                     len && args[a][len - 1] == '/' ? "" : "/", e->d_name);
-            if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-                continue;
-            if (add_file(&v, &n, &cap, path) != HS_OK) {
-                closedir(d);
-                goto fail_nomem;
-            }
-        }
-        closedir(d);
-        if (n == before) {
-            hs_cli_error(cmd, "%s: no profiles in this directory (*.pb, *.pb.gz, *.pb.zst)",
-                         args[a]);
-            goto fail;
-        }
-    }
-    if (n)
-        qsort(v, n, sizeof *v, file_cmp);
-    *files = v;
-    *nfiles = n;
-    return 0;
-
-fail_nomem:
-    hs_cli_error(cmd, "out of memory");
-    hs_cli_free_files(v, n);
-    return HS_CLI_EXIT_FAILURE;
-fail:
-    hs_cli_free_files(v, n);
-    return HS_CLI_EXIT_USAGE;
-}
-
-void hs_cli_free_files(hs_cli_file_t *files, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(files[i].path);
-    free(files);
-}
-
-int hs_cli_load_series(const char *cmd, const hs_cli_file_t *files, size_t n, const char *type,
-                       hs_sites_by_t by, hs_series_t *out)
-{
-    if (hs_series_init(out, n) != HS_OK) {
-        hs_cli_error(cmd, "out of memory");
-        return HS_CLI_EXIT_FAILURE;
-    }
-    for (size_t i = 0; i < n; i++) {
-        hs_sites_t s;
-        int rc = hs_cli_load_sites(cmd, files[i].path, type, by, &s);
-        if (rc) {
-            hs_series_free(out);
-            return rc;
-        }
-        char why[256];
-        hs_err_t err = HS_OK;
-        if (s.time_nanos <= 0) {
-            snprintf(why, sizeof why, "the profile has no time stamp (time_nanos)");
-            err = HS_ERR_INVALID;
-        } else {
-            err = hs_series_add(out, &s, why, sizeof why);
-        }
-        hs_sites_free(&s);
-        if (err != HS_OK) {
-            hs_cli_error(cmd, "%s: %s", files[i].path, why);
-            hs_series_free(out);
-            return err == HS_ERR_NOMEM ? HS_CLI_EXIT_FAILURE : HS_CLI_EXIT_USAGE;
-        }
-    }
-    return 0;
+    char why[PATH_MAX + 512];
+    hs_err_t err = hs_leak_analysis_collect(a, args, (size_t)nargs, why, sizeof why);
+    if (err == HS_OK)
+        err = hs_leak_analysis_run(a, o->type, o->by, o->sigma, why, sizeof why);
+    if (err == HS_OK)
+        return 0;
+    hs_cli_error(cmd, "%s", why);
+    return err == HS_ERR_NOMEM ? HS_CLI_EXIT_FAILURE : HS_CLI_EXIT_USAGE;
 }
 
 /* ---- formats ----------------------------------------------------------------------------- */

@@ -1,7 +1,7 @@
 /*
  * analysis.h - what the analysis commands (report, diff, leaks, check) share: their common
- * flags, loading profiles with one clear error line, finding the profiles of a directory and
- * the process each belongs to, number formats, JSON strings, and the HTML report (html.c).
+ * flags, loading profiles and leak analyses (analysis/) with one clear error line, number
+ * formats, JSON strings, and the HTML report (html.c).
  *
  * Exit statuses of the analysis commands: 0 done (nothing found for diff/check),
  * HS_CLI_EXIT_FOUND (1) when diff finds a growth beyond the noise or check a criterion
@@ -17,6 +17,7 @@
 #include <stdio.h>
 
 #include "cli.h"
+#include "leak_analysis.h"
 #include "pprof_reader.h"
 #include "series.h"
 #include "sites.h"
@@ -76,50 +77,13 @@ hs_err_t hs_cli_parse_rate(const char *s, double *per_second, const char **why) 
 int hs_cli_load_sites(const char *cmd, const char *path, const char *type, hs_sites_by_t by,
                       hs_sites_t *out);
 
-typedef struct hs_cli_file {
-    char *path;
-    long pid;     /* from <prefix>.<pid>.<seq>.pb*, -1 when the name has no pid */
-    uint64_t seq; /* ditto, 0 */
-} hs_cli_file_t;
-
 /*
- * Operands to profile files: a file as given; a directory -> its *.pb, *.pb.gz and *.pb.zst
- * (output.h; never a temporary file or a hidden one). Sorted by pid, then sequence, then name.
- * Prints the error and returns HS_CLI_EXIT_USAGE, or 0.
+ * Collect the profiles that args name and analyse them (leak_analysis.h) with o's type, by and
+ * sigma: what `leaks` and `check` start with. *a must be zeroed; the caller frees it, also on
+ * failure. Prints "heapsampler <cmd>: <reason>" and returns its exit status on failure, else 0.
  */
-int hs_cli_collect_files(const char *cmd, char **args, int nargs, hs_cli_file_t **files,
-                         size_t *nfiles);
-void hs_cli_free_files(hs_cli_file_t *files, size_t n);
-
-/*
- * Load a series from files (one process). Prints "heapsampler <cmd>: FILE: <reason>" for an
- * unreadable or corrupt file, or one without a time stamp, and returns HS_CLI_EXIT_USAGE.
- */
-int hs_cli_load_series(const char *cmd, const hs_cli_file_t *files, size_t n, const char *type,
-                       hs_sites_by_t by, hs_series_t *out);
-
-/* ---- leaks (cmd_leaks.c; also used by check) ---- */
-
-/* One process's series, analysed. */
-typedef struct hs_cli_series {
-    long pid; /* -1: files whose names carry no pid */
-    size_t nfiles;
-    const char *skipped; /* why the series was not fitted (too few profiles), or NULL */
-    char why[256];
-    hs_series_t s;
-} hs_cli_series_t;
-
-/*
- * Group files by pid, load and fit each group. A group with fewer than 3 profiles is kept
- * with `skipped` set. Returns 0, or an exit status after printing the error.
- */
-int hs_cli_leaks_analyze(const char *cmd, const hs_cli_file_t *files, size_t nfiles,
-                         const hs_cli_opts_t *o, hs_cli_series_t **out, size_t *nout);
-void hs_cli_leaks_print(FILE *f, const hs_cli_series_t *v, size_t n, const hs_cli_opts_t *o);
-/* Write o->html; 0 or HS_CLI_EXIT_FAILURE after a message. */
-int hs_cli_leaks_write_html(const char *cmd, const hs_cli_series_t *v, size_t n,
-                            const hs_cli_opts_t *o);
-void hs_cli_leaks_free(hs_cli_series_t *v, size_t n);
+int hs_cli_load_leaks(const char *cmd, char **args, int nargs, const hs_cli_opts_t *o,
+                      hs_leak_analysis_t *a);
 
 /* ---- formats ---- */
 

@@ -30,6 +30,7 @@
 
 #include "analysis.h"
 #include "config.h"
+#include "leak_report.h"
 #include "output.h"
 
 #define CMD              "check"
@@ -288,25 +289,25 @@ static bool leak_fails(const check_args_t *a, const hs_trend_t *t)
     return t->slope - a->o.sigma * t->slope_se > a->max_growth;
 }
 
-static void check_growth(const check_args_t *a, const hs_cli_series_t *cs, const char *who,
+static void check_growth(const check_args_t *a, const hs_leak_process_t *p, const char *who,
                          verdict_t *v)
 {
-    const hs_series_t *s = &cs->s;
+    const hs_series_t *s = &p->series;
     char r[64], e[64], m[64];
     if (a->max_growth < 0)
         return;
-    if (cs->skipped) {
+    if (p->skipped) {
         if (a->growth_given) {
             hs_cli_error(CMD,
                          "%s: cannot check --max-growth: %s (run longer or use a shorter "
                          "--interval)",
-                         who, cs->skipped);
+                         who, p->why);
             v->cannot++;
         } else if (!a->quiet) {
             fprintf(stderr,
                     "heapsampler check: %s: no leak check: %s (run longer or use a "
                     "shorter --interval)\n",
-                    who, cs->skipped);
+                    who, p->why);
         }
         return;
     }
@@ -362,10 +363,10 @@ static void top_sites(const hs_series_t *s, size_t i, char *buf, size_t len)
     }
 }
 
-static void check_inuse(const check_args_t *a, const hs_cli_series_t *cs, const char *who,
+static void check_inuse(const check_args_t *a, const hs_leak_process_t *p, const char *who,
                         verdict_t *v)
 {
-    const hs_series_t *s = &cs->s;
+    const hs_series_t *s = &p->series;
     if (a->max_inuse < 0 || s->npoints == 0)
         return;
     size_t peak = 0;
@@ -395,10 +396,10 @@ static bool written_at_exit(const char *path)
     return at_exit;
 }
 
-static void check_leaked(const check_args_t *a, const hs_cli_series_t *cs, const char *who,
+static void check_leaked(const check_args_t *a, const hs_leak_process_t *p, const char *who,
                          const char *last_file, verdict_t *v)
 {
-    const hs_series_t *s = &cs->s;
+    const hs_series_t *s = &p->series;
     if (a->max_leaked < 0)
         return;
     if (!last_file || !written_at_exit(last_file)) {
@@ -429,8 +430,6 @@ static void check_leaked(const check_args_t *a, const hs_cli_series_t *cs, const
 static int analyse(const check_args_t *a, const char *dir, int status, pid_t pid)
 {
     char *args[] = {(char *)dir};
-    hs_cli_file_t *files = NULL;
-    size_t nfiles = 0;
     DIR *d = opendir(dir);
     bool any = false;
     if (d) {
@@ -447,42 +446,34 @@ static int analyse(const check_args_t *a, const char *dir, int status, pid_t pid
                      a->command[0]);
         return status ? status : HS_CLI_EXIT_FAILURE;
     }
-    int rc = hs_cli_collect_files(CMD, args, 1, &files, &nfiles);
-    if (rc)
-        return status ? status : HS_CLI_EXIT_FAILURE;
     hs_cli_opts_t o = a->o;
     o.type = "inuse_space";
     o.top = 10;
-    hs_cli_series_t *v = NULL;
-    size_t nv = 0;
-    rc = hs_cli_leaks_analyze(CMD, files, nfiles, &o, &v, &nv);
-    if (rc) {
-        hs_cli_free_files(files, nfiles);
+    hs_leak_analysis_t la = {0};
+    if (hs_cli_load_leaks(CMD, args, 1, &o, &la) != 0) {
+        hs_leak_analysis_free(&la);
         return status ? status : HS_CLI_EXIT_FAILURE;
     }
     if (!a->quiet)
-        hs_cli_leaks_print(stderr, v, nv, &o);
+        hs_leak_report_print(stderr, &la, &o);
 
     verdict_t verdict = {0};
-    for (size_t k = 0; k < nv; k++) {
+    for (size_t k = 0; k < la.nprocs; k++) {
+        const hs_leak_process_t *p = &la.procs[k];
         char who[64];
-        if (v[k].pid >= 0)
-            snprintf(who, sizeof who, "pid %ld%s", v[k].pid,
-                     v[k].pid == (long)pid ? "" : " (a child)");
+        if (p->pid >= 0)
+            snprintf(who, sizeof who, "pid %ld%s", p->pid, p->pid == (long)pid ? "" : " (a child)");
         else
             snprintf(who, sizeof who, "profiles without a pid");
-        const char *last_file = NULL;
-        for (size_t i = 0; i < nfiles; i++)
-            if (files[i].pid == v[k].pid)
-                last_file = files[i].path; /* sorted by seq: the last one wins */
-        check_growth(a, &v[k], who, &verdict);
-        check_inuse(a, &v[k], who, &verdict);
-        check_leaked(a, &v[k], who, last_file, &verdict);
+        /* Files are in sequence order: the last one is the latest the process wrote. */
+        const char *last_file = la.files[p->first + p->nfiles - 1].path;
+        check_growth(a, p, who, &verdict);
+        check_inuse(a, p, who, &verdict);
+        check_leaked(a, p, who, last_file, &verdict);
     }
-    if (a->o.html && hs_cli_leaks_write_html(CMD, v, nv, &o) != 0)
+    if (a->o.html && hs_leak_report_html(CMD, &la, &o) != 0)
         verdict.cannot++;
-    hs_cli_leaks_free(v, nv);
-    hs_cli_free_files(files, nfiles);
+    hs_leak_analysis_free(&la);
 
     if (status != 0) {
         fprintf(stderr, "heapsampler check: %s failed (status %d): passing its status through\n",
