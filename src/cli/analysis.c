@@ -2,9 +2,10 @@
  * analysis.c - shared pieces of the analysis commands (see analysis.h): flags, loading
  * profiles and leak analyses with one clear error line per bad file, formats.
  *
- * Flags are long options (--by stack or --by=stack) plus -h; parsing stops at the first operand
- * or after "--", so that `check` can take a command line after them. Number formats are fixed
- * (C locale, 3 significant digits) because the table formats are tested against golden files.
+ * The shared flags are rows that each command puts in its option table (analysis.h) and one
+ * take function that checks and keeps their values; parsing itself is cli.c's. Number formats
+ * are fixed (C locale, 3 significant digits) because the table formats are tested against
+ * golden files.
  *
  * Single-threaded; allocates.
  */
@@ -21,166 +22,61 @@
 
 /* ---- flags ------------------------------------------------------------------------------- */
 
-static const struct {
-    unsigned bit;
-    const char *name;
-    const char *metavar;
-    const char *help;
-} opt_table[] = {
-    {HS_CLI_OPT_TYPE, "type", "TYPE",
-     "sample type: inuse_space (default), inuse_objects, alloc_space, alloc_objects, or any "
-     "type the profile has"},
-    {HS_CLI_OPT_BY, "by", "KEY",
-     "group by: function (the leaf function below malloc/new, default), stack (the whole call "
-     "path from it), file (its source file, or module)"},
-    {HS_CLI_OPT_TOP, "top", "N", "show the N largest sites (default 20; 0 = all)"},
-    {HS_CLI_OPT_SIGMA, "sigma", "K",
-     "a change is significant when it exceeds K standard errors (default 3)"},
-    {HS_CLI_OPT_THRESHOLD, "threshold", "SIZE",
-     "a site grew when its growth exceeds both SIZE and K standard errors (default 0)"},
-    {HS_CLI_OPT_ALL, "all", NULL, "also list the sites within the sampling noise"},
-    {HS_CLI_OPT_JSON, "json", NULL, "print JSON instead of the table"},
-    {HS_CLI_OPT_HTML, "html", "OUT.html",
-     "also write a self-contained HTML report (inline SVG charts and the tables)"},
-};
-
-static int bad_value(const char *cmd, const char *name, const char *value, const char *why)
-{
-    hs_cli_error(cmd, "invalid --%s \"%s\": %s", name, value, why);
-    return HS_CLI_EXIT_USAGE;
-}
-
-static int take(const char *cmd, hs_cli_opts_t *o, unsigned bit, const char *name,
-                const char *value)
-{
-    char *end;
-    const char *why;
-    switch (bit) {
-    case HS_CLI_OPT_TYPE:
-        if (!*value)
-            return bad_value(cmd, name, value, "empty");
-        o->type = value;
-        return 0;
-    case HS_CLI_OPT_BY:
-        if (hs_sites_parse_by(value, &o->by) != HS_OK)
-            return bad_value(cmd, name, value, "not one of function, stack, file");
-        return 0;
-    case HS_CLI_OPT_TOP:
-        errno = 0;
-        unsigned long long top = strtoull(value, &end, 10);
-        if (!*value || *end || errno || value[0] == '-')
-            return bad_value(cmd, name, value, "not a non-negative integer");
-        o->top = (size_t)top;
-        return 0;
-    case HS_CLI_OPT_SIGMA:
-        errno = 0;
-        o->sigma = strtod(value, &end);
-        if (!*value || *end || errno || !(o->sigma > 0) || o->sigma > 100)
-            return bad_value(cmd, name, value, "not a number between 0 and 100 (e.g. 3)");
-        return 0;
-    case HS_CLI_OPT_THRESHOLD:
-        if (hs_cli_parse_size(value, &o->threshold, &why) != HS_OK)
-            return bad_value(cmd, name, value, why);
-        return 0;
-    case HS_CLI_OPT_HTML:
-        if (!*value)
-            return bad_value(cmd, name, value, "empty");
-        o->html = value;
-        return 0;
-    }
-    return 0;
-}
-
-int hs_cli_parse_opts(const char *cmd, int argc, char **argv, unsigned allowed, hs_cli_opts_t *o,
-                      int *first)
+void hs_cli_opts_init(hs_cli_opts_t *o)
 {
     memset(o, 0, sizeof *o);
     o->type = "";
     o->top = HS_CLI_DEFAULT_TOP;
     o->sigma = HS_CLI_DEFAULT_SIGMA;
-    int i = 1;
-    while (i < argc) {
-        const char *arg = argv[i];
-        if (strcmp(arg, "--") == 0) {
-            i++;
-            break;
-        }
-        if (arg[0] != '-' || arg[1] == '\0')
-            break;
-        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-            o->help = true;
-            i++;
-            continue;
-        }
-        if (arg[1] != '-') {
-            hs_cli_error(cmd, "unknown option %s (see `heapsampler %s --help`)", arg, cmd);
-            return HS_CLI_EXIT_USAGE;
-        }
-        const char *name = arg + 2, *eq = strchr(name, '=');
-        size_t len = eq ? (size_t)(eq - name) : strlen(name);
-        size_t k = 0;
-        for (; k < HS_ARRAY_LEN(opt_table); k++)
-            if ((allowed & opt_table[k].bit) && strlen(opt_table[k].name) == len &&
-                strncmp(opt_table[k].name, name, len) == 0)
-                break;
-        if (k == HS_ARRAY_LEN(opt_table)) {
-            hs_cli_error(cmd, "unknown option --%.*s (see `heapsampler %s --help`)", (int)len, name,
-                         cmd);
-            return HS_CLI_EXIT_USAGE;
-        }
-        i++;
-        if (!opt_table[k].metavar) {
-            if (eq) {
-                hs_cli_error(cmd, "option --%s takes no value", opt_table[k].name);
-                return HS_CLI_EXIT_USAGE;
-            }
-            if (opt_table[k].bit == HS_CLI_OPT_JSON)
-                o->json = true;
-            else if (opt_table[k].bit == HS_CLI_OPT_ALL)
-                o->all = true;
-            continue;
-        }
-        const char *value = eq ? eq + 1 : NULL;
-        if (!value) {
-            if (i >= argc) {
-                hs_cli_error(cmd, "option --%s needs a value", opt_table[k].name);
-                return HS_CLI_EXIT_USAGE;
-            }
-            value = argv[i++];
-        }
-        int rc = take(cmd, o, opt_table[k].bit, opt_table[k].name, value);
-        if (rc)
-            return rc;
-    }
-    *first = i;
-    return 0;
 }
 
-bool hs_cli_start(const char *cmd, int argc, char **argv, unsigned allowed, void (*help)(FILE *f),
-                  hs_cli_opts_t *o, int *first, int *rc)
+hs_err_t hs_cli_take_analysis(void *ctx, const hs_cli_option_t *opt, const char *value, char *why,
+                              size_t why_len)
 {
-    *rc = hs_cli_parse_opts(cmd, argc, argv, allowed, o, first);
-    if (*rc)
-        return true;
-    if (o->help) {
-        help(stdout);
-        return true;
+    hs_cli_opts_t *o = ctx;
+    const char *reason = NULL;
+    char *end;
+    switch (opt->id) {
+    case HS_CLI_OPT_TYPE:
+        o->type = value;
+        reason = *value ? NULL : "empty";
+        break;
+    case HS_CLI_OPT_BY:
+        if (hs_sites_parse_by(value, &o->by) != HS_OK)
+            reason = "not one of function, stack, file";
+        break;
+    case HS_CLI_OPT_TOP:
+        errno = 0;
+        unsigned long long top = strtoull(value, &end, 10);
+        if (!*value || *end || errno || value[0] == '-')
+            reason = "not a non-negative integer";
+        o->top = (size_t)top;
+        break;
+    case HS_CLI_OPT_SIGMA:
+        errno = 0;
+        o->sigma = strtod(value, &end);
+        if (!*value || *end || errno || !(o->sigma > 0) || o->sigma > 100)
+            reason = "not a number between 0 and 100 (e.g. 3)";
+        break;
+    case HS_CLI_OPT_THRESHOLD:
+        if (hs_cli_parse_size(value, &o->threshold, &reason) == HS_OK)
+            reason = NULL;
+        break;
+    case HS_CLI_OPT_ALL:
+        o->all = true;
+        break;
+    case HS_CLI_OPT_JSON:
+        o->json = true;
+        break;
+    case HS_CLI_OPT_HTML:
+        o->html = value;
+        reason = *value ? NULL : "empty";
+        break;
     }
-    return false;
-}
-
-void hs_cli_print_opts_help(FILE *f, unsigned allowed)
-{
-    for (size_t k = 0; k < HS_ARRAY_LEN(opt_table); k++) {
-        if (!(allowed & opt_table[k].bit))
-            continue;
-        char head[64];
-        snprintf(head, sizeof head, "  --%s%s%s", opt_table[k].name,
-                 opt_table[k].metavar ? " " : "", opt_table[k].metavar ? opt_table[k].metavar : "");
-        fprintf(f, "%s\n", head);
-        hs_cli_print_wrapped(f, opt_table[k].help, 8);
-    }
-    fprintf(f, "  -h, --help\n        show this help\n");
+    if (!reason)
+        return HS_OK;
+    hs_reason(why, why_len, "%s", reason);
+    return HS_ERR_INVALID;
 }
 
 hs_err_t hs_cli_parse_size(const char *s, double *out, const char **why)

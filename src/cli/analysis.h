@@ -34,38 +34,75 @@ typedef struct hs_cli_opts {
     bool all;         /* --all: also sites within the noise */
     double sigma;     /* --sigma: standard errors that make a change significant */
     double threshold; /* diff --threshold (bytes or count) */
-    bool help;
 } hs_cli_opts_t;
-
-#define HS_CLI_OPT_TYPE      (1u << 0)
-#define HS_CLI_OPT_BY        (1u << 1)
-#define HS_CLI_OPT_TOP       (1u << 2)
-#define HS_CLI_OPT_HTML      (1u << 3)
-#define HS_CLI_OPT_JSON      (1u << 4)
-#define HS_CLI_OPT_ALL       (1u << 5)
-#define HS_CLI_OPT_SIGMA     (1u << 6)
-#define HS_CLI_OPT_THRESHOLD (1u << 7)
 
 #define HS_CLI_DEFAULT_SIGMA 3.0
 #define HS_CLI_DEFAULT_TOP   20
 
-/*
- * Parse argv[1..] (argv[0] is the command): the flags in `allowed`, stopping at the first
- * operand or after "--". *first gets the index of the first operand. Prints the error and
- * returns HS_CLI_EXIT_USAGE, or 0.
- */
-int hs_cli_parse_opts(const char *cmd, int argc, char **argv, unsigned allowed, hs_cli_opts_t *o,
-                      int *first);
+/* The ids of the shared options; a command numbers its own from HS_CLI_OPT_OWN on. */
+enum {
+    HS_CLI_OPT_TYPE = 1,
+    HS_CLI_OPT_BY,
+    HS_CLI_OPT_TOP,
+    HS_CLI_OPT_SIGMA,
+    HS_CLI_OPT_THRESHOLD,
+    HS_CLI_OPT_ALL,
+    HS_CLI_OPT_JSON,
+    HS_CLI_OPT_HTML,
+    HS_CLI_OPT_OWN,
+};
 
-/*
- * The start every analysis command shares: parse the flags, print the help when asked. Returns
- * true when the command is done (help printed, or a usage error), with *rc its exit status.
- */
-bool hs_cli_start(const char *cmd, int argc, char **argv, unsigned allowed, void (*help)(FILE *f),
-                  hs_cli_opts_t *o, int *first, int *rc);
+/* The rows of the shared options, for the commands' option tables (cli.h). */
+#define HS_CLI_OPTION_TYPE                                                                         \
+    {                                                                                              \
+        .name = "type", .arg = HS_CLI_VALUE, .metavar = "TYPE", .id = HS_CLI_OPT_TYPE,             \
+        .help =                                                                                    \
+            "sample type: inuse_space (default), inuse_objects, alloc_space, alloc_objects, or "   \
+            "any type the profile has"                                                             \
+    }
+#define HS_CLI_OPTION_BY                                                                           \
+    {                                                                                              \
+        .name = "by", .arg = HS_CLI_VALUE, .metavar = "KEY", .id = HS_CLI_OPT_BY,                  \
+        .help = "group by: function (the leaf function below malloc/new, default), stack (the "    \
+                "whole call path from it), file (its source file, or module)"                      \
+    }
+#define HS_CLI_OPTION_TOP                                                                          \
+    {                                                                                              \
+        .name = "top", .arg = HS_CLI_VALUE, .metavar = "N", .id = HS_CLI_OPT_TOP,                  \
+        .help = "show the N largest sites (default 20; 0 = all)"                                   \
+    }
+#define HS_CLI_OPTION_SIGMA                                                                        \
+    {                                                                                              \
+        .name = "sigma", .arg = HS_CLI_VALUE, .metavar = "K", .id = HS_CLI_OPT_SIGMA,              \
+        .help = "a change is significant when it exceeds K standard errors (default 3)"            \
+    }
+#define HS_CLI_OPTION_THRESHOLD                                                                    \
+    {                                                                                              \
+        .name = "threshold", .arg = HS_CLI_VALUE, .metavar = "SIZE", .id = HS_CLI_OPT_THRESHOLD,   \
+        .help = "a site grew when its growth exceeds both SIZE and K standard errors (default 0)"  \
+    }
+#define HS_CLI_OPTION_ALL                                                                          \
+    {                                                                                              \
+        .name = "all", .arg = HS_CLI_SWITCH, .id = HS_CLI_OPT_ALL,                                 \
+        .help = "also list the sites within the sampling noise"                                    \
+    }
+#define HS_CLI_OPTION_JSON                                                                         \
+    {                                                                                              \
+        .name = "json", .arg = HS_CLI_SWITCH, .id = HS_CLI_OPT_JSON,                               \
+        .help = "print JSON instead of the table"                                                  \
+    }
+#define HS_CLI_OPTION_HTML                                                                         \
+    {                                                                                              \
+        .name = "html", .arg = HS_CLI_VALUE, .metavar = "OUT.html", .id = HS_CLI_OPT_HTML,         \
+        .help = "also write a self-contained HTML report (inline SVG charts and the tables)"       \
+    }
 
-/* Help lines for the flags in `allowed`. */
-void hs_cli_print_opts_help(FILE *f, unsigned allowed);
+/* The defaults of the shared flags. */
+void hs_cli_opts_init(hs_cli_opts_t *o);
+
+/* The take function (cli.h) of the shared options; ctx is a hs_cli_opts_t. */
+hs_err_t hs_cli_take_analysis(void *ctx, const hs_cli_option_t *opt, const char *value, char *why,
+                              size_t why_len) HS_MUST_CHECK;
 
 /* A size ("64M", "1G", "4096") or a rate ("10M/h", "1K/s", "2M/min"; per hour without a unit). */
 hs_err_t hs_cli_parse_size(const char *s, double *out, const char **why) HS_MUST_CHECK;

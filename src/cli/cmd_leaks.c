@@ -17,58 +17,35 @@
 #include "leak_report.h"
 
 #define CMD "leaks"
-#define ALLOWED                                                                                    \
-    (HS_CLI_OPT_TYPE | HS_CLI_OPT_BY | HS_CLI_OPT_TOP | HS_CLI_OPT_JSON | HS_CLI_OPT_HTML |        \
-     HS_CLI_OPT_SIGMA | HS_CLI_OPT_ALL)
 
-static void print_help(FILE *f)
+/* The shared options, and a trend needs an in-use type. */
+static hs_err_t take(void *ctx, const hs_cli_option_t *opt, const char *value, char *why,
+                     size_t why_len)
 {
-    fprintf(f, "Usage: heapsampler leaks [OPTIONS] FILES...|DIR\n\n");
-    hs_cli_print_wrapped(
-        f,
-        "Leak or cache? Reads a series of heap profiles of one process (files, or a directory "
-        "of them), orders them by their time stamps and, per call site, fits the trend of "
-        "in-use memory: growth in bytes per hour (least squares) with its error, the fraction "
-        "of rising steps, R^2, and whether the growth has levelled off (the growth rate in the "
-        "last third of the time against the rate before it). Each site gets a verdict: leak "
-        "suspect (grows and has not levelled off), plateau (grew, then stopped: a cache or a "
-        "pool), transient (rose and fell back), stable (no significant growth). A change counts "
-        "only when it exceeds K standard errors of the sampling noise (--sigma, default 3); "
-        "sites that never rise clearly above the noise get no verdict and are not shown "
-        "(--all shows them). Profiles of several processes (<prefix>.<pid>.<seq>.pb.gz) are "
-        "analysed one process at a time. Exit status: 0, or 2 for a bad option, an "
-        "unreadable, corrupt or undated profile, or fewer than 3 profiles of every process.",
-        0);
-    fprintf(f, "\nOptions:\n");
-    hs_cli_print_opts_help(f, ALLOWED);
-    fprintf(f, "\nExamples:\n"
-               "  heapsampler leaks /tmp/prof/\n"
-               "  heapsampler leaks --json --by stack heapsampler.4242.*.pb.gz\n"
-               "  heapsampler leaks --html leaks.html /tmp/prof/\n");
+    hs_err_t err = hs_cli_take_analysis(ctx, opt, value, why, why_len);
+    if (err == HS_OK && opt->id == HS_CLI_OPT_TYPE && strncmp(value, "inuse_", 6) != 0) {
+        hs_reason(why, why_len, "a trend needs an in-use type (inuse_space or inuse_objects)");
+        err = HS_ERR_INVALID;
+    }
+    return err;
 }
 
 /* ---- entry ------------------------------------------------------------------------------- */
 
-int hs_cli_leaks(int argc, char **argv)
+static int leaks_main(int argc, char **argv)
 {
     hs_cli_opts_t o;
-    int first, rc;
-    if (hs_cli_start(CMD, argc, argv, ALLOWED, print_help, &o, &first, &rc))
+    int noperands, rc;
+    hs_cli_opts_init(&o);
+    if (!hs_cli_parse(&hs_cli_leaks_command, argc, argv, take, &o, &noperands, &rc))
         return rc;
-    if (first >= argc) {
+    if (noperands == 0) {
         hs_cli_error(CMD, "no profiles given (usage: heapsampler leaks [OPTIONS] FILES...|DIR; "
                           "see --help)");
         return HS_CLI_EXIT_USAGE;
     }
-    if (o.type[0] && strncmp(o.type, "inuse_", 6) != 0) {
-        hs_cli_error(CMD,
-                     "invalid --type \"%s\": a trend needs an in-use type (inuse_space or "
-                     "inuse_objects)",
-                     o.type);
-        return HS_CLI_EXIT_USAGE;
-    }
     hs_leak_analysis_t a = {0};
-    rc = hs_cli_load_leaks(CMD, argv + first, argc - first, &o, &a);
+    rc = hs_cli_load_leaks(CMD, argv + 1, noperands, &o, &a);
     if (rc == 0 && a.fitted == 0) {
         hs_cli_error(CMD, "%s",
                      a.nprocs == 1 ? a.procs[0].why
@@ -83,3 +60,33 @@ int hs_cli_leaks(int argc, char **argv)
     hs_leak_analysis_free(&a);
     return rc;
 }
+
+static const hs_cli_option_t options[] = {
+    HS_CLI_OPTION_TYPE, HS_CLI_OPTION_BY,   HS_CLI_OPTION_TOP,  HS_CLI_OPTION_SIGMA,
+    HS_CLI_OPTION_ALL,  HS_CLI_OPTION_JSON, HS_CLI_OPTION_HTML,
+};
+
+const hs_cli_command_t hs_cli_leaks_command = {
+    .name = CMD,
+    .synopsis = "[OPTIONS] FILES...|DIR",
+    .summary = "Leak or cache? The trend of every site over a series.",
+    .description =
+        "Leak or cache? Reads a series of heap profiles of one process (files, or a directory "
+        "of them), orders them by their time stamps and, per call site, fits the trend of "
+        "in-use memory: growth in bytes per hour (least squares) with its error, the fraction "
+        "of rising steps, R^2, and whether the growth has levelled off (the growth rate in the "
+        "last third of the time against the rate before it). Each site gets a verdict: leak "
+        "suspect (grows and has not levelled off), plateau (grew, then stopped: a cache or a "
+        "pool), transient (rose and fell back), stable (no significant growth). A change counts "
+        "only when it exceeds K standard errors of the sampling noise (--sigma, default 3); "
+        "sites that never rise clearly above the noise get no verdict and are not shown "
+        "(--all shows them). Profiles of several processes (<prefix>.<pid>.<seq>.pb.gz) are "
+        "analysed one process at a time. Exit status: 0, or 2 for a bad option, an "
+        "unreadable, corrupt or undated profile, or fewer than 3 profiles of every process.",
+    .options = options,
+    .noptions = HS_ARRAY_LEN(options),
+    .examples = "  heapsampler leaks /tmp/prof/\n"
+                "  heapsampler leaks heapsampler.4242.*.pb.gz --json --by stack\n"
+                "  heapsampler leaks /tmp/prof/ --all --html leaks.html\n",
+    .main = leaks_main,
+};

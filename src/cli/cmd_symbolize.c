@@ -57,10 +57,9 @@ typedef struct sym_args {
     const char *in, *out;
     const char **dirs; /* --debug-dir, NULL-terminated */
     size_t ndirs;
-    const char **paths; /* FILE|DIR */
+    char *const *paths; /* FILE|DIR */
     size_t npaths;
     bool functions;
-    bool help;
 } sym_args_t;
 
 typedef struct candidate {
@@ -73,71 +72,22 @@ typedef struct candidates {
     size_t n, cap;
 } candidates_t;
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "Usage: heapsampler symbolize IN OUT [--debug-dir DIR]... [--functions] "
-            "[FILE|DIR]...\n\n"
-            "Name the frames of profile IN from local binaries and debug files; write OUT.\n\n"
-            "  FILE|DIR          binaries (or directories searched for them) to take symbols\n"
-            "                    from; matched to the profile's mappings by GNU build ID, else\n"
-            "                    by file name. The mappings' own paths are tried too.\n"
-            "  --debug-dir DIR   where separate debug files are (DIR/.build-id/xx/yyyy.debug and\n"
-            "                    .gnu_debuglink names); repeatable; default /usr/lib/debug\n"
-            "  --functions       function names only (default: also file:line and inlined\n"
-            "                    callers from DWARF)\n"
-            "  -h, --help        this text\n\n"
-            "OUT is gzip-compressed unless it ends in .zst (zstd) or .pb (none).\n");
-}
+enum { OPT_DEBUG_DIR = 1, OPT_FUNCTIONS };
 
-static int parse_args(int argc, char **argv, sym_args_t *a)
+static hs_err_t take(void *ctx, const hs_cli_option_t *opt, const char *value, char *why,
+                     size_t why_len)
 {
-    memset(a, 0, sizeof *a);
-    a->dirs = calloc((size_t)argc + 1, sizeof *a->dirs);
-    a->paths = calloc((size_t)argc + 1, sizeof *a->paths);
-    if (!a->dirs || !a->paths) {
-        hs_cli_error(CMD, "out of memory");
-        return HS_CLI_EXIT_FAILURE;
+    sym_args_t *a = ctx;
+    if (opt->id == OPT_FUNCTIONS) {
+        a->functions = true;
+        return HS_OK;
     }
-    int positional_only = 0;
-    size_t npos = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (!positional_only && strcmp(arg, "--") == 0) {
-            positional_only = 1;
-        } else if (!positional_only && (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)) {
-            a->help = true;
-        } else if (!positional_only && strcmp(arg, "--functions") == 0) {
-            a->functions = true;
-        } else if (!positional_only && strncmp(arg, "--debug-dir", 11) == 0 &&
-                   (arg[11] == '\0' || arg[11] == '=')) {
-            const char *v = arg[11] == '=' ? arg + 12 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!v || !v[0]) {
-                hs_cli_error(CMD, "--debug-dir needs a directory");
-                return HS_CLI_EXIT_USAGE;
-            }
-            a->dirs[a->ndirs++] = v;
-        } else if (!positional_only && arg[0] == '-' && arg[1] != '\0') {
-            hs_cli_error(CMD, "unknown option %s (see `heapsampler symbolize --help`)", arg);
-            return HS_CLI_EXIT_USAGE;
-        } else if (npos == 0) {
-            a->in = arg, npos++;
-        } else if (npos == 1) {
-            a->out = arg, npos++;
-        } else {
-            a->paths[a->npaths++] = arg;
-        }
+    if (!value[0]) {
+        hs_reason(why, why_len, "needs a directory");
+        return HS_ERR_INVALID;
     }
-    if (a->help)
-        return 0;
-    if (!a->in || !a->out) {
-        hs_cli_error(CMD, "needs an input and an output profile (see `heapsampler symbolize "
-                          "--help`)");
-        return HS_CLI_EXIT_USAGE;
-    }
-    if (a->ndirs == 0)
-        a->dirs[a->ndirs++] = "/usr/lib/debug";
-    return 0;
+    a->dirs[a->ndirs++] = value; /* no more than argc of them: dirs has room */
+    return HS_OK;
 }
 
 /* ---- local files ------------------------------------------------------------------------- */
@@ -618,17 +568,67 @@ out:
     return rc;
 }
 
-int hs_cli_symbolize(int argc, char **argv)
+static int symbolize_main(int argc, char **argv)
 {
     sym_args_t a;
-    int rc = parse_args(argc, argv, &a);
-    if (rc == 0 && a.help)
-        usage(stdout);
-    else if (rc == 0)
+    int noperands, rc;
+    memset(&a, 0, sizeof a);
+    a.dirs = calloc((size_t)argc + 1, sizeof *a.dirs);
+    if (!a.dirs) {
+        hs_cli_error(CMD, "out of memory");
+        return HS_CLI_EXIT_FAILURE;
+    }
+    bool ok = hs_cli_parse(&hs_cli_symbolize_command, argc, argv, take, &a, &noperands, &rc);
+    if (ok && noperands < 2) {
+        hs_cli_error(CMD, "needs an input and an output profile (see `heapsampler symbolize "
+                          "--help`)");
+        ok = false;
+        rc = HS_CLI_EXIT_USAGE;
+    }
+    if (ok) {
+        a.in = argv[1];
+        a.out = argv[2];
+        a.paths = argv + 3;
+        a.npaths = (size_t)noperands - 2;
+        if (a.ndirs == 0)
+            a.dirs[a.ndirs++] = "/usr/lib/debug";
         rc = run(&a);
-    else if (rc == HS_CLI_EXIT_USAGE)
-        fprintf(stderr, "\n"), usage(stderr);
+    } else if (rc == HS_CLI_EXIT_USAGE) {
+        /* The whole usage after the error: the operands' order is not guessable. */
+        fputc('\n', stderr);
+        hs_cli_help(&hs_cli_symbolize_command, stderr);
+    }
     free(a.dirs);
-    free(a.paths);
     return rc;
 }
+
+static const hs_cli_option_t options[] = {
+    {.name = "debug-dir",
+     .arg = HS_CLI_VALUE,
+     .metavar = "DIR",
+     .id = OPT_DEBUG_DIR,
+     .help = "where separate debug files are (DIR/.build-id/xx/yyyy.debug and .gnu_debuglink "
+             "names); repeatable; default /usr/lib/debug"},
+    {.name = "functions",
+     .arg = HS_CLI_SWITCH,
+     .id = OPT_FUNCTIONS,
+     .help = "function names only (default: also file:line and inlined callers from DWARF)"},
+};
+
+const hs_cli_command_t hs_cli_symbolize_command = {
+    .name = CMD,
+    .synopsis = "IN OUT [--debug-dir DIR]... [--functions] [FILE|DIR]...",
+    .summary = "Name a profile's frames offline from local binaries and debug files.",
+    .description =
+        "Name the frames of profile IN from local binaries and debug files; write OUT.\n"
+        "FILE|DIR: binaries (or directories searched for them) to take symbols from, matched to "
+        "the profile's mappings by GNU build ID, else by file name; the mappings' own paths are "
+        "tried too. OUT is gzip-compressed unless it ends in .zst (zstd) or .pb (none). Exit "
+        "status: 0 (mappings without a local file are listed), 1 if IN cannot be read or OUT "
+        "written, 2 for a usage error.",
+    .options = options,
+    .noptions = HS_ARRAY_LEN(options),
+    .examples = "  heapsampler symbolize heapsampler.4242.0011.pb.gz named.pb.gz ./build/\n"
+                "  heapsampler symbolize in.pb.gz out.pb.gz --debug-dir /srv/debug\n",
+    .main = symbolize_main,
+};
