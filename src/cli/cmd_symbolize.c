@@ -361,20 +361,37 @@ typedef struct job {
     hs_pprof_t prof;
     candidates_t cands;
     hs_module_t *mods; /* per mapping; path NULL = no local file */
+    /* the locations being symbolized: nwork of them */
     const hs_module_t **loc_mods;
     uintptr_t *addrs;
-    size_t *loc_index; /* locations being symbolized */
+    size_t *loc_index;
     size_t nwork;
     hs_symloc_t *res;
+    /* their new lines, installed in the decoded message for the first ninstalled of them */
     Perftools__Profiles__Line *lines;
     Perftools__Profiles__Line **line_ptrs;
-    /* originals, restored before the message is freed */
+    size_t ninstalled;
+    /* the originals, put back before the message is freed (it owns them, not the new ones) */
     size_t *orig_nline;
     Perftools__Profiles__Line ***orig_line;
 } job_t;
 
+/* Give the decoded message its own lines back; safe to call again. */
+static void job_restore_lines(job_t *j)
+{
+    for (size_t k = 0; k < j->ninstalled; k++) {
+        if (j->res[k].n == 0)
+            continue;
+        hs_pb_location_t *l = j->prof.pb->location[j->loc_index[k]];
+        l->n_line = j->orig_nline[j->loc_index[k]];
+        l->line = j->orig_line[j->loc_index[k]];
+    }
+    j->ninstalled = 0;
+}
+
 static void job_free(job_t *j)
 {
+    job_restore_lines(j);
     for (size_t i = 0; i < j->cands.n; i++)
         free(j->cands.v[i].path);
     free(j->cands.v);
@@ -391,6 +408,41 @@ static void job_free(job_t *j)
     free(j->orig_nline);
     free(j->orig_line);
     hs_pprof_free(&j->prof);
+}
+
+/* Arrays per mapping and per location; -1 when out of memory. */
+static int job_alloc(job_t *j)
+{
+    const hs_pb_profile_t *pb = j->prof.pb;
+    size_t nl = pb->n_location + 1;
+    j->mods = calloc(pb->n_mapping + 1, sizeof *j->mods);
+    j->loc_mods = calloc(nl, sizeof *j->loc_mods);
+    j->addrs = calloc(nl, sizeof *j->addrs);
+    j->loc_index = calloc(nl, sizeof *j->loc_index);
+    j->res = calloc(nl, sizeof *j->res);
+    j->orig_nline = calloc(nl, sizeof *j->orig_nline);
+    j->orig_line = calloc(nl, sizeof *j->orig_line);
+    return j->mods && j->loc_mods && j->addrs && j->loc_index && j->res && j->orig_nline &&
+                   j->orig_line
+               ? 0
+               : -1;
+}
+
+/* The FILE|DIR operands as candidates (a missing one is said, not fatal); -1 out of memory. */
+static int job_gather_candidates(job_t *j, const sym_args_t *a)
+{
+    for (size_t i = 0; i < a->npaths; i++) {
+        struct stat st;
+        if (stat(a->paths[i], &st) != 0) {
+            fprintf(stderr, "heapsampler symbolize: %s: %s\n", a->paths[i], strerror(errno));
+            continue;
+        }
+        int r = S_ISDIR(st.st_mode) ? scan_dir(&j->cands, a->paths[i], 0)
+                                    : add_candidate(&j->cands, a->paths[i]);
+        if (r < 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* Match mappings with local files; returns how many matched. */
@@ -416,6 +468,100 @@ static size_t match_mappings(job_t *j, const sym_args_t *a)
     return matched;
 }
 
+/*
+ * The locations to (re)symbolize: those of a matched mapping that have no line, or no line
+ * numbers when the level asks for them.
+ */
+static void job_select_locations(job_t *j, int level)
+{
+    const hs_pb_profile_t *pb = j->prof.pb;
+    for (size_t i = 0; i < pb->n_location; i++) {
+        const hs_pb_location_t *l = pb->location[i];
+        const hs_pb_mapping_t *m = hs_pprof_mapping(&j->prof, l->mapping_id);
+        if (!m)
+            continue;
+        size_t mi = 0;
+        while (pb->mapping[mi] != m)
+            mi++;
+        if (!j->mods[mi].path)
+            continue;
+        if (l->n_line > 0 && (m->has_line_numbers || level < HS_SYMBOLIZE_LINES))
+            continue;
+        j->loc_mods[j->nwork] = &j->mods[mi];
+        j->addrs[j->nwork] = (uintptr_t)l->address;
+        j->loc_index[j->nwork] = i;
+        j->nwork++;
+    }
+}
+
+/*
+ * Install the symbolizer's frames as the lines of their locations (functions and strings go
+ * into rw), and say on their mappings what they now have. *named gets the locations named;
+ * -1 when out of memory.
+ */
+static int job_install_lines(job_t *j, rewrite_t *rw, size_t *named)
+{
+    hs_pb_profile_t *pb = j->prof.pb;
+    size_t nframes = 0, used = 0;
+    for (size_t k = 0; k < j->nwork; k++)
+        nframes += j->res[k].n;
+    if (rewrite_init(rw, pb, nframes) != 0)
+        return -1;
+    j->lines = calloc(nframes + 1, sizeof *j->lines);
+    j->line_ptrs = calloc(nframes + 1, sizeof *j->line_ptrs);
+    if (!j->lines || !j->line_ptrs)
+        return -1;
+    *named = 0;
+    for (size_t k = 0; k < j->nwork; k++) {
+        const hs_symloc_t *res = &j->res[k];
+        if (res->n == 0)
+            continue;
+        hs_pb_location_t *l = pb->location[j->loc_index[k]];
+        Perftools__Profiles__Line **ptrs = &j->line_ptrs[used];
+        for (uint32_t f = 0; f < res->n; f++) {
+            Perftools__Profiles__Line *line = &j->lines[used];
+            perftools__profiles__line__init(line);
+            if (func_id(rw, &res->frames[f], &line->function_id) != 0)
+                return -1;
+            line->line = res->frames[f].line;
+            j->line_ptrs[used++] = line;
+        }
+        j->orig_nline[j->loc_index[k]] = l->n_line;
+        j->orig_line[j->loc_index[k]] = l->line;
+        l->n_line = res->n;
+        l->line = ptrs;
+        j->ninstalled = k + 1;
+        (*named)++;
+        hs_pb_mapping_t *m = (hs_pb_mapping_t *)hs_pprof_mapping(&j->prof, l->mapping_id);
+        m->has_functions = 1;
+        for (uint32_t f = 0; f < res->n; f++) {
+            m->has_filenames |= res->frames[f].file != NULL;
+            m->has_line_numbers |= res->frames[f].line != 0;
+            m->has_inline_frames |= res->frames[f].line != 0;
+        }
+    }
+    return 0;
+}
+
+/* Pack the profile with rw's strings and functions; the decoded message keeps its own. */
+static hs_err_t job_pack(job_t *j, const rewrite_t *rw, int method, uint8_t **data, size_t *len)
+{
+    hs_pb_profile_t *pb = j->prof.pb;
+    size_t old_nstr = pb->n_string_table, old_nfunc = pb->n_function;
+    char **old_strs = pb->string_table;
+    hs_pb_function_t **old_funcs = pb->function;
+    pb->string_table = rw->strs;
+    pb->n_string_table = rw->nstrs;
+    pb->function = rw->funcs;
+    pb->n_function = rw->nfuncs;
+    hs_err_t err = hs_pprof_pack(pb, method, data, len);
+    pb->string_table = old_strs;
+    pb->n_string_table = old_nstr;
+    pb->function = old_funcs;
+    pb->n_function = old_nfunc;
+    return err;
+}
+
 static int run(const sym_args_t *a)
 {
     job_t j;
@@ -425,127 +571,28 @@ static int run(const sym_args_t *a)
         hs_cli_error(CMD, "cannot read %s: %s", a->in, why);
         return 1;
     }
-    hs_pb_profile_t *pb = j.prof.pb;
-    int rc = HS_CLI_EXIT_FAILURE;
+    const hs_pb_profile_t *pb = j.prof.pb;
+    int rc = HS_CLI_EXIT_FAILURE,
+        level = a->functions ? HS_SYMBOLIZE_FUNCTIONS : HS_SYMBOLIZE_LINES;
     hs_symbolizer_t *sym = NULL;
+    hs_symbolizer_config_t cfg = {
+        .level = level, .debug_dirs = a->dirs, .budget = SIZE_MAX, .dwarf_max = SIZE_MAX};
     rewrite_t rw;
     memset(&rw, 0, sizeof rw);
     uint8_t *data = NULL;
-    size_t data_len = 0;
+    size_t data_len = 0, matched = 0, named = 0;
 
     if (elf_version(EV_CURRENT) == EV_NONE)
         goto out;
-    for (size_t i = 0; i < a->npaths; i++) {
-        struct stat st;
-        int r = stat(a->paths[i], &st) != 0 ? 0
-                : S_ISDIR(st.st_mode)       ? scan_dir(&j.cands, a->paths[i], 0)
-                                            : add_candidate(&j.cands, a->paths[i]);
-        if (r < 0)
-            goto nomem;
-        if (stat(a->paths[i], &st) != 0)
-            fprintf(stderr, "heapsampler symbolize: %s: %s\n", a->paths[i], strerror(errno));
-    }
-    j.mods = calloc(pb->n_mapping + 1, sizeof *j.mods);
-    size_t nl = pb->n_location + 1;
-    j.loc_mods = calloc(nl, sizeof *j.loc_mods);
-    j.addrs = calloc(nl, sizeof *j.addrs);
-    j.loc_index = calloc(nl, sizeof *j.loc_index);
-    j.res = calloc(nl, sizeof *j.res);
-    j.orig_nline = calloc(nl, sizeof *j.orig_nline);
-    j.orig_line = calloc(nl, sizeof *j.orig_line);
-    if (!j.mods || !j.loc_mods || !j.addrs || !j.loc_index || !j.res || !j.orig_nline ||
-        !j.orig_line)
-        goto nomem;
-    size_t matched = match_mappings(&j, a);
-
-    /* Locations to (re)symbolize. */
-    int level = a->functions ? HS_SYMBOLIZE_FUNCTIONS : HS_SYMBOLIZE_LINES;
-    for (size_t i = 0; i < pb->n_location; i++) {
-        const hs_pb_location_t *l = pb->location[i];
-        const hs_pb_mapping_t *m = hs_pprof_mapping(&j.prof, l->mapping_id);
-        if (!m)
-            continue;
-        size_t mi = 0;
-        while (pb->mapping[mi] != m)
-            mi++;
-        if (!j.mods[mi].path)
-            continue;
-        if (l->n_line > 0 && (m->has_line_numbers || level < HS_SYMBOLIZE_LINES))
-            continue;
-        j.loc_mods[j.nwork] = &j.mods[mi];
-        j.addrs[j.nwork] = (uintptr_t)l->address;
-        j.loc_index[j.nwork] = i;
-        j.nwork++;
-    }
-    hs_symbolizer_config_t cfg = {
-        .level = level,
-        .debug_dirs = a->dirs,
-        .budget = SIZE_MAX,
-        .dwarf_max = SIZE_MAX,
-    };
+    if (job_gather_candidates(&j, a) != 0 || job_alloc(&j) != 0)
+        goto fail_nomem;
+    matched = match_mappings(&j, a);
+    job_select_locations(&j, level);
     if (hs_symbolizer_new_config(&cfg, &sym) != HS_OK ||
-        hs_symbolize_batch(sym, j.loc_mods, j.addrs, j.nwork, j.res) != HS_OK)
-        goto nomem;
-
-    size_t nframes = 0;
-    for (size_t k = 0; k < j.nwork; k++)
-        nframes += j.res[k].n;
-    if (rewrite_init(&rw, pb, nframes) != 0)
-        goto nomem;
-    j.lines = calloc(nframes + 1, sizeof *j.lines);
-    j.line_ptrs = calloc(nframes + 1, sizeof *j.line_ptrs);
-    if (!j.lines || !j.line_ptrs)
-        goto nomem;
-    size_t used = 0, named = 0;
-    for (size_t k = 0; k < j.nwork; k++) {
-        if (j.res[k].n == 0)
-            continue;
-        hs_pb_location_t *l = pb->location[j.loc_index[k]];
-        Perftools__Profiles__Line **ptrs = &j.line_ptrs[used];
-        for (uint32_t f = 0; f < j.res[k].n; f++) {
-            Perftools__Profiles__Line *line = &j.lines[used];
-            perftools__profiles__line__init(line);
-            if (func_id(&rw, &j.res[k].frames[f], &line->function_id) != 0)
-                goto nomem;
-            line->line = j.res[k].frames[f].line;
-            j.line_ptrs[used++] = line;
-        }
-        j.orig_nline[j.loc_index[k]] = l->n_line;
-        j.orig_line[j.loc_index[k]] = l->line;
-        l->n_line = j.res[k].n;
-        l->line = ptrs;
-        named++;
-        hs_pb_mapping_t *m = (hs_pb_mapping_t *)hs_pprof_mapping(&j.prof, l->mapping_id);
-        m->has_functions = 1;
-        for (uint32_t f = 0; f < j.res[k].n; f++) {
-            m->has_filenames |= j.res[k].frames[f].file != NULL;
-            m->has_line_numbers |= j.res[k].frames[f].line != 0;
-            m->has_inline_frames |= j.res[k].frames[f].line != 0;
-        }
-    }
-
-    /* Swap the new tables in, pack, swap back (the decoded message owns the old ones). */
-    size_t old_nstr = pb->n_string_table, old_nfunc = pb->n_function;
-    char **old_strs = pb->string_table;
-    hs_pb_function_t **old_funcs = pb->function;
-    pb->string_table = rw.strs;
-    pb->n_string_table = rw.nstrs;
-    pb->function = rw.funcs;
-    pb->n_function = rw.nfuncs;
-    hs_err_t err = hs_pprof_pack(pb, hs_compress_for_name(a->out, NULL), &data, &data_len);
-    pb->string_table = old_strs;
-    pb->n_string_table = old_nstr;
-    pb->function = old_funcs;
-    pb->n_function = old_nfunc;
-    for (size_t k = 0; k < j.nwork; k++) {
-        if (j.res[k].n == 0)
-            continue;
-        hs_pb_location_t *l = pb->location[j.loc_index[k]];
-        l->n_line = j.orig_nline[j.loc_index[k]];
-        l->line = j.orig_line[j.loc_index[k]];
-    }
-    if (err != HS_OK)
-        goto nomem;
+        hs_symbolize_batch(sym, j.loc_mods, j.addrs, j.nwork, j.res) != HS_OK ||
+        job_install_lines(&j, &rw, &named) != 0 ||
+        job_pack(&j, &rw, hs_compress_for_name(a->out, NULL), &data, &data_len) != HS_OK)
+        goto fail_nomem;
     if (hs_output_write_atomic(a->out, data, data_len) != HS_OK) {
         hs_cli_error(CMD, "cannot write %s: %s", a->out, strerror(errno));
         rc = 1;
@@ -558,13 +605,13 @@ static int run(const sym_args_t *a)
     rc = 0;
     goto out;
 
-nomem:
+fail_nomem:
     hs_cli_error(CMD, "out of memory");
 out:
     free(data);
+    job_free(&j); /* first: it gives the message its own lines back */
     rewrite_free(&rw);
     hs_symbolizer_free(sym);
-    job_free(&j);
     return rc;
 }
 
