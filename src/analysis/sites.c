@@ -415,6 +415,18 @@ fail_nomem:
     return HS_ERR_NOMEM;
 }
 
+hs_err_t hs_sites_load(const char *path, const char *type, hs_sites_by_t by, hs_sites_t *out,
+                       char *why, size_t why_len)
+{
+    hs_pprof_t p;
+    hs_err_t err = hs_pprof_read_file(path, &p, why, why_len);
+    if (err != HS_OK)
+        return err;
+    err = hs_sites_build(&p, type, by, out, why, why_len);
+    hs_pprof_free(&p);
+    return err;
+}
+
 /* ---- order and lookup -------------------------------------------------------------------- */
 
 static int site_cmp(const void *a, const void *b)

@@ -78,6 +78,13 @@ typedef struct hs_sites {
 hs_err_t hs_sites_build(const hs_pprof_t *p, const char *type, hs_sites_by_t by, hs_sites_t *out,
                         char *why, size_t why_len) HS_MUST_CHECK;
 
+/*
+ * hs_sites_build on the profile in file path ("-": standard input). why gets the reason alone,
+ * without the path: the reader's (unreadable, corrupt) or hs_sites_build's.
+ */
+hs_err_t hs_sites_load(const char *path, const char *type, hs_sites_by_t by, hs_sites_t *out,
+                       char *why, size_t why_len) HS_MUST_CHECK;
+
 /* Sort sites by value, largest first (ties by name), keeping rows[].site right. */
 hs_err_t hs_sites_sort(hs_sites_t *s) HS_MUST_CHECK;
 

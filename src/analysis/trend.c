@@ -322,13 +322,67 @@ static double dispersion(const model_t *model, double *dv, double *tmp)
     return phi > 1 ? phi : 1;
 }
 
+/* What one fit works with: the series, its error model, scratch and the scales of rounding. */
 typedef struct ctx {
     const hs_trend_series_t *s;
     model_t model;
+    bool known;        /* the sampling error is known (rows or variances, none NAN) */
     bool sampled;      /* a known sampling model with some variance: errors come from it */
     double dispersion; /* factor >= 1 on the model's variances */
     double scatter;    /* otherwise: the sd of independent noise at every point */
+    double *w, *tmp;   /* scratch, n each: the weights of a combination */
+    double ymax_abs;   /* the largest |y|: what "more than rounding" is measured against */
+    double rate_scale; /* the same for rates: ymax_abs over the time span */
 } ctx_t;
+
+/*
+ * The points in thirds by count (see the file comment): A = [0, cut1), B = [cut1, cut2),
+ * C = [cut2, n), with the mean time and the mean value of B and C.
+ */
+typedef struct thirds {
+    size_t cut1, cut2, nb, nc;
+    double tb, tc, mb, mc;
+} thirds_t;
+
+static void ctx_free(ctx_t *c)
+{
+    model_free(&c->model);
+    free(c->w);
+    free(c->tmp);
+}
+
+/* Scratch and the error model: the sampling model with its overdispersion, or the scatter. */
+static hs_err_t ctx_init(ctx_t *c, const hs_trend_series_t *s)
+{
+    size_t n = s->n;
+    memset(c, 0, sizeof *c);
+    c->s = s;
+    c->dispersion = 1;
+    c->w = calloc(n, sizeof *c->w);
+    c->tmp = malloc(n * sizeof *c->tmp);
+    if (!c->w || !c->tmp)
+        goto fail_nomem;
+    c->scatter = scatter_sd(s->y, n, c->tmp);
+    c->known = s->rows || s->var;
+    if (s->rows)
+        for (size_t r = 0; r < s->nrows; r++)
+            if (isnan(s->rows[r].unit_var))
+                c->known = false;
+    if (!c->known)
+        return HS_OK;
+    for (size_t i = 0; i < n && !c->sampled; i++)
+        c->sampled = point_var(s, i) > 0;
+    if (!c->sampled)
+        return HS_OK;
+    if (model_init(&c->model, s) != HS_OK)
+        goto fail_nomem;
+    c->dispersion = dispersion(&c->model, c->w, c->tmp);
+    return HS_OK;
+
+fail_nomem:
+    ctx_free(c);
+    return HS_ERR_NOMEM;
+}
 
 /*
  * Standard error of sum w_i y_i. growth: for the tests of growth, where real fluctuation must
@@ -350,56 +404,30 @@ static bool significant(double k, double x, double se, double scale)
     return x > k * se && x > 1e-9 * scale;
 }
 
-hs_err_t hs_trend_fit(const hs_trend_series_t *s, double sigma, hs_trend_t *out)
+/* First, last and peak values, and the scales of rounding. */
+static void fit_levels(ctx_t *c, hs_trend_t *out)
 {
-    memset(out, 0, sizeof *out);
+    const hs_trend_series_t *s = c->s;
     size_t n = s->n;
-    if (n < 3 || !(s->t[n - 1] > s->t[0]) || !(sigma >= 0))
-        return HS_ERR_INVALID;
-    const double *t = s->t, *y = s->y;
-    double *w = calloc(n, sizeof *w), *tmp = malloc(n * sizeof *tmp);
-    if (!w || !tmp) {
-        free(w);
-        free(tmp);
-        return HS_ERR_NOMEM;
-    }
-    ctx_t c = {.s = s, .scatter = scatter_sd(y, n, tmp), .dispersion = 1};
-    bool known = s->rows || s->var;
-    if (s->rows)
-        for (size_t r = 0; r < s->nrows; r++)
-            if (isnan(s->rows[r].unit_var))
-                known = false;
-    if (known) {
-        for (size_t i = 0; i < n && !c.sampled; i++)
-            c.sampled = point_var(s, i) > 0;
-        if (c.sampled && model_init(&c.model, s) != HS_OK) {
-            free(w);
-            free(tmp);
-            return HS_ERR_NOMEM;
-        }
-        if (c.sampled)
-            c.dispersion = dispersion(&c.model, w, tmp);
-    }
-    out->error_known = known;
-    out->scatter = c.scatter;
-    out->dispersion = c.dispersion;
-
-    /* Levels. */
-    double t0 = t[0], span = t[n - 1] - t0, ymax_abs = 0;
-    out->first = y[0];
-    out->last = y[n - 1];
-    out->peak = y[0];
+    out->first = s->y[0];
+    out->last = s->y[n - 1];
+    out->peak = s->y[0];
     for (size_t i = 0; i < n; i++) {
-        if (y[i] > out->peak) {
-            out->peak = y[i];
+        if (s->y[i] > out->peak) {
+            out->peak = s->y[i];
             out->peak_index = i;
         }
-        if (fabs(y[i]) > ymax_abs)
-            ymax_abs = fabs(y[i]);
+        if (fabs(s->y[i]) > c->ymax_abs)
+            c->ymax_abs = fabs(s->y[i]);
     }
-    double rate_scale = ymax_abs / span;
+    c->rate_scale = c->ymax_abs / (s->t[n - 1] - s->t[0]);
+}
 
-    /* Least squares line, R^2, monotone fraction. */
+/* The least-squares line with its error, R^2 and the monotone fraction (descriptions). */
+static void fit_line(const ctx_t *c, hs_trend_t *out)
+{
+    const double *t = c->s->t, *y = c->s->y;
+    size_t n = c->s->n;
     double tm = 0, ym = 0, stt = 0, syy = 0, sty = 0;
     for (size_t i = 0; i < n; i++) {
         tm += t[i];
@@ -413,9 +441,9 @@ hs_err_t hs_trend_fit(const hs_trend_series_t *s, double sigma, hs_trend_t *out)
         sty += (t[i] - tm) * (y[i] - ym);
     }
     for (size_t i = 0; i < n; i++)
-        w[i] = (t[i] - tm) / stt;
+        c->w[i] = (t[i] - tm) / stt;
     out->slope = sty / stt;
-    out->slope_se = stderr_of(&c, w, true);
+    out->slope_se = stderr_of(c, c->w, true);
     out->r2 = syy > 0 ? sty * sty / (stt * syy) : NAN;
     size_t up = 0, down = 0;
     for (size_t i = 0; i + 1 < n; i++) {
@@ -423,95 +451,126 @@ hs_err_t hs_trend_fit(const hs_trend_series_t *s, double sigma, hs_trend_t *out)
         down += y[i + 1] < y[i];
     }
     out->monotone = up + down ? (double)up / (double)(up + down) : NAN;
+}
 
-    /*
-     * Thirds of the points in time order: C = the last n/3, B = the n/3 before them. By count
-     * rather than by time, so that dumps at irregular times (on demand, on a signal) still
-     * leave points in every third.
-     */
-    size_t cut2 = n - n / 3, cut1 = n - 2 * (n / 3);
-    size_t nb = 0, nc = 0;
-    double tb = 0, tc = 0, mb = 0, mc = 0;
+/*
+ * Thirds of the points in time order: C = the last n/3, B = the n/3 before them. By count
+ * rather than by time, so that dumps at irregular times (on demand, on a signal) still leave
+ * points in every third. n >= 3, so B and C hold at least one point each; n >= 6, two.
+ */
+static void split_thirds(const hs_trend_series_t *s, thirds_t *th)
+{
+    size_t n = s->n;
+    memset(th, 0, sizeof *th);
+    th->cut2 = n - n / 3;
+    th->cut1 = n - 2 * (n / 3);
     for (size_t i = 0; i < n; i++) {
-        if (i >= cut2) {
-            nc++;
-            tc += t[i];
-            mc += y[i];
-        } else if (i >= cut1) {
-            nb++;
-            tb += t[i];
-            mb += y[i];
+        if (i >= th->cut2) {
+            th->nc++;
+            th->tc += s->t[i];
+            th->mc += s->y[i];
+        } else if (i >= th->cut1) {
+            th->nb++;
+            th->tb += s->t[i];
+            th->mb += s->y[i];
         }
     }
-    /* n >= 3, so nb, nc >= 1; n >= 6 gives at least two points in each third. */
-    tc /= (double)nc;
-    tb /= (double)nb;
-    mb /= (double)nb;
-    out->tested = n >= 6 && tc > tb && tb > t0;
-    mc /= (double)nc;
-    out->late_mean = mc;
+    th->tc /= (double)th->nc;
+    th->tb /= (double)th->nb;
+    th->mb /= (double)th->nb;
+    th->mc /= (double)th->nc;
+}
 
-    /* The last point's and the peak's errors (for display and the noise test). */
+/*
+ * What the thirds say, each with its error: rise = m_C - y_0, fall = peak - m_C, the early
+ * rate (m_B - y_0) / (t_B - t_0) and the late rate (m_C - m_B) / (t_C - t_B); and the errors
+ * of the last point and of the peak (for display and the noise test).
+ */
+static void fit_thirds(const ctx_t *c, const thirds_t *th, hs_trend_t *out)
+{
+    const hs_trend_series_t *s = c->s;
+    size_t n = s->n;
+    double *w = c->w, t0 = s->t[0];
+    out->tested = n >= 6 && th->tc > th->tb && th->tb > t0;
+    out->late_mean = th->mc;
+
     memset(w, 0, n * sizeof *w);
     w[n - 1] = 1;
-    out->last_se = stderr_of(&c, w, false);
+    out->last_se = stderr_of(c, w, false);
     w[n - 1] = 0;
     w[out->peak_index] = 1;
-    out->peak_se = stderr_of(&c, w, false);
+    out->peak_se = stderr_of(c, w, false);
 
-    /* fall = peak - m_C, rise = m_C - y_0 */
     for (size_t i = 0; i < n; i++)
-        w[i] = (i == out->peak_index) - (i >= cut2 ? 1.0 / (double)nc : 0);
-    out->fall = out->peak - mc;
-    out->fall_se = stderr_of(&c, w, false);
+        w[i] = (i == out->peak_index) - (i >= th->cut2 ? 1.0 / (double)th->nc : 0);
+    out->fall = out->peak - th->mc;
+    out->fall_se = stderr_of(c, w, false);
     for (size_t i = 0; i < n; i++)
-        w[i] = (i >= cut2 ? 1.0 / (double)nc : 0) - (i == 0);
-    out->rise = mc - y[0];
-    out->rise_se = stderr_of(&c, w, true);
+        w[i] = (i >= th->cut2 ? 1.0 / (double)th->nc : 0) - (i == 0);
+    out->rise = th->mc - s->y[0];
+    out->rise_se = stderr_of(c, w, true);
 
-    /* early rate (m_B - y_0) / (t_B - t_0), late rate (m_C - m_B) / (t_C - t_B) */
-    bool late_growing;
-    if (out->tested) {
-        out->early_rate = (mb - y[0]) / (tb - t0);
-        out->late_rate = (mc - mb) / (tc - tb);
-        for (size_t i = 0; i < n; i++) {
-            double wi = 0;
-            if (i >= cut2)
-                wi = 1.0 / (double)nc;
-            else if (i >= cut1)
-                wi = -1.0 / (double)nb;
-            w[i] = wi / (tc - tb);
-        }
-        out->late_se = stderr_of(&c, w, true);
-    } else {
+    if (!out->tested) {
         out->early_rate = out->late_rate = out->slope;
         out->late_se = out->slope_se;
+        return;
     }
-    late_growing = significant(sigma, out->late_rate, out->late_se, rate_scale);
+    out->early_rate = (th->mb - s->y[0]) / (th->tb - t0);
+    out->late_rate = (th->mc - th->mb) / (th->tc - th->tb);
+    for (size_t i = 0; i < n; i++) {
+        double wi = 0;
+        if (i >= th->cut2)
+            wi = 1.0 / (double)th->nc;
+        else if (i >= th->cut1)
+            wi = -1.0 / (double)th->nb;
+        w[i] = wi / (th->tc - th->tb);
+    }
+    out->late_se = stderr_of(c, w, true);
+}
 
-    /* Verdict. */
+/* The verdict, in the order of the file comment. */
+static hs_trend_class_t classify(const ctx_t *c, double sigma, const hs_trend_t *t)
+{
+    const hs_trend_series_t *s = c->s;
+    bool late_growing = significant(sigma, t->late_rate, t->late_se, c->rate_scale);
     bool visible = false;
-    for (size_t i = 0; i < n && !visible; i++)
-        visible = significant(sigma, y[i], known ? sqrt(point_var(s, i)) : 0, ymax_abs);
-    bool grew = significant(sigma, out->slope, out->slope_se, rate_scale) ||
-                significant(sigma, out->rise, out->rise_se, ymax_abs);
+    for (size_t i = 0; i < s->n && !visible; i++)
+        visible = significant(sigma, s->y[i], c->known ? sqrt(point_var(s, i)) : 0, c->ymax_abs);
+    bool grew = significant(sigma, t->slope, t->slope_se, c->rate_scale) ||
+                significant(sigma, t->rise, t->rise_se, c->ymax_abs);
     if (!visible)
-        out->cls = HS_TREND_NOISE;
-    else if (significant(sigma, out->fall, out->fall_se, ymax_abs) && mc <= 0.5 * out->peak &&
-             !late_growing)
-        out->cls = HS_TREND_TRANSIENT;
-    else if (!grew)
-        out->cls = HS_TREND_STABLE;
-    else if (!out->tested)
-        out->cls = HS_TREND_LEAK;
-    else if (significant(sigma * 2 / 3, out->late_rate, out->late_se, rate_scale) &&
-             (out->late_rate >= 0.5 * out->early_rate || late_growing))
-        out->cls = HS_TREND_LEAK;
-    else
-        out->cls = HS_TREND_PLATEAU;
+        return HS_TREND_NOISE;
+    if (significant(sigma, t->fall, t->fall_se, c->ymax_abs) && t->late_mean <= 0.5 * t->peak &&
+        !late_growing)
+        return HS_TREND_TRANSIENT;
+    if (!grew)
+        return HS_TREND_STABLE;
+    if (!t->tested)
+        return HS_TREND_LEAK;
+    if (significant(sigma * 2 / 3, t->late_rate, t->late_se, c->rate_scale) &&
+        (t->late_rate >= 0.5 * t->early_rate || late_growing))
+        return HS_TREND_LEAK;
+    return HS_TREND_PLATEAU;
+}
 
-    model_free(&c.model);
-    free(w);
-    free(tmp);
+hs_err_t hs_trend_fit(const hs_trend_series_t *s, double sigma, hs_trend_t *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t n = s->n;
+    if (n < 3 || !(s->t[n - 1] > s->t[0]) || !(sigma >= 0))
+        return HS_ERR_INVALID;
+    ctx_t c;
+    if (ctx_init(&c, s) != HS_OK)
+        return HS_ERR_NOMEM;
+    out->error_known = c.known;
+    out->scatter = c.scatter;
+    out->dispersion = c.dispersion;
+    thirds_t th;
+    fit_levels(&c, out);
+    fit_line(&c, out);
+    split_thirds(s, &th);
+    fit_thirds(&c, &th, out);
+    out->cls = classify(&c, sigma, out);
+    ctx_free(&c);
     return HS_OK;
 }

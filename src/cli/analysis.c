@@ -1,187 +1,82 @@
 /*
  * analysis.c - shared pieces of the analysis commands (see analysis.h): flags, loading
- * profiles and series with one clear error line per bad file, listing directories, formats.
+ * profiles and leak analyses with one clear error line per bad file, formats.
  *
- * Flags are long options (--by stack or --by=stack) plus -h; parsing stops at the first operand
- * or after "--", so that `check` can take a command line after them. Number formats are fixed
- * (C locale, 3 significant digits) because the table formats are tested against golden files.
+ * The shared flags are rows that each command puts in its option table (analysis.h) and one
+ * take function that checks and keeps their values; parsing itself is cli.c's. Number formats
+ * are fixed (C locale, 3 significant digits) because the table formats are tested against
+ * golden files.
  *
  * Single-threaded; allocates.
  */
 #include "analysis.h"
 
-#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "config.h"
 
 /* ---- flags ------------------------------------------------------------------------------- */
 
-static const struct {
-    unsigned bit;
-    const char *name;
-    const char *metavar;
-    const char *help;
-} opt_table[] = {
-    {HS_CLI_OPT_TYPE, "type", "TYPE",
-     "sample type: inuse_space (default), inuse_objects, alloc_space, alloc_objects, or any "
-     "type the profile has"},
-    {HS_CLI_OPT_BY, "by", "KEY",
-     "group by: function (the leaf function below malloc/new, default), stack (the whole call "
-     "path from it), file (its source file, or module)"},
-    {HS_CLI_OPT_TOP, "top", "N", "show the N largest sites (default 20; 0 = all)"},
-    {HS_CLI_OPT_SIGMA, "sigma", "K",
-     "a change is significant when it exceeds K standard errors (default 3)"},
-    {HS_CLI_OPT_THRESHOLD, "threshold", "SIZE",
-     "a site grew when its growth exceeds both SIZE and K standard errors (default 0)"},
-    {HS_CLI_OPT_ALL, "all", NULL, "also list the sites within the sampling noise"},
-    {HS_CLI_OPT_JSON, "json", NULL, "print JSON instead of the table"},
-    {HS_CLI_OPT_HTML, "html", "OUT.html",
-     "also write a self-contained HTML report (inline SVG charts and the tables)"},
-};
-
-static int bad_value(const char *cmd, const char *name, const char *value, const char *why)
-{
-    hs_cli_error(cmd, "invalid --%s \"%s\": %s", name, value, why);
-    return HS_CLI_EXIT_USAGE;
-}
-
-static int take(const char *cmd, hs_cli_opts_t *o, unsigned bit, const char *name,
-                const char *value)
-{
-    char *end;
-    const char *why;
-    switch (bit) {
-    case HS_CLI_OPT_TYPE:
-        if (!*value)
-            return bad_value(cmd, name, value, "empty");
-        o->type = value;
-        return 0;
-    case HS_CLI_OPT_BY:
-        if (hs_sites_parse_by(value, &o->by) != HS_OK)
-            return bad_value(cmd, name, value, "not one of function, stack, file");
-        return 0;
-    case HS_CLI_OPT_TOP:
-        errno = 0;
-        unsigned long long top = strtoull(value, &end, 10);
-        if (!*value || *end || errno || value[0] == '-')
-            return bad_value(cmd, name, value, "not a non-negative integer");
-        o->top = (size_t)top;
-        return 0;
-    case HS_CLI_OPT_SIGMA:
-        errno = 0;
-        o->sigma = strtod(value, &end);
-        if (!*value || *end || errno || !(o->sigma > 0) || o->sigma > 100)
-            return bad_value(cmd, name, value, "not a number between 0 and 100 (e.g. 3)");
-        return 0;
-    case HS_CLI_OPT_THRESHOLD:
-        if (hs_cli_parse_size(value, &o->threshold, &why) != HS_OK)
-            return bad_value(cmd, name, value, why);
-        return 0;
-    case HS_CLI_OPT_HTML:
-        if (!*value)
-            return bad_value(cmd, name, value, "empty");
-        o->html = value;
-        return 0;
-    }
-    return 0;
-}
-
-int hs_cli_parse_opts(const char *cmd, int argc, char **argv, unsigned allowed, hs_cli_opts_t *o,
-                      int *first)
+void hs_cli_opts_init(hs_cli_opts_t *o)
 {
     memset(o, 0, sizeof *o);
     o->type = "";
     o->top = HS_CLI_DEFAULT_TOP;
     o->sigma = HS_CLI_DEFAULT_SIGMA;
-    int i = 1;
-    while (i < argc) {
-        const char *arg = argv[i];
-        if (strcmp(arg, "--") == 0) {
-            i++;
-            break;
-        }
-        if (arg[0] != '-' || arg[1] == '\0')
-            break;
-        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-            o->help = true;
-            i++;
-            continue;
-        }
-        if (arg[1] != '-') {
-            hs_cli_error(cmd, "unknown option %s (see `heapsampler %s --help`)", arg, cmd);
-            return HS_CLI_EXIT_USAGE;
-        }
-        const char *name = arg + 2, *eq = strchr(name, '=');
-        size_t len = eq ? (size_t)(eq - name) : strlen(name);
-        size_t k = 0;
-        for (; k < HS_ARRAY_LEN(opt_table); k++)
-            if ((allowed & opt_table[k].bit) && strlen(opt_table[k].name) == len &&
-                strncmp(opt_table[k].name, name, len) == 0)
-                break;
-        if (k == HS_ARRAY_LEN(opt_table)) {
-            hs_cli_error(cmd, "unknown option --%.*s (see `heapsampler %s --help`)", (int)len, name,
-                         cmd);
-            return HS_CLI_EXIT_USAGE;
-        }
-        i++;
-        if (!opt_table[k].metavar) {
-            if (eq) {
-                hs_cli_error(cmd, "option --%s takes no value", opt_table[k].name);
-                return HS_CLI_EXIT_USAGE;
-            }
-            if (opt_table[k].bit == HS_CLI_OPT_JSON)
-                o->json = true;
-            else if (opt_table[k].bit == HS_CLI_OPT_ALL)
-                o->all = true;
-            continue;
-        }
-        const char *value = eq ? eq + 1 : NULL;
-        if (!value) {
-            if (i >= argc) {
-                hs_cli_error(cmd, "option --%s needs a value", opt_table[k].name);
-                return HS_CLI_EXIT_USAGE;
-            }
-            value = argv[i++];
-        }
-        int rc = take(cmd, o, opt_table[k].bit, opt_table[k].name, value);
-        if (rc)
-            return rc;
-    }
-    *first = i;
-    return 0;
 }
 
-bool hs_cli_start(const char *cmd, int argc, char **argv, unsigned allowed, void (*help)(FILE *f),
-                  hs_cli_opts_t *o, int *first, int *rc)
+hs_err_t hs_cli_take_analysis(void *ctx, const hs_cli_option_t *opt, const char *value, char *why,
+                              size_t why_len)
 {
-    *rc = hs_cli_parse_opts(cmd, argc, argv, allowed, o, first);
-    if (*rc)
-        return true;
-    if (o->help) {
-        help(stdout);
-        return true;
+    hs_cli_opts_t *o = ctx;
+    const char *reason = NULL;
+    char *end;
+    switch (opt->id) {
+    case HS_CLI_OPT_TYPE:
+        o->type = value;
+        reason = *value ? NULL : "empty";
+        break;
+    case HS_CLI_OPT_BY:
+        if (hs_sites_parse_by(value, &o->by) != HS_OK)
+            reason = "not one of function, stack, file";
+        break;
+    case HS_CLI_OPT_TOP:
+        errno = 0;
+        unsigned long long top = strtoull(value, &end, 10);
+        if (!*value || *end || errno || value[0] == '-')
+            reason = "not a non-negative integer";
+        o->top = (size_t)top;
+        break;
+    case HS_CLI_OPT_SIGMA:
+        errno = 0;
+        o->sigma = strtod(value, &end);
+        if (!*value || *end || errno || !(o->sigma > 0) || o->sigma > 100)
+            reason = "not a number between 0 and 100 (e.g. 3)";
+        break;
+    case HS_CLI_OPT_THRESHOLD:
+        if (hs_cli_parse_size(value, &o->threshold, &reason) == HS_OK)
+            reason = NULL;
+        break;
+    case HS_CLI_OPT_ALL:
+        o->all = true;
+        break;
+    case HS_CLI_OPT_JSON:
+        o->json = true;
+        break;
+    case HS_CLI_OPT_HTML:
+        o->html = value;
+        reason = *value ? NULL : "empty";
+        break;
     }
-    return false;
-}
-
-void hs_cli_print_opts_help(FILE *f, unsigned allowed)
-{
-    for (size_t k = 0; k < HS_ARRAY_LEN(opt_table); k++) {
-        if (!(allowed & opt_table[k].bit))
-            continue;
-        char head[64];
-        snprintf(head, sizeof head, "  --%s%s%s", opt_table[k].name,
-                 opt_table[k].metavar ? " " : "", opt_table[k].metavar ? opt_table[k].metavar : "");
-        fprintf(f, "%s\n", head);
-        hs_cli_print_wrapped(f, opt_table[k].help, 8);
-    }
-    fprintf(f, "  -h, --help\n        show this help\n");
+    if (!reason)
+        return HS_OK;
+    hs_reason(why, why_len, "%s", reason);
+    return HS_ERR_INVALID;
 }
 
 hs_err_t hs_cli_parse_size(const char *s, double *out, const char **why)
@@ -235,13 +130,8 @@ hs_err_t hs_cli_parse_rate(const char *s, double *per_second, const char **why)
 int hs_cli_load_sites(const char *cmd, const char *path, const char *type, hs_sites_by_t by,
                       hs_sites_t *out)
 {
-    hs_pprof_t p;
     char why[256];
-    hs_err_t err = hs_pprof_read_file(path, &p, why, sizeof why);
-    if (err == HS_OK) {
-        err = hs_sites_build(&p, type, by, out, why, sizeof why);
-        hs_pprof_free(&p);
-    }
+    hs_err_t err = hs_sites_load(path, type, by, out, why, sizeof why);
     if (err != HS_OK) {
         hs_cli_error(cmd, "%s: %s", path, why);
         return err == HS_ERR_NOMEM ? HS_CLI_EXIT_FAILURE : HS_CLI_EXIT_USAGE;
@@ -249,165 +139,17 @@ int hs_cli_load_sites(const char *cmd, const char *path, const char *type, hs_si
     return 0;
 }
 
-/* "<prefix>.<pid>.<seq>.pb[.gz|.zst]" -> pid, seq. */
-static bool parse_name(const char *path, long *pid, uint64_t *seq)
+int hs_cli_load_leaks(const char *cmd, char **args, int nargs, const hs_cli_opts_t *o,
+                      hs_leak_analysis_t *a)
 {
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    const char *suffix = strstr(base, ".pb");
-    if (!suffix || (strcmp(suffix, ".pb") && strcmp(suffix, ".pb.gz") && strcmp(suffix, ".pb.zst")))
-        return false;
-    /* Walk back over ".<seq>" and ".<pid>". */
-    const char *s = suffix;
-    unsigned long long v[2];
-    for (int part = 0; part < 2; part++) {
-        const char *end = s;
-        while (s > base && s[-1] >= '0' && s[-1] <= '9')
-            s--;
-        if (s == end || s == base || s[-1] != '.' || end - s > 18)
-            return false;
-        v[part] = strtoull(s, NULL, 10);
-        s--;
-    }
-    if (s == base) /* an empty prefix */
-        return false;
-    *seq = v[0];
-    *pid = (long)v[1];
-    return true;
-}
-
-static bool profile_file_name(const char *name)
-{
-    size_t n = strlen(name);
-    if (strstr(name, ".tmp.") || name[0] == '.')
-        return false;
-    return (n > 3 && strcmp(name + n - 3, ".pb") == 0) ||
-           (n > 6 && strcmp(name + n - 6, ".pb.gz") == 0) ||
-           (n > 7 && strcmp(name + n - 7, ".pb.zst") == 0);
-}
-
-static hs_err_t add_file(hs_cli_file_t **files, size_t *n, size_t *cap, const char *path)
-{
-    if (hs_array_reserve((void **)files, cap, *n + 1, sizeof **files, 64) != HS_OK)
-        return HS_ERR_NOMEM;
-    hs_cli_file_t *f = &(*files)[*n];
-    f->path = strdup(path);
-    if (!f->path)
-        return HS_ERR_NOMEM;
-    if (!parse_name(path, &f->pid, &f->seq)) {
-        f->pid = -1;
-        f->seq = 0;
-    }
-    (*n)++;
-    return HS_OK;
-}
-
-static int file_cmp(const void *a, const void *b)
-{
-    const hs_cli_file_t *x = a, *y = b;
-    if (x->pid != y->pid)
-        return x->pid < y->pid ? -1 : 1;
-    if (x->seq != y->seq)
-        return x->seq < y->seq ? -1 : 1;
-    return strcmp(x->path, y->path);
-}
-
-int hs_cli_collect_files(const char *cmd, char **args, int nargs, hs_cli_file_t **files,
-                         size_t *nfiles)
-{
-    hs_cli_file_t *v = NULL;
-    size_t n = 0, cap = 0;
-    for (int a = 0; a < nargs; a++) {
-        struct stat st;
-        if (stat(args[a], &st) != 0) {
-            hs_cli_error(cmd, "%s: %s", args[a], strerror(errno));
-            goto fail;
-        }
-        if (!S_ISDIR(st.st_mode)) {
-            if (add_file(&v, &n, &cap, args[a]) != HS_OK)
-                goto fail_nomem;
-            continue;
-        }
-        DIR *d = opendir(args[a]);
-        if (!d) {
-            hs_cli_error(cmd, "%s: %s", args[a], strerror(errno));
-            goto fail;
-        }
-        size_t before = n;
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (!profile_file_name(e->d_name))
-                continue;
-            char path[4096];
-            size_t len = strlen(args[a]);
-            snprintf(path, sizeof path, "%s%s%s", args[a],
-                     len && args[a][len - 1] == '/' ? "" : "/", e->d_name);
-            if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-                continue;
-            if (add_file(&v, &n, &cap, path) != HS_OK) {
-                closedir(d);
-                goto fail_nomem;
-            }
-        }
-        closedir(d);
-        if (n == before) {
-            hs_cli_error(cmd, "%s: no profiles in this directory (*.pb, *.pb.gz, *.pb.zst)",
-                         args[a]);
-            goto fail;
-        }
-    }
-    if (n)
-        qsort(v, n, sizeof *v, file_cmp);
-    *files = v;
-    *nfiles = n;
-    return 0;
-
-fail_nomem:
-    hs_cli_error(cmd, "out of memory");
-    hs_cli_free_files(v, n);
-    return HS_CLI_EXIT_FAILURE;
-fail:
-    hs_cli_free_files(v, n);
-    return HS_CLI_EXIT_USAGE;
-}
-
-void hs_cli_free_files(hs_cli_file_t *files, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(files[i].path);
-    free(files);
-}
-
-int hs_cli_load_series(const char *cmd, const hs_cli_file_t *files, size_t n, const char *type,
-                       hs_sites_by_t by, hs_series_t *out)
-{
-    if (hs_series_init(out, n) != HS_OK) {
-        hs_cli_error(cmd, "out of memory");
-        return HS_CLI_EXIT_FAILURE;
-    }
-    for (size_t i = 0; i < n; i++) {
-        hs_sites_t s;
-        int rc = hs_cli_load_sites(cmd, files[i].path, type, by, &s);
-        if (rc) {
-            hs_series_free(out);
-            return rc;
-        }
-        char why[256];
-        hs_err_t err = HS_OK;
-        if (s.time_nanos <= 0) {
-            snprintf(why, sizeof why, "the profile has no time stamp (time_nanos)");
-            err = HS_ERR_INVALID;
-        } else {
-            err = hs_series_add(out, &s, why, sizeof why);
-        }
-        hs_sites_free(&s);
-        if (err != HS_OK) {
-            hs_cli_error(cmd, "%s: %s", files[i].path, why);
-            hs_series_free(out);
-            return err == HS_ERR_NOMEM ? HS_CLI_EXIT_FAILURE : HS_CLI_EXIT_USAGE;
-        }
-    }
-    return 0;
+    char why[PATH_MAX + 512];
+    hs_err_t err = hs_leak_analysis_collect(a, args, (size_t)nargs, why, sizeof why);
+    if (err == HS_OK)
+        err = hs_leak_analysis_run(a, o->type, o->by, o->sigma, why, sizeof why);
+    if (err == HS_OK)
+        return 0;
+    hs_cli_error(cmd, "%s", why);
+    return err == HS_ERR_NOMEM ? HS_CLI_EXIT_FAILURE : HS_CLI_EXIT_USAGE;
 }
 
 /* ---- formats ----------------------------------------------------------------------------- */

@@ -1,7 +1,7 @@
 /*
  * analysis.h - what the analysis commands (report, diff, leaks, check) share: their common
- * flags, loading profiles with one clear error line, finding the profiles of a directory and
- * the process each belongs to, number formats, JSON strings, and the HTML report (html.c).
+ * flags, loading profiles and leak analyses (analysis/) with one clear error line, number
+ * formats, JSON strings, and the HTML report (html.c).
  *
  * Exit statuses of the analysis commands: 0 done (nothing found for diff/check),
  * HS_CLI_EXIT_FOUND (1) when diff finds a growth beyond the noise or check a criterion
@@ -17,6 +17,7 @@
 #include <stdio.h>
 
 #include "cli.h"
+#include "leak_analysis.h"
 #include "pprof_reader.h"
 #include "series.h"
 #include "sites.h"
@@ -33,38 +34,75 @@ typedef struct hs_cli_opts {
     bool all;         /* --all: also sites within the noise */
     double sigma;     /* --sigma: standard errors that make a change significant */
     double threshold; /* diff --threshold (bytes or count) */
-    bool help;
 } hs_cli_opts_t;
-
-#define HS_CLI_OPT_TYPE      (1u << 0)
-#define HS_CLI_OPT_BY        (1u << 1)
-#define HS_CLI_OPT_TOP       (1u << 2)
-#define HS_CLI_OPT_HTML      (1u << 3)
-#define HS_CLI_OPT_JSON      (1u << 4)
-#define HS_CLI_OPT_ALL       (1u << 5)
-#define HS_CLI_OPT_SIGMA     (1u << 6)
-#define HS_CLI_OPT_THRESHOLD (1u << 7)
 
 #define HS_CLI_DEFAULT_SIGMA 3.0
 #define HS_CLI_DEFAULT_TOP   20
 
-/*
- * Parse argv[1..] (argv[0] is the command): the flags in `allowed`, stopping at the first
- * operand or after "--". *first gets the index of the first operand. Prints the error and
- * returns HS_CLI_EXIT_USAGE, or 0.
- */
-int hs_cli_parse_opts(const char *cmd, int argc, char **argv, unsigned allowed, hs_cli_opts_t *o,
-                      int *first);
+/* The ids of the shared options; a command numbers its own from HS_CLI_OPT_OWN on. */
+enum {
+    HS_CLI_OPT_TYPE = 1,
+    HS_CLI_OPT_BY,
+    HS_CLI_OPT_TOP,
+    HS_CLI_OPT_SIGMA,
+    HS_CLI_OPT_THRESHOLD,
+    HS_CLI_OPT_ALL,
+    HS_CLI_OPT_JSON,
+    HS_CLI_OPT_HTML,
+    HS_CLI_OPT_OWN,
+};
 
-/*
- * The start every analysis command shares: parse the flags, print the help when asked. Returns
- * true when the command is done (help printed, or a usage error), with *rc its exit status.
- */
-bool hs_cli_start(const char *cmd, int argc, char **argv, unsigned allowed, void (*help)(FILE *f),
-                  hs_cli_opts_t *o, int *first, int *rc);
+/* The rows of the shared options, for the commands' option tables (cli.h). */
+#define HS_CLI_OPTION_TYPE                                                                         \
+    {                                                                                              \
+        .name = "type", .arg = HS_CLI_VALUE, .metavar = "TYPE", .id = HS_CLI_OPT_TYPE,             \
+        .help =                                                                                    \
+            "sample type: inuse_space (default), inuse_objects, alloc_space, alloc_objects, or "   \
+            "any type the profile has"                                                             \
+    }
+#define HS_CLI_OPTION_BY                                                                           \
+    {                                                                                              \
+        .name = "by", .arg = HS_CLI_VALUE, .metavar = "KEY", .id = HS_CLI_OPT_BY,                  \
+        .help = "group by: function (the leaf function below malloc/new, default), stack (the "    \
+                "whole call path from it), file (its source file, or module)"                      \
+    }
+#define HS_CLI_OPTION_TOP                                                                          \
+    {                                                                                              \
+        .name = "top", .arg = HS_CLI_VALUE, .metavar = "N", .id = HS_CLI_OPT_TOP,                  \
+        .help = "show the N largest sites (default 20; 0 = all)"                                   \
+    }
+#define HS_CLI_OPTION_SIGMA                                                                        \
+    {                                                                                              \
+        .name = "sigma", .arg = HS_CLI_VALUE, .metavar = "K", .id = HS_CLI_OPT_SIGMA,              \
+        .help = "a change is significant when it exceeds K standard errors (default 3)"            \
+    }
+#define HS_CLI_OPTION_THRESHOLD                                                                    \
+    {                                                                                              \
+        .name = "threshold", .arg = HS_CLI_VALUE, .metavar = "SIZE", .id = HS_CLI_OPT_THRESHOLD,   \
+        .help = "a site grew when its growth exceeds both SIZE and K standard errors (default 0)"  \
+    }
+#define HS_CLI_OPTION_ALL                                                                          \
+    {                                                                                              \
+        .name = "all", .arg = HS_CLI_SWITCH, .id = HS_CLI_OPT_ALL,                                 \
+        .help = "also list the sites within the sampling noise"                                    \
+    }
+#define HS_CLI_OPTION_JSON                                                                         \
+    {                                                                                              \
+        .name = "json", .arg = HS_CLI_SWITCH, .id = HS_CLI_OPT_JSON,                               \
+        .help = "print JSON instead of the table"                                                  \
+    }
+#define HS_CLI_OPTION_HTML                                                                         \
+    {                                                                                              \
+        .name = "html", .arg = HS_CLI_VALUE, .metavar = "OUT.html", .id = HS_CLI_OPT_HTML,         \
+        .help = "also write a self-contained HTML report (inline SVG charts and the tables)"       \
+    }
 
-/* Help lines for the flags in `allowed`. */
-void hs_cli_print_opts_help(FILE *f, unsigned allowed);
+/* The defaults of the shared flags. */
+void hs_cli_opts_init(hs_cli_opts_t *o);
+
+/* The take function (cli.h) of the shared options; ctx is a hs_cli_opts_t. */
+hs_err_t hs_cli_take_analysis(void *ctx, const hs_cli_option_t *opt, const char *value, char *why,
+                              size_t why_len) HS_MUST_CHECK;
 
 /* A size ("64M", "1G", "4096") or a rate ("10M/h", "1K/s", "2M/min"; per hour without a unit). */
 hs_err_t hs_cli_parse_size(const char *s, double *out, const char **why) HS_MUST_CHECK;
@@ -76,50 +114,13 @@ hs_err_t hs_cli_parse_rate(const char *s, double *per_second, const char **why) 
 int hs_cli_load_sites(const char *cmd, const char *path, const char *type, hs_sites_by_t by,
                       hs_sites_t *out);
 
-typedef struct hs_cli_file {
-    char *path;
-    long pid;     /* from <prefix>.<pid>.<seq>.pb*, -1 when the name has no pid */
-    uint64_t seq; /* ditto, 0 */
-} hs_cli_file_t;
-
 /*
- * Operands to profile files: a file as given; a directory -> its *.pb, *.pb.gz and *.pb.zst
- * (never a temporary *.tmp.*). Sorted by pid, then sequence, then name. Prints the error and
- * returns HS_CLI_EXIT_USAGE, or 0.
+ * Collect the profiles that args name and analyse them (leak_analysis.h) with o's type, by and
+ * sigma: what `leaks` and `check` start with. *a must be zeroed; the caller frees it, also on
+ * failure. Prints "heapsampler <cmd>: <reason>" and returns its exit status on failure, else 0.
  */
-int hs_cli_collect_files(const char *cmd, char **args, int nargs, hs_cli_file_t **files,
-                         size_t *nfiles);
-void hs_cli_free_files(hs_cli_file_t *files, size_t n);
-
-/*
- * Load a series from files (one process). Prints "heapsampler <cmd>: FILE: <reason>" for an
- * unreadable or corrupt file, or one without a time stamp, and returns HS_CLI_EXIT_USAGE.
- */
-int hs_cli_load_series(const char *cmd, const hs_cli_file_t *files, size_t n, const char *type,
-                       hs_sites_by_t by, hs_series_t *out);
-
-/* ---- leaks (cmd_leaks.c; also used by check) ---- */
-
-/* One process's series, analysed. */
-typedef struct hs_cli_series {
-    long pid; /* -1: files whose names carry no pid */
-    size_t nfiles;
-    const char *skipped; /* why the series was not fitted (too few profiles), or NULL */
-    char why[256];
-    hs_series_t s;
-} hs_cli_series_t;
-
-/*
- * Group files by pid, load and fit each group. A group with fewer than 3 profiles is kept
- * with `skipped` set. Returns 0, or an exit status after printing the error.
- */
-int hs_cli_leaks_analyze(const char *cmd, const hs_cli_file_t *files, size_t nfiles,
-                         const hs_cli_opts_t *o, hs_cli_series_t **out, size_t *nout);
-void hs_cli_leaks_print(FILE *f, const hs_cli_series_t *v, size_t n, const hs_cli_opts_t *o);
-/* Write o->html; 0 or HS_CLI_EXIT_FAILURE after a message. */
-int hs_cli_leaks_write_html(const char *cmd, const hs_cli_series_t *v, size_t n,
-                            const hs_cli_opts_t *o);
-void hs_cli_leaks_free(hs_cli_series_t *v, size_t n);
+int hs_cli_load_leaks(const char *cmd, char **args, int nargs, const hs_cli_opts_t *o,
+                      hs_leak_analysis_t *a);
 
 /* ---- formats ---- */
 

@@ -1,13 +1,23 @@
 /*
- * cli.h - the `heapsampler` command line tool: the subcommand table and what subcommands share.
+ * cli.h - the `heapsampler` command line tool: the commands, the one parser of their command
+ * lines (cli.c), and what the commands share.
  *
- * main.c dispatches `heapsampler <command> ARGS...` through a table of hs_cli_command_t; each
- * subcommand lives in its own file (cmd_run.c, ...) and exports one entry point with the signature
- * of hs_cli_main_fn. A new subcommand is one declaration here and one row in main.c's table.
+ * Each command lives in its own file (cmd_run.c, ...) and defines one hs_cli_command_t: its
+ * name, synopsis and help text, its options in a table, and its entry point; main.c lists them.
+ * A command's entry point hands its argv and the table to hs_cli_parse, which calls the
+ * command's take function once per option and gathers the operands; its --help is generated
+ * from the same table (hs_cli_help), so that the help cannot name an option the parser does not
+ * know, or miss one it does.
  *
- * Exit statuses every subcommand follows: 0 success, 2 usage error (bad flag, bad value,
- * missing argument), HS_CLI_EXIT_FAILURE when the tool itself cannot do its job (library not
- * found, fork failed). `run` passes the command's own status through instead.
+ * Command lines follow GNU's conventions: options before, between or after operands;
+ * `--name VALUE` or `--name=VALUE`; short forms `-r VALUE` or `-rVALUE`, switches bundled
+ * (`-qh`); `--` ends the options; `-` alone is an operand. Commands that run a program (`run`,
+ * `check`) stop at the program: the first operand and everything after it are its command line.
+ *
+ * Exit statuses every command follows: 0 success, 2 usage error (unknown option, missing or bad
+ * value, missing operand: one line naming it and the command's --help), HS_CLI_EXIT_FAILURE
+ * when the tool itself cannot do its job (library not found, fork failed, out of memory). `run`
+ * and `check` pass the command's own status through instead.
  */
 #ifndef HS_CLI_H
 #define HS_CLI_H
@@ -17,32 +27,99 @@
 #include <sys/types.h>
 
 #include "common.h"
+#include "config.h"
 #include "log.h"
 
 #define HS_CLI_EXIT_USAGE   2
 #define HS_CLI_EXIT_FAILURE 125 /* as env(1) and timeout(1): the wrapper itself failed */
 
-/* argv[0] is the subcommand's name ("run"); argv[argc] is NULL. Returns the exit status. */
+/* How an option takes its value. */
+typedef enum hs_cli_arg {
+    HS_CLI_SWITCH,  /* no value: --json, -q */
+    HS_CLI_VALUE,   /* --top N, --top=N, -r N, -rN: the next word whatever it looks like */
+    HS_CLI_BOOLEAN, /* alone means "1"; a value after '=', or the next word when it is a
+                       boolean word (1 0 true false yes no on off) and not the last argument:
+                       `run --follow-exec true` runs `true` */
+    HS_CLI_REFUSED, /* known only to be refused, with the help text as the reason */
+} hs_cli_arg_t;
+
+/* One row of a command's option table; a row without a name is a heading of its --help. */
+typedef struct hs_cli_option {
+    const char *name;          /* the long form without "--"; NULL: a heading (help is its text) */
+    char short_name;           /* 'q' for -q; 0 = none */
+    hs_cli_arg_t arg;          /* how it takes its value */
+    const char *metavar;       /* what the value is, in --help: "N", "SIZE" */
+    const char *help;          /* under the option in --help; NULL for an alias: "same as ..." */
+    int id;                    /* what the command's take function switches on */
+    const char *alias_of;      /* the long name of the option this one spells otherwise */
+    const char *note;          /* on the option's line in --help (the profiler options' variable) */
+    const hs_option_t *config; /* a profiler option: its row of the option table (config.h) */
+} hs_cli_option_t;
+
+/*
+ * The ids of the profiler options: HS_CLI_PROFILER_ID + the option's index in the option table
+ * (hs_config_options). Commands number their own options below it.
+ */
+#define HS_CLI_PROFILER_ID 0x10000
+
+/*
+ * Validate and keep one option's value: NULL for a switch, otherwise a string that lives as
+ * long as argv (or a static "1" for a boolean given alone). Returns HS_OK, HS_ERR_NOMEM, or
+ * another error with why, which the parser prints as `invalid --name "value": why`.
+ */
+typedef hs_err_t (*hs_cli_take_fn)(void *ctx, const hs_cli_option_t *opt, const char *value,
+                                   char *why, size_t why_len);
+
+/* argv[0] is the command's name ("run"); argv[argc] is NULL. Returns the exit status. */
 typedef int (*hs_cli_main_fn)(int argc, char **argv);
 
+#define HS_CLI_STOP_AT_COMMAND  (1u << 0) /* the first operand starts the command to run */
+#define HS_CLI_PROFILER_OPTIONS (1u << 1) /* every HEAPSAMPLER_* variable is an option too */
+
 typedef struct hs_cli_command {
-    const char *name;    /* "run" */
-    const char *args;    /* synopsis after the name, for the usage text */
-    const char *summary; /* one line for `heapsampler --help` */
+    const char *name;        /* "run" */
+    const char *synopsis;    /* after the name: "[OPTIONS] [--] COMMAND [ARGS...]" */
+    const char *summary;     /* one line for `heapsampler --help` */
+    const char *description; /* paragraphs of its --help, separated by "\n" */
+    const hs_cli_option_t *options;
+    size_t noptions;
+    const char *examples;        /* lines of its --help, each ending in "\n" */
+    unsigned flags;              /* HS_CLI_STOP_AT_COMMAND, HS_CLI_PROFILER_OPTIONS */
+    void (*help_extra)(FILE *f); /* printed after the options, or NULL */
     hs_cli_main_fn main;
 } hs_cli_command_t;
 
-/* The table, in the order `heapsampler --help` lists it. */
-const hs_cli_command_t *hs_cli_commands(size_t *count);
+extern const hs_cli_command_t hs_cli_run_command, hs_cli_report_command, hs_cli_diff_command,
+    hs_cli_leaks_command, hs_cli_check_command, hs_cli_symbolize_command, hs_cli_convert_command,
+    hs_cli_upload_command;
+
+/*
+ * Parse argv[1..argc-1] for command c: take(ctx, ...) for each option, in order; the operands
+ * are moved to argv[1..*noperands], in order, and argv[1 + *noperands] is set to NULL (for a
+ * command that runs a program, its command line). Returns true to go on; false when the
+ * command is done, with *status its exit status: 0 after printing the help (-h, --help),
+ * HS_CLI_EXIT_USAGE after printing the error, HS_CLI_EXIT_FAILURE when out of memory.
+ */
+bool hs_cli_parse(const hs_cli_command_t *c, int argc, char **argv, hs_cli_take_fn take, void *ctx,
+                  int *noperands, int *status) HS_MUST_CHECK;
+
+/* The --help text of c, generated from its table. */
+void hs_cli_help(const hs_cli_command_t *c, FILE *f);
+
+/*
+ * The options of the HEAPSAMPLER_* variables, derived once from the option table:
+ * HEAPSAMPLER_STACK_DEPTH is --stack-depth, -r/-o/-i are --rate/--output/--interval.
+ */
+const hs_cli_option_t *hs_cli_profiler_options(size_t *count);
 
 /* "heapsampler <command>: <message>" on stderr. */
 void hs_cli_error(const char *command, const char *fmt, ...) HS_PRINTF(2, 3);
 
-/* Print the top-level usage to f. */
-void hs_cli_usage(FILE *f);
-
-/* Print text wrapped at 100 columns, each line indented by indent spaces. */
+/* Print text wrapped at 100 columns, each line indented by indent spaces; "\n" breaks a line. */
 void hs_cli_print_wrapped(FILE *f, const char *text, int indent);
+
+/* Print the top-level usage to f (main.c). */
+void hs_cli_usage(FILE *f);
 
 /* ---- running a command under the profiler (spawn.c; `run` and `check`) ---- */
 
@@ -67,15 +144,5 @@ char *hs_cli_preload_value(const char *lib, const char *old);
  * gets the pid of the command that ran, 0 when none did (exec or fork failed).
  */
 int hs_cli_spawn(const char *cmd, char **command, bool quiet, pid_t *pid);
-
-/* Subcommands. */
-int hs_cli_run(int argc, char **argv);
-int hs_cli_report(int argc, char **argv);
-int hs_cli_diff(int argc, char **argv);
-int hs_cli_leaks(int argc, char **argv);
-int hs_cli_check(int argc, char **argv);
-int hs_cli_symbolize(int argc, char **argv);
-int hs_cli_convert(int argc, char **argv);
-int hs_cli_upload(int argc, char **argv);
 
 #endif

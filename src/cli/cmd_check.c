@@ -30,9 +30,10 @@
 
 #include "analysis.h"
 #include "config.h"
+#include "leak_report.h"
+#include "output.h"
 
 #define CMD              "check"
-#define ALLOWED          (HS_CLI_OPT_BY | HS_CLI_OPT_SIGMA | HS_CLI_OPT_HTML)
 #define DEFAULT_INTERVAL "100ms"
 
 typedef struct check_args {
@@ -45,176 +46,70 @@ typedef struct check_args {
     char **command;
 } check_args_t;
 
-static void print_help(FILE *f)
-{
-    fprintf(f, "Usage: heapsampler check [OPTIONS] [--] COMMAND [ARGS...]\n\n");
-    hs_cli_print_wrapped(
-        f,
-        "The CI gate. Runs COMMAND under the profiler with a short dump interval (a profile "
-        "every 100 ms by default) into a temporary directory, analyses the profiles like "
-        "`heapsampler leaks`, and fails with a short reason that names the call sites when a "
-        "criterion does not hold. Exit status, in this order: 2 for a bad option; COMMAND's "
-        "own status when it failed (its exit code, 128+N if it died of signal N, 127 if not "
-        "found, 126 if not executable), the criteria being reported all the same; 125 when "
-        "check itself could not do its job (no profile written, --max-leaked without a profile "
-        "written at exit, an explicit --max-growth with fewer than 3 profiles); 1 when a "
-        "criterion failed; 0 when COMMAND succeeded and every criterion held. All output of "
-        "check goes to stderr.",
-        0);
-    fprintf(f, "\nCriteria:\n");
-    fprintf(f, "  --max-growth RATE\n");
-    hs_cli_print_wrapped(
-        f,
-        "fail when a site, or the whole process, is a leak suspect whose growth exceeds RATE "
-        "by more than K standard errors (RATE like 10M/h, 64K/min, 1K/s; per hour without a "
-        "unit). The default, 0, fails on every leak suspect; off disables the check.",
-        8);
-    fprintf(f, "  --max-inuse SIZE\n");
-    hs_cli_print_wrapped(f,
-                         "fail when the estimated in-use memory of the process exceeds SIZE in "
-                         "any profile (SIZE like 64M, 1G, 4096)",
-                         8);
-    fprintf(f, "  --max-leaked SIZE\n");
-    hs_cli_print_wrapped(f,
-                         "fail when the memory still allocated when the process exited "
-                         "(estimated from the samples never freed) exceeds SIZE",
-                         8);
-    fprintf(f, "\nOptions:\n");
-    hs_cli_print_opts_help(f, ALLOWED);
-    fprintf(f, "  --interval DURATION\n");
-    hs_cli_print_wrapped(f, "write a profile this often (default " DEFAULT_INTERVAL ")", 8);
-    fprintf(f, "  --rate BYTES\n");
-    hs_cli_print_wrapped(f,
-                         "mean bytes between samples (default: HEAPSAMPLER_RATE, else the "
-                         "library's 512K); lower rates see smaller leaks in short runs",
-                         8);
-    fprintf(f, "  --keep DIR\n");
-    hs_cli_print_wrapped(f, "write the profiles into DIR and keep them", 8);
-    fprintf(f, "  --library PATH\n");
-    hs_cli_print_wrapped(f, "the preload library to use (default: the one beside this program)", 8);
-    fprintf(f, "  -q, --quiet\n");
-    hs_cli_print_wrapped(f, "print only the failures", 8);
-    fprintf(f, "\nExamples:\n"
-               "  heapsampler check -- ./unit_tests\n"
-               "  heapsampler check --max-growth 10M/h --max-inuse 512M -- ./server --selftest\n"
-               "  heapsampler check --max-growth off --max-leaked 0 -- ./tool input.txt\n");
-}
-
 /* ---- flags ------------------------------------------------------------------------------- */
 
-static int bad(const char *flag, const char *value, const char *why)
-{
-    hs_cli_error(CMD, "invalid --%s \"%s\": %s", flag, value, why);
-    return HS_CLI_EXIT_USAGE;
-}
+enum {
+    OPT_MAX_GROWTH = HS_CLI_OPT_OWN,
+    OPT_MAX_INUSE,
+    OPT_MAX_LEAKED,
+    OPT_INTERVAL,
+    OPT_RATE,
+    OPT_KEEP,
+    OPT_LIBRARY,
+    OPT_QUIET,
+};
 
-static int parse_args(int argc, char **argv, check_args_t *a)
+static hs_err_t take(void *ctx, const hs_cli_option_t *opt, const char *value, char *why,
+                     size_t why_len)
 {
-    memset(a, 0, sizeof *a);
-    a->max_growth = 0;
-    a->max_inuse = a->max_leaked = -1;
-    a->interval = DEFAULT_INTERVAL;
-    /* Own flags first; the shared ones (--by, --sigma, --html) through hs_cli_parse_opts. */
-    char **rest = malloc(((size_t)argc + 1) * sizeof *rest);
-    if (!rest) {
-        hs_cli_error(CMD, "out of memory");
-        return HS_CLI_EXIT_FAILURE;
+    check_args_t *a = ctx;
+    const char *reason = NULL;
+    hs_err_t err = HS_OK;
+    uint64_t u = 0;
+    switch (opt->id) {
+    case OPT_MAX_GROWTH:
+        a->growth_given = true;
+        if (strcmp(value, "off") == 0 || strcmp(value, "none") == 0)
+            a->max_growth = -1;
+        else
+            err = hs_cli_parse_rate(value, &a->max_growth, &reason);
+        break;
+    case OPT_MAX_INUSE:
+        err = hs_cli_parse_size(value, &a->max_inuse, &reason);
+        break;
+    case OPT_MAX_LEAKED:
+        err = hs_cli_parse_size(value, &a->max_leaked, &reason);
+        break;
+    case OPT_INTERVAL:
+        err = hs_config_parse_duration(value, &u, &reason);
+        if (err == HS_OK && u == 0)
+            reason = "check needs periodic profiles (more than 0)";
+        a->interval = value;
+        break;
+    case OPT_RATE:
+        err = hs_config_parse_size(value, &u, &reason);
+        if (err == HS_OK && u == 0)
+            reason = "must be at least 1";
+        a->rate = value;
+        break;
+    case OPT_KEEP:
+        if (!*value)
+            reason = "empty";
+        a->keep = value;
+        break;
+    case OPT_LIBRARY:
+        a->library = value;
+        break;
+    case OPT_QUIET:
+        a->quiet = true;
+        break;
+    default:
+        return hs_cli_take_analysis(&a->o, opt, value, why, why_len);
     }
-    int nrest = 0, i = 1;
-    rest[nrest++] = argv[0];
-    while (i < argc) {
-        const char *arg = argv[i];
-        if (strcmp(arg, "--") == 0 || arg[0] != '-' || arg[1] == '\0')
-            break;
-        if (strcmp(arg, "-q") == 0 || strcmp(arg, "--quiet") == 0) {
-            a->quiet = true;
-            i++;
-            continue;
-        }
-        static const char *const own[] = {"max-growth", "max-inuse", "max-leaked", "interval",
-                                          "rate",       "keep",      "library"};
-        const char *name = arg + 2, *eq = strchr(name, '=');
-        size_t len = eq ? (size_t)(eq - name) : strlen(name);
-        size_t k = 0;
-        while (k < HS_ARRAY_LEN(own) &&
-               !(arg[1] == '-' && strlen(own[k]) == len && strncmp(own[k], name, len) == 0))
-            k++;
-        if (k == HS_ARRAY_LEN(own)) {
-            /* A shared flag: hand it (and its value, if separate) to the common parser. */
-            rest[nrest++] = argv[i++];
-            if (!eq && i < argc &&
-                (strcmp(arg, "--by") == 0 || strcmp(arg, "--sigma") == 0 ||
-                 strcmp(arg, "--html") == 0))
-                rest[nrest++] = argv[i++];
-            continue;
-        }
-        const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
-        i++;
-        if (!value) {
-            hs_cli_error(CMD, "option --%s needs a value", own[k]);
-            free(rest);
-            return HS_CLI_EXIT_USAGE;
-        }
-        const char *why = NULL;
-        int rc = 0;
-        uint64_t u;
-        switch (k) {
-        case 0:
-            a->growth_given = true;
-            if (strcmp(value, "off") == 0 || strcmp(value, "none") == 0)
-                a->max_growth = -1;
-            else if (hs_cli_parse_rate(value, &a->max_growth, &why) != HS_OK)
-                rc = bad(own[k], value, why);
-            break;
-        case 1:
-            if (hs_cli_parse_size(value, &a->max_inuse, &why) != HS_OK)
-                rc = bad(own[k], value, why);
-            break;
-        case 2:
-            if (hs_cli_parse_size(value, &a->max_leaked, &why) != HS_OK)
-                rc = bad(own[k], value, why);
-            break;
-        case 3:
-            if (hs_config_parse_duration(value, &u, &why) != HS_OK)
-                rc = bad(own[k], value, why);
-            else if (u == 0)
-                rc = bad(own[k], value, "check needs periodic profiles (more than 0)");
-            a->interval = value;
-            break;
-        case 4:
-            if (hs_config_parse_size(value, &u, &why) != HS_OK)
-                rc = bad(own[k], value, why);
-            else if (u == 0)
-                rc = bad(own[k], value, "must be at least 1");
-            a->rate = value;
-            break;
-        case 5:
-            if (!*value)
-                rc = bad(own[k], value, "empty");
-            a->keep = value;
-            break;
-        case 6:
-            a->library = value;
-            break;
-        }
-        if (rc) {
-            free(rest);
-            return rc;
-        }
-    }
-    int first_rest;
-    int rc = hs_cli_parse_opts(CMD, nrest, rest, ALLOWED, &a->o, &first_rest);
-    if (rc == 0 && first_rest != nrest) {
-        hs_cli_error(CMD, "unexpected argument \"%s\"", rest[first_rest]);
-        rc = HS_CLI_EXIT_USAGE;
-    }
-    free(rest);
-    if (rc)
-        return rc;
-    if (i < argc && strcmp(argv[i], "--") == 0)
-        i++;
-    a->command = i < argc ? argv + i : NULL;
-    return 0;
+    if (err == HS_OK && !reason)
+        return HS_OK;
+    hs_reason(why, why_len, "%s", reason);
+    return HS_ERR_INVALID;
 }
 
 /* ---- the profile directory --------------------------------------------------------------- */
@@ -287,25 +182,25 @@ static bool leak_fails(const check_args_t *a, const hs_trend_t *t)
     return t->slope - a->o.sigma * t->slope_se > a->max_growth;
 }
 
-static void check_growth(const check_args_t *a, const hs_cli_series_t *cs, const char *who,
+static void check_growth(const check_args_t *a, const hs_leak_process_t *p, const char *who,
                          verdict_t *v)
 {
-    const hs_series_t *s = &cs->s;
+    const hs_series_t *s = &p->series;
     char r[64], e[64], m[64];
     if (a->max_growth < 0)
         return;
-    if (cs->skipped) {
+    if (p->skipped) {
         if (a->growth_given) {
             hs_cli_error(CMD,
                          "%s: cannot check --max-growth: %s (run longer or use a shorter "
                          "--interval)",
-                         who, cs->skipped);
+                         who, p->why);
             v->cannot++;
         } else if (!a->quiet) {
             fprintf(stderr,
                     "heapsampler check: %s: no leak check: %s (run longer or use a "
                     "shorter --interval)\n",
-                    who, cs->skipped);
+                    who, p->why);
         }
         return;
     }
@@ -361,10 +256,10 @@ static void top_sites(const hs_series_t *s, size_t i, char *buf, size_t len)
     }
 }
 
-static void check_inuse(const check_args_t *a, const hs_cli_series_t *cs, const char *who,
+static void check_inuse(const check_args_t *a, const hs_leak_process_t *p, const char *who,
                         verdict_t *v)
 {
-    const hs_series_t *s = &cs->s;
+    const hs_series_t *s = &p->series;
     if (a->max_inuse < 0 || s->npoints == 0)
         return;
     size_t peak = 0;
@@ -394,10 +289,10 @@ static bool written_at_exit(const char *path)
     return at_exit;
 }
 
-static void check_leaked(const check_args_t *a, const hs_cli_series_t *cs, const char *who,
+static void check_leaked(const check_args_t *a, const hs_leak_process_t *p, const char *who,
                          const char *last_file, verdict_t *v)
 {
-    const hs_series_t *s = &cs->s;
+    const hs_series_t *s = &p->series;
     if (a->max_leaked < 0)
         return;
     if (!last_file || !written_at_exit(last_file)) {
@@ -428,14 +323,13 @@ static void check_leaked(const check_args_t *a, const hs_cli_series_t *cs, const
 static int analyse(const check_args_t *a, const char *dir, int status, pid_t pid)
 {
     char *args[] = {(char *)dir};
-    hs_cli_file_t *files = NULL;
-    size_t nfiles = 0;
     DIR *d = opendir(dir);
     bool any = false;
     if (d) {
         struct dirent *e;
+        hs_output_name_t name;
         while ((e = readdir(d)) != NULL)
-            any |= strstr(e->d_name, ".pb") != NULL && !strstr(e->d_name, ".tmp.");
+            any |= hs_output_parse_name(e->d_name, &name) == HS_OK;
         closedir(d);
     }
     if (!any) {
@@ -445,42 +339,34 @@ static int analyse(const check_args_t *a, const char *dir, int status, pid_t pid
                      a->command[0]);
         return status ? status : HS_CLI_EXIT_FAILURE;
     }
-    int rc = hs_cli_collect_files(CMD, args, 1, &files, &nfiles);
-    if (rc)
-        return status ? status : HS_CLI_EXIT_FAILURE;
     hs_cli_opts_t o = a->o;
     o.type = "inuse_space";
     o.top = 10;
-    hs_cli_series_t *v = NULL;
-    size_t nv = 0;
-    rc = hs_cli_leaks_analyze(CMD, files, nfiles, &o, &v, &nv);
-    if (rc) {
-        hs_cli_free_files(files, nfiles);
+    hs_leak_analysis_t la = {0};
+    if (hs_cli_load_leaks(CMD, args, 1, &o, &la) != 0) {
+        hs_leak_analysis_free(&la);
         return status ? status : HS_CLI_EXIT_FAILURE;
     }
     if (!a->quiet)
-        hs_cli_leaks_print(stderr, v, nv, &o);
+        hs_leak_report_print(stderr, &la, &o);
 
     verdict_t verdict = {0};
-    for (size_t k = 0; k < nv; k++) {
+    for (size_t k = 0; k < la.nprocs; k++) {
+        const hs_leak_process_t *p = &la.procs[k];
         char who[64];
-        if (v[k].pid >= 0)
-            snprintf(who, sizeof who, "pid %ld%s", v[k].pid,
-                     v[k].pid == (long)pid ? "" : " (a child)");
+        if (p->pid >= 0)
+            snprintf(who, sizeof who, "pid %ld%s", p->pid, p->pid == (long)pid ? "" : " (a child)");
         else
             snprintf(who, sizeof who, "profiles without a pid");
-        const char *last_file = NULL;
-        for (size_t i = 0; i < nfiles; i++)
-            if (files[i].pid == v[k].pid)
-                last_file = files[i].path; /* sorted by seq: the last one wins */
-        check_growth(a, &v[k], who, &verdict);
-        check_inuse(a, &v[k], who, &verdict);
-        check_leaked(a, &v[k], who, last_file, &verdict);
+        /* Files are in sequence order: the last one is the latest the process wrote. */
+        const char *last_file = la.files[p->first + p->nfiles - 1].path;
+        check_growth(a, p, who, &verdict);
+        check_inuse(a, p, who, &verdict);
+        check_leaked(a, p, who, last_file, &verdict);
     }
-    if (a->o.html && hs_cli_leaks_write_html(CMD, v, nv, &o) != 0)
+    if (a->o.html && hs_leak_report_html(CMD, &la, &o) != 0)
         verdict.cannot++;
-    hs_cli_leaks_free(v, nv);
-    hs_cli_free_files(files, nfiles);
+    hs_leak_analysis_free(&la);
 
     if (status != 0) {
         fprintf(stderr, "heapsampler check: %s failed (status %d): passing its status through\n",
@@ -496,21 +382,22 @@ static int analyse(const check_args_t *a, const char *dir, int status, pid_t pid
     return 0;
 }
 
-int hs_cli_check(int argc, char **argv)
+static int check_main(int argc, char **argv)
 {
     check_args_t a;
-    int rc = parse_args(argc, argv, &a);
-    if (rc)
+    int noperands, rc;
+    memset(&a, 0, sizeof a);
+    hs_cli_opts_init(&a.o);
+    a.max_inuse = a.max_leaked = -1;
+    a.interval = DEFAULT_INTERVAL;
+    if (!hs_cli_parse(&hs_cli_check_command, argc, argv, take, &a, &noperands, &rc))
         return rc;
-    if (a.o.help) {
-        print_help(stdout);
-        return 0;
-    }
-    if (!a.command) {
+    if (noperands == 0) {
         hs_cli_error(CMD, "no command given (usage: heapsampler check [OPTIONS] [--] COMMAND "
                           "[ARGS...]; see --help)");
         return HS_CLI_EXIT_USAGE;
     }
+    a.command = argv + 1;
     char lib[PATH_MAX], dir[PATH_MAX];
     if (hs_cli_find_library(CMD, a.library, true, lib, sizeof lib) != HS_OK)
         return a.library ? HS_CLI_EXIT_USAGE : HS_CLI_EXIT_FAILURE;
@@ -548,3 +435,82 @@ int hs_cli_check(int argc, char **argv)
         remove_dir(dir);
     return rc;
 }
+
+static const hs_cli_option_t options[] = {
+    {.help = "Criteria:"},
+    {.name = "max-growth",
+     .arg = HS_CLI_VALUE,
+     .metavar = "RATE",
+     .id = OPT_MAX_GROWTH,
+     .help = "fail when a site, or the whole process, is a leak suspect whose growth exceeds "
+             "RATE by more than K standard errors (RATE like 10M/h, 64K/min, 1K/s; per hour "
+             "without a unit). The default, 0, fails on every leak suspect; off disables the "
+             "check."},
+    {.name = "max-inuse",
+     .arg = HS_CLI_VALUE,
+     .metavar = "SIZE",
+     .id = OPT_MAX_INUSE,
+     .help = "fail when the estimated in-use memory of the process exceeds SIZE in any profile "
+             "(SIZE like 64M, 1G, 4096)"},
+    {.name = "max-leaked",
+     .arg = HS_CLI_VALUE,
+     .metavar = "SIZE",
+     .id = OPT_MAX_LEAKED,
+     .help = "fail when the memory still allocated when the process exited (estimated from the "
+             "samples never freed) exceeds SIZE"},
+    {.help = "Options:"},
+    HS_CLI_OPTION_BY,
+    HS_CLI_OPTION_SIGMA,
+    HS_CLI_OPTION_HTML,
+    {.name = "interval",
+     .arg = HS_CLI_VALUE,
+     .metavar = "DURATION",
+     .id = OPT_INTERVAL,
+     .help = "write a profile this often (default " DEFAULT_INTERVAL ")"},
+    {.name = "rate",
+     .arg = HS_CLI_VALUE,
+     .metavar = "BYTES",
+     .id = OPT_RATE,
+     .help = "mean bytes between samples (default: HEAPSAMPLER_RATE, else the library's 512K); "
+             "lower rates see smaller leaks in short runs"},
+    {.name = "keep",
+     .arg = HS_CLI_VALUE,
+     .metavar = "DIR",
+     .id = OPT_KEEP,
+     .help = "write the profiles into DIR and keep them"},
+    {.name = "library",
+     .arg = HS_CLI_VALUE,
+     .metavar = "PATH",
+     .id = OPT_LIBRARY,
+     .help = "the preload library to use (default: the one beside this program)"},
+    {.name = "quiet",
+     .short_name = 'q',
+     .arg = HS_CLI_SWITCH,
+     .id = OPT_QUIET,
+     .help = "print only the failures"},
+};
+
+const hs_cli_command_t hs_cli_check_command = {
+    .name = CMD,
+    .synopsis = "[OPTIONS] [--] COMMAND [ARGS...]",
+    .summary = "CI gate: run a command under the profiler, fail on leaks or memory bounds.",
+    .description =
+        "The CI gate. Runs COMMAND under the profiler with a short dump interval (a profile "
+        "every 100 ms by default) into a temporary directory, analyses the profiles like "
+        "`heapsampler leaks`, and fails with a short reason that names the call sites when a "
+        "criterion does not hold. COMMAND is the first operand, or what follows --: it and "
+        "everything after it are its own command line. Exit status, in this order: 2 for a bad "
+        "option; COMMAND's own status when it failed (its exit code, 128+N if it died of signal "
+        "N, 127 if not found, 126 if not executable), the criteria being reported all the "
+        "same; 125 when check itself could not do its job (no profile written, --max-leaked "
+        "without a profile written at exit, an explicit --max-growth with fewer than 3 "
+        "profiles); 1 when a criterion failed; 0 when COMMAND succeeded and every criterion "
+        "held. All output of check goes to stderr.",
+    .options = options,
+    .noptions = HS_ARRAY_LEN(options),
+    .examples = "  heapsampler check -- ./unit_tests\n"
+                "  heapsampler check --max-growth 10M/h --max-inuse 512M -- ./server --selftest\n"
+                "  heapsampler check --max-growth off --max-leaked 0 ./tool input.txt\n",
+    .flags = HS_CLI_STOP_AT_COMMAND,
+    .main = check_main,
+};

@@ -5,8 +5,10 @@
  * IN may be gzip, zstd or plain (detected by magic bytes) and is read strictly (pprof_reader.h):
  * a corrupt or truncated file, or one whose references do not hold, is a usage error (exit 2)
  * with one line naming the file and the reason, and nothing is written. OUT's compression is
- * --compression, else its suffix (.gz, .zst, .pb); OUT is written atomically with mode 0600
- * like the library's own files. "-" is standard input or output.
+ * --compression, else its suffix (hs_compress_for_name: .gz and .pprof gzip, .zst zstd, .pb
+ * none); a name without one is refused rather than given the default, since a conversion is
+ * about the format. OUT is written atomically with mode 0600 like the library's own files. "-"
+ * is standard input or output.
  *
  * Single-threaded.
  */
@@ -24,83 +26,39 @@
 
 #define CMD "convert"
 
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
+enum { OPT_COMPRESSION = 1 };
 
-/* The compression a file name asks for, or -1. */
-static int method_of(const char *path)
+/* --compression: one of HEAPSAMPLER_COMPRESSION's names. */
+static hs_err_t take(void *ctx, const hs_cli_option_t *opt, const char *value, char *why,
+                     size_t why_len)
 {
-    if (ends_with(path, ".gz"))
-        return HS_COMPRESSION_GZIP;
-    if (ends_with(path, ".zst"))
-        return HS_COMPRESSION_ZSTD;
-    if (ends_with(path, ".pb") || ends_with(path, ".pprof"))
-        return HS_COMPRESSION_NONE;
-    return -1;
-}
-
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: heapsampler convert [--compression gzip|zstd|none] IN OUT\n\n"
-               "Rewrite the profile IN (gzip, zstd or plain pprof) as OUT, compressed as OUT's "
-               "suffix says\n"
-               "(.gz gzip, .zst zstd, .pb plain) or as --compression says. \"-\" is standard "
-               "input or output.\n"
-               "A corrupt IN is an error (exit 2) and nothing is written.\n\n"
-               "Examples:\n"
-               "  heapsampler convert heapsampler.4242.0011.pb.zst heapsampler.4242.0011.pb.gz\n"
-               "  heapsampler convert --compression zstd big.pb.gz - > big.pb.zst\n");
-}
-
-int hs_cli_convert(int argc, char **argv)
-{
-    const char *paths[2] = {NULL, NULL};
-    size_t npaths = 0;
-    int method = -1;
-    bool options = true;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (options && strcmp(arg, "--") == 0) {
-            options = false;
-            continue;
+    int *method = ctx;
+    const hs_option_t *names = hs_config_find("COMPRESSION");
+    (void)opt;
+    for (int m = 0; names->choices[m]; m++) {
+        if (strcmp(value, names->choices[m]) == 0) {
+            *method = m;
+            return HS_OK;
         }
-        if (options && (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)) {
-            usage(stdout);
-            return 0;
-        }
-        if (options && strncmp(arg, "--compression", 13) == 0 &&
-            (arg[13] == '=' || arg[13] == '\0')) {
-            const char *v = arg[13] == '=' ? arg + 14 : (i + 1 < argc ? argv[++i] : "");
-            const hs_option_t *opt = hs_config_find("COMPRESSION"); /* its names */
-            method = -1;
-            for (int m = 0; opt->choices[m]; m++)
-                if (strcmp(v, opt->choices[m]) == 0)
-                    method = m;
-            if (method < 0) {
-                hs_cli_error(CMD, "--compression needs gzip, zstd or none");
-                return HS_CLI_EXIT_USAGE;
-            }
-            continue;
-        }
-        if (options && arg[0] == '-' && arg[1] != '\0') {
-            hs_cli_error(CMD, "unknown option %s (see `heapsampler convert --help`)", arg);
-            return HS_CLI_EXIT_USAGE;
-        }
-        if (npaths < 2)
-            paths[npaths] = arg;
-        npaths++;
     }
-    if (npaths != 2) {
+    hs_reason(why, why_len, "not one of gzip, zstd, none");
+    return HS_ERR_INVALID;
+}
+
+static int convert_main(int argc, char **argv)
+{
+    int method = -1, noperands, rc;
+    if (!hs_cli_parse(&hs_cli_convert_command, argc, argv, take, &method, &noperands, &rc))
+        return rc;
+    if (noperands != 2) {
         hs_cli_error(CMD, "needs exactly two file names, IN and OUT (see --help)");
         return HS_CLI_EXIT_USAGE;
     }
-    const char *in = paths[0], *out = paths[1];
+    const char *in = argv[1], *out = argv[2];
+    bool known = true;
     if (method < 0)
-        method = method_of(out);
-    if (method < 0) {
+        method = (int)hs_compress_for_name(out, &known);
+    if (!known) {
         hs_cli_error(CMD,
                      "%s: cannot tell the compression from the name (use .gz, .zst or .pb, or "
                      "--compression)",
@@ -122,7 +80,7 @@ int hs_cli_convert(int argc, char **argv)
         hs_cli_error(CMD, "cannot encode %s: %s", out, hs_err_str(err));
         return HS_CLI_EXIT_FAILURE;
     }
-    int rc = 0;
+    rc = 0;
     if (strcmp(out, "-") == 0) {
         if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0) {
             hs_cli_error(CMD, "cannot write to standard output: %s", strerror(errno));
@@ -135,3 +93,26 @@ int hs_cli_convert(int argc, char **argv)
     free(data);
     return rc;
 }
+
+static const hs_cli_option_t options[] = {
+    {.name = "compression",
+     .arg = HS_CLI_VALUE,
+     .metavar = "gzip|zstd|none",
+     .id = OPT_COMPRESSION,
+     .help = "the compression of OUT, whatever its name"},
+};
+
+const hs_cli_command_t hs_cli_convert_command = {
+    .name = CMD,
+    .synopsis = "[--compression gzip|zstd|none] IN OUT",
+    .summary = "Rewrite a profile as gzip, zstd or plain pprof.",
+    .description =
+        "Rewrite the profile IN (gzip, zstd or plain pprof) as OUT, compressed as OUT's suffix "
+        "says (.gz or .pprof gzip, .zst zstd, .pb plain) or as --compression says. \"-\" is "
+        "standard input or output. A corrupt IN is an error (exit 2) and nothing is written.",
+    .options = options,
+    .noptions = HS_ARRAY_LEN(options),
+    .examples = "  heapsampler convert heapsampler.4242.0011.pb.zst heapsampler.4242.0011.pb.gz\n"
+                "  heapsampler convert big.pb.gz - --compression zstd > big.pb.zst\n",
+    .main = convert_main,
+};

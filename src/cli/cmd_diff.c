@@ -18,34 +18,11 @@
 #include "keymap.h"
 
 #define CMD "diff"
-#define ALLOWED                                                                                    \
-    (HS_CLI_OPT_TYPE | HS_CLI_OPT_BY | HS_CLI_OPT_TOP | HS_CLI_OPT_JSON | HS_CLI_OPT_HTML |        \
-     HS_CLI_OPT_SIGMA | HS_CLI_OPT_THRESHOLD)
-
 typedef struct change {
     const char *name;
     double base, next, delta, se;
     bool grew;
 } change_t;
-
-static void print_help(FILE *f)
-{
-    fprintf(f, "Usage: heapsampler diff [OPTIONS] BASE NEW\n\n");
-    hs_cli_print_wrapped(
-        f,
-        "Per call site, how a sample type (inuse_space by default) changed from the profile "
-        "BASE to the profile NEW, with the change's sampling error (1 sigma: the square root of "
-        "the sum of both estimates' variances), largest growth first. A site grew when its "
-        "change exceeds both --threshold and K standard errors (--sigma, default 3), so that "
-        "sampling noise alone does not count as growth. Exit status: 0 when no site grew, 1 "
-        "when at least one did, 2 for a bad option or an unreadable or corrupt profile.",
-        0);
-    fprintf(f, "\nOptions:\n");
-    hs_cli_print_opts_help(f, ALLOWED);
-    fprintf(f, "\nExamples:\n"
-               "  heapsampler diff before.pb.gz after.pb.gz\n"
-               "  heapsampler diff --threshold 1M --by stack base.pb.gz new.pb.gz || echo grew\n");
-}
 
 static int cmp_change(const void *a, const void *b)
 {
@@ -265,18 +242,19 @@ static int write_html(const hs_sites_t *b, const hs_sites_t *n, const char *bp, 
     return hs_html_close(h);
 }
 
-int hs_cli_diff(int argc, char **argv)
+static int diff_main(int argc, char **argv)
 {
     hs_cli_opts_t o;
-    int first, rc;
-    if (hs_cli_start(CMD, argc, argv, ALLOWED, print_help, &o, &first, &rc))
+    int noperands, rc;
+    hs_cli_opts_init(&o);
+    if (!hs_cli_parse(&hs_cli_diff_command, argc, argv, hs_cli_take_analysis, &o, &noperands, &rc))
         return rc;
-    if (argc - first != 2) {
+    if (noperands != 2) {
         hs_cli_error(CMD, "needs two profiles (usage: heapsampler diff [OPTIONS] BASE NEW; see "
                           "--help)");
         return HS_CLI_EXIT_USAGE;
     }
-    const char *bp = argv[first], *np = argv[first + 1];
+    const char *bp = argv[1], *np = argv[2];
     hs_sites_t b, n;
     rc = hs_cli_load_sites(CMD, bp, o.type, o.by, &b);
     if (rc)
@@ -312,3 +290,26 @@ out:
     hs_sites_free(&n);
     return rc;
 }
+
+static const hs_cli_option_t options[] = {
+    HS_CLI_OPTION_TYPE,      HS_CLI_OPTION_BY,   HS_CLI_OPTION_TOP,  HS_CLI_OPTION_SIGMA,
+    HS_CLI_OPTION_THRESHOLD, HS_CLI_OPTION_JSON, HS_CLI_OPTION_HTML,
+};
+
+const hs_cli_command_t hs_cli_diff_command = {
+    .name = CMD,
+    .synopsis = "[OPTIONS] BASE NEW",
+    .summary = "What grew between two profiles, beyond the sampling noise.",
+    .description =
+        "Per call site, how a sample type (inuse_space by default) changed from the profile "
+        "BASE to the profile NEW, with the change's sampling error (1 sigma: the square root of "
+        "the sum of both estimates' variances), largest growth first. A site grew when its "
+        "change exceeds both --threshold and K standard errors (--sigma, default 3), so that "
+        "sampling noise alone does not count as growth. Exit status: 0 when no site grew, 1 "
+        "when at least one did, 2 for a bad option or an unreadable or corrupt profile.",
+    .options = options,
+    .noptions = HS_ARRAY_LEN(options),
+    .examples = "  heapsampler diff before.pb.gz after.pb.gz\n"
+                "  heapsampler diff base.pb.gz new.pb.gz --threshold 1M --by stack || echo grew\n",
+    .main = diff_main,
+};

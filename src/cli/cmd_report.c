@@ -13,29 +13,6 @@
 #include "analysis.h"
 
 #define CMD "report"
-#define ALLOWED                                                                                    \
-    (HS_CLI_OPT_TYPE | HS_CLI_OPT_BY | HS_CLI_OPT_TOP | HS_CLI_OPT_JSON | HS_CLI_OPT_HTML)
-
-static void print_help(FILE *f)
-{
-    fprintf(f, "Usage: heapsampler report [OPTIONS] FILE\n\n");
-    hs_cli_print_wrapped(
-        f,
-        "The call sites of one pprof profile (heapsampler's, Go's, any heap profile; gzip, zstd "
-        "or plain; - reads standard input) that hold the most memory, largest first. Each "
-        "estimate comes with its sampling error, one standard error (1 sigma): the variance of "
-        "a sampled allocation of size s is s^2 (1-p)/p with p = 1 - exp(-s/period). A profile "
-        "without the allocation size of its rows (a numeric \"bytes\" label) or without a "
-        "sampling period has no known error; the report says so. Exit status: 0, or 2 for a "
-        "bad option or an unreadable or corrupt profile.",
-        0);
-    fprintf(f, "\nOptions:\n");
-    hs_cli_print_opts_help(f, ALLOWED);
-    fprintf(f, "\nExamples:\n"
-               "  heapsampler report heapsampler.4242.0011.pb.gz\n"
-               "  heapsampler report --type alloc_space --by stack --top 5 heap.pb.gz\n");
-}
-
 /* The header lines every output shares: what the numbers are and how good they are. */
 static void describe_error(const hs_sites_t *s, char *buf, size_t len)
 {
@@ -157,18 +134,20 @@ static void print_table(const hs_sites_t *s, const char *path, const hs_cli_opts
                s->total ? 100 * rest / s->total : 0.0);
 }
 
-int hs_cli_report(int argc, char **argv)
+static int report_main(int argc, char **argv)
 {
     hs_cli_opts_t o;
-    int first, rc;
-    if (hs_cli_start(CMD, argc, argv, ALLOWED, print_help, &o, &first, &rc))
+    int noperands, rc;
+    hs_cli_opts_init(&o);
+    if (!hs_cli_parse(&hs_cli_report_command, argc, argv, hs_cli_take_analysis, &o, &noperands,
+                      &rc))
         return rc;
-    if (argc - first != 1) {
+    if (noperands != 1) {
         hs_cli_error(CMD, "%s (usage: heapsampler report [OPTIONS] FILE; see --help)",
-                     argc - first ? "one profile at a time" : "no profile given");
+                     noperands ? "one profile at a time" : "no profile given");
         return HS_CLI_EXIT_USAGE;
     }
-    const char *path = argv[first];
+    const char *path = argv[1];
     hs_sites_t s;
     rc = hs_cli_load_sites(CMD, path, o.type, o.by, &s);
     if (rc)
@@ -187,3 +166,26 @@ int hs_cli_report(int argc, char **argv)
     hs_sites_free(&s);
     return rc;
 }
+
+static const hs_cli_option_t options[] = {
+    HS_CLI_OPTION_TYPE, HS_CLI_OPTION_BY, HS_CLI_OPTION_TOP, HS_CLI_OPTION_JSON, HS_CLI_OPTION_HTML,
+};
+
+const hs_cli_command_t hs_cli_report_command = {
+    .name = CMD,
+    .synopsis = "[OPTIONS] FILE",
+    .summary = "Top call sites of a profile, each estimate with its error.",
+    .description =
+        "The call sites of one pprof profile (heapsampler's, Go's, any heap profile; gzip, zstd "
+        "or plain; - reads standard input) that hold the most memory, largest first. Each "
+        "estimate comes with its sampling error, one standard error (1 sigma): the variance of "
+        "a sampled allocation of size s is s^2 (1-p)/p with p = 1 - exp(-s/period). A profile "
+        "without the allocation size of its rows (a numeric \"bytes\" label) or without a "
+        "sampling period has no known error; the report says so. Exit status: 0, or 2 for a "
+        "bad option or an unreadable or corrupt profile.",
+    .options = options,
+    .noptions = HS_ARRAY_LEN(options),
+    .examples = "  heapsampler report heapsampler.4242.0011.pb.gz\n"
+                "  heapsampler report heap.pb.gz --type alloc_space --by stack --top 5\n",
+    .main = report_main,
+};

@@ -2,11 +2,12 @@
  * cmd_run.c - `heapsampler run [OPTIONS] [--] COMMAND [ARGS...]`: run a command with the profiler
  * preloaded, pass its exit status through, and say which profiles it wrote.
  *
- * Options come from the one option table (config.h): HEAPSAMPLER_STACK_DEPTH is the flag
- * --stack-depth VALUE (or --stack-depth=VALUE), a boolean also works bare (--follow-exec).
- * Each value is validated here with hs_config_set and a bad one is a usage error (exit 2),
- * unlike the preloaded library, which warns and runs on with the default: someone typing a
- * command line wants to hear about the typo before the program runs for an hour.
+ * Options come from the one option table (config.h) through the parser (cli.c):
+ * HEAPSAMPLER_STACK_DEPTH is the flag --stack-depth VALUE (or --stack-depth=VALUE), a boolean
+ * also works bare (--follow-exec). Each value is checked as the library will read it, and a
+ * bad one is a usage error (exit 2), unlike the preloaded library, which warns and runs on with
+ * the default: someone typing a command line wants to hear about the typo before the program
+ * runs for an hour.
  *
  * The child gets the variables in its environment and the absolute path of the library that
  * belongs to this CLI (build tree or install) prepended to LD_PRELOAD, existing entries kept and
@@ -30,6 +31,7 @@
 #include "cli.h"
 #include "common.h"
 #include "config.h"
+#include "output.h"
 #include "pyroscope_http.h"
 
 #define LIB_NAME "libheapsampler.so"
@@ -39,223 +41,37 @@ typedef struct run_args {
     const char **values; /* per table option: the value given on the command line, or NULL */
     const char *library; /* --library, or NULL */
     bool quiet;
-    bool help;
     char **command; /* NULL-terminated */
     char *tags;     /* every --tag K=V, joined with ','; malloc'd */
 } run_args_t;
 
 /* ---- flags ------------------------------------------------------------------------------- */
 
-/* "STACK_DEPTH" -> "stack-depth". */
-static void flag_name(const hs_option_t *opt, char *buf, size_t len)
-{
-    size_t i = 0;
-    for (; opt->name[i] && i + 1 < len; i++)
-        buf[i] = opt->name[i] == '_' ? '-' : (char)(opt->name[i] | 0x20);
-    buf[i] = '\0';
-}
+enum { OPT_LIBRARY = 1, OPT_TAG, OPT_QUIET };
 
-static char short_alias(const hs_option_t *opt)
+/* The profiler options arrive checked (cli.c); run's own are checked here. */
+static hs_err_t take(void *ctx, const hs_cli_option_t *opt, const char *value, char *why,
+                     size_t why_len)
 {
-    if (strcmp(opt->name, "RATE") == 0)
-        return 'r';
-    if (strcmp(opt->name, "OUTPUT") == 0)
-        return 'o';
-    if (strcmp(opt->name, "INTERVAL") == 0)
-        return 'i';
-    return 0;
-}
-
-static const char *metavar(const hs_option_t *opt)
-{
-    switch (opt->type) {
-    case HS_OPT_BOOL:
-        return "[BOOL]";
-    case HS_OPT_U64:
-        return "N";
-    case HS_OPT_SIZE:
-        return "BYTES";
-    case HS_OPT_DURATION:
-        return "DURATION";
-    case HS_OPT_STRING:
-        return strcmp(opt->name, "OUTPUT") == 0          ? "PREFIX"
-               : strcmp(opt->name, "PYROSCOPE_URL") == 0 ? "URL"
-               : strcmp(opt->name, "APP_NAME") == 0      ? "NAME"
-               : strcmp(opt->name, "TAGS") == 0          ? "K=V,..."
-                                                         : "STRING";
-    case HS_OPT_ENUM:
-        return "NAME";
-    case HS_OPT_SIGNAL:
-        return "SIGNAL";
-    case HS_OPT_SECRET:
-        return "SECRET";
+    run_args_t *a = ctx;
+    if (opt->config) {
+        a->values[opt->id - HS_CLI_PROFILER_ID] = value;
+        return HS_OK;
     }
-    return "VALUE";
-}
-
-static bool is_bool_word(const char *s)
-{
-    static const char *const words[] = {"1", "0", "true", "false", "yes", "no", "on", "off"};
-    for (size_t i = 0; i < HS_ARRAY_LEN(words); i++)
-        if (strcmp(s, words[i]) == 0)
-            return true;
-    return false;
-}
-
-/* Validate value for opt and remember it; a usage error if it is bad. */
-static hs_err_t take_value(run_args_t *a, hs_config_t *scratch, size_t idx, const hs_option_t *opt,
-                           const char *value)
-{
-    char why[160], flag[64];
-    if (hs_config_set(scratch, opt, value, why, sizeof why) != HS_OK) {
-        flag_name(opt, flag, sizeof flag);
-        hs_cli_error(CMD, "invalid --%s \"%s\": %s", flag,
-                     opt->type == HS_OPT_SECRET ? "<hidden>" : value, why);
-        return HS_ERR_INVALID;
-    }
-    a->values[idx] = value;
-    return HS_OK;
-}
-
-static hs_err_t parse_args(int argc, char **argv, run_args_t *a) HS_MUST_CHECK;
-static hs_err_t parse_args(int argc, char **argv, run_args_t *a)
-{
-    size_t nopts;
-    const hs_option_t *opts = hs_config_options(&nopts);
-    hs_config_t scratch;
-    hs_config_defaults(&scratch);
-
-    int i = 1;
-    while (i < argc) {
-        char *arg = argv[i];
-        if (strcmp(arg, "--") == 0) {
-            i++;
-            break;
-        }
-        if (arg[0] != '-' || arg[1] == '\0')
-            break; /* the command */
-
-        if (arg[1] != '-') {
-            /* Short options: -q, -h, and -r/-o/-i VALUE (or -rVALUE). */
-            char c = arg[1];
-            if ((c == 'q' || c == 'h') && arg[2] == '\0') {
-                a->quiet |= c == 'q';
-                a->help |= c == 'h';
-                i++;
-                continue;
-            }
-            size_t k = 0;
-            while (k < nopts && (short_alias(&opts[k]) != c || c == 0))
-                k++;
-            if (k == nopts) {
-                hs_cli_error(CMD, "unknown option %s (see `heapsampler run --help`)", arg);
-                return HS_ERR_INVALID;
-            }
-            const char *value = arg[2] ? arg + 2 : NULL;
-            if (!value) {
-                if (i + 1 >= argc) {
-                    hs_cli_error(CMD, "option -%c needs a value", c);
-                    return HS_ERR_INVALID;
-                }
-                value = argv[++i];
-            }
-            if (take_value(a, &scratch, k, &opts[k], value) != HS_OK)
-                return HS_ERR_INVALID;
-            i++;
-            continue;
-        }
-
-        /* Long options: --name VALUE or --name=VALUE. */
-        const char *name = arg + 2;
-        const char *eq = strchr(name, '=');
-        size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
-        const char *value = eq ? eq + 1 : NULL;
-
-        if (name_len == 4 && strncmp(name, "help", 4) == 0 && !value) {
-            a->help = true;
-            i++;
-            continue;
-        }
-        if (name_len == 5 && strncmp(name, "quiet", 5) == 0 && !value) {
-            a->quiet = true;
-            i++;
-            continue;
-        }
-        if (name_len == 7 && strncmp(name, "library", 7) == 0) {
-            if (!value) {
-                if (i + 1 >= argc) {
-                    hs_cli_error(CMD, "option --library needs a value");
-                    return HS_ERR_INVALID;
-                }
-                value = argv[++i];
-            }
-            if (*value == '\0') {
-                hs_cli_error(CMD, "invalid --library \"\": empty value");
-                return HS_ERR_INVALID;
-            }
-            a->library = value;
-            i++;
-            continue;
-        }
-        if (name_len == 3 && strncmp(name, "tag", 3) == 0) {
-            if (!value) {
-                if (i + 1 >= argc) {
-                    hs_cli_error(CMD, "option --tag needs a value (K=V)");
-                    return HS_ERR_INVALID;
-                }
-                value = argv[++i];
-            }
-            char why[300];
-            if (hs_pyroscope_http_append_tag(&a->tags, value, why, sizeof why) != HS_OK) {
-                hs_cli_error(CMD, "invalid --tag: %s", why);
-                return HS_ERR_INVALID;
-            }
-            i++;
-            continue;
-        }
-
-        /* Short names of the Pyroscope options: --pyroscope URL, --app NAME. */
-        const char *alias = name_len == 9 && strncmp(name, "pyroscope", 9) == 0 ? "pyroscope-url"
-                            : name_len == 3 && strncmp(name, "app", 3) == 0     ? "app-name"
-                                                                                : NULL;
-        if (alias) {
-            name = alias;
-            name_len = strlen(alias);
-        }
-        size_t k = 0;
-        char flag[64];
-        for (; k < nopts; k++) {
-            flag_name(&opts[k], flag, sizeof flag);
-            if (strlen(flag) == name_len && strncmp(flag, name, name_len) == 0)
-                break;
-        }
-        if (k == nopts) {
-            hs_cli_error(CMD, "unknown option --%.*s (see `heapsampler run --help`)", (int)name_len,
-                         name);
+    switch (opt->id) {
+    case OPT_LIBRARY:
+        if (!*value) {
+            hs_reason(why, why_len, "empty value");
             return HS_ERR_INVALID;
         }
-        if (!value) {
-            if (opts[k].type == HS_OPT_BOOL) {
-                /*
-                 * A boolean takes the next word as its value only when it is a boolean word
-                 * and something follows it: `--follow-exec true` alone runs `true`.
-                 */
-                if (i + 2 < argc && is_bool_word(argv[i + 1]))
-                    value = argv[++i];
-                else
-                    value = "1";
-            } else if (i + 1 < argc) {
-                value = argv[++i];
-            } else {
-                hs_cli_error(CMD, "option --%s needs a value", flag);
-                return HS_ERR_INVALID;
-            }
-        }
-        if (take_value(a, &scratch, k, &opts[k], value) != HS_OK)
-            return HS_ERR_INVALID;
-        i++;
+        a->library = value;
+        break;
+    case OPT_TAG:
+        return hs_pyroscope_http_append_tag(&a->tags, value, why, why_len);
+    case OPT_QUIET:
+        a->quiet = true;
+        break;
     }
-    a->command = i < argc ? argv + i : NULL;
     return HS_OK;
 }
 
@@ -376,24 +192,14 @@ static int profile_cmp(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* "<base>.<pid>.<digits>.pb[.gz|.zst]" - and not a temporary "<...>.tmp.<random>". */
-static bool profile_name_matches(const char *name, const char *stem, uint64_t *seq)
+/* Is name a profile of process pid with the file name prefix base (output.h)? */
+static bool profile_name_matches(const char *name, const char *base, pid_t pid, uint64_t *seq)
 {
-    size_t n = strlen(stem);
-    if (strncmp(name, stem, n) != 0)
+    hs_output_name_t parsed;
+    if (hs_output_parse_name(name, &parsed) != HS_OK || !parsed.numbered || parsed.pid != pid ||
+        parsed.prefix_len != strlen(base) || strncmp(name, base, parsed.prefix_len) != 0)
         return false;
-    const char *s = name + n;
-    if (!(*s >= '0' && *s <= '9'))
-        return false;
-    uint64_t v = 0;
-    while (*s >= '0' && *s <= '9') {
-        if (v < UINT64_MAX / 10)
-            v = v * 10 + (uint64_t)(*s - '0');
-        s++;
-    }
-    if (strcmp(s, ".pb.gz") != 0 && strcmp(s, ".pb.zst") != 0 && strcmp(s, ".pb") != 0)
-        return false;
-    *seq = v;
+    *seq = parsed.seq;
     return true;
 }
 
@@ -411,7 +217,7 @@ static void report_profiles(const char *output, pid_t pid)
         struct dirent *e;
         while ((e = readdir(d)) != NULL) {
             uint64_t seq;
-            if (!profile_name_matches(e->d_name, stem, &seq))
+            if (!profile_name_matches(e->d_name, base, pid, &seq))
                 continue;
             if (n == cap) {
                 size_t ncap = cap ? cap * 2 : 16;
@@ -451,68 +257,19 @@ static void report_profiles(const char *output, pid_t pid)
 }
 
 /* ---- help -------------------------------------------------------------------------------- */
-static void print_help(FILE *f)
-{
-    size_t nopts;
-    const hs_option_t *opts = hs_config_options(&nopts);
-    fprintf(f, "Usage: heapsampler run [OPTIONS] [--] COMMAND [ARGS...]\n\n");
-    hs_cli_print_wrapped(f,
-                         "Run COMMAND with " LIB_NAME
-                         " preloaded (prepended to LD_PRELOAD) and the "
-                         "options below set as HEAPSAMPLER_* variables in its environment; options "
-                         "not given keep the value the environment already has, else the default. "
-                         "Exits with COMMAND's status: 128+N if it died of signal N, 127 if it was "
-                         "not found, 126 if it could not be executed, 2 for a bad option of this "
-                         "command, 125 if this command itself failed. INT, TERM, HUP, QUIT, USR1 "
-                         "and USR2 are forwarded to COMMAND. When COMMAND ends, one line on stderr "
-                         "lists the profiles it wrote: <prefix>.<pid>.<seq>.pb.gz.",
-                         0);
-    fprintf(f, "\nProfiler options (--name VALUE or --name=VALUE; a boolean alone means 1):\n");
-    for (size_t k = 0; k < nopts; k++) {
-        const hs_option_t *o = &opts[k];
-        char flag[64], head[160], first[256];
-        flag_name(o, flag, sizeof flag);
-        char alias = short_alias(o);
-        if (alias)
-            snprintf(head, sizeof head, "  -%c, --%s %s", alias, flag, metavar(o));
-        else
-            snprintf(head, sizeof head, "      --%s %s", flag, metavar(o));
-        snprintf(first, sizeof first, "HEAPSAMPLER_%s, default %s", o->name,
-                 o->def[0] ? o->def : "\"\"");
-        if (o->type == HS_OPT_ENUM) {
-            size_t m = strlen(first);
-            snprintf(first + m, sizeof first - m, ", one of");
-            for (int c = 0; o->choices[c]; c++) {
-                m = strlen(first);
-                snprintf(first + m, sizeof first - m, "%s %s", c ? "," : "", o->choices[c]);
-            }
-        }
-        fprintf(f, "%-34s %s\n", head, first);
-        hs_cli_print_wrapped(f, o->help, 8);
-    }
 
+static void help_library(FILE *f)
+{
     char lib[PATH_MAX];
-    fprintf(f, "\nOptions of `run` itself:\n");
-    fprintf(f, "%-34s %s\n", "      --library PATH", "the preload library to use");
-    bool found = hs_cli_find_library(CMD, NULL, false, lib, sizeof lib) == HS_OK;
-    fprintf(f, "%-34s (default: %s)\n", "", found ? lib : "none found beside this program");
-    fprintf(f, "%-34s %s\n", "      --pyroscope URL", "same as --pyroscope-url URL");
-    fprintf(f, "%-34s %s\n", "      --app NAME", "same as --app-name NAME");
-    fprintf(f, "%-34s %s\n", "      --tag K=V",
-            "add a label to the uploads (repeatable; appended to --tags)");
-    fprintf(f, "%-34s %s\n", "  -q, --quiet", "do not list the profiles written");
-    fprintf(f, "%-34s %s\n", "  -h, --help", "show this help");
-    fprintf(f, "\nExamples:\n"
-               "  heapsampler run -- ./server --port 8080\n"
-               "  heapsampler run -i 10s -o /tmp/prof/ --stack-depth 32 -- python3 app.py\n"
-               "  heapsampler run --pyroscope http://pyroscope:4040 --app api --tag env=prod "
-               "-- ./server\n"
-               "  go tool pprof -top /tmp/prof/heapsampler.<pid>.0003.pb.gz\n");
+    if (hs_cli_find_library(CMD, NULL, false, lib, sizeof lib) == HS_OK)
+        fprintf(f, "The library preloaded unless --library says otherwise: %s\n", lib);
+    else
+        fprintf(f, "No " LIB_NAME " found beside this program: give --library PATH.\n");
 }
 
 /* ---- entry ------------------------------------------------------------------------------- */
 
-int hs_cli_run(int argc, char **argv)
+static int run_main(int argc, char **argv)
 {
     size_t nopts;
     const hs_option_t *opts = hs_config_options(&nopts);
@@ -526,21 +283,17 @@ int hs_cli_run(int argc, char **argv)
     int rc = HS_CLI_EXIT_FAILURE;
     char *preload = NULL, *tags_value = NULL;
 
-    if (parse_args(argc, argv, &a) != HS_OK) {
-        rc = HS_CLI_EXIT_USAGE;
+    int noperands;
+    if (!hs_cli_parse(&hs_cli_run_command, argc, argv, take, &a, &noperands, &rc))
         goto out;
-    }
-    if (a.help) {
-        print_help(stdout);
-        rc = 0;
-        goto out;
-    }
-    if (!a.command) {
+    if (noperands == 0) {
         hs_cli_error(CMD, "no command given (usage: heapsampler run [OPTIONS] [--] COMMAND "
                           "[ARGS...]; see --help)");
         rc = HS_CLI_EXIT_USAGE;
         goto out;
     }
+    a.command = argv + 1;
+    rc = HS_CLI_EXIT_FAILURE;
 
     if (check_pyroscope(&a, &tags_value) != HS_OK) {
         rc = HS_CLI_EXIT_USAGE;
@@ -590,3 +343,49 @@ out:
     free(a.values);
     return rc;
 }
+
+static const hs_cli_option_t options[] = {
+    {.help = "Options of `run` itself:"},
+    {.name = "library",
+     .arg = HS_CLI_VALUE,
+     .metavar = "PATH",
+     .id = OPT_LIBRARY,
+     .help = "the preload library to use (default: see below)"},
+    {.name = "pyroscope", .arg = HS_CLI_VALUE, .metavar = "URL", .alias_of = "pyroscope-url"},
+    {.name = "app", .arg = HS_CLI_VALUE, .metavar = "NAME", .alias_of = "app-name"},
+    {.name = "tag",
+     .arg = HS_CLI_VALUE,
+     .metavar = "K=V",
+     .id = OPT_TAG,
+     .help = "add a label to the uploads (repeatable; appended to --tags)"},
+    {.name = "quiet",
+     .short_name = 'q',
+     .arg = HS_CLI_SWITCH,
+     .id = OPT_QUIET,
+     .help = "do not list the profiles written"},
+};
+
+const hs_cli_command_t hs_cli_run_command = {
+    .name = CMD,
+    .synopsis = "[OPTIONS] [--] COMMAND [ARGS...]",
+    .summary = "Run a command with the profiler preloaded; list the profiles it wrote.",
+    .description =
+        "Run COMMAND with " LIB_NAME " preloaded (prepended to LD_PRELOAD) and the options "
+        "below set as HEAPSAMPLER_* variables in its environment; options not given keep the "
+        "value the environment already has, else the default. COMMAND is the first operand, or "
+        "what follows --: it and everything after it are its own command line. Exits with "
+        "COMMAND's status: 128+N if it died of signal N, 127 if it was not found, 126 if it "
+        "could not be executed, 2 for a bad option of this command, 125 if this command itself "
+        "failed. INT, TERM, HUP, QUIT, USR1 and USR2 are forwarded to COMMAND. When COMMAND "
+        "ends, one line on stderr lists the profiles it wrote: <prefix>.<pid>.<seq>.pb.gz.",
+    .options = options,
+    .noptions = HS_ARRAY_LEN(options),
+    .examples = "  heapsampler run -- ./server --port 8080\n"
+                "  heapsampler run -i 10s -o /tmp/prof/ --stack-depth 32 python3 app.py\n"
+                "  heapsampler run --pyroscope http://pyroscope:4040 --app api --tag env=prod "
+                "-- ./server\n"
+                "  go tool pprof -top /tmp/prof/heapsampler.<pid>.0003.pb.gz\n",
+    .flags = HS_CLI_STOP_AT_COMMAND | HS_CLI_PROFILER_OPTIONS,
+    .help_extra = help_library,
+    .main = run_main,
+};

@@ -17,8 +17,8 @@
  * searched in the --debug-dir directories (default /usr/lib/debug). Locations of a matched
  * mapping are (re)symbolized when they have no line, or when the mapping has no line numbers
  * and the level is `lines`; every other location is copied as it is. The output keeps every
- * sample, value, label and comment; its compression follows OUT's suffix (.zst: zstd, .pb: none,
- * anything else: gzip) and it is written atomically (output.h).
+ * sample, value, label and comment; its compression follows OUT's name (hs_compress_for_name:
+ * .zst zstd, .pb none, anything else gzip) and it is written atomically (output.h).
  *
  * The runtime address of a location maps to the file through the mapping: file offset =
  * address - memory_start + file_offset, then the PT_LOAD segment holding that offset gives the
@@ -57,10 +57,9 @@ typedef struct sym_args {
     const char *in, *out;
     const char **dirs; /* --debug-dir, NULL-terminated */
     size_t ndirs;
-    const char **paths; /* FILE|DIR */
+    char *const *paths; /* FILE|DIR */
     size_t npaths;
     bool functions;
-    bool help;
 } sym_args_t;
 
 typedef struct candidate {
@@ -73,71 +72,22 @@ typedef struct candidates {
     size_t n, cap;
 } candidates_t;
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "Usage: heapsampler symbolize IN OUT [--debug-dir DIR]... [--functions] "
-            "[FILE|DIR]...\n\n"
-            "Name the frames of profile IN from local binaries and debug files; write OUT.\n\n"
-            "  FILE|DIR          binaries (or directories searched for them) to take symbols\n"
-            "                    from; matched to the profile's mappings by GNU build ID, else\n"
-            "                    by file name. The mappings' own paths are tried too.\n"
-            "  --debug-dir DIR   where separate debug files are (DIR/.build-id/xx/yyyy.debug and\n"
-            "                    .gnu_debuglink names); repeatable; default /usr/lib/debug\n"
-            "  --functions       function names only (default: also file:line and inlined\n"
-            "                    callers from DWARF)\n"
-            "  -h, --help        this text\n\n"
-            "OUT is gzip-compressed unless it ends in .zst (zstd) or .pb (none).\n");
-}
+enum { OPT_DEBUG_DIR = 1, OPT_FUNCTIONS };
 
-static int parse_args(int argc, char **argv, sym_args_t *a)
+static hs_err_t take(void *ctx, const hs_cli_option_t *opt, const char *value, char *why,
+                     size_t why_len)
 {
-    memset(a, 0, sizeof *a);
-    a->dirs = calloc((size_t)argc + 1, sizeof *a->dirs);
-    a->paths = calloc((size_t)argc + 1, sizeof *a->paths);
-    if (!a->dirs || !a->paths) {
-        hs_cli_error(CMD, "out of memory");
-        return HS_CLI_EXIT_FAILURE;
+    sym_args_t *a = ctx;
+    if (opt->id == OPT_FUNCTIONS) {
+        a->functions = true;
+        return HS_OK;
     }
-    int positional_only = 0;
-    size_t npos = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (!positional_only && strcmp(arg, "--") == 0) {
-            positional_only = 1;
-        } else if (!positional_only && (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)) {
-            a->help = true;
-        } else if (!positional_only && strcmp(arg, "--functions") == 0) {
-            a->functions = true;
-        } else if (!positional_only && strncmp(arg, "--debug-dir", 11) == 0 &&
-                   (arg[11] == '\0' || arg[11] == '=')) {
-            const char *v = arg[11] == '=' ? arg + 12 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!v || !v[0]) {
-                hs_cli_error(CMD, "--debug-dir needs a directory");
-                return HS_CLI_EXIT_USAGE;
-            }
-            a->dirs[a->ndirs++] = v;
-        } else if (!positional_only && arg[0] == '-' && arg[1] != '\0') {
-            hs_cli_error(CMD, "unknown option %s (see `heapsampler symbolize --help`)", arg);
-            return HS_CLI_EXIT_USAGE;
-        } else if (npos == 0) {
-            a->in = arg, npos++;
-        } else if (npos == 1) {
-            a->out = arg, npos++;
-        } else {
-            a->paths[a->npaths++] = arg;
-        }
+    if (!value[0]) {
+        hs_reason(why, why_len, "needs a directory");
+        return HS_ERR_INVALID;
     }
-    if (a->help)
-        return 0;
-    if (!a->in || !a->out) {
-        hs_cli_error(CMD, "needs an input and an output profile (see `heapsampler symbolize "
-                          "--help`)");
-        return HS_CLI_EXIT_USAGE;
-    }
-    if (a->ndirs == 0)
-        a->dirs[a->ndirs++] = "/usr/lib/debug";
-    return 0;
+    a->dirs[a->ndirs++] = value; /* no more than argc of them: dirs has room */
+    return HS_OK;
 }
 
 /* ---- local files ------------------------------------------------------------------------- */
@@ -407,34 +357,41 @@ static int func_id(rewrite_t *r, const hs_symframe_t *f, uint64_t *id)
 
 /* ---- the command --------------------------------------------------------------------------- */
 
-static int compression_for(const char *out)
-{
-    size_t len = strlen(out);
-    if (len >= 4 && strcmp(out + len - 4, ".zst") == 0)
-        return HS_COMPRESSION_ZSTD;
-    if (len >= 3 && strcmp(out + len - 3, ".pb") == 0)
-        return HS_COMPRESSION_NONE;
-    return HS_COMPRESSION_GZIP;
-}
-
 typedef struct job {
     hs_pprof_t prof;
     candidates_t cands;
     hs_module_t *mods; /* per mapping; path NULL = no local file */
+    /* the locations being symbolized: nwork of them */
     const hs_module_t **loc_mods;
     uintptr_t *addrs;
-    size_t *loc_index; /* locations being symbolized */
+    size_t *loc_index;
     size_t nwork;
     hs_symloc_t *res;
+    /* their new lines, installed in the decoded message for the first ninstalled of them */
     Perftools__Profiles__Line *lines;
     Perftools__Profiles__Line **line_ptrs;
-    /* originals, restored before the message is freed */
+    size_t ninstalled;
+    /* the originals, put back before the message is freed (it owns them, not the new ones) */
     size_t *orig_nline;
     Perftools__Profiles__Line ***orig_line;
 } job_t;
 
+/* Give the decoded message its own lines back; safe to call again. */
+static void job_restore_lines(job_t *j)
+{
+    for (size_t k = 0; k < j->ninstalled; k++) {
+        if (j->res[k].n == 0)
+            continue;
+        hs_pb_location_t *l = j->prof.pb->location[j->loc_index[k]];
+        l->n_line = j->orig_nline[j->loc_index[k]];
+        l->line = j->orig_line[j->loc_index[k]];
+    }
+    j->ninstalled = 0;
+}
+
 static void job_free(job_t *j)
 {
+    job_restore_lines(j);
     for (size_t i = 0; i < j->cands.n; i++)
         free(j->cands.v[i].path);
     free(j->cands.v);
@@ -451,6 +408,41 @@ static void job_free(job_t *j)
     free(j->orig_nline);
     free(j->orig_line);
     hs_pprof_free(&j->prof);
+}
+
+/* Arrays per mapping and per location; -1 when out of memory. */
+static int job_alloc(job_t *j)
+{
+    const hs_pb_profile_t *pb = j->prof.pb;
+    size_t nl = pb->n_location + 1;
+    j->mods = calloc(pb->n_mapping + 1, sizeof *j->mods);
+    j->loc_mods = calloc(nl, sizeof *j->loc_mods);
+    j->addrs = calloc(nl, sizeof *j->addrs);
+    j->loc_index = calloc(nl, sizeof *j->loc_index);
+    j->res = calloc(nl, sizeof *j->res);
+    j->orig_nline = calloc(nl, sizeof *j->orig_nline);
+    j->orig_line = calloc(nl, sizeof *j->orig_line);
+    return j->mods && j->loc_mods && j->addrs && j->loc_index && j->res && j->orig_nline &&
+                   j->orig_line
+               ? 0
+               : -1;
+}
+
+/* The FILE|DIR operands as candidates (a missing one is said, not fatal); -1 out of memory. */
+static int job_gather_candidates(job_t *j, const sym_args_t *a)
+{
+    for (size_t i = 0; i < a->npaths; i++) {
+        struct stat st;
+        if (stat(a->paths[i], &st) != 0) {
+            fprintf(stderr, "heapsampler symbolize: %s: %s\n", a->paths[i], strerror(errno));
+            continue;
+        }
+        int r = S_ISDIR(st.st_mode) ? scan_dir(&j->cands, a->paths[i], 0)
+                                    : add_candidate(&j->cands, a->paths[i]);
+        if (r < 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* Match mappings with local files; returns how many matched. */
@@ -476,6 +468,100 @@ static size_t match_mappings(job_t *j, const sym_args_t *a)
     return matched;
 }
 
+/*
+ * The locations to (re)symbolize: those of a matched mapping that have no line, or no line
+ * numbers when the level asks for them.
+ */
+static void job_select_locations(job_t *j, int level)
+{
+    const hs_pb_profile_t *pb = j->prof.pb;
+    for (size_t i = 0; i < pb->n_location; i++) {
+        const hs_pb_location_t *l = pb->location[i];
+        const hs_pb_mapping_t *m = hs_pprof_mapping(&j->prof, l->mapping_id);
+        if (!m)
+            continue;
+        size_t mi = 0;
+        while (pb->mapping[mi] != m)
+            mi++;
+        if (!j->mods[mi].path)
+            continue;
+        if (l->n_line > 0 && (m->has_line_numbers || level < HS_SYMBOLIZE_LINES))
+            continue;
+        j->loc_mods[j->nwork] = &j->mods[mi];
+        j->addrs[j->nwork] = (uintptr_t)l->address;
+        j->loc_index[j->nwork] = i;
+        j->nwork++;
+    }
+}
+
+/*
+ * Install the symbolizer's frames as the lines of their locations (functions and strings go
+ * into rw), and say on their mappings what they now have. *named gets the locations named;
+ * -1 when out of memory.
+ */
+static int job_install_lines(job_t *j, rewrite_t *rw, size_t *named)
+{
+    hs_pb_profile_t *pb = j->prof.pb;
+    size_t nframes = 0, used = 0;
+    for (size_t k = 0; k < j->nwork; k++)
+        nframes += j->res[k].n;
+    if (rewrite_init(rw, pb, nframes) != 0)
+        return -1;
+    j->lines = calloc(nframes + 1, sizeof *j->lines);
+    j->line_ptrs = calloc(nframes + 1, sizeof *j->line_ptrs);
+    if (!j->lines || !j->line_ptrs)
+        return -1;
+    *named = 0;
+    for (size_t k = 0; k < j->nwork; k++) {
+        const hs_symloc_t *res = &j->res[k];
+        if (res->n == 0)
+            continue;
+        hs_pb_location_t *l = pb->location[j->loc_index[k]];
+        Perftools__Profiles__Line **ptrs = &j->line_ptrs[used];
+        for (uint32_t f = 0; f < res->n; f++) {
+            Perftools__Profiles__Line *line = &j->lines[used];
+            perftools__profiles__line__init(line);
+            if (func_id(rw, &res->frames[f], &line->function_id) != 0)
+                return -1;
+            line->line = res->frames[f].line;
+            j->line_ptrs[used++] = line;
+        }
+        j->orig_nline[j->loc_index[k]] = l->n_line;
+        j->orig_line[j->loc_index[k]] = l->line;
+        l->n_line = res->n;
+        l->line = ptrs;
+        j->ninstalled = k + 1;
+        (*named)++;
+        hs_pb_mapping_t *m = (hs_pb_mapping_t *)hs_pprof_mapping(&j->prof, l->mapping_id);
+        m->has_functions = 1;
+        for (uint32_t f = 0; f < res->n; f++) {
+            m->has_filenames |= res->frames[f].file != NULL;
+            m->has_line_numbers |= res->frames[f].line != 0;
+            m->has_inline_frames |= res->frames[f].line != 0;
+        }
+    }
+    return 0;
+}
+
+/* Pack the profile with rw's strings and functions; the decoded message keeps its own. */
+static hs_err_t job_pack(job_t *j, const rewrite_t *rw, int method, uint8_t **data, size_t *len)
+{
+    hs_pb_profile_t *pb = j->prof.pb;
+    size_t old_nstr = pb->n_string_table, old_nfunc = pb->n_function;
+    char **old_strs = pb->string_table;
+    hs_pb_function_t **old_funcs = pb->function;
+    pb->string_table = rw->strs;
+    pb->n_string_table = rw->nstrs;
+    pb->function = rw->funcs;
+    pb->n_function = rw->nfuncs;
+    hs_err_t err = hs_pprof_pack(pb, method, data, len);
+    pb->string_table = old_strs;
+    pb->n_string_table = old_nstr;
+    pb->function = old_funcs;
+    pb->n_function = old_nfunc;
+    return err;
+}
+
 static int run(const sym_args_t *a)
 {
     job_t j;
@@ -485,127 +571,28 @@ static int run(const sym_args_t *a)
         hs_cli_error(CMD, "cannot read %s: %s", a->in, why);
         return 1;
     }
-    hs_pb_profile_t *pb = j.prof.pb;
-    int rc = HS_CLI_EXIT_FAILURE;
+    const hs_pb_profile_t *pb = j.prof.pb;
+    int rc = HS_CLI_EXIT_FAILURE,
+        level = a->functions ? HS_SYMBOLIZE_FUNCTIONS : HS_SYMBOLIZE_LINES;
     hs_symbolizer_t *sym = NULL;
+    hs_symbolizer_config_t cfg = {
+        .level = level, .debug_dirs = a->dirs, .budget = SIZE_MAX, .dwarf_max = SIZE_MAX};
     rewrite_t rw;
     memset(&rw, 0, sizeof rw);
     uint8_t *data = NULL;
-    size_t data_len = 0;
+    size_t data_len = 0, matched = 0, named = 0;
 
     if (elf_version(EV_CURRENT) == EV_NONE)
         goto out;
-    for (size_t i = 0; i < a->npaths; i++) {
-        struct stat st;
-        int r = stat(a->paths[i], &st) != 0 ? 0
-                : S_ISDIR(st.st_mode)       ? scan_dir(&j.cands, a->paths[i], 0)
-                                            : add_candidate(&j.cands, a->paths[i]);
-        if (r < 0)
-            goto nomem;
-        if (stat(a->paths[i], &st) != 0)
-            fprintf(stderr, "heapsampler symbolize: %s: %s\n", a->paths[i], strerror(errno));
-    }
-    j.mods = calloc(pb->n_mapping + 1, sizeof *j.mods);
-    size_t nl = pb->n_location + 1;
-    j.loc_mods = calloc(nl, sizeof *j.loc_mods);
-    j.addrs = calloc(nl, sizeof *j.addrs);
-    j.loc_index = calloc(nl, sizeof *j.loc_index);
-    j.res = calloc(nl, sizeof *j.res);
-    j.orig_nline = calloc(nl, sizeof *j.orig_nline);
-    j.orig_line = calloc(nl, sizeof *j.orig_line);
-    if (!j.mods || !j.loc_mods || !j.addrs || !j.loc_index || !j.res || !j.orig_nline ||
-        !j.orig_line)
-        goto nomem;
-    size_t matched = match_mappings(&j, a);
-
-    /* Locations to (re)symbolize. */
-    int level = a->functions ? HS_SYMBOLIZE_FUNCTIONS : HS_SYMBOLIZE_LINES;
-    for (size_t i = 0; i < pb->n_location; i++) {
-        const hs_pb_location_t *l = pb->location[i];
-        const hs_pb_mapping_t *m = hs_pprof_mapping(&j.prof, l->mapping_id);
-        if (!m)
-            continue;
-        size_t mi = 0;
-        while (pb->mapping[mi] != m)
-            mi++;
-        if (!j.mods[mi].path)
-            continue;
-        if (l->n_line > 0 && (m->has_line_numbers || level < HS_SYMBOLIZE_LINES))
-            continue;
-        j.loc_mods[j.nwork] = &j.mods[mi];
-        j.addrs[j.nwork] = (uintptr_t)l->address;
-        j.loc_index[j.nwork] = i;
-        j.nwork++;
-    }
-    hs_symbolizer_config_t cfg = {
-        .level = level,
-        .debug_dirs = a->dirs,
-        .budget = SIZE_MAX,
-        .dwarf_max = SIZE_MAX,
-    };
+    if (job_gather_candidates(&j, a) != 0 || job_alloc(&j) != 0)
+        goto fail_nomem;
+    matched = match_mappings(&j, a);
+    job_select_locations(&j, level);
     if (hs_symbolizer_new_config(&cfg, &sym) != HS_OK ||
-        hs_symbolize_batch(sym, j.loc_mods, j.addrs, j.nwork, j.res) != HS_OK)
-        goto nomem;
-
-    size_t nframes = 0;
-    for (size_t k = 0; k < j.nwork; k++)
-        nframes += j.res[k].n;
-    if (rewrite_init(&rw, pb, nframes) != 0)
-        goto nomem;
-    j.lines = calloc(nframes + 1, sizeof *j.lines);
-    j.line_ptrs = calloc(nframes + 1, sizeof *j.line_ptrs);
-    if (!j.lines || !j.line_ptrs)
-        goto nomem;
-    size_t used = 0, named = 0;
-    for (size_t k = 0; k < j.nwork; k++) {
-        if (j.res[k].n == 0)
-            continue;
-        hs_pb_location_t *l = pb->location[j.loc_index[k]];
-        Perftools__Profiles__Line **ptrs = &j.line_ptrs[used];
-        for (uint32_t f = 0; f < j.res[k].n; f++) {
-            Perftools__Profiles__Line *line = &j.lines[used];
-            perftools__profiles__line__init(line);
-            if (func_id(&rw, &j.res[k].frames[f], &line->function_id) != 0)
-                goto nomem;
-            line->line = j.res[k].frames[f].line;
-            j.line_ptrs[used++] = line;
-        }
-        j.orig_nline[j.loc_index[k]] = l->n_line;
-        j.orig_line[j.loc_index[k]] = l->line;
-        l->n_line = j.res[k].n;
-        l->line = ptrs;
-        named++;
-        hs_pb_mapping_t *m = (hs_pb_mapping_t *)hs_pprof_mapping(&j.prof, l->mapping_id);
-        m->has_functions = 1;
-        for (uint32_t f = 0; f < j.res[k].n; f++) {
-            m->has_filenames |= j.res[k].frames[f].file != NULL;
-            m->has_line_numbers |= j.res[k].frames[f].line != 0;
-            m->has_inline_frames |= j.res[k].frames[f].line != 0;
-        }
-    }
-
-    /* Swap the new tables in, pack, swap back (the decoded message owns the old ones). */
-    size_t old_nstr = pb->n_string_table, old_nfunc = pb->n_function;
-    char **old_strs = pb->string_table;
-    hs_pb_function_t **old_funcs = pb->function;
-    pb->string_table = rw.strs;
-    pb->n_string_table = rw.nstrs;
-    pb->function = rw.funcs;
-    pb->n_function = rw.nfuncs;
-    hs_err_t err = hs_pprof_pack(pb, compression_for(a->out), &data, &data_len);
-    pb->string_table = old_strs;
-    pb->n_string_table = old_nstr;
-    pb->function = old_funcs;
-    pb->n_function = old_nfunc;
-    for (size_t k = 0; k < j.nwork; k++) {
-        if (j.res[k].n == 0)
-            continue;
-        hs_pb_location_t *l = pb->location[j.loc_index[k]];
-        l->n_line = j.orig_nline[j.loc_index[k]];
-        l->line = j.orig_line[j.loc_index[k]];
-    }
-    if (err != HS_OK)
-        goto nomem;
+        hs_symbolize_batch(sym, j.loc_mods, j.addrs, j.nwork, j.res) != HS_OK ||
+        job_install_lines(&j, &rw, &named) != 0 ||
+        job_pack(&j, &rw, hs_compress_for_name(a->out, NULL), &data, &data_len) != HS_OK)
+        goto fail_nomem;
     if (hs_output_write_atomic(a->out, data, data_len) != HS_OK) {
         hs_cli_error(CMD, "cannot write %s: %s", a->out, strerror(errno));
         rc = 1;
@@ -618,27 +605,77 @@ static int run(const sym_args_t *a)
     rc = 0;
     goto out;
 
-nomem:
+fail_nomem:
     hs_cli_error(CMD, "out of memory");
 out:
     free(data);
+    job_free(&j); /* first: it gives the message its own lines back */
     rewrite_free(&rw);
     hs_symbolizer_free(sym);
-    job_free(&j);
     return rc;
 }
 
-int hs_cli_symbolize(int argc, char **argv)
+static int symbolize_main(int argc, char **argv)
 {
     sym_args_t a;
-    int rc = parse_args(argc, argv, &a);
-    if (rc == 0 && a.help)
-        usage(stdout);
-    else if (rc == 0)
+    int noperands, rc;
+    memset(&a, 0, sizeof a);
+    a.dirs = calloc((size_t)argc + 1, sizeof *a.dirs);
+    if (!a.dirs) {
+        hs_cli_error(CMD, "out of memory");
+        return HS_CLI_EXIT_FAILURE;
+    }
+    bool ok = hs_cli_parse(&hs_cli_symbolize_command, argc, argv, take, &a, &noperands, &rc);
+    if (ok && noperands < 2) {
+        hs_cli_error(CMD, "needs an input and an output profile (see `heapsampler symbolize "
+                          "--help`)");
+        ok = false;
+        rc = HS_CLI_EXIT_USAGE;
+    }
+    if (ok) {
+        a.in = argv[1];
+        a.out = argv[2];
+        a.paths = argv + 3;
+        a.npaths = (size_t)noperands - 2;
+        if (a.ndirs == 0)
+            a.dirs[a.ndirs++] = "/usr/lib/debug";
         rc = run(&a);
-    else if (rc == HS_CLI_EXIT_USAGE)
-        fprintf(stderr, "\n"), usage(stderr);
+    } else if (rc == HS_CLI_EXIT_USAGE) {
+        /* The whole usage after the error: the operands' order is not guessable. */
+        fputc('\n', stderr);
+        hs_cli_help(&hs_cli_symbolize_command, stderr);
+    }
     free(a.dirs);
-    free(a.paths);
     return rc;
 }
+
+static const hs_cli_option_t options[] = {
+    {.name = "debug-dir",
+     .arg = HS_CLI_VALUE,
+     .metavar = "DIR",
+     .id = OPT_DEBUG_DIR,
+     .help = "where separate debug files are (DIR/.build-id/xx/yyyy.debug and .gnu_debuglink "
+             "names); repeatable; default /usr/lib/debug"},
+    {.name = "functions",
+     .arg = HS_CLI_SWITCH,
+     .id = OPT_FUNCTIONS,
+     .help = "function names only (default: also file:line and inlined callers from DWARF)"},
+};
+
+const hs_cli_command_t hs_cli_symbolize_command = {
+    .name = CMD,
+    .synopsis = "IN OUT [--debug-dir DIR]... [--functions] [FILE|DIR]...",
+    .summary = "Name a profile's frames offline from local binaries and debug files.",
+    .description =
+        "Name the frames of profile IN from local binaries and debug files; write OUT.\n"
+        "FILE|DIR: binaries (or directories searched for them) to take symbols from, matched to "
+        "the profile's mappings by GNU build ID, else by file name; the mappings' own paths are "
+        "tried too. OUT is gzip-compressed unless it ends in .zst (zstd) or .pb (none). Exit "
+        "status: 0 (mappings without a local file are listed), 1 if IN cannot be read or OUT "
+        "written, 2 for a usage error.",
+    .options = options,
+    .noptions = HS_ARRAY_LEN(options),
+    .examples = "  heapsampler symbolize heapsampler.4242.0011.pb.gz named.pb.gz ./build/\n"
+                "  heapsampler symbolize in.pb.gz out.pb.gz --debug-dir /srv/debug\n",
+    .main = symbolize_main,
+};

@@ -31,6 +31,7 @@
 #include "compress.h"
 #include "config.h"
 #include "os.h"
+#include "output.h"
 #include "pprof_reader.h"
 #include "profile_delta.h"
 #include "profile_fold.h"
@@ -44,90 +45,38 @@ extern char **environ;
 
 typedef struct upload_file {
     const char *path;
-    size_t group_len; /* length of the path's group key (the name up to ".<seq>") */
-    bool own_group;
-    uint64_t seq;
+    hs_output_name_t name; /* numbered: grouped by prefix and pid; else a group of its own */
     int64_t time_ns, duration_ns;
     bool ok; /* readable */
 } upload_file_t;
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "Usage: heapsampler upload --pyroscope URL --app NAME [--tag K=V]... [OPTIONS] "
-            "FILE...\n\n"
-            "Send saved profiles to Grafana Pyroscope. alloc_* of each file becomes the increase "
-            "over the\n"
-            "previous file of the same process (<prefix>.<pid>.<seq>.pb*, ordered by time), as "
-            "the library's\n"
-            "own uploads do; files of any compression are read.\n\n"
-            "Options:\n"
-            "  --pyroscope URL    server (else HEAPSAMPLER_PYROSCOPE_URL)\n"
-            "  --app NAME         application name (else HEAPSAMPLER_APP_NAME)\n"
-            "  --tag K=V          a label of every upload (repeatable; after "
-            "HEAPSAMPLER_TAGS)\n"
-            "  --user NAME        Basic auth user (else HEAPSAMPLER_PYROSCOPE_USER); the "
-            "password is\n"
-            "                     read from HEAPSAMPLER_PYROSCOPE_PASSWORD only\n"
-            "  --tenant ID        X-Scope-OrgID (else HEAPSAMPLER_PYROSCOPE_TENANT)\n"
-            "  --timeout DURATION per request (else HEAPSAMPLER_UPLOAD_TIMEOUT, 5s)\n"
-            "  -q, --quiet        print nothing for files uploaded\n\n"
-            "Exit status: 0 all uploaded, 1 some file unreadable or refused, 2 bad usage.\n");
-}
-
-/* "<stem>.<pid>.<seq>.pb[.gz|.zst]": the length of "<stem>.<pid>" and seq, or false. */
-static bool split_name(const char *path, size_t *group_len, uint64_t *seq)
-{
-    static const char *const suffixes[] = {".pb.gz", ".pb.zst", ".pb", NULL};
-    size_t n = strlen(path);
-    for (size_t k = 0; suffixes[k]; k++) {
-        size_t m = strlen(suffixes[k]);
-        if (n <= m || strcmp(path + n - m, suffixes[k]) != 0)
-            continue;
-        size_t end = n - m, i = end;
-        while (i > 0 && path[i - 1] >= '0' && path[i - 1] <= '9')
-            i--;
-        if (i == end || i < 2 || path[i - 1] != '.')
-            return false;
-        size_t j = i - 1;
-        size_t pid_end = j;
-        while (j > 0 && path[j - 1] >= '0' && path[j - 1] <= '9')
-            j--;
-        if (j == pid_end || j == 0 || path[j - 1] != '.')
-            return false;
-        uint64_t v = 0;
-        for (size_t d = i; d < end; d++)
-            v = v * 10 + (uint64_t)(path[d] - '0');
-        *seq = v;
-        *group_len = pid_end;
-        return true;
-    }
-    return false;
-}
-
+/* Groups (prefix, then pid) before files of their own; in a group by time, then sequence. */
 static int file_cmp(const void *a, const void *b)
 {
     const upload_file_t *x = a, *y = b;
-    /* Groups together (by name), then time, then sequence. */
-    if (x->own_group != y->own_group)
-        return x->own_group ? 1 : -1;
-    if (!x->own_group) {
-        size_t n = x->group_len < y->group_len ? x->group_len : y->group_len;
+    const hs_output_name_t *nx = &x->name, *ny = &y->name;
+    if (nx->numbered != ny->numbered)
+        return nx->numbered ? -1 : 1;
+    if (nx->numbered) {
+        size_t n = nx->prefix_len < ny->prefix_len ? nx->prefix_len : ny->prefix_len;
         int c = strncmp(x->path, y->path, n);
-        if (c || x->group_len != y->group_len)
-            return c ? c : (x->group_len < y->group_len ? -1 : 1);
+        if (c || nx->prefix_len != ny->prefix_len)
+            return c ? c : (nx->prefix_len < ny->prefix_len ? -1 : 1);
+        if (nx->pid != ny->pid)
+            return nx->pid < ny->pid ? -1 : 1;
     }
     if (x->time_ns != y->time_ns)
         return x->time_ns < y->time_ns ? -1 : 1;
-    if (x->seq != y->seq)
-        return x->seq < y->seq ? -1 : 1;
+    if (nx->seq != ny->seq)
+        return nx->seq < ny->seq ? -1 : 1;
     return strcmp(x->path, y->path);
 }
 
 static bool same_group(const upload_file_t *a, const upload_file_t *b)
 {
-    return !a->own_group && !b->own_group && a->group_len == b->group_len &&
-           strncmp(a->path, b->path, a->group_len) == 0;
+    return a->name.numbered && b->name.numbered && a->name.pid == b->name.pid &&
+           a->name.prefix_len == b->name.prefix_len &&
+           strncmp(a->path, b->path, a->name.prefix_len) == 0;
 }
 
 /* Send one body, retrying what may be retried. Returns true when the server took it. */
@@ -219,109 +168,40 @@ static bool upload_one(hs_pyroscope_client_t *c, const hs_pyroscope_target_t *t,
     return ok;
 }
 
-/* Flag values; NULL = not given. */
 typedef struct upload_args {
-    const char *url, *app, *user, *tenant, *timeout;
-    char *tags;
+    hs_config_t *cfg; /* the environment's settings, then the flags' */
+    char *tags;       /* every --tag, joined with ','; malloc'd */
     bool quiet;
-    const char **files;
-    size_t nfiles;
 } upload_args_t;
 
-/* Returns an exit status, or -1 to go on. */
-static int parse_args(int argc, char **argv, upload_args_t *a)
+enum { OPT_URL = 1, OPT_APP, OPT_USER, OPT_TENANT, OPT_TIMEOUT, OPT_TAG, OPT_QUIET, OPT_PASSWORD };
+
+/* The variable of the option table that a flag overrides. */
+static const char *const variable_of[] = {
+    [OPT_URL] = "PYROSCOPE_URL",      [OPT_APP] = "APP_NAME",
+    [OPT_USER] = "PYROSCOPE_USER",    [OPT_TENANT] = "PYROSCOPE_TENANT",
+    [OPT_TIMEOUT] = "UPLOAD_TIMEOUT",
+};
+
+/* Settings go straight into the configuration, checked as the library checks them. */
+static hs_err_t take(void *ctx, const hs_cli_option_t *opt, const char *value, char *why,
+                     size_t why_len)
 {
-    static const struct {
-        const char *name;
-        size_t offset;
-    } valued[] = {
-        {"pyroscope", offsetof(upload_args_t, url)},   {"app", offsetof(upload_args_t, app)},
-        {"user", offsetof(upload_args_t, user)},       {"tenant", offsetof(upload_args_t, tenant)},
-        {"timeout", offsetof(upload_args_t, timeout)},
-    };
-    a->files = calloc((size_t)argc + 1, sizeof *a->files);
-    if (!a->files)
-        return HS_CLI_EXIT_FAILURE;
-    bool options = true;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (!options || arg[0] != '-' || strcmp(arg, "-") == 0) {
-            a->files[a->nfiles++] = arg;
-            continue;
-        }
-        if (strcmp(arg, "--") == 0) {
-            options = false;
-            continue;
-        }
-        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        }
-        if (strcmp(arg, "-q") == 0 || strcmp(arg, "--quiet") == 0) {
-            a->quiet = true;
-            continue;
-        }
-        const char *name = arg + (arg[1] == '-' ? 2 : 1);
-        const char *eq = strchr(name, '=');
-        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
-        const char *value = eq ? eq + 1 : NULL;
-        if (nlen == 8 && strncmp(name, "password", 8) == 0) {
-            hs_cli_error(CMD, "no --password: set HEAPSAMPLER_PYROSCOPE_PASSWORD (a command "
-                              "line is visible to every user of the machine)");
-            return HS_CLI_EXIT_USAGE;
-        }
-        bool known = nlen == 3 && strncmp(name, "tag", 3) == 0;
-        size_t k = 0;
-        for (; !known && k < HS_ARRAY_LEN(valued); k++)
-            if (strlen(valued[k].name) == nlen && strncmp(name, valued[k].name, nlen) == 0)
-                break;
-        if (!known && k == HS_ARRAY_LEN(valued)) {
-            hs_cli_error(CMD, "unknown option %s (see `heapsampler upload --help`)", arg);
-            return HS_CLI_EXIT_USAGE;
-        }
-        if (!value) {
-            if (i + 1 >= argc) {
-                hs_cli_error(CMD, "option %s needs a value", arg);
-                return HS_CLI_EXIT_USAGE;
-            }
-            value = argv[++i];
-        }
-        if (known) {
-            char why[300];
-            if (hs_pyroscope_http_append_tag(&a->tags, value, why, sizeof why) != HS_OK) {
-                hs_cli_error(CMD, "invalid --tag: %s", why);
-                return HS_CLI_EXIT_USAGE;
-            }
-        } else {
-            *(const char **)((char *)a + valued[k].offset) = value;
-        }
+    upload_args_t *a = ctx;
+    switch (opt->id) {
+    case OPT_TAG:
+        return hs_pyroscope_http_append_tag(&a->tags, value, why, why_len);
+    case OPT_QUIET:
+        a->quiet = true;
+        return HS_OK;
     }
-    return -1;
+    return hs_config_set(a->cfg, hs_config_find(variable_of[opt->id]), value, why, why_len);
 }
 
-/* The effective settings: environment, then flags. Returns an exit status or -1. */
-static int settings(const upload_args_t *a, hs_config_t *cfg)
+/* The flags' tags after the environment's; what must be there. Returns an exit status or -1. */
+static int settings(const upload_args_t *a, int nfiles)
 {
-    static const struct {
-        const char *option;
-        size_t offset;
-    } map[] = {
-        {"PYROSCOPE_URL", offsetof(upload_args_t, url)},
-        {"APP_NAME", offsetof(upload_args_t, app)},
-        {"PYROSCOPE_USER", offsetof(upload_args_t, user)},
-        {"PYROSCOPE_TENANT", offsetof(upload_args_t, tenant)},
-        {"UPLOAD_TIMEOUT", offsetof(upload_args_t, timeout)},
-    };
-    char why[300];
-    (void)hs_config_load(cfg, environ, false);
-    for (size_t k = 0; k < HS_ARRAY_LEN(map); k++) {
-        const char *v = *(const char *const *)((const char *)a + map[k].offset);
-        const hs_option_t *opt = hs_config_find(map[k].option);
-        if (v && hs_config_set(cfg, opt, v, why, sizeof why) != HS_OK) {
-            hs_cli_error(CMD, "invalid value \"%s\" for %s: %s", v, map[k].option, why);
-            return HS_CLI_EXIT_USAGE;
-        }
-    }
+    hs_config_t *cfg = a->cfg;
     if (a->tags) {
         size_t base = strlen(cfg->tags);
         if (base + strlen(a->tags) + 2 > HS_CONFIG_STR_MAX) {
@@ -340,26 +220,32 @@ static int settings(const upload_args_t *a, hs_config_t *cfg)
         hs_cli_error(CMD, "no application name: give --app NAME (or HEAPSAMPLER_APP_NAME)");
         return HS_CLI_EXIT_USAGE;
     }
-    if (a->nfiles == 0) {
+    if (nfiles == 0) {
         hs_cli_error(CMD, "no profile files given (see --help)");
         return HS_CLI_EXIT_USAGE;
     }
     return -1;
 }
 
-int hs_cli_upload(int argc, char **argv)
+static int upload_main(int argc, char **argv)
 {
     upload_args_t a;
     memset(&a, 0, sizeof a);
-    hs_config_t *cfg = malloc(sizeof *cfg);
     upload_file_t *files = NULL;
     hs_pyroscope_target_t target;
     hs_pyroscope_client_t *client = NULL;
     bool have_target = false;
     char why[600];
-    int rc = cfg ? parse_args(argc, argv, &a) : HS_CLI_EXIT_FAILURE;
-    if (rc < 0)
-        rc = settings(&a, cfg);
+    int rc = HS_CLI_EXIT_FAILURE, nfiles = 0;
+    hs_config_t *cfg = a.cfg = malloc(sizeof *a.cfg);
+    if (!cfg) {
+        hs_cli_error(CMD, "out of memory");
+        goto out;
+    }
+    (void)hs_config_load(cfg, environ, false); /* bad variables: the flags may replace them */
+    if (!hs_cli_parse(&hs_cli_upload_command, argc, argv, take, &a, &nfiles, &rc))
+        goto out;
+    rc = settings(&a, nfiles);
     if (rc >= 0)
         goto out;
     if (hs_pyroscope_http_target_init(&target, cfg, NULL, why, sizeof why) != HS_OK) {
@@ -371,16 +257,17 @@ int hs_cli_upload(int argc, char **argv)
 
     /* First pass: which files are readable, their process and time. */
     rc = 0;
-    files = calloc(a.nfiles, sizeof *files);
+    files = calloc((size_t)nfiles, sizeof *files);
     if (!files) {
         rc = HS_CLI_EXIT_FAILURE;
         goto out;
     }
-    for (size_t i = 0; i < a.nfiles; i++) {
+    for (int i = 0; i < nfiles; i++) {
         upload_file_t *f = &files[i];
         hs_pprof_t p;
-        f->path = a.files[i];
-        f->own_group = strcmp(f->path, "-") == 0 || !split_name(f->path, &f->group_len, &f->seq);
+        f->path = argv[1 + i];
+        if (hs_output_parse_name(f->path, &f->name) != HS_OK)
+            memset(&f->name, 0, sizeof f->name); /* not numbered: a group of its own */
         if (strcmp(f->path, "-") == 0) {
             hs_cli_error(CMD, "profiles are read from files, not standard input");
             rc = 1;
@@ -396,7 +283,7 @@ int hs_cli_upload(int argc, char **argv)
         f->duration_ns = p.pb->duration_nanos;
         hs_pprof_free(&p);
     }
-    qsort(files, a.nfiles, sizeof *files, file_cmp);
+    qsort(files, (size_t)nfiles, sizeof *files, file_cmp);
     if (hs_pyroscope_http_client_new(&target, &client, why, sizeof why) != HS_OK) {
         hs_cli_error(CMD, "%s", why);
         rc = HS_CLI_EXIT_FAILURE;
@@ -407,7 +294,7 @@ int hs_cli_upload(int argc, char **argv)
     hs_pprof_t prev, cur;
     bool have_prev = false;
     const upload_file_t *prev_file = NULL;
-    for (size_t i = 0; i < a.nfiles; i++) {
+    for (int i = 0; i < nfiles; i++) {
         const upload_file_t *f = &files[i];
         if (!f->ok)
             continue;
@@ -433,8 +320,68 @@ out:
     if (have_target)
         hs_pyroscope_http_target_free(&target);
     free(files);
-    free(a.files);
     free(a.tags);
     free(cfg);
     return rc;
 }
+
+static const hs_cli_option_t options[] = {
+    {.name = "pyroscope",
+     .arg = HS_CLI_VALUE,
+     .metavar = "URL",
+     .id = OPT_URL,
+     .help = "server (else HEAPSAMPLER_PYROSCOPE_URL)"},
+    {.name = "app",
+     .arg = HS_CLI_VALUE,
+     .metavar = "NAME",
+     .id = OPT_APP,
+     .help = "application name (else HEAPSAMPLER_APP_NAME)"},
+    {.name = "tag",
+     .arg = HS_CLI_VALUE,
+     .metavar = "K=V",
+     .id = OPT_TAG,
+     .help = "a label of every upload (repeatable; after HEAPSAMPLER_TAGS)"},
+    {.name = "user",
+     .arg = HS_CLI_VALUE,
+     .metavar = "NAME",
+     .id = OPT_USER,
+     .help = "Basic auth user (else HEAPSAMPLER_PYROSCOPE_USER); the password is read from "
+             "HEAPSAMPLER_PYROSCOPE_PASSWORD only"},
+    {.name = "tenant",
+     .arg = HS_CLI_VALUE,
+     .metavar = "ID",
+     .id = OPT_TENANT,
+     .help = "X-Scope-OrgID (else HEAPSAMPLER_PYROSCOPE_TENANT)"},
+    {.name = "timeout",
+     .arg = HS_CLI_VALUE,
+     .metavar = "DURATION",
+     .id = OPT_TIMEOUT,
+     .help = "per request (else HEAPSAMPLER_UPLOAD_TIMEOUT, 5s)"},
+    {.name = "password",
+     .arg = HS_CLI_REFUSED,
+     .id = OPT_PASSWORD,
+     .help = "set HEAPSAMPLER_PYROSCOPE_PASSWORD (a command line is visible to every user of "
+             "the machine)"},
+    {.name = "quiet",
+     .short_name = 'q',
+     .arg = HS_CLI_SWITCH,
+     .id = OPT_QUIET,
+     .help = "print nothing for files uploaded"},
+};
+
+const hs_cli_command_t hs_cli_upload_command = {
+    .name = CMD,
+    .synopsis = "--pyroscope URL --app NAME [--tag K=V]... FILE...",
+    .summary = "Send saved profiles to Grafana Pyroscope (alloc_* as increments).",
+    .description =
+        "Send saved profiles to Grafana Pyroscope. alloc_* of each file becomes the increase "
+        "over the previous file of the same process (<prefix>.<pid>.<seq>.pb*, ordered by "
+        "time), as the library's own uploads do; files of any compression are read. Exit "
+        "status: 0 all uploaded, 1 some file unreadable or refused, 2 bad usage.",
+    .options = options,
+    .noptions = HS_ARRAY_LEN(options),
+    .examples = "  heapsampler upload prof/*.pb.gz --pyroscope http://pyroscope:4040 --app api\n"
+                "  heapsampler upload heapsampler.4242.*.pb.gz --app api --tag env=ci  # URL from "
+                "the environment\n",
+    .main = upload_main,
+};

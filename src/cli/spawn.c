@@ -1,7 +1,7 @@
 /*
  * spawn.c - what the commands that run a program share (`run`, `check`): finding the preload
  * library that belongs to this CLI, building LD_PRELOAD, running the command with signals
- * forwarded and reporting its status as a shell would; and wrapped help text.
+ * forwarded and reporting its status as a shell would.
  *
  * Process rules (hs_cli_spawn):
  *  - The forwarded signals (INT TERM HUP QUIT USR1 USR2) are blocked from before fork until
@@ -241,28 +241,4 @@ int hs_cli_spawn(const char *cmd, char **command, bool quiet, pid_t *pid_out)
         code = HS_CLI_EXIT_FAILURE;
     }
     return code;
-}
-
-/* ---- help text ---------------------------------------------------------------------------- */
-
-void hs_cli_print_wrapped(FILE *f, const char *text, int indent)
-{
-    const int width = 100;
-    const char *s = text;
-    while (*s) {
-        int room = width - indent;
-        int len = (int)strlen(s);
-        int cut = len;
-        if (len > room) {
-            cut = room;
-            while (cut > 0 && s[cut] != ' ')
-                cut--;
-            if (cut == 0)
-                cut = room;
-        }
-        fprintf(f, "%*s%.*s\n", indent, "", cut, s);
-        s += cut;
-        while (*s == ' ')
-            s++;
-    }
 }

@@ -15,6 +15,10 @@
  * members and zstd frames are decoded one after the other (as gzip -d and zstd -d do); bytes
  * after a gzip member that are not another member are an error.
  *
+ * Names: a file name chooses a compression by its suffix (hs_compress_for_name), with one
+ * default for names without one, so that every command that writes a profile reads a name the
+ * same way. Reading never looks at the name.
+ *
  * Thread-safety: reentrant, no global state. Allocates with malloc.
  */
 #include "compress.h"
@@ -319,4 +323,29 @@ fail_decode:
     free(b.p);
 fail_alloc:
     return err;
+}
+
+hs_compression_t hs_compress_for_name(const char *name, bool *known)
+{
+    static const struct {
+        const char *suffix;
+        hs_compression_t method;
+    } suffixes[] = {
+        {".gz", HS_COMPRESSION_GZIP},
+        {".zst", HS_COMPRESSION_ZSTD},
+        {".pb", HS_COMPRESSION_NONE},
+        {".pprof", HS_COMPRESSION_GZIP},
+    };
+    size_t n = name ? strlen(name) : 0;
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        size_t m = strlen(suffixes[i].suffix);
+        if (n > m && strcmp(name + n - m, suffixes[i].suffix) == 0) {
+            if (known)
+                *known = true;
+            return suffixes[i].method;
+        }
+    }
+    if (known)
+        *known = false;
+    return HS_COMPRESS_NAME_DEFAULT;
 }

@@ -1,5 +1,10 @@
 /*
- * output.c - profile file names and atomic writes.
+ * output.c - profile file names (written and parsed) and atomic writes.
+ *
+ * Names: hs_output_path writes "<prefix>.<pid>.<seq:04><suffix>" and hs_output_parse_name reads
+ * it back, from the right, since a prefix is any path the user chose (dots and digits
+ * included). A name is only ever a hint: a file renamed by hand keeps its contents, so readers
+ * take times and types from the profile itself and use the name to group files by process.
  *
  * A profile is written to "<path>.tmp.<16 random hex digits>" created with
  * O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, mode 0600 (then fchmod 0600, so the host's umask
@@ -31,12 +36,14 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "compress.h"
 #include "os.h"
 
 #define HS_OUTPUT_TMP_TRIES 4 /* fresh random names to try when one exists already */
@@ -53,6 +60,63 @@ hs_err_t hs_output_path(char *buf, size_t len, const char *prefix, pid_t pid, ui
         buf[0] = '\0';
         return HS_ERR_INVALID;
     }
+    return HS_OK;
+}
+
+/*
+ * The decimal number that ends at end and follows a '.' that is not the first character of
+ * base: its value (at most max) and its length with the dot; 0 if there is no such number.
+ */
+static size_t hs_output_number_before(const char *base, const char *end, uint64_t max,
+                                      uint64_t *value)
+{
+    const char *p = end;
+    while (p > base && p[-1] >= '0' && p[-1] <= '9')
+        p--;
+    if (p == end || p - 1 <= base || p[-1] != '.')
+        return 0;
+    uint64_t v = 0;
+    for (const char *d = p; d < end; d++) {
+        uint64_t digit = (uint64_t)(*d - '0');
+        if (v > (max - digit) / 10)
+            return 0;
+        v = v * 10 + digit;
+    }
+    *value = v;
+    return (size_t)(end - p) + 1;
+}
+
+hs_err_t hs_output_parse_name(const char *name, hs_output_name_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!name)
+        return HS_ERR_INVALID;
+    const char *base = strrchr(name, '/');
+    base = base ? base + 1 : name;
+    size_t len = strlen(name), base_len = strlen(base);
+    int method = -1;
+    size_t suffix_len = 0;
+    for (int m = HS_COMPRESSION_GZIP; m <= HS_COMPRESSION_NONE && method < 0; m++) {
+        const char *suffix = hs_compress_suffix(m);
+        suffix_len = strlen(suffix);
+        if (base_len > suffix_len && strcmp(base + base_len - suffix_len, suffix) == 0)
+            method = m;
+    }
+    if (method < 0)
+        return HS_ERR_INVALID;
+    out->compression = method;
+
+    /* ".<seq>" and ".<pid>" from the right; what is left (not empty) is the prefix. */
+    const char *end = name + len - suffix_len;
+    uint64_t seq, pid;
+    size_t seq_len = hs_output_number_before(base, end, UINT64_MAX, &seq);
+    size_t pid_len = seq_len ? hs_output_number_before(base, end - seq_len, INT_MAX, &pid) : 0;
+    if (!pid_len)
+        return HS_OK;
+    out->numbered = true;
+    out->prefix_len = (size_t)(end - seq_len - pid_len - name);
+    out->pid = (pid_t)pid;
+    out->seq = seq;
     return HS_OK;
 }
 

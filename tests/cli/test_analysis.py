@@ -11,6 +11,7 @@ import gzip
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -279,6 +280,28 @@ class AnalysisTest(hstest.TempDirTest):
         out = json.loads(self.cli("leaks", "--json", "series", check_rc=0).stdout)
         self.assertEqual([p["pid"] for p in out["processes"]], [100, 200, 300])
         self.assertIn("skipped", out["processes"][2])
+
+    def test_leaks_many_processes_keep_their_skip_reasons(self):
+        """Issue 12, point 8: the reason a process is skipped was kept as a pointer into the
+        array of processes, which is reallocated past four of them; read after the move, it
+        printed garbage (a heap-use-after-free under ASan, scripts/test.sh stage 2). Five pids'
+        worth of copied profiles in one directory, next to a process that is fitted."""
+        d, paths = self.make_series(pid=100)
+        skipped = list(range(301, 307))
+        for pid in skipped:
+            shutil.copy(paths[0], os.path.join(d, "app.%d.0000.pb.gz" % pid))
+        reason = "a trend needs at least 3 profiles (got 1)"
+        r = self.cli("leaks", "--html", "leaks.html", "series", check_rc=0)
+        for pid in skipped:
+            self.assertIn("heapsampler leaks: pid %d: %s; skipped\n" % (pid, reason), r.stdout)
+        self.assertIn("heapsampler leaks: pid 100, 12 profiles", r.stdout)
+        with open(os.path.join(self.dir, "leaks.html")) as f:
+            html = f.read()
+        for pid in skipped:
+            self.assertIn("pid %d: %s; skipped" % (pid, reason), html)
+        out = json.loads(self.cli("leaks", "--json", "series", check_rc=0).stdout)
+        self.assertEqual([p["pid"] for p in out["processes"]], [100] + skipped)
+        self.assertEqual([p.get("skipped") for p in out["processes"]], [None] + [reason] * 6)
 
     def test_leaks_needs_three_dated_profiles(self):
         _, paths = self.make_series(n=2)

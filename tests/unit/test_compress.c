@@ -1,9 +1,12 @@
 /*
  * test_compress.c - gzip/zstd/plain round trips, output that the reference decoders (zlib's
  * inflate, libzstd's one-shot decoder) accept, the max_out bound, and hostile input (truncated,
- * corrupted, trailing garbage, a decompression bomb) that must fail cleanly, never crash.
+ * corrupted, trailing garbage, a decompression bomb) that must fail cleanly, never crash; and
+ * the compression a file name asks for.
  */
 #include <criterion/criterion.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -134,6 +137,42 @@ Test(compress, suffixes)
     cr_assert_str_eq(hs_compress_suffix(HS_COMPRESSION_GZIP), ".pb.gz");
     cr_assert_str_eq(hs_compress_suffix(HS_COMPRESSION_ZSTD), ".pb.zst");
     cr_assert_str_eq(hs_compress_suffix(HS_COMPRESSION_NONE), ".pb");
+}
+
+Test(compress, compression_for_name)
+{
+    static const struct {
+        const char *name;
+        hs_compression_t method;
+        bool known;
+    } cases[] = {
+        {"heapsampler.4242.0001.pb.gz", HS_COMPRESSION_GZIP, true},
+        {"heapsampler.4242.0001.pb.zst", HS_COMPRESSION_ZSTD, true},
+        {"heapsampler.4242.0001.pb", HS_COMPRESSION_NONE, true},
+        {"/tmp/out.gz", HS_COMPRESSION_GZIP, true},
+        {"out.zst", HS_COMPRESSION_ZSTD, true},
+        {"heap.pprof", HS_COMPRESSION_GZIP, true},
+        {"dir.pb/out", HS_COMPRESS_NAME_DEFAULT, false},
+        {"out.txt", HS_COMPRESS_NAME_DEFAULT, false},
+        {"out.pb.gz2", HS_COMPRESS_NAME_DEFAULT, false},
+        {"out.PB", HS_COMPRESS_NAME_DEFAULT, false},
+        {".gz", HS_COMPRESS_NAME_DEFAULT, false}, /* a suffix alone is no name */
+        {"", HS_COMPRESS_NAME_DEFAULT, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bool known = !cases[i].known;
+        cr_assert_eq(hs_compress_for_name(cases[i].name, &known), cases[i].method, "%s",
+                     cases[i].name);
+        cr_assert_eq(known, cases[i].known, "%s", cases[i].name);
+        cr_assert_eq(hs_compress_for_name(cases[i].name, NULL), cases[i].method);
+    }
+    /* Every suffix the library writes reads back as its method. */
+    for (int m = HS_COMPRESSION_GZIP; m <= HS_COMPRESSION_NONE; m++) {
+        char name[32];
+        snprintf(name, sizeof name, "p%s", hs_compress_suffix(m));
+        cr_assert_eq((int)hs_compress_for_name(name, NULL), m, "%s", name);
+    }
+    cr_assert_eq(HS_COMPRESS_NAME_DEFAULT, HS_COMPRESSION_GZIP);
 }
 
 Test(compress, plain_input_is_copied)

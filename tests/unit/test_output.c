@@ -1,5 +1,7 @@
 /*
- * test_output.c - profile file names and the atomic write: content, mode 0600 whatever the
+ * test_output.c - profile file names, written and parsed back (round trips through
+ * hs_output_path, prefixes with dots and digits of their own, names that are not a numbered
+ * profile's), and the atomic write: content, mode 0600 whatever the
  * umask, no temporary file left behind on success or failure, errno on failure (missing
  * directory, parent that is a file, target that is a directory, file size limit), and a
  * symlink at the target replaced rather than followed. Failures use paths that fail for root
@@ -18,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "compress.h"
 #include "output.h"
 
 static char dir[64];
@@ -87,6 +90,111 @@ Test(output, path_too_long_or_empty)
     cr_assert_str_eq(exact, "abc.1234.0000.pb.gz");
     cr_assert_eq(hs_output_path(exact, sizeof exact - 1, "abc", 1234, 0, ".pb.gz"), HS_ERR_INVALID);
     cr_assert_eq(hs_output_path(buf, sizeof buf, "", 1, 0, ".pb"), HS_ERR_INVALID);
+}
+
+/* Parse name and check that it is a numbered profile's with these parts. */
+static void assert_numbered(const char *name, const char *prefix, pid_t pid, uint64_t seq,
+                            int compression)
+{
+    hs_output_name_t n;
+    cr_assert_eq(hs_output_parse_name(name, &n), HS_OK, "%s", name);
+    cr_assert(n.numbered, "%s", name);
+    cr_assert_eq(n.prefix_len, strlen(prefix), "%s: prefix length %zu", name, n.prefix_len);
+    cr_assert_eq(strncmp(name, prefix, n.prefix_len), 0, "%s", name);
+    cr_assert_eq(n.pid, pid, "%s: pid %d", name, (int)n.pid);
+    cr_assert_eq(n.seq, seq, "%s: seq %llu", name, (unsigned long long)n.seq);
+    cr_assert_eq(n.compression, compression, "%s", name);
+}
+
+Test(output, parse_round_trips_what_path_writes)
+{
+    static const char *const prefixes[] = {
+        "heapsampler",
+        "/tmp/prof/heapsampler",
+        "./p",
+        "app.v2",
+        "run.12",
+        "app.7.3",
+        "/a.1/b.2/c.3.4",
+        "x",
+        "9",
+        "...x",
+        "a..b",
+        "dir.d/0",
+    };
+    static const pid_t pids[] = {1, 7, 4242, 4194304, 2147483647};
+    static const uint64_t seqs[] = {0, 1, 42, 9999, 10000, 123456789, UINT64_MAX};
+    char buf[256];
+    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
+        for (size_t j = 0; j < sizeof pids / sizeof *pids; j++)
+            for (size_t k = 0; k < sizeof seqs / sizeof *seqs; k++)
+                for (int m = HS_COMPRESSION_GZIP; m <= HS_COMPRESSION_NONE; m++) {
+                    cr_assert_eq(hs_output_path(buf, sizeof buf, prefixes[i], pids[j], seqs[k],
+                                                hs_compress_suffix(m)),
+                                 HS_OK);
+                    assert_numbered(buf, prefixes[i], pids[j], seqs[k], m);
+                }
+}
+
+Test(output, parse_odd_names)
+{
+    /* The prefix is what is left after ".<pid>.<seq>", however many numbers it holds itself. */
+    assert_numbered("1.2.3.pb.gz", "1", 2, 3, HS_COMPRESSION_GZIP);
+    assert_numbered("a.pb.4242.0001.pb.zst", "a.pb", 4242, 1, HS_COMPRESSION_ZSTD);
+    assert_numbered("dir.7/x.4242.0001.pb", "dir.7/x", 4242, 1, HS_COMPRESSION_NONE);
+    assert_numbered("x.0042.00000000000000000000007.pb", "x", 42, 7, HS_COMPRESSION_NONE);
+
+    /* Profiles whose names carry no pid and seq. */
+    static const struct {
+        const char *name;
+        int compression;
+    } named[] = {
+        {"heap.pb.gz", HS_COMPRESSION_GZIP},
+        {"/tmp/heap.pb.zst", HS_COMPRESSION_ZSTD},
+        {"out.pb", HS_COMPRESSION_NONE},
+        {"4242.0001.pb.gz", HS_COMPRESSION_GZIP},      /* no prefix */
+        {"dir/.4242.0001.pb.gz", HS_COMPRESSION_GZIP}, /* an empty last component */
+        {"x.4242.pb.gz", HS_COMPRESSION_GZIP},         /* one number only */
+        {"x..0001.pb.gz", HS_COMPRESSION_GZIP},
+        {"x.42a.0001.pb.gz", HS_COMPRESSION_GZIP},
+        {"x.-1.0001.pb.gz", HS_COMPRESSION_GZIP},
+        {"x.+1.0001.pb.gz", HS_COMPRESSION_GZIP},
+        {"x.2147483648.0001.pb.gz", HS_COMPRESSION_GZIP},           /* beyond pid_t */
+        {"x.1.18446744073709551616.pb.gz", HS_COMPRESSION_GZIP},    /* beyond 64 bits */
+        {"x.99999999999999999999999.1.pb.gz", HS_COMPRESSION_GZIP}, /* ditto */
+    };
+    for (size_t i = 0; i < sizeof named / sizeof *named; i++) {
+        hs_output_name_t n;
+        cr_assert_eq(hs_output_parse_name(named[i].name, &n), HS_OK, "%s", named[i].name);
+        cr_assert_not(n.numbered, "%s", named[i].name);
+        cr_assert_eq(n.pid, 0);
+        cr_assert_eq(n.seq, 0);
+        cr_assert_eq(n.compression, named[i].compression, "%s", named[i].name);
+    }
+}
+
+Test(output, parse_refuses_what_is_not_a_profile)
+{
+    static const char *const bad[] = {
+        "",
+        ".pb.gz",
+        "dir/.pb",
+        "heapsampler.4242.0001.pb.gz.tmp.0123456789abcdef", /* being written */
+        "heapsampler.4242.0001",
+        "heapsampler.4242.0001.gz",
+        "heapsampler.4242.0001.pb.gz2",
+        "heapsampler.4242.0001.pbgz",
+        "heapsampler.4242.0001.pb.",
+        "notes.txt",
+        "dir.pb.gz/",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        hs_output_name_t n;
+        cr_assert_eq(hs_output_parse_name(bad[i], &n), HS_ERR_INVALID, "%s", bad[i]);
+        cr_assert_not(n.numbered);
+    }
+    hs_output_name_t n;
+    cr_assert_eq(hs_output_parse_name(NULL, &n), HS_ERR_INVALID);
 }
 
 Test(output, write_creates_file_with_mode_0600)

@@ -1,0 +1,19 @@
+/*
+ * leak_report.h - how `leaks` and `check` show a leak analysis (leak_analysis.h): the table per
+ * process and the verdict line, JSON (--json), and the HTML report (--html).
+ */
+#ifndef HS_LEAK_REPORT_H
+#define HS_LEAK_REPORT_H
+
+#include <stdio.h>
+
+#include "analysis.h"
+#include "leak_analysis.h"
+
+/* The table of every process (skipped ones in one line each), or JSON when o->json. */
+void hs_leak_report_print(FILE *f, const hs_leak_analysis_t *a, const hs_cli_opts_t *o);
+
+/* Write o->html; 0, or HS_CLI_EXIT_FAILURE after a message naming cmd. */
+int hs_leak_report_html(const char *cmd, const hs_leak_analysis_t *a, const hs_cli_opts_t *o);
+
+#endif
