@@ -272,12 +272,12 @@ static hs_err_t hs_pprof_writer_location(hs_pw_t *w, uintptr_t frame, uint32_t g
         }
     }
     const hs_module_t *m =
-        hs_pprof_writer_canon(w, hs_mappings_find_gen(w->modules, frame - 1, gen));
-    if (gen != HS_MAPPINGS_GEN_NONE &&
+        hs_pprof_writer_canon(w, hs_modules_find_gen(w->modules, frame - 1, gen));
+    if (gen != HS_MODULES_GEN_NONE &&
         m == hs_pprof_writer_canon(
-                 w, hs_mappings_find_gen(w->modules, frame - 1, HS_MAPPINGS_GEN_NONE))) {
+                 w, hs_modules_find_gen(w->modules, frame - 1, HS_MODULES_GEN_NONE))) {
         /* Not in a reused range, or resolved the same way: share the unmarked location. */
-        hs_err_t err = hs_pprof_writer_location(w, frame, HS_MAPPINGS_GEN_NONE, id);
+        hs_err_t err = hs_pprof_writer_location(w, frame, HS_MODULES_GEN_NONE, id);
         if (err == HS_OK)
             err = hs_pprof_writer_loc_insert(w, frame, gen, (uint32_t)*id);
         return err;
@@ -555,7 +555,7 @@ static hs_err_t hs_pprof_writer_samples(hs_pw_t *w, hs_pw_msg_t *g, const hs_sna
         uint64_t *ids = &g->loc_ids[used];
         size_t depth = 0;
         uint32_t nframes_row = st->frames ? st->depth : 0; /* no frames: an empty stack */
-        uint32_t gen = HS_MAPPINGS_GEN_NONE;
+        uint32_t gen = HS_MODULES_GEN_NONE;
         if (nframes_row && HS_MAPPINGS_IS_MARK(st->frames[nframes_row - 1]))
             gen = HS_MAPPINGS_MARK_GEN(st->frames[--nframes_row]);
         for (uint32_t k = 0; k < nframes_row; k++) {

@@ -197,7 +197,7 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
      * profiler's memory (os.h). */
     hs_os_account_caches(hs_symbolizer_memory(dump_symbolizer) + hs_mappings_memory());
     *nrows = snap.nrows;
-    hs_mappings_free(&modules);
+    hs_modules_free(&modules);
     hs_snapshot_free(&snap);
     if (err != HS_OK)
         hs_warn_once(&warned_encode,

@@ -104,7 +104,7 @@ static void teardown(void)
     if (go_file[0])
         unlink(go_file);
     hs_symbolizer_free(sym);
-    hs_mappings_free(&mods);
+    hs_modules_free(&mods);
 }
 
 TestSuite(pprof_writer, .init = setup, .fini = teardown, .timeout = 120);

@@ -321,5 +321,5 @@ Test(profile_fold, unused_functions_mappings_and_strings_are_not_written)
     hs_pprof_free(&in);
     hs_pprof_free(&out);
     hs_symbolizer_free(sym);
-    hs_mappings_free(&mods);
+    hs_modules_free(&mods);
 }
