@@ -15,6 +15,12 @@
  * fewer names. The symbolizer's memory, what it could not cache and the time it took are in
  * each profile's comments and, at HEAPSAMPLER_VERBOSE=2, on stderr.
  *
+ * The pprof writer knows neither snapshots nor the symbolizer (pprof_writer.h): this file
+ * adapts one to the other. Each snapshot row becomes a writer row with its stack, whose trailing
+ * generation mark (mappings.h) becomes the row's generation; the symbolizer becomes the
+ * writer's namer (hs_dump_name), which also writes its figures into the profile's comments once
+ * the batch is named.
+ *
  * Failures never stop the host program. Each kind of failure is reported once per process with
  * one line naming the file and the reason; the counters record every one.
  *
@@ -104,21 +110,81 @@ static void hs_dump_symbolizer_comment(char *buf, size_t len)
              (double)st.batch_ns / 1e6);
 }
 
-/* The comment slot the symbolizer's figures go to once the encoder has symbolized. */
-typedef struct hs_dump_late {
+hs_err_t hs_dump_name(void *symbolizer, const hs_module_t *const *mods, const uintptr_t *addrs,
+                      size_t n, hs_pprof_emit_fn emit, void *sink)
+{
+    if (!symbolizer || n == 0)
+        return HS_OK;
+    hs_symloc_t *res = malloc(n * sizeof *res);
+    if (!res)
+        return HS_ERR_NOMEM;
+    hs_err_t err = hs_symbolize_batch(symbolizer, mods, addrs, n, res);
+    for (size_t i = 0; i < n && err == HS_OK; i++) {
+        hs_pprof_frame_t frames[HS_SYMBOLIZE_MAX_FRAMES];
+        uint32_t nf = res[i].n < HS_SYMBOLIZE_MAX_FRAMES ? res[i].n : HS_SYMBOLIZE_MAX_FRAMES;
+        for (uint32_t k = 0; k < nf; k++) {
+            const hs_symframe_t *f = &res[i].frames[k];
+            frames[k] = (hs_pprof_frame_t){f->name, f->system_name, f->file, f->line};
+        }
+        if (nf)
+            err = emit(sink, i, frames, nf);
+    }
+    free(res);
+    return err;
+}
+
+/* A dump's namer: the symbolizer's names, then its figures in the comment slot left for them. */
+typedef struct hs_dump_figures {
     const char **comments;
     size_t slot;
     char *buf;
     size_t len;
     int verbosity; /* 1 for the exit dump's summary, 2 for every dump */
-} hs_dump_late_t;
+} hs_dump_figures_t;
 
-static void hs_dump_symbolized(void *arg)
+static hs_err_t hs_dump_namer(void *arg, const hs_module_t *const *mods, const uintptr_t *addrs,
+                              size_t n, hs_pprof_emit_fn emit, void *sink)
 {
-    hs_dump_late_t *late = arg;
-    hs_dump_symbolizer_comment(late->buf, late->len);
-    late->comments[late->slot] = late->buf;
-    hs_debug(late->verbosity, "pid %d: %s", (int)getpid(), late->buf);
+    hs_dump_figures_t *figures = arg;
+    hs_err_t err = hs_dump_name(dump_symbolizer, mods, addrs, n, emit, sink);
+    if (err != HS_OK)
+        return err;
+    hs_dump_symbolizer_comment(figures->buf, figures->len);
+    figures->comments[figures->slot] = figures->buf;
+    hs_debug(figures->verbosity, "pid %d: %s", (int)getpid(), figures->buf);
+    return HS_OK;
+}
+
+/*
+ * The snapshot's rows as the pprof writer's: each with its stack, whose generation mark (if
+ * any) becomes the row's generation. *out is malloc'd. A row naming a stack that does not exist
+ * is a broken snapshot: HS_ERR_INVALID.
+ */
+static hs_err_t hs_dump_rows(const hs_snapshot_t *snap, hs_pprof_row_t **out)
+{
+    hs_pprof_row_t *rows = malloc((snap->nrows ? snap->nrows : 1) * sizeof *rows);
+    if (!rows)
+        return HS_ERR_NOMEM;
+    for (size_t i = 0; i < snap->nrows; i++) {
+        const hs_snapshot_row_t *r = &snap->rows[i];
+        if (r->stack_id >= snap->nstacks) {
+            free(rows);
+            return HS_ERR_INVALID;
+        }
+        const hs_snapshot_stack_t *st = &snap->stacks[r->stack_id];
+        uint32_t depth = st->frames ? st->depth : 0;
+        uint32_t gen = HS_MODULES_GEN_NONE;
+        if (depth && HS_MAPPINGS_IS_MARK(st->frames[depth - 1]))
+            gen = HS_MAPPINGS_MARK_GEN(st->frames[--depth]);
+        rows[i] = (hs_pprof_row_t){.frames = st->frames,
+                                   .depth = depth,
+                                   .gen = gen,
+                                   .size = r->size,
+                                   .allocs = r->allocs,
+                                   .live = r->live};
+    }
+    *out = rows;
+    return HS_OK;
 }
 
 /*
@@ -178,25 +244,31 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
     snprintf(comment[3], sizeof comment[3], "profiler_memory=%llu bytes",
              (unsigned long long)snap.profiler_bytes);
     const char *comments[] = {comment[0], comment[1], comment[2], comment[3], NULL, NULL};
-    hs_pprof_options_t opt = {
+    hs_dump_figures_t figures = {.comments = comments,
+                                 .slot = 4,
+                                 .buf = comment[4],
+                                 .len = sizeof comment[4],
+                                 .verbosity = reason == HS_DUMP_EXIT ? 1 : 2};
+    hs_pprof_profile_t profile = {
+        .nrows = snap.nrows,
+        .rate = snap.rate,
+        .time_ns = snap.time_ns,
+        .start_ns = snap.start_ns,
         .modules = mods,
-        .symbolizer = dump_symbolizer,
+        .namer = dump_symbolizer ? hs_dump_namer : NULL,
+        .namer_arg = &figures,
         .comments = comments,
     };
-    hs_dump_late_t late = {.comments = comments,
-                           .slot = 4,
-                           .buf = comment[4],
-                           .len = sizeof comment[4],
-                           .verbosity = reason == HS_DUMP_EXIT ? 1 : 2};
-    if (dump_symbolizer) {
-        opt.symbolized = hs_dump_symbolized;
-        opt.symbolized_arg = &late;
-    }
-    err = hs_pprof_encode(&snap, &opt, pb, pb_len);
-    /* Symbolizing may have read more files: the symbol caches and the module record are the
+    hs_pprof_row_t *rows = NULL;
+    err = hs_dump_rows(&snap, &rows);
+    profile.rows = rows;
+    if (err == HS_OK)
+        err = hs_pprof_encode(&profile, pb, pb_len);
+    /* Naming may have read more files: the symbol caches and the module record are the
      * profiler's memory (os.h). */
     hs_os_account_caches(hs_symbolizer_memory(dump_symbolizer) + hs_mappings_memory());
     *nrows = snap.nrows;
+    free(rows);
     hs_modules_free(&modules);
     hs_snapshot_free(&snap);
     if (err != HS_OK)

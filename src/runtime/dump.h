@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "common.h"
+#include "pprof_writer.h"
 #include "snapshot.h"
 
 typedef enum hs_dump_reason {
@@ -41,6 +42,13 @@ hs_err_t hs_dump_run(hs_dump_reason_t reason, const char *path, char *written,
 typedef hs_err_t (*hs_dump_transform_fn)(hs_snapshot_t *snap, void *arg);
 hs_err_t hs_dump_encode_with(hs_dump_reason_t reason, hs_dump_transform_fn transform, void *arg,
                              uint8_t **pb, size_t *pb_len) HS_MUST_CHECK;
+
+/*
+ * The pprof writer's namer (pprof_writer.h) on a symbolizer (an hs_symbolizer_t; NULL names
+ * nothing): hs_symbolize_batch's frames, as they are. For dumps and for tests.
+ */
+hs_err_t hs_dump_name(void *symbolizer, const hs_module_t *const *mods, const uintptr_t *addrs,
+                      size_t n, hs_pprof_emit_fn emit, void *sink) HS_MUST_CHECK;
 
 /* Forked child: restart the sequence at 0 (the pid changed) and keep the caches. */
 void hs_dump_after_fork_child(void);
