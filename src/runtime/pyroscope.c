@@ -3,7 +3,7 @@
  *
  * Building (hs_pyroscope_collect, writer thread; hs_pyroscope_final, exit): under build_mu, a
  * snapshot is taken through hs_dump_encode_with, whose transform replaces each row's
- * cumulative sampled allocations by the increase since `base` (profile_delta.h) and sets the
+ * cumulative sampled allocations by the increase since `base` (snapshot_delta.h) and sets the
  * profile's window [from, until]. The new baseline is kept only once the upload is built and
  * compressed: an upload that cannot be built leaves its allocations to the next one. A profile
  * over the server's limits is folded (profile_fold.h); every upload is gzip.
@@ -52,7 +52,7 @@
 #include "log.h"
 #include "os.h"
 #include "pprof_reader.h"
-#include "profile_delta.h"
+#include "snapshot_delta.h"
 #include "profile_fold.h"
 #include "profiler.h"
 #include "pyroscope_http.h"
@@ -77,7 +77,7 @@ static struct {
     hs_pyroscope_target_t target;
 
     pthread_mutex_t build_mu; /* base and from_ns */
-    hs_delta_base_t *base;
+    hs_snapshot_delta_t *base;
     uint64_t from_ns; /* wall clock: start of the next upload's window */
 
     pthread_mutex_t mu;     /* everything below */
@@ -347,8 +347,8 @@ static void hs_pyroscope_start_thread(void)
 /* ---- building ----------------------------------------------------------------------------- */
 
 typedef struct hs_pyroscope_build {
-    const hs_delta_base_t *base;
-    hs_delta_base_t *next;
+    const hs_snapshot_delta_t *base;
+    hs_snapshot_delta_t *next;
     size_t nonzero;
     uint64_t from_ns, until_ns;
 } hs_pyroscope_build_t;
@@ -356,7 +356,7 @@ typedef struct hs_pyroscope_build {
 static hs_err_t hs_pyroscope_transform(hs_snapshot_t *snap, void *arg)
 {
     hs_pyroscope_build_t *b = arg;
-    hs_err_t err = hs_profile_delta_apply(b->base, snap, &b->next, &b->nonzero);
+    hs_err_t err = hs_snapshot_delta_apply(b->base, snap, &b->next, &b->nonzero);
     b->until_ns = snap->time_ns;
     /* duration_nanos becomes the window of the increments. */
     snap->start_ns = b->from_ns < snap->time_ns ? b->from_ns : snap->time_ns;
@@ -434,7 +434,7 @@ static void hs_pyroscope_build(void)
         err = hs_compress(HS_COMPRESSION_GZIP, pb, len, &gz, &gz_len);
     if (err != HS_OK) {
         free(pb);
-        hs_profile_delta_base_free(b.next);
+        hs_snapshot_delta_free(b.next);
         pthread_mutex_unlock(&P.build_mu);
         if (err == HS_ERR_STATE)
             return; /* the profiler is off or stopped */
@@ -449,7 +449,7 @@ static void hs_pyroscope_build(void)
     }
 commit:
     free(pb);
-    hs_profile_delta_base_free(P.base);
+    hs_snapshot_delta_free(P.base);
     P.base = b.next;
     P.from_ns = b.until_ns;
     pthread_mutex_unlock(&P.build_mu);
@@ -584,7 +584,7 @@ void hs_pyroscope_fork_child(void)
     hs_snapshot_t snap;
     hs_err_t err = P.ring ? hs_snapshot_take(&snap) : HS_ERR_NOMEM;
     if (err == HS_OK) {
-        err = hs_profile_delta_base(&snap, &P.base);
+        err = hs_snapshot_delta_base(&snap, &P.base);
         P.from_ns = snap.time_ns;
         hs_snapshot_free(&snap);
     }
