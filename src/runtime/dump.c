@@ -50,6 +50,7 @@
 #include "os.h"
 #include "output.h"
 #include "pprof_writer.h"
+#include "sampler.h"
 #include "snapshot.h"
 #include "symbolize.h"
 #include "loader_gate.h"
@@ -62,6 +63,7 @@
 #define HS_DUMP_COMMENT_MAX 256
 
 static pthread_mutex_t dump_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t dump_start_ns; /* set at init, before any dump */
 static uint64_t dump_seq;
 static hs_symbolizer_t *dump_symbolizer;
 static int dump_busy; /* a dump is between lock and unlock (read by the fork child) */
@@ -89,6 +91,24 @@ static const char *hs_dump_reason_name(hs_dump_reason_t reason)
         return "growth";
     }
     return "unknown";
+}
+
+void hs_dump_configure(uint64_t start_ns)
+{
+    dump_start_ns = start_ns;
+}
+
+hs_err_t hs_dump_snapshot(hs_snapshot_t *snap)
+{
+    hs_sampler_stats_t st;
+    hs_sampler_get_stats(&st);
+    hs_snapshot_info_t info = {
+        .rate = hs_sampler_rate(),
+        .start_ns = dump_start_ns,
+        .samples = st.samples,
+        .dropped = st.dropped_full + st.dropped_nomem + st.dropped_unwind,
+    };
+    return hs_snapshot_take(snap, &info);
 }
 
 /* "symbolizer: ..." figures of the last batch, for the profile's comments and verbose output. */
@@ -195,7 +215,7 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
                                uint8_t **pb, size_t *pb_len, size_t *nrows)
 {
     hs_snapshot_t snap;
-    hs_err_t err = hs_snapshot_take(&snap);
+    hs_err_t err = hs_dump_snapshot(&snap);
     if (err == HS_ERR_STATE)
         return err; /* profiler off or stopped: not a failure to report */
     if (err != HS_OK) {
@@ -355,6 +375,31 @@ hs_err_t hs_dump_run(hs_dump_reason_t reason, const char *path, char *written, s
     else if (err != HS_ERR_STATE)
         __atomic_add_fetch(&dump_failed, 1, __ATOMIC_RELAXED);
     return err;
+}
+
+hs_err_t hs_dump_export(void *arg, hs_writer_event_t event, const char *path)
+{
+    (void)arg;
+    hs_dump_reason_t reason = HS_DUMP_INTERVAL;
+    switch (event) {
+    case HS_WRITER_INTERVAL:
+        reason = HS_DUMP_INTERVAL;
+        break;
+    case HS_WRITER_SIGNAL:
+        reason = HS_DUMP_SIGNAL;
+        break;
+    case HS_WRITER_API:
+        reason = HS_DUMP_API;
+        break;
+    case HS_WRITER_GROWTH:
+        reason = HS_DUMP_GROWTH;
+        break;
+    case HS_WRITER_EXIT:
+        reason = HS_DUMP_EXIT;
+        break;
+    }
+    /* Failures are reported (once per kind) by hs_dump_run. */
+    return hs_dump_run(reason, path, NULL, 0);
 }
 
 hs_err_t hs_dump_encode_with(hs_dump_reason_t reason, hs_dump_transform_fn transform, void *arg,

@@ -15,6 +15,7 @@
 #include "common.h"
 #include "pprof_writer.h"
 #include "snapshot.h"
+#include "writer_thread.h"
 
 typedef enum hs_dump_reason {
     HS_DUMP_INTERVAL,
@@ -24,6 +25,21 @@ typedef enum hs_dump_reason {
     HS_DUMP_UPLOAD, /* a Pyroscope upload (not a file) */
     HS_DUMP_GROWTH, /* HEAPSAMPLER_INUSE_GROWTH: in-use memory reached a new step */
 } hs_dump_reason_t;
+
+/* Set up at init: profiles' durations count from start_ns (wall clock; 0: each has none). */
+void hs_dump_configure(uint64_t start_ns);
+
+/*
+ * A snapshot of the tables with the sampler's rate and counters and the start of profiling:
+ * the one every exporter (and heapsampler_get_stats) starts from. Under the reentrancy guard.
+ */
+hs_err_t hs_dump_snapshot(hs_snapshot_t *snap) HS_MUST_CHECK;
+
+/*
+ * The profile files as a writer thread exporter (writer_thread.h; arg unused): a numbered
+ * profile for every event, the API's path when it names one.
+ */
+hs_err_t hs_dump_export(void *arg, hs_writer_event_t event, const char *path);
 
 /*
  * Write the next profile <prefix>.<pid>.<seq><suffix>. If path is non-NULL, write there

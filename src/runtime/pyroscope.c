@@ -1,6 +1,11 @@
 /*
  * pyroscope.c - uploads to Grafana Pyroscope from the preloaded library (see pyroscope.h).
  *
+ * An exporter of the writer thread (writer_thread.h): the profiler registers
+ * hs_pyroscope_export with the upload interval as its period, and passes what this file needs
+ * of the rest of the profiler (the start of profiling, whether it still runs) to
+ * hs_pyroscope_start.
+ *
  * Building (hs_pyroscope_collect, writer thread; hs_pyroscope_final, exit): under build_mu, a
  * snapshot is taken through hs_dump_encode_with, whose transform replaces each row's
  * cumulative sampled allocations by the increase since `base` (snapshot_delta.h) and sets the
@@ -26,10 +31,11 @@
  *
  * Exit: libcurl's TLS library registers an atexit handler that tears it down, which would run
  * before this library's destructor; so when libcurl is loaded, hs_pyroscope_atexit is
- * registered after it and does the final upload first. At exit every queued upload gets one
- * more attempt, without backoff (a refused connection costs the exit nothing), and all of it
- * takes at most HEAPSAMPLER_UPLOAD_TIMEOUT: then a request in flight is aborted (curl's
- * progress callback) and the thread gets a little more time to leave libcurl.
+ * registered after it and does the final upload first, if the profiler still runs (a profiler
+ * switched off by a fault or a fork from a signal handler uploads nothing more). At exit every
+ * queued upload gets one more attempt, without backoff (a refused connection costs the exit
+ * nothing), and all of it takes at most HEAPSAMPLER_UPLOAD_TIMEOUT: then a request in flight is
+ * aborted (curl's progress callback) and the thread gets a little more time to leave libcurl.
  *
  * Fork: the child re-initialises every lock, abandons (never frees: they may be mid-update)
  * the parent's queue, client and baseline, and takes a fresh baseline from the tables, which
@@ -54,7 +60,6 @@
 #include "pprof_reader.h"
 #include "snapshot_delta.h"
 #include "profile_fold.h"
-#include "profiler.h"
 #include "pyroscope_http.h"
 #include "snapshot.h"
 
@@ -75,6 +80,7 @@ typedef struct hs_upload {
 static struct {
     int enabled;
     hs_pyroscope_target_t target;
+    bool (*profiling)(void); /* NULL: always */
 
     pthread_mutex_t build_mu; /* base and from_ns */
     hs_snapshot_delta_t *base;
@@ -468,10 +474,22 @@ void hs_pyroscope_collect(void)
         hs_pyroscope_build();
 }
 
+hs_err_t hs_pyroscope_export(void *arg, hs_writer_event_t event, const char *path)
+{
+    (void)arg;
+    (void)path;
+    if (event == HS_WRITER_INTERVAL)
+        hs_pyroscope_collect();
+    else if (event == HS_WRITER_EXIT)
+        hs_pyroscope_final(); /* unless its atexit handler did it already */
+    return HS_OK;
+}
+
 /* ---- life cycle --------------------------------------------------------------------------- */
 
-void hs_pyroscope_start(void)
+void hs_pyroscope_start(uint64_t start_ns, bool (*profiling)(void))
 {
+    P.profiling = profiling;
     if (!hs_config.pyroscope_url[0])
         return;
     hs_pyroscope_init_primitives();
@@ -487,7 +505,7 @@ void hs_pyroscope_start(void)
         hs_pyroscope_http_target_free(&P.target);
         return;
     }
-    P.from_ns = hs_snapshot_start_ns ? hs_snapshot_start_ns : hs_os_wall_ns();
+    P.from_ns = start_ns ? start_ns : hs_os_wall_ns();
     __atomic_store_n(&P.enabled, 1, __ATOMIC_RELEASE);
     char every[32];
     const hs_option_t *opt = hs_config_find("UPLOAD_INTERVAL");
@@ -561,7 +579,7 @@ static void hs_pyroscope_atexit(void)
 {
     hs_thread_t *t = hs_thread_get();
     hs_guard_enter(t);
-    if (hs_profiler_state() == HS_PROFILER_RUNNING)
+    if (!P.profiling || P.profiling())
         hs_pyroscope_final();
     hs_guard_exit(t);
 }
@@ -582,7 +600,7 @@ void hs_pyroscope_fork_child(void)
     P.nseen = 0;
     P.base = NULL;
     hs_snapshot_t snap;
-    hs_err_t err = P.ring ? hs_snapshot_take(&snap) : HS_ERR_NOMEM;
+    hs_err_t err = P.ring ? hs_dump_snapshot(&snap) : HS_ERR_NOMEM;
     if (err == HS_OK) {
         err = hs_snapshot_delta_base(&snap, &P.base);
         P.from_ns = snap.time_ns;
