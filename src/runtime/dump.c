@@ -28,10 +28,10 @@
  * has stopped) with the reentrancy guard held, so its mallocs are not sampled; it takes no
  * profiler lock other than dump_lock, and holds none while dl_iterate_phdr takes the loader
  * lock (hs_snapshot_take releases the table locks before returning).
- * Fork: the child is single-threaded; hs_dump_after_fork_child re-initialises dump_lock (a
- * parent thread may have held it) and restarts the sequence at 0 for the new pid. If the fork
- * interrupted a dump, the symbolizer may be half-updated: the child abandons it (leaks it) and
- * builds a new one.
+ * Fork: the child is single-threaded; hs_dump_postfork_child re-initialises dump_lock (a
+ * parent thread may have held it: the fork does not wait for a dump) and restarts the sequence at 0
+ * for the new pid. If the fork interrupted a dump, the symbolizer may be half-updated: the child
+ * abandons it (leaks it) and builds a new one.
  */
 #include "dump.h"
 
@@ -416,7 +416,14 @@ hs_err_t hs_dump_encode_with(hs_dump_reason_t reason, hs_dump_transform_fn trans
     return err;
 }
 
-void hs_dump_after_fork_child(void)
+void hs_dump_prefork(void)
+{
+    /* Nothing to take: see dump.h. */
+}
+
+void hs_dump_postfork_parent(void) {}
+
+void hs_dump_postfork_child(void)
 {
     pthread_mutex_init(&dump_lock, NULL);
     dump_seq = 0;

@@ -66,8 +66,15 @@ hs_err_t hs_dump_encode_with(hs_dump_reason_t reason, hs_dump_transform_fn trans
 hs_err_t hs_dump_name(void *symbolizer, const hs_module_t *const *mods, const uintptr_t *addrs,
                       size_t n, hs_pprof_emit_fn emit, void *sink) HS_MUST_CHECK;
 
-/* Forked child: restart the sequence at 0 (the pid changed) and keep the caches. */
-void hs_dump_after_fork_child(void);
+/*
+ * Fork (fork.c). dump_lock is not taken before the fork: a dump holds it for as long as
+ * symbolizing takes (seconds), and a fork must not wait for that. The child re-initialises it,
+ * restarts the sequence at 0 (the pid changed) and keeps the caches, unless the fork
+ * interrupted a dump.
+ */
+void hs_dump_prefork(void);
+void hs_dump_postfork_parent(void);
+void hs_dump_postfork_child(void);
 
 /* Profiles written successfully / failed, since start. */
 uint64_t hs_dump_count(void);

@@ -57,8 +57,7 @@
  * after dl_iterate_phdr returned and is never held while calling the loader; its holders only
  * compute and malloc (the reentrancy guard is held). Fork: the record's mutex is held only
  * inside loader-gate sections (hs_mappings_sync and hs_mappings_read; the counters read for
- * reports are atomics), and the fork prepare handler waits for those to end, so the child finds
- * it free.
+ * reports are atomics); fork.c takes it once the gate has closed, when it is free.
  */
 #include "mappings.h"
 
@@ -533,6 +532,21 @@ uintptr_t hs_mappings_sync(const uintptr_t *frames, uint32_t n)
         return 0;
     uint32_t count = __atomic_load_n(&R.count, __ATOMIC_ACQUIRE);
     return HS_MAPPINGS_MARK_BASE | (uintptr_t)count;
+}
+
+void hs_mappings_prefork(void)
+{
+    pthread_mutex_lock(&R.mu);
+}
+
+void hs_mappings_postfork_parent(void)
+{
+    pthread_mutex_unlock(&R.mu);
+}
+
+void hs_mappings_postfork_child(void)
+{
+    pthread_mutex_init(&R.mu, NULL);
 }
 
 /* Lock-free: callers outside the loader gate must not take the mutex (see the fork rule). */

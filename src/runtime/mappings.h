@@ -51,6 +51,16 @@ hs_err_t hs_mappings_read(hs_modules_t *out) HS_MUST_CHECK;
  */
 uintptr_t hs_mappings_sync(const uintptr_t *frames, uint32_t n);
 
+/*
+ * Fork (fork.c): the record's mutex is held only inside loader-gate sections, so it is taken
+ * after the gate has closed (it is free then; taking it before could deadlock: a section that
+ * starts meanwhile would wait for it while the gate waits for the section). Released in the
+ * parent, re-initialised in the child.
+ */
+void hs_mappings_prefork(void);
+void hs_mappings_postfork_parent(void);
+void hs_mappings_postfork_child(void);
+
 /* Bytes the record holds, and how many modules it has (loaded or not); lock-free. */
 size_t hs_mappings_memory(void);
 size_t hs_mappings_record_count(void);

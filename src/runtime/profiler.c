@@ -14,11 +14,11 @@
  * value that is not a pid (the profiler writes only digits) counts as unset.
  * A fork without exec (workers, daemons) keeps profiling with its own pid and files.
  *
- * Fork: prepare takes every table lock and closes the loader gate (so no thread is inside
- * dl_iterate_phdr on our behalf), parent releases, child re-initialises the locks, restarts the
- * sequence of file names and the writer thread, and reseeds its sampler. A fork from a signal
- * handler that interrupted the profiler (guard held) cannot take the locks safely: the child
- * then stops profiling rather than trust half-updated tables.
+ * Wiring: this is the one file that knows every module. It hands the sampler its callbacks
+ * (the writer's nudges), the dump and Pyroscope exporters the start of profiling, registers the
+ * exporters with the writer thread, and registers the fork protocol (fork.c, which orders every
+ * module's fork handlers) with its own state: the protocol runs only while the profiler runs,
+ * and a child forked from inside the profiler (a signal handler) switches it off.
  *
  * Exit: the destructor asks the writer thread for a final profile and waits (bounded), then
  * switches sampling off: allocations in later destructors would be in no profile anyway.
@@ -27,7 +27,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -38,9 +37,9 @@
 
 #include "config.h"
 #include "dump.h"
+#include "fork.h"
 #include "guard.h"
 #include "live_table.h"
-#include "loader_gate.h"
 #include "log.h"
 #include "os.h"
 #include "pyroscope.h"
@@ -54,7 +53,6 @@ extern char **environ;
 
 static int state = HS_PROFILER_UNINIT;
 static uint64_t start_ns; /* wall clock at init: the start of every profile's duration */
-static __thread int fork_locked __attribute__((tls_model("initial-exec")));
 static int warned_fault;
 
 int hs_profiler_state(void)
@@ -157,57 +155,6 @@ too_long:
     return 0;
 }
 
-/* ---- fork --------------------------------------------------------------------------------- */
-
-static void fork_prepare(void)
-{
-    hs_thread_t *t = hs_thread_get();
-    fork_locked = 0;
-    if (hs_profiler_state() != HS_PROFILER_RUNNING || t->guard)
-        return;
-    hs_guard_enter(t);
-    hs_stack_table_lock_all();
-    hs_live_lock_all();
-    hs_loader_gate_close();
-    fork_locked = 1;
-}
-
-static void fork_parent(void)
-{
-    if (!fork_locked)
-        return;
-    fork_locked = 0;
-    hs_loader_gate_open(0);
-    hs_live_unlock_all();
-    hs_stack_table_unlock_all();
-    hs_guard_exit(hs_thread_get());
-}
-
-static void fork_child(void)
-{
-    hs_thread_t *t = hs_thread_get();
-    if (!fork_locked) {
-        if (hs_profiler_state() == HS_PROFILER_RUNNING) {
-            /* Forked from inside the profiler (a signal handler): the tables may be mid-update. */
-            hs_live_reset_locks();
-            hs_stack_table_reset_locks();
-            hs_loader_gate_open(1);
-            turn_off();
-        }
-        return;
-    }
-    fork_locked = 0;
-    hs_live_reset_locks();
-    hs_stack_table_reset_locks();
-    hs_loader_gate_open(1);
-    hs_sampler_after_fork_child();
-    hs_dump_after_fork_child();
-    hs_pyroscope_fork_child(); /* before the writer's new thread can collect */
-    hs_writer_fork_child();
-    hs_debug(1, "pid %d: forked, profiling into its own files", (int)getpid());
-    hs_guard_exit(t);
-}
-
 /* ---- dump signal -------------------------------------------------------------------------- */
 
 static void on_dump_signal(int sig)
@@ -306,7 +253,7 @@ void hs_profiler_init(void)
         &(hs_sampler_callbacks_t){.nudge = hs_writer_nudge, .grew = hs_writer_poke_growth});
     start_ns = hs_os_wall_ns();
     hs_dump_configure(start_ns);
-    if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)
+    if (hs_fork_register(profiler_running, turn_off) != HS_OK)
         hs_log("cannot register fork handlers; forked children will not be profiled");
 
     if (hs_config.verbose)

@@ -584,9 +584,15 @@ static void hs_pyroscope_atexit(void)
     hs_guard_exit(t);
 }
 
-void hs_pyroscope_fork_child(void)
+void hs_pyroscope_prefork(void)
 {
-    hs_pyroscope_http_fork_child();
+    /* Nothing to take: see pyroscope.h. */
+}
+
+void hs_pyroscope_postfork_parent(void) {}
+
+void hs_pyroscope_postfork_child(void)
+{
     if (!hs_pyroscope_enabled())
         return;
     hs_pyroscope_init_primitives();

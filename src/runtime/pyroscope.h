@@ -50,11 +50,16 @@ void hs_pyroscope_collect(void);
 void hs_pyroscope_final(void);
 
 /*
- * Forked child: an empty queue, no delivery thread until the first upload, and a baseline
- * taken now, so that the child's alloc_* count only its own allocations (the parent uploads
- * its own). Called with the reentrancy guard held, after the tables are usable again.
+ * Fork (fork.c). Nothing is taken before the fork: a build holds build_mu for as long as a
+ * profile takes to encode, and the delivery thread may be in a request. The child gets an empty
+ * queue, no delivery thread until its first upload, and a baseline taken now, so that its
+ * alloc_* count only its own allocations (the parent uploads its own); its postfork step runs
+ * with the reentrancy guard held, after the tables are usable again and before the writer
+ * thread can collect.
  */
-void hs_pyroscope_fork_child(void);
+void hs_pyroscope_prefork(void);
+void hs_pyroscope_postfork_parent(void);
+void hs_pyroscope_postfork_child(void);
 
 typedef struct hs_pyroscope_stats {
     uint64_t built;        /* uploads queued */

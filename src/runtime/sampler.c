@@ -355,7 +355,7 @@ void hs_sampler_get_stats(hs_sampler_stats_t *out)
     out->threads = __atomic_load_n(&stats.threads, __ATOMIC_RELAXED);
 }
 
-void hs_sampler_after_fork_child(void)
+void hs_sampler_postfork_child(void)
 {
     /* The surviving thread starts over (fresh seed) at its next allocation. */
     hs_thread_t *t = hs_thread_get();

@@ -129,7 +129,8 @@ void hs_rng_seed(uint64_t rng[2], uint64_t seed);
 uint64_t hs_rng_next(uint64_t rng[2]);
 
 void hs_sampler_get_stats(hs_sampler_stats_t *out);
-/* Forked child: the surviving thread reseeds and counts as new. */
-void hs_sampler_after_fork_child(void);
+/* Forked child (fork.c): the surviving thread reseeds and counts as new. The sampler holds no
+ * lock and no thread, so it has nothing to do before the fork. */
+void hs_sampler_postfork_child(void);
 
 #endif

@@ -22,11 +22,11 @@
  * that starts late runs its first periodic export at once. An export that takes longer than its
  * period is not caught up: the next one is a period after it ended.
  *
- * Fork: the thread does not exist in the child; hs_writer_fork_child re-initialises every
+ * Fork: the thread does not exist in the child; hs_writer_postfork_child re-initialises every
  * primitive (the parent's state may have been mid-update) and arms the start again, like init
  * (a new thread at once if the profiler asked for it at init). Requests pending in the parent
  * are not carried over (their callers are threads of the parent). The exporters stay
- * registered; each handles its own fork, before this file (the profiler's fork handlers).
+ * registered; each handles its own fork, before this file does (fork.c).
  *
  * Exporters: the profile files (dump.c) and Pyroscope uploads (pyroscope.c), registered by the
  * profiler; this file calls them only through the table it was given.
@@ -382,7 +382,14 @@ void hs_writer_stop_final(void)
     __atomic_store_n(&W.running, 0, __ATOMIC_RELEASE);
 }
 
-void hs_writer_fork_child(void)
+void hs_writer_prefork(void)
+{
+    /* Nothing to take: see writer_thread.h. */
+}
+
+void hs_writer_postfork_parent(void) {}
+
+void hs_writer_postfork_child(void)
 {
     memset(&W, 0, sizeof W);
     init_primitives();

@@ -83,7 +83,13 @@ void hs_writer_poke_growth(void);
 /* Stop the thread (waits for a dump in progress, bounded) and run every exporter's exit step. */
 void hs_writer_stop_final(void);
 
-/* Forked child: fresh primitives and, if the parent had one, a new thread. */
-void hs_writer_fork_child(void);
+/*
+ * Fork (fork.c). Nothing is taken before the fork: an API request holds api_mu for as long as
+ * its dump takes, and the thread may be starting (start_mu) or exporting. The child gets fresh
+ * primitives and, if the parent had one, a new thread (at once or when needed, as at init).
+ */
+void hs_writer_prefork(void);
+void hs_writer_postfork_parent(void);
+void hs_writer_postfork_child(void);
 
 #endif

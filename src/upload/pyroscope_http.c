@@ -20,7 +20,7 @@
  *
  * Thread-safety: a target is immutable after init; a client is used by one thread at a time
  * (hs_pyroscope_http_abort excepted: an atomic flag). Loading is serialised by load_mu, which
- * a forked child re-initialises (hs_pyroscope_http_fork_child). Everything here allocates: run
+ * a forked child re-initialises (hs_pyroscope_http_postfork_child). Everything here allocates: run
  * it under the reentrancy guard in the preloaded library.
  */
 #include "pyroscope_http.h"
@@ -798,7 +798,7 @@ hs_err_t hs_pyroscope_http_load(bool *first, char *why, size_t why_len)
     return HS_OK;
 }
 
-void hs_pyroscope_http_fork_child(void)
+void hs_pyroscope_http_postfork_child(void)
 {
     pthread_mutex_init(&load_mu, NULL);
 }

@@ -96,8 +96,12 @@ hs_err_t hs_pyroscope_http_request_url(const hs_pyroscope_target_t *t, uint64_t 
  * lock from it. *first (may be NULL) is set when this call did the loading.
  */
 hs_err_t hs_pyroscope_http_load(bool *first, char *why, size_t why_len) HS_MUST_CHECK;
-/* Forked child: re-initialise the loading lock (a parent thread may have held it). */
-void hs_pyroscope_http_fork_child(void);
+/*
+ * Forked child: re-initialise the loading lock (a parent thread may have held it). It is not
+ * taken before the fork: its holder may be loading libcurl, or waiting for the loader gate that
+ * the fork has closed.
+ */
+void hs_pyroscope_http_postfork_child(void);
 
 typedef struct hs_pyroscope_client hs_pyroscope_client_t;
 
