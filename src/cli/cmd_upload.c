@@ -34,7 +34,9 @@
 #include "pprof_reader.h"
 #include "profile_delta.h"
 #include "profile_fold.h"
-#include "pyroscope_http.h"
+#include "pyroscope_check.h"
+#include "pyroscope_redact.h"
+#include "pyroscope_request.h"
 
 #define CMD          "upload"
 #define MAX_ATTEMPTS 5
@@ -138,21 +140,22 @@ static bool send_with_retries(hs_pyroscope_client_t *c, const hs_pyroscope_targe
     hs_pyroscope_result_t res;
     char what[HS_PYROSCOPE_MESSAGE_MAX + 160];
     for (uint32_t attempt = 1;; attempt++) {
-        if (hs_pyroscope_http_post(c, body, len, from_s, until_s, t->timeout_ns, &res) != HS_OK) {
+        if (hs_pyroscope_request_post(c, body, len, from_s, until_s, t->timeout_ns, &res) !=
+            HS_OK) {
             hs_cli_error(CMD, "%s: out of memory", path);
             return false;
         }
-        hs_pyroscope_outcome_t out = hs_pyroscope_http_classify(&res);
+        hs_pyroscope_outcome_t out = hs_pyroscope_request_classify(&res);
         if (out == HS_PYROSCOPE_SENT)
             return true;
-        hs_pyroscope_http_describe(t, &res, what, sizeof what);
+        hs_pyroscope_redact_describe(t, &res, what, sizeof what);
         if (out == HS_PYROSCOPE_FAIL || attempt == MAX_ATTEMPTS) {
             hs_cli_error(CMD, "%s: %s%s", path, what,
                          out == HS_PYROSCOPE_FAIL ? " (not retried)" : " (gave up)");
             return false;
         }
-        uint64_t wait = hs_pyroscope_http_backoff(1000000000ull, attempt, res.retry_after_s,
-                                                  hs_os_random_u64());
+        uint64_t wait = hs_pyroscope_request_backoff(1000000000ull, attempt, res.retry_after_s,
+                                                     hs_os_random_u64());
         if (wait > MAX_WAIT_NS)
             wait = MAX_WAIT_NS;
         hs_cli_error(CMD, "%s: %s (retrying in %.1f s)", path, what, (double)wait / 1e9);
@@ -288,7 +291,7 @@ static int parse_args(int argc, char **argv, upload_args_t *a)
         }
         if (known) {
             char why[300];
-            if (hs_pyroscope_http_append_tag(&a->tags, value, why, sizeof why) != HS_OK) {
+            if (hs_pyroscope_check_append_tag(&a->tags, value, why, sizeof why) != HS_OK) {
                 hs_cli_error(CMD, "invalid --tag: %s", why);
                 return HS_CLI_EXIT_USAGE;
             }
@@ -362,7 +365,7 @@ int hs_cli_upload(int argc, char **argv)
         rc = settings(&a, cfg);
     if (rc >= 0)
         goto out;
-    if (hs_pyroscope_http_target_init(&target, cfg, NULL, why, sizeof why) != HS_OK) {
+    if (hs_pyroscope_request_target_init(&target, cfg, NULL, why, sizeof why) != HS_OK) {
         hs_cli_error(CMD, "%s", why);
         rc = HS_CLI_EXIT_USAGE;
         goto out;
@@ -397,7 +400,7 @@ int hs_cli_upload(int argc, char **argv)
         hs_pprof_free(&p);
     }
     qsort(files, a.nfiles, sizeof *files, file_cmp);
-    if (hs_pyroscope_http_client_new(&target, &client, why, sizeof why) != HS_OK) {
+    if (hs_pyroscope_request_client_new(&target, &client, why, sizeof why) != HS_OK) {
         hs_cli_error(CMD, "%s", why);
         rc = HS_CLI_EXIT_FAILURE;
         goto out;
@@ -429,9 +432,9 @@ int hs_cli_upload(int argc, char **argv)
     if (have_prev)
         hs_pprof_free(&prev);
 out:
-    hs_pyroscope_http_client_free(client);
+    hs_pyroscope_request_client_free(client);
     if (have_target)
-        hs_pyroscope_http_target_free(&target);
+        hs_pyroscope_request_target_free(&target);
     free(files);
     free(a.files);
     free(a.tags);

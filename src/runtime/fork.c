@@ -49,6 +49,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include "curl_loader.h"
 #include "dump.h"
 #include "guard.h"
 #include "live_table.h"
@@ -56,7 +57,6 @@
 #include "log.h"
 #include "mappings.h"
 #include "pyroscope.h"
-#include "pyroscope_http.h"
 #include "sampler.h"
 #include "stack_table.h"
 #include "writer_thread.h"
@@ -117,7 +117,7 @@ static void hs_fork_postfork_child(void)
     hs_stack_table_postfork_child();
     hs_sampler_postfork_child();
     hs_dump_postfork_child();
-    hs_pyroscope_http_postfork_child();
+    hs_curl_loader_postfork_child();
     hs_pyroscope_postfork_child();
     hs_writer_postfork_child();
     hs_debug(1, "pid %d: forked, profiling into its own files", (int)getpid());

@@ -19,7 +19,7 @@
  * later uploads wait behind it, so the server receives them in order. The queue full: the
  * oldest upload goes. An upload older than an hour: dropped. Each is counted, warned about
  * once, and summed up at exit. Each kind of request failure (HTTP status or curl error) is
- * logged once, with the server's message (pyroscope_http.h scrubs it of secrets).
+ * logged once, with the server's message (pyroscope_redact.h scrubs it of secrets).
  *
  * Threads and locks: application threads never touch this file's state. The writer thread
  * holds build_mu while building and mu while queueing; the delivery thread holds mu only
@@ -53,15 +53,17 @@
 
 #include "compress.h"
 #include "config.h"
+#include "curl_loader.h"
 #include "dump.h"
 #include "guard.h"
 #include "log.h"
 #include "os.h"
 #include "pprof_reader.h"
-#include "snapshot_delta.h"
 #include "profile_fold.h"
-#include "pyroscope_http.h"
+#include "pyroscope_redact.h"
+#include "pyroscope_request.h"
 #include "snapshot.h"
+#include "snapshot_delta.h"
 
 #define HS_UPLOAD_STACK   (2u << 20)
 #define HS_ABORT_GRACE_NS (1500ull * 1000000ull) /* curl checks its progress callback often */
@@ -162,14 +164,14 @@ static void hs_pyroscope_drop_head(uint64_t *counter)
 /* Log a failed request once per kind (HTTP status or curl error). mu held. */
 static void hs_pyroscope_report(const hs_pyroscope_result_t *res, hs_pyroscope_outcome_t out)
 {
-    int kind = hs_pyroscope_http_kind(res);
+    int kind = hs_pyroscope_request_kind(res);
     for (size_t i = 0; i < P.nseen; i++)
         if (P.seen[i] == kind)
             return;
     if (P.nseen < HS_SEEN_KINDS)
         P.seen[P.nseen++] = kind;
     char what[HS_PYROSCOPE_MESSAGE_MAX + 160];
-    hs_pyroscope_http_describe(&P.target, res, what, sizeof what);
+    hs_pyroscope_redact_describe(&P.target, res, what, sizeof what);
     hs_warn("upload to %s failed: %s (%s; further failures of this kind are not shown)",
             P.target.display_url, what,
             out != HS_PYROSCOPE_RETRY ? "not retried: the profile is dropped"
@@ -188,7 +190,7 @@ static hs_err_t hs_pyroscope_connect(void)
         return HS_OK;
     char why[300];
     bool first = false;
-    hs_err_t err = hs_pyroscope_http_load(&first, why, sizeof why);
+    hs_err_t err = hs_curl_loader_load(NULL, &first, why, sizeof why);
     if (err == HS_OK && first && !P.atexit_registered) {
         /* After curl_global_init: runs before the TLS library's exit handler (LIFO). */
         if (atexit(hs_pyroscope_atexit) == 0)
@@ -196,7 +198,7 @@ static hs_err_t hs_pyroscope_connect(void)
     }
     hs_pyroscope_client_t *c = NULL;
     if (err == HS_OK)
-        err = hs_pyroscope_http_client_new(&P.target, &c, why, sizeof why);
+        err = hs_pyroscope_request_client_new(&P.target, &c, why, sizeof why);
     /* Published for hs_pyroscope_final's abort, which reads it from another thread. */
     __atomic_store_n(&P.client, c, __ATOMIC_RELEASE);
     if (err != HS_OK)
@@ -220,13 +222,13 @@ static hs_pyroscope_outcome_t hs_pyroscope_send(const hs_upload_t *u, uint64_t d
         if (left < timeout)
             timeout = left;
     }
-    if (hs_pyroscope_http_post(P.client, u->body, u->len, u->from_s, u->until_s, timeout, res) !=
+    if (hs_pyroscope_request_post(P.client, u->body, u->len, u->from_s, u->until_s, timeout, res) !=
         HS_OK) {
         snprintf(res->curl_error, sizeof res->curl_error, "out of memory");
         res->curl_code = -1;
         return HS_PYROSCOPE_RETRY;
     }
-    return hs_pyroscope_http_classify(res);
+    return hs_pyroscope_request_classify(res);
 }
 
 /* After a retryable failure: back to the head of the queue, or dropped. mu held. */
@@ -236,8 +238,8 @@ static void hs_pyroscope_requeue(hs_upload_t *u, const hs_pyroscope_result_t *re
                                                                      : HS_RETRY_BASE_MAX;
     u->attempts++;
     P.st.retries++;
-    u->next_try_ns =
-        now + hs_pyroscope_http_backoff(base, u->attempts, res->retry_after_s, hs_os_random_u64());
+    u->next_try_ns = now + hs_pyroscope_request_backoff(base, u->attempts, res->retry_after_s,
+                                                        hs_os_random_u64());
     if (u->next_try_ns - u->created_ns > HS_PYROSCOPE_LATE_NS) {
         free(u->body);
         P.st.dropped_late++;
@@ -494,7 +496,7 @@ void hs_pyroscope_start(uint64_t start_ns, bool (*profiling)(void))
         return;
     hs_pyroscope_init_primitives();
     char why[512];
-    if (hs_pyroscope_http_target_init(&P.target, &hs_config, NULL, why, sizeof why) != HS_OK) {
+    if (hs_pyroscope_request_target_init(&P.target, &hs_config, NULL, why, sizeof why) != HS_OK) {
         hs_log("not uploading to Pyroscope: %s", why);
         return;
     }
@@ -502,7 +504,7 @@ void hs_pyroscope_start(uint64_t start_ns, bool (*profiling)(void))
     P.ring = calloc(P.cap, sizeof *P.ring);
     if (!P.ring) {
         hs_log("not uploading to Pyroscope: out of memory");
-        hs_pyroscope_http_target_free(&P.target);
+        hs_pyroscope_request_target_free(&P.target);
         return;
     }
     P.from_ns = start_ns ? start_ns : hs_os_wall_ns();
@@ -564,7 +566,7 @@ void hs_pyroscope_final(void)
     }
     if (P.thread_state == 1) {
         /* A request is still in flight: make libcurl give up, and let it leave. */
-        hs_pyroscope_http_abort(__atomic_load_n(&P.client, __ATOMIC_ACQUIRE));
+        hs_pyroscope_request_abort(__atomic_load_n(&P.client, __ATOMIC_ACQUIRE));
         uint64_t grace = hs_os_monotonic_ns() + HS_ABORT_GRACE_NS;
         while (P.thread_state == 1 && hs_os_monotonic_ns() < grace) {
             struct timespec ts = hs_pyroscope_abs(grace);
