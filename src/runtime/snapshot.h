@@ -43,7 +43,7 @@ typedef struct hs_snapshot {
 
 /*
  * What a snapshot records besides the tables, given by their owners (the sampler's rate and
- * counters, the profiler's start): the snapshot reads the tables and nothing else.
+ * counters, the profiler's start): the snapshot reads the tables and no other module.
  */
 typedef struct hs_snapshot_info {
     uint64_t rate;     /* sampling rate in bytes; 1 = exact */
