@@ -32,7 +32,8 @@
 #include "common.h"
 #include "config.h"
 #include "output.h"
-#include "pyroscope_http.h"
+#include "pyroscope_check.h"
+#include "pyroscope_request.h"
 
 #define LIB_NAME "libheapsampler.so"
 #define CMD      "run"
@@ -67,7 +68,7 @@ static hs_err_t take(void *ctx, const hs_cli_option_t *opt, const char *value, c
         a->library = value;
         break;
     case OPT_TAG:
-        return hs_pyroscope_http_append_tag(&a->tags, value, why, why_len);
+        return hs_pyroscope_check_append_tag(&a->tags, value, why, why_len);
     case OPT_QUIET:
         a->quiet = true;
         break;
@@ -118,15 +119,15 @@ static hs_err_t check_pyroscope(const run_args_t *a, char **tags)
     err = HS_OK;
     if (cfg->pyroscope_url[0]) {
         hs_pyroscope_target_t t;
-        err = hs_pyroscope_http_target_init(&t, cfg, "program", why, sizeof why);
+        err = hs_pyroscope_request_target_init(&t, cfg, "program", why, sizeof why);
         if (err == HS_OK)
-            hs_pyroscope_http_target_free(&t);
+            hs_pyroscope_request_target_free(&t);
         else
             hs_cli_error(CMD, "cannot upload to Pyroscope: %s", why);
     } else if (a->tags || cfg->app_name[0]) {
         /* Tags or a name without a server: still a mistake worth hearing about early. */
-        if (hs_pyroscope_http_check_tags(cfg->tags, why, sizeof why) != HS_OK ||
-            (cfg->app_name[0] && hs_pyroscope_http_check_app(cfg->app_name, why, sizeof why))) {
+        if (hs_pyroscope_check_tags(cfg->tags, why, sizeof why) != HS_OK ||
+            (cfg->app_name[0] && hs_pyroscope_check_app(cfg->app_name, why, sizeof why))) {
             hs_cli_error(CMD, "%s", why);
             err = HS_ERR_INVALID;
         }

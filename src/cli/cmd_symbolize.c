@@ -231,7 +231,7 @@ static int local_module(const char *path, const hs_pb_mapping_t *m, const char *
     out->limit = (uintptr_t)m->memory_limit;
     out->file_offset = m->file_offset;
     snprintf(out->build_id, sizeof out->build_id, "%s", build_id);
-    out->record = HS_MAPPINGS_NO_RECORD;
+    out->record = HS_MODULES_NO_RECORD;
     return 1;
 }
 

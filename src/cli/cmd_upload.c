@@ -35,7 +35,9 @@
 #include "pprof_reader.h"
 #include "profile_delta.h"
 #include "profile_fold.h"
-#include "pyroscope_http.h"
+#include "pyroscope_check.h"
+#include "pyroscope_redact.h"
+#include "pyroscope_request.h"
 
 #define CMD          "upload"
 #define MAX_ATTEMPTS 5
@@ -87,20 +89,20 @@ static bool send_with_retries(hs_pyroscope_client_t *c, const hs_pyroscope_targe
     hs_pyroscope_result_t res;
     char what[HS_PYROSCOPE_MESSAGE_MAX + 160];
     for (uint32_t attempt = 1;; attempt++) {
-        if (hs_pyroscope_http_post(c, body, len, from_s, until_s, t->timeout_ns, &res) != HS_OK) {
+        if (hs_pyroscope_request_post(c, body, len, from_s, until_s, t->timeout_ns, &res) != HS_OK) {
             hs_cli_error(CMD, "%s: out of memory", path);
             return false;
         }
-        hs_pyroscope_outcome_t out = hs_pyroscope_http_classify(&res);
+        hs_pyroscope_outcome_t out = hs_pyroscope_request_classify(&res);
         if (out == HS_PYROSCOPE_SENT)
             return true;
-        hs_pyroscope_http_describe(t, &res, what, sizeof what);
+        hs_pyroscope_redact_describe(t, &res, what, sizeof what);
         if (out == HS_PYROSCOPE_FAIL || attempt == MAX_ATTEMPTS) {
             hs_cli_error(CMD, "%s: %s%s", path, what,
                          out == HS_PYROSCOPE_FAIL ? " (not retried)" : " (gave up)");
             return false;
         }
-        uint64_t wait = hs_pyroscope_http_backoff(1000000000ull, attempt, res.retry_after_s,
+        uint64_t wait = hs_pyroscope_request_backoff(1000000000ull, attempt, res.retry_after_s,
                                                   hs_os_random_u64());
         if (wait > MAX_WAIT_NS)
             wait = MAX_WAIT_NS;
@@ -190,7 +192,7 @@ static hs_err_t take(void *ctx, const hs_cli_option_t *opt, const char *value, c
     upload_args_t *a = ctx;
     switch (opt->id) {
     case OPT_TAG:
-        return hs_pyroscope_http_append_tag(&a->tags, value, why, why_len);
+        return hs_pyroscope_check_append_tag(&a->tags, value, why, why_len);
     case OPT_QUIET:
         a->quiet = true;
         return HS_OK;
@@ -248,7 +250,7 @@ static int upload_main(int argc, char **argv)
     rc = settings(&a, nfiles);
     if (rc >= 0)
         goto out;
-    if (hs_pyroscope_http_target_init(&target, cfg, NULL, why, sizeof why) != HS_OK) {
+    if (hs_pyroscope_request_target_init(&target, cfg, NULL, why, sizeof why) != HS_OK) {
         hs_cli_error(CMD, "%s", why);
         rc = HS_CLI_EXIT_USAGE;
         goto out;
@@ -284,7 +286,7 @@ static int upload_main(int argc, char **argv)
         hs_pprof_free(&p);
     }
     qsort(files, (size_t)nfiles, sizeof *files, file_cmp);
-    if (hs_pyroscope_http_client_new(&target, &client, why, sizeof why) != HS_OK) {
+    if (hs_pyroscope_request_client_new(&target, &client, why, sizeof why) != HS_OK) {
         hs_cli_error(CMD, "%s", why);
         rc = HS_CLI_EXIT_FAILURE;
         goto out;
@@ -316,9 +318,9 @@ static int upload_main(int argc, char **argv)
     if (have_prev)
         hs_pprof_free(&prev);
 out:
-    hs_pyroscope_http_client_free(client);
+    hs_pyroscope_request_client_free(client);
     if (have_target)
-        hs_pyroscope_http_target_free(&target);
+        hs_pyroscope_request_target_free(&target);
     free(files);
     free(a.tags);
     free(cfg);

@@ -8,7 +8,7 @@
  * and the closer is the thread calling fork.
  *
  * Fork: in the child only the forking thread survives; sections counted for other threads
- * will never exit, so hs_loader_gate_open(1) resets the count.
+ * will never exit, so hs_loader_gate_postfork_child resets the count.
  */
 #include "loader_gate.h"
 
@@ -34,17 +34,21 @@ void hs_loader_gate_exit(void)
     __atomic_sub_fetch(&gate_inside, 1, __ATOMIC_RELEASE);
 }
 
-void hs_loader_gate_close(void)
+void hs_loader_gate_prefork(void)
 {
     __atomic_store_n(&gate_closed, 1, __ATOMIC_SEQ_CST);
     while (__atomic_load_n(&gate_inside, __ATOMIC_SEQ_CST) != 0)
         sched_yield();
 }
 
-void hs_loader_gate_open(int child)
+void hs_loader_gate_postfork_parent(void)
 {
-    /* In a forked child the threads counted inside (transiently) no longer exist. */
-    if (child)
-        __atomic_store_n(&gate_inside, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&gate_closed, 0, __ATOMIC_RELEASE);
+}
+
+void hs_loader_gate_postfork_child(void)
+{
+    /* The threads counted inside (transiently) no longer exist. */
+    __atomic_store_n(&gate_inside, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&gate_closed, 0, __ATOMIC_RELEASE);
 }

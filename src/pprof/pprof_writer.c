@@ -1,25 +1,25 @@
 /*
- * pprof_writer.c - a snapshot as an encoded pprof Profile (Go's heap profile layout).
+ * pprof_writer.c - neutral rows as an encoded pprof Profile (Go's heap profile layout).
  *
  * The encoder first builds its own compact tables, then the protobuf-c message in one go, then
  * packs it:
  *   - strings: interned by content in an open-addressing hash table; the table stores pointers
- *     to the caller's strings (constants, module paths and build IDs, symbolizer names,
+ *     to the caller's strings (constants, module paths and build IDs, the namer's names,
  *     comments), all of which outlive the encode, so nothing is copied. Index 0 is "".
  *   - locations: one per distinct return address (hash table (address, generation) -> id), at
  *     address - 1, which lies inside the call instruction, so that a call site resolves to the
- *     calling line and not the next one. A stack that ends with a generation mark (mappings.h)
- *     resolves its frames with that generation; a marked frame that resolves to the same module
- *     as without the mark shares the unmarked frame's location, so marks only split locations
- *     in reused address ranges. The mark itself is never a location.
- *   - symbols: once every location is known, all of them go to the symbolizer in one batch;
- *     each resolved frame becomes a Line, inlined functions first and the function containing
- *     the code last (pprof's order), each with its file's line when known.
+ *     calling line and not the next one. A row with a generation (modules.h) resolves its
+ *     frames with that generation; a frame that resolves to the same module as without the
+ *     generation shares the location of the frame without one, so generations only split
+ *     locations in reused address ranges.
+ *   - names: once every location is known, all of them go to the namer in one batch; each
+ *     frame it emits becomes a Line, inlined functions first and the function containing the
+ *     code last (pprof's order), each with its file's line when known.
  *   - functions: one per distinct (name, system_name, file), through a hash table of those three
  *     string indices; name is the readable (demangled) name, system_name the symbol's.
  *   - mappings: every loaded module in the order of hs_modules_t (main executable first), then
  *     the unloaded modules that some location lies in; ids from 1. has_functions,
- *     has_filenames, has_line_numbers and has_inline_frames say what the symbolizer found, so
+ *     has_filenames, has_line_numbers and has_inline_frames say what the namer found, so
  *     that pprof symbolizes the others itself when given the binaries.
  * Ids of mappings, locations and functions are dense, start at 1 and are therefore unique and
  * non-zero; 0 means "none" (a location outside every mapping has mapping_id 0).
@@ -28,11 +28,10 @@
  * of (rate, size, live) gives inuse_objects/inuse_space, each rounded to the nearest integer.
  * Rows whose four rounded values are all 0 are left out. A zero frame (never a real return
  * address) is skipped, and a stack without frames gives a sample without locations, so that a
- * damaged stack costs its call path but never the totals. A row naming a stack that does not
- * exist is a broken snapshot: HS_ERR_INVALID.
+ * damaged stack costs its call path but never the totals.
  *
- * Thread-safety: reentrant; no global state. Runs in the writer thread (it mallocs, and the
- * symbolizer it calls reads files). Every allocation is released on every path.
+ * Thread-safety: reentrant; no global state. Runs in the writer thread or the CLI (it mallocs,
+ * and a namer may read files). Every allocation is released on every path.
  */
 #include "pprof_writer.h"
 
@@ -99,12 +98,11 @@ typedef struct hs_pw {
     size_t nfuncs, funcs_cap;
     uint32_t *func_slots;
     size_t func_slots_cap; /* power of two */
-    /* the same, by the symbolizer's string pointers (stable for its interned strings) */
+    /* the same, by the namer's string pointers (stable when it interns its strings) */
     hs_pw_fptr_t *fptr_slots;
     size_t fptr_slots_cap, nfptrs; /* power of two */
 
     const hs_modules_t *modules;
-    hs_symbolizer_t *symbolizer;
     /* per module */
     uint64_t *map_id;   /* mapping id, 0 = not emitted */
     uint8_t *map_flags; /* HS_PW_HAS_* */
@@ -272,12 +270,12 @@ static hs_err_t hs_pprof_writer_location(hs_pw_t *w, uintptr_t frame, uint32_t g
         }
     }
     const hs_module_t *m =
-        hs_pprof_writer_canon(w, hs_mappings_find_gen(w->modules, frame - 1, gen));
-    if (gen != HS_MAPPINGS_GEN_NONE &&
+        hs_pprof_writer_canon(w, hs_modules_find_gen(w->modules, frame - 1, gen));
+    if (gen != HS_MODULES_GEN_NONE &&
         m == hs_pprof_writer_canon(
-                 w, hs_mappings_find_gen(w->modules, frame - 1, HS_MAPPINGS_GEN_NONE))) {
+                 w, hs_modules_find_gen(w->modules, frame - 1, HS_MODULES_GEN_NONE))) {
         /* Not in a reused range, or resolved the same way: share the unmarked location. */
-        hs_err_t err = hs_pprof_writer_location(w, frame, HS_MAPPINGS_GEN_NONE, id);
+        hs_err_t err = hs_pprof_writer_location(w, frame, HS_MODULES_GEN_NONE, id);
         if (err == HS_OK)
             err = hs_pprof_writer_loc_insert(w, frame, gen, (uint32_t)*id);
         return err;
@@ -318,7 +316,7 @@ static hs_err_t hs_pprof_writer_func_rehash(hs_pw_t *w, size_t cap)
     return HS_OK;
 }
 
-static uint64_t hs_pprof_writer_fptr_hash(const hs_symframe_t *f)
+static uint64_t hs_pprof_writer_fptr_hash(const hs_pprof_frame_t *f)
 {
     return hs_mix64((uint64_t)(uintptr_t)f->name ^ (uint64_t)(uintptr_t)f->system_name << 7 ^
                     (uint64_t)(uintptr_t)f->file << 13);
@@ -332,9 +330,9 @@ static hs_err_t hs_pprof_writer_fptr_rehash(hs_pw_t *w, size_t cap)
     for (size_t i = 0; i < w->fptr_slots_cap; i++) {
         if (!w->fptr_slots[i].id)
             continue;
-        hs_symframe_t f = {.name = w->fptr_slots[i].name,
-                           .system_name = w->fptr_slots[i].system_name,
-                           .file = w->fptr_slots[i].file};
+        hs_pprof_frame_t f = {.name = w->fptr_slots[i].name,
+                              .system_name = w->fptr_slots[i].system_name,
+                              .file = w->fptr_slots[i].file};
         size_t j = hs_pprof_writer_fptr_hash(&f) & (cap - 1);
         while (slots[j].id)
             j = (j + 1) & (cap - 1);
@@ -346,15 +344,15 @@ static hs_err_t hs_pprof_writer_fptr_rehash(hs_pw_t *w, size_t cap)
     return HS_OK;
 }
 
-static hs_err_t hs_pprof_writer_function_by_content(hs_pw_t *w, const hs_symframe_t *f,
+static hs_err_t hs_pprof_writer_function_by_content(hs_pw_t *w, const hs_pprof_frame_t *f,
                                                     uint64_t *id);
 
 /*
- * The function id of a resolved frame, creating the function if new. The symbolizer interns its
- * strings, so the same function comes back with the same pointers: those are looked up first,
- * and only a new triple of pointers pays for hashing the strings' contents.
+ * The function id of a named frame, creating the function if new. A namer that interns its
+ * strings (the symbolizer does) gives the same function with the same pointers: those are looked
+ * up first, and only a new triple of pointers pays for hashing the strings' contents.
  */
-static hs_err_t hs_pprof_writer_function(hs_pw_t *w, const hs_symframe_t *f, uint64_t *id)
+static hs_err_t hs_pprof_writer_function(hs_pw_t *w, const hs_pprof_frame_t *f, uint64_t *id)
 {
     size_t mask = w->fptr_slots_cap - 1;
     size_t j = hs_pprof_writer_fptr_hash(f) & mask;
@@ -374,7 +372,7 @@ static hs_err_t hs_pprof_writer_function(hs_pw_t *w, const hs_symframe_t *f, uin
     return HS_OK;
 }
 
-static hs_err_t hs_pprof_writer_function_by_content(hs_pw_t *w, const hs_symframe_t *f,
+static hs_err_t hs_pprof_writer_function_by_content(hs_pw_t *w, const hs_pprof_frame_t *f,
                                                     uint64_t *id)
 {
     hs_pw_func_t key;
@@ -410,52 +408,53 @@ static hs_err_t hs_pprof_writer_function_by_content(hs_pw_t *w, const hs_symfram
     return HS_OK;
 }
 
-/* Symbolize every location in one batch and turn the frames into Lines and Functions. */
-static hs_err_t hs_pprof_writer_symbolize(hs_pw_t *w)
+/* The namer's frames of location i become its Lines (and Functions). */
+static hs_err_t hs_pprof_writer_emit(void *sink, size_t i, const hs_pprof_frame_t *frames,
+                                     uint32_t n)
 {
-    if (!w->symbolizer || w->nlocs == 0)
+    hs_pw_t *w = sink;
+    if (i >= w->nlocs || w->locs[i].nlines)
+        return HS_ERR_INVALID; /* not a location of the batch, or named twice */
+    hs_pw_loc_t *loc = &w->locs[i];
+    if (n == 0 || !loc->module)
         return HS_OK;
-    size_t n = w->nlocs;
-    const hs_module_t **mods = malloc(n * sizeof *mods);
-    uintptr_t *addrs = malloc(n * sizeof *addrs);
-    hs_symloc_t *res = malloc(n * sizeof *res);
-    hs_err_t err = HS_ERR_NOMEM;
-    if (!mods || !addrs || !res)
-        goto out;
-    for (size_t i = 0; i < n; i++) {
-        mods[i] = w->locs[i].module;
-        addrs[i] = (uintptr_t)w->locs[i].address;
+    hs_err_t err =
+        hs_array_reserve((void **)&w->lines, &w->lines_cap, w->nlines + n, sizeof *w->lines, 256);
+    loc->first_line = (uint32_t)w->nlines;
+    uint8_t *flags = &w->map_flags[loc->module - w->modules->v];
+    for (uint32_t k = 0; k < n && err == HS_OK; k++) {
+        const hs_pprof_frame_t *f = &frames[k];
+        hs_pw_line_t *line = &w->lines[w->nlines];
+        err = hs_pprof_writer_function(w, f, &line->function_id);
+        line->line = f->line;
+        *flags |= HS_PW_HAS_FUNCTIONS | (f->file ? HS_PW_HAS_FILENAMES : 0) |
+                  (f->line ? HS_PW_HAS_LINES | HS_PW_HAS_INLINES : 0);
+        w->nlines++;
+        loc->nlines++;
     }
-    err = hs_symbolize_batch(w->symbolizer, mods, addrs, n, res);
-    if (err != HS_OK)
-        goto out; /* no names this time: the profile is still written */
-    for (size_t i = 0; i < n && err == HS_OK; i++) {
-        hs_pw_loc_t *loc = &w->locs[i];
-        if (res[i].n == 0 || !loc->module)
-            continue;
-        err = hs_array_reserve((void **)&w->lines, &w->lines_cap, w->nlines + res[i].n,
-                               sizeof *w->lines, 256);
-        loc->first_line = (uint32_t)w->nlines;
-        uint8_t *flags = &w->map_flags[loc->module - w->modules->v];
-        for (uint32_t k = 0; k < res[i].n && err == HS_OK; k++) {
-            const hs_symframe_t *f = &res[i].frames[k];
-            hs_pw_line_t *line = &w->lines[w->nlines];
-            err = hs_pprof_writer_function(w, f, &line->function_id);
-            line->line = f->line;
-            *flags |= HS_PW_HAS_FUNCTIONS | (f->file ? HS_PW_HAS_FILENAMES : 0) |
-                      (f->line ? HS_PW_HAS_LINES | HS_PW_HAS_INLINES : 0);
-            w->nlines++;
-            loc->nlines++;
-        }
-    }
-out:
-    free(mods);
-    free(addrs);
-    free(res);
     return err;
 }
 
-static void hs_pprof_writer_values(uint64_t rate, const hs_snapshot_row_t *row, int64_t *v)
+/* Name every location in one batch. */
+static hs_err_t hs_pprof_writer_name(hs_pw_t *w, hs_pprof_namer_fn namer, void *arg)
+{
+    size_t n = w->nlocs;
+    const hs_module_t **mods = malloc((n ? n : 1) * sizeof *mods);
+    uintptr_t *addrs = malloc((n ? n : 1) * sizeof *addrs);
+    hs_err_t err = HS_ERR_NOMEM;
+    if (mods && addrs) {
+        for (size_t i = 0; i < n; i++) {
+            mods[i] = w->locs[i].module;
+            addrs[i] = (uintptr_t)w->locs[i].address;
+        }
+        err = namer(arg, mods, addrs, n, hs_pprof_writer_emit, w);
+    }
+    free(mods);
+    free(addrs);
+    return err;
+}
+
+static void hs_pprof_writer_values(uint64_t rate, const hs_pprof_row_t *row, int64_t *v)
 {
     double objects, bytes;
     hs_estimate_row(rate, row->size, row->allocs, &objects, &bytes);
@@ -523,18 +522,15 @@ static void hs_pprof_writer_msg_release(hs_pw_msg_t *g)
 }
 
 /* Samples: values, location ids and the "bytes" label of every non-empty row. */
-static hs_err_t hs_pprof_writer_samples(hs_pw_t *w, hs_pw_msg_t *g, const hs_snapshot_t *snap,
-                                        int64_t bytes_key, size_t *nsamples)
+static hs_err_t hs_pprof_writer_samples(hs_pw_t *w, hs_pw_msg_t *g,
+                                        const hs_pprof_profile_t *profile, int64_t bytes_key,
+                                        size_t *nsamples)
 {
     size_t nframes = 0;
-    for (size_t r = 0; r < snap->nrows; r++) {
-        if (snap->rows[r].stack_id >= snap->nstacks)
-            return HS_ERR_INVALID;
-        const hs_snapshot_stack_t *st = &snap->stacks[snap->rows[r].stack_id];
-        if (st->frames)
-            nframes += st->depth;
-    }
-    size_t nrows = snap->nrows ? snap->nrows : 1;
+    for (size_t r = 0; r < profile->nrows; r++)
+        if (profile->rows[r].frames)
+            nframes += profile->rows[r].depth;
+    size_t nrows = profile->nrows ? profile->nrows : 1;
     g->samples = malloc(nrows * sizeof *g->samples);
     g->sample_ptrs = malloc(nrows * sizeof *g->sample_ptrs);
     g->labels = malloc(nrows * sizeof *g->labels);
@@ -545,23 +541,19 @@ static hs_err_t hs_pprof_writer_samples(hs_pw_t *w, hs_pw_msg_t *g, const hs_sna
         return HS_ERR_NOMEM;
 
     size_t n = 0, used = 0;
-    for (size_t r = 0; r < snap->nrows; r++) {
-        const hs_snapshot_row_t *row = &snap->rows[r];
+    for (size_t r = 0; r < profile->nrows; r++) {
+        const hs_pprof_row_t *row = &profile->rows[r];
         int64_t *v = &g->values[n * HS_PW_NVALUES];
-        hs_pprof_writer_values(snap->rate, row, v);
+        hs_pprof_writer_values(profile->rate, row, v);
         if (!v[0] && !v[1] && !v[2] && !v[3])
             continue;
-        const hs_snapshot_stack_t *st = &snap->stacks[row->stack_id];
         uint64_t *ids = &g->loc_ids[used];
         size_t depth = 0;
-        uint32_t nframes_row = st->frames ? st->depth : 0; /* no frames: an empty stack */
-        uint32_t gen = HS_MAPPINGS_GEN_NONE;
-        if (nframes_row && HS_MAPPINGS_IS_MARK(st->frames[nframes_row - 1]))
-            gen = HS_MAPPINGS_MARK_GEN(st->frames[--nframes_row]);
+        uint32_t nframes_row = row->frames ? row->depth : 0; /* no frames: an empty stack */
         for (uint32_t k = 0; k < nframes_row; k++) {
-            if (!st->frames[k] || HS_MAPPINGS_IS_MARK(st->frames[k]))
+            if (!row->frames[k])
                 continue;
-            hs_err_t err = hs_pprof_writer_location(w, st->frames[k], gen, &ids[depth]);
+            hs_err_t err = hs_pprof_writer_location(w, row->frames[k], row->gen, &ids[depth]);
             if (err != HS_OK)
                 return err;
             depth++;
@@ -723,13 +715,11 @@ static hs_err_t hs_pprof_writer_comments(hs_pw_t *w, hs_pw_msg_t *g, const char 
 }
 
 /* Build every table and fill *p, whose arrays point into w and g. */
-static hs_err_t hs_pprof_writer_build(hs_pw_t *w, hs_pw_msg_t *g, const hs_snapshot_t *snap,
-                                      const hs_pprof_options_t *opt,
+static hs_err_t hs_pprof_writer_build(hs_pw_t *w, hs_pw_msg_t *g, const hs_pprof_profile_t *profile,
                                       Perftools__Profiles__Profile *p)
 {
-    size_t nmodules = opt->modules ? opt->modules->n : 0;
-    w->modules = opt->modules;
-    w->symbolizer = opt->symbolizer;
+    size_t nmodules = profile->modules ? profile->modules->n : 0;
+    w->modules = profile->modules;
     /* Start small: distinct addresses are far fewer than frames, and a table sized for the
      * frames would cost page faults and cache misses. It doubles at half full. */
     w->loc_slots_cap = 4096;
@@ -753,15 +743,13 @@ static hs_err_t hs_pprof_writer_build(hs_pw_t *w, hs_pw_msg_t *g, const hs_snaps
     size_t nsamples = 0, ncomments = 0, nmappings = 0;
     hs_err_t err = hs_pprof_writer_header(w, g, &bytes_key);
     if (err == HS_OK)
-        err = hs_pprof_writer_samples(w, g, snap, bytes_key, &nsamples);
-    if (err == HS_OK)
-        err = hs_pprof_writer_symbolize(w);
-    if (err == HS_OK && opt->symbolized)
-        opt->symbolized(opt->symbolized_arg);
+        err = hs_pprof_writer_samples(w, g, profile, bytes_key, &nsamples);
+    if (err == HS_OK && profile->namer)
+        err = hs_pprof_writer_name(w, profile->namer, profile->namer_arg);
     if (err == HS_OK)
         err = hs_pprof_writer_tables(w, g, nmodules, &nmappings);
     if (err == HS_OK)
-        err = hs_pprof_writer_comments(w, g, opt->comments, &ncomments);
+        err = hs_pprof_writer_comments(w, g, profile->comments, &ncomments);
     if (err != HS_OK)
         return err;
 
@@ -779,26 +767,25 @@ static hs_err_t hs_pprof_writer_build(hs_pw_t *w, hs_pw_msg_t *g, const hs_snaps
     /* protobuf-c only reads the strings while packing. */
     p->n_string_table = w->nstrs;
     p->string_table = (char **)w->strs;
-    p->time_nanos = (int64_t)snap->time_ns;
+    p->time_nanos = (int64_t)profile->time_ns;
     p->duration_nanos =
-        snap->time_ns > snap->start_ns ? (int64_t)(snap->time_ns - snap->start_ns) : 0;
+        profile->time_ns > profile->start_ns ? (int64_t)(profile->time_ns - profile->start_ns) : 0;
     p->period_type = &g->types[HS_PW_NVALUES];
-    p->period = snap->rate > INT64_MAX ? INT64_MAX : (int64_t)snap->rate;
+    p->period = profile->rate > INT64_MAX ? INT64_MAX : (int64_t)profile->rate;
     p->n_comment = ncomments;
     p->comment = g->comments;
     p->default_sample_type = g->types[HS_PW_NVALUES - 1].type; /* "inuse_space" */
     return HS_OK;
 }
 
-hs_err_t hs_pprof_encode(const hs_snapshot_t *snap, const hs_pprof_options_t *opt, uint8_t **out,
-                         size_t *out_len)
+hs_err_t hs_pprof_encode(const hs_pprof_profile_t *profile, uint8_t **out, size_t *out_len)
 {
-    static const hs_pprof_options_t no_options = {0};
-    if (!snap || !out || !out_len || (snap->nrows && !snap->rows) ||
-        (snap->nstacks && !snap->stacks))
+    if (!out || !out_len)
         return HS_ERR_INVALID;
     *out = NULL;
     *out_len = 0;
+    if (!profile || (profile->nrows && !profile->rows))
+        return HS_ERR_INVALID;
 
     hs_pw_t w;
     hs_pw_msg_t g;
@@ -807,7 +794,7 @@ hs_err_t hs_pprof_encode(const hs_snapshot_t *snap, const hs_pprof_options_t *op
     size_t len = 0;
     memset(&w, 0, sizeof w);
     memset(&g, 0, sizeof g);
-    hs_err_t err = hs_pprof_writer_build(&w, &g, snap, opt ? opt : &no_options, &p);
+    hs_err_t err = hs_pprof_writer_build(&w, &g, profile, &p);
     if (err != HS_OK)
         goto fail_build;
 

@@ -1,108 +1,18 @@
 /*
- * profile_delta.c - increments of cumulative alloc_* counts (see profile_delta.h).
+ * profile_delta.c - increments of cumulative alloc_* counts between two parsed profiles (see
+ * profile_delta.h).
  *
- * Snapshots: a baseline is an open-addressing table (stack id, size) -> cumulative sampled
- * allocations, built from one snapshot and looked up row by row for the next; sites are
- * append-only and a (stack id, size) pair names one site for the life of the process, so the
- * key is stable. Counts are raw samples: the increment is unbiased by the pprof writer like any
- * row, which keeps the sum of the uploads' alloc estimates equal to the cumulative estimate.
+ * The samples of prev go into a table keyed by a hash of their stack and labels; each sample of
+ * cur subtracts, type by type, what remains of the matching samples of prev (several samples of
+ * one profile may share a key: each amount of prev is subtracted once).
  *
- * pprof: the samples of prev go into a table keyed by a hash of their stack and labels; each
- * sample of cur subtracts, type by type, what remains of the matching samples of prev (several
- * samples of one profile may share a key: each amount of prev is subtracted once).
- *
- * Thread-safety: no global state; everything allocates (writer thread under the guard, CLI).
+ * Thread-safety: no global state; allocates (the CLI).
  */
 #include "profile_delta.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct hs_delta_slot {
-    uint64_t size;
-    uint64_t allocs;
-    uint32_t stack_id;
-    uint32_t used;
-} hs_delta_slot_t;
-
-struct hs_delta_base {
-    hs_delta_slot_t *slots;
-    size_t cap; /* power of two */
-};
-
-static uint64_t hs_profile_delta_key_hash(uint32_t stack_id, uint64_t size)
-{
-    return hs_mix64(size * 0x9e3779b97f4a7c15ull ^ stack_id);
-}
-
-hs_err_t hs_profile_delta_base(const hs_snapshot_t *snap, hs_delta_base_t **out)
-{
-    *out = NULL;
-    hs_delta_base_t *b = calloc(1, sizeof *b);
-    if (!b)
-        return HS_ERR_NOMEM;
-    b->cap = 16;
-    while (b->cap < snap->nrows * 2)
-        b->cap *= 2;
-    b->slots = calloc(b->cap, sizeof *b->slots);
-    if (!b->slots) {
-        free(b);
-        return HS_ERR_NOMEM;
-    }
-    for (size_t i = 0; i < snap->nrows; i++) {
-        const hs_snapshot_row_t *r = &snap->rows[i];
-        size_t j = hs_profile_delta_key_hash(r->stack_id, r->size) & (b->cap - 1);
-        while (b->slots[j].used &&
-               !(b->slots[j].stack_id == r->stack_id && b->slots[j].size == r->size))
-            j = (j + 1) & (b->cap - 1);
-        b->slots[j].used = 1;
-        b->slots[j].stack_id = r->stack_id;
-        b->slots[j].size = r->size;
-        b->slots[j].allocs = r->allocs;
-    }
-    *out = b;
-    return HS_OK;
-}
-
-static uint64_t hs_profile_delta_lookup(const hs_delta_base_t *b, uint32_t stack_id, uint64_t size)
-{
-    if (!b)
-        return 0;
-    size_t j = hs_profile_delta_key_hash(stack_id, size) & (b->cap - 1);
-    for (; b->slots[j].used; j = (j + 1) & (b->cap - 1))
-        if (b->slots[j].stack_id == stack_id && b->slots[j].size == size)
-            return b->slots[j].allocs;
-    return 0;
-}
-
-hs_err_t hs_profile_delta_apply(const hs_delta_base_t *base, hs_snapshot_t *snap,
-                                hs_delta_base_t **next, size_t *nonzero)
-{
-    hs_err_t err = hs_profile_delta_base(snap, next);
-    if (err != HS_OK)
-        return err;
-    size_t nz = 0;
-    for (size_t i = 0; i < snap->nrows; i++) {
-        hs_snapshot_row_t *r = &snap->rows[i];
-        uint64_t before = hs_profile_delta_lookup(base, r->stack_id, r->size);
-        r->allocs = r->allocs > before ? r->allocs - before : 0;
-        nz += r->allocs || r->live;
-    }
-    if (nonzero)
-        *nonzero = nz;
-    return HS_OK;
-}
-
-void hs_profile_delta_base_free(hs_delta_base_t *b)
-{
-    if (!b)
-        return;
-    free(b->slots);
-    free(b);
-}
-
-/* ---- pprof -------------------------------------------------------------------------------- */
 
 /* The frames of location id: its address, or the names of its functions when it has none. */
 static uint64_t hs_profile_delta_loc_hash(const hs_pprof_t *p, uint64_t id)

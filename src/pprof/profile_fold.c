@@ -189,11 +189,10 @@ static void hs_profile_fold_mark(hs_fold_t *f, const hs_pb_sample_t *s)
     }
 }
 
-/* Build f->msg keeping the `keep` heaviest samples (and "[other]" for the rest, if any). */
-static void hs_profile_fold_build(hs_fold_t *f, size_t keep)
+/* Forget the previous attempt: nothing kept, nothing used, only "" in the new string table. */
+static void hs_profile_fold_reset(hs_fold_t *f)
 {
     const hs_pb_profile_t *pb = f->pb;
-    bool other = keep < f->nnz;
     memset(f->kept, 0, pb->n_sample);
     memset(f->loc_used, 0, pb->n_location);
     memset(f->fn_used, 0, pb->n_function);
@@ -203,6 +202,12 @@ static void hs_profile_fold_build(hs_fold_t *f, size_t keep)
     f->str_map[0] = 0;
     f->strs[0] = pb->n_string_table ? pb->string_table[0] : (char *)"";
     f->nstrs = 1;
+}
+
+/* Keep the `keep` heaviest samples; the others' values add up in other_values. */
+static void hs_profile_fold_choose(hs_fold_t *f, size_t keep)
+{
+    const hs_pb_profile_t *pb = f->pb;
     for (size_t r = 0; r < keep; r++)
         f->kept[f->order[r].index] = 1;
     memset(f->other_values, 0, pb->n_sample_type * sizeof *f->other_values);
@@ -210,9 +215,13 @@ static void hs_profile_fold_build(hs_fold_t *f, size_t keep)
         for (size_t t = 0; t < pb->n_sample_type; t++)
             f->other_values[t] = hs_profile_fold_add_sat(f->other_values[t],
                                                          pb->sample[f->order[r].index]->value[t]);
+}
 
+/* What does not depend on the samples: types, period, times, frame filters, comments. */
+static void hs_profile_fold_header(hs_fold_t *f)
+{
+    const hs_pb_profile_t *pb = f->pb;
     Perftools__Profiles__Profile *m = &f->msg;
-    perftools__profiles__profile__init(m);
     for (size_t t = 0; t < pb->n_sample_type; t++) {
         f->types[t] = *pb->sample_type[t];
         f->types[t].type = hs_profile_fold_str(f, pb->sample_type[t]->type);
@@ -237,8 +246,12 @@ static void hs_profile_fold_build(hs_fold_t *f, size_t keep)
         f->comments[c] = hs_profile_fold_str(f, pb->comment[c]);
     m->n_comment = pb->n_comment;
     m->comment = f->comments;
+}
 
-    /* Samples, in the input's order, and what they use. */
+/* The kept samples, in the input's order, with their labels; marks what they use. */
+static size_t hs_profile_fold_samples(hs_fold_t *f)
+{
+    const hs_pb_profile_t *pb = f->pb;
     size_t ns = 0, nl = 0;
     for (size_t i = 0; i < pb->n_sample; i++) {
         if (!f->kept[i])
@@ -258,54 +271,77 @@ static void hs_profile_fold_build(hs_fold_t *f, size_t keep)
         f->sample_ptrs[ns] = &f->samples[ns];
         ns++;
     }
-    size_t nm = 0, nloc = 0, nfn = 0;
+    return ns;
+}
+
+/* The mappings, locations and functions the kept samples use, in the input's order. */
+static void hs_profile_fold_tables(hs_fold_t *f, size_t *nm, size_t *nloc, size_t *nfn)
+{
+    const hs_pb_profile_t *pb = f->pb;
+    *nm = *nloc = *nfn = 0;
     for (size_t i = 0; i < pb->n_mapping; i++) {
         if (!f->map_used[i])
             continue;
-        f->maps[nm] = *pb->mapping[i];
-        f->maps[nm].filename = hs_profile_fold_str(f, pb->mapping[i]->filename);
-        f->maps[nm].build_id = hs_profile_fold_str(f, pb->mapping[i]->build_id);
-        f->map_ptrs[nm] = &f->maps[nm];
-        nm++;
+        Perftools__Profiles__Mapping *m = &f->maps[*nm];
+        *m = *pb->mapping[i];
+        m->filename = hs_profile_fold_str(f, pb->mapping[i]->filename);
+        m->build_id = hs_profile_fold_str(f, pb->mapping[i]->build_id);
+        f->map_ptrs[(*nm)++] = m;
     }
     for (size_t i = 0; i < pb->n_location; i++)
         if (f->loc_used[i])
-            f->loc_ptrs[nloc++] = pb->location[i];
+            f->loc_ptrs[(*nloc)++] = pb->location[i];
     for (size_t i = 0; i < pb->n_function; i++) {
         if (!f->fn_used[i])
             continue;
-        f->funcs[nfn] = *pb->function[i];
-        f->funcs[nfn].name = hs_profile_fold_str(f, pb->function[i]->name);
-        f->funcs[nfn].system_name = hs_profile_fold_str(f, pb->function[i]->system_name);
-        f->funcs[nfn].filename = hs_profile_fold_str(f, pb->function[i]->filename);
-        f->func_ptrs[nfn] = &f->funcs[nfn];
-        nfn++;
+        Perftools__Profiles__Function *fn = &f->funcs[*nfn];
+        *fn = *pb->function[i];
+        fn->name = hs_profile_fold_str(f, pb->function[i]->name);
+        fn->system_name = hs_profile_fold_str(f, pb->function[i]->system_name);
+        fn->filename = hs_profile_fold_str(f, pb->function[i]->filename);
+        f->func_ptrs[(*nfn)++] = fn;
     }
+}
 
-    if (other) {
-        int64_t name = (int64_t)f->nstrs;
-        f->strs[f->nstrs++] = (char *)HS_PROFILE_FOLD_FRAME;
-        Perftools__Profiles__Function *fn = &f->funcs[nfn];
-        perftools__profiles__function__init(fn);
-        fn->id = f->other_fn_id;
-        fn->name = fn->system_name = name;
-        f->func_ptrs[nfn++] = fn;
-        perftools__profiles__line__init(&f->other_line);
-        f->other_line.function_id = f->other_fn_id;
-        f->other_line_ptr = &f->other_line;
-        perftools__profiles__location__init(&f->other_loc);
-        f->other_loc.id = f->other_loc_id;
-        f->other_loc.n_line = 1;
-        f->other_loc.line = &f->other_line_ptr;
-        f->loc_ptrs[nloc++] = &f->other_loc;
-        Perftools__Profiles__Sample *s = &f->samples[ns];
-        perftools__profiles__sample__init(s);
-        s->n_location_id = 1;
-        s->location_id = &f->other_loc_id;
-        s->n_value = pb->n_sample_type;
-        s->value = f->other_values;
-        f->sample_ptrs[ns++] = s;
-    }
+/* The "[other]" sample, its location and its function, after the kept ones. */
+static void hs_profile_fold_other(hs_fold_t *f, size_t *ns, size_t *nloc, size_t *nfn)
+{
+    int64_t name = (int64_t)f->nstrs;
+    f->strs[f->nstrs++] = (char *)HS_PROFILE_FOLD_FRAME;
+    Perftools__Profiles__Function *fn = &f->funcs[*nfn];
+    perftools__profiles__function__init(fn);
+    fn->id = f->other_fn_id;
+    fn->name = fn->system_name = name;
+    f->func_ptrs[(*nfn)++] = fn;
+    perftools__profiles__line__init(&f->other_line);
+    f->other_line.function_id = f->other_fn_id;
+    f->other_line_ptr = &f->other_line;
+    perftools__profiles__location__init(&f->other_loc);
+    f->other_loc.id = f->other_loc_id;
+    f->other_loc.n_line = 1;
+    f->other_loc.line = &f->other_line_ptr;
+    f->loc_ptrs[(*nloc)++] = &f->other_loc;
+    Perftools__Profiles__Sample *s = &f->samples[*ns];
+    perftools__profiles__sample__init(s);
+    s->n_location_id = 1;
+    s->location_id = &f->other_loc_id;
+    s->n_value = f->pb->n_sample_type;
+    s->value = f->other_values;
+    f->sample_ptrs[(*ns)++] = s;
+}
+
+/* Build f->msg keeping the `keep` heaviest samples (and "[other]" for the rest, if any). */
+static void hs_profile_fold_build(hs_fold_t *f, size_t keep)
+{
+    hs_profile_fold_reset(f);
+    hs_profile_fold_choose(f, keep);
+    Perftools__Profiles__Profile *m = &f->msg;
+    perftools__profiles__profile__init(m);
+    hs_profile_fold_header(f);
+    size_t ns = hs_profile_fold_samples(f), nm, nloc, nfn;
+    hs_profile_fold_tables(f, &nm, &nloc, &nfn);
+    if (keep < f->nnz)
+        hs_profile_fold_other(f, &ns, &nloc, &nfn);
     m->n_sample = ns;
     m->sample = f->sample_ptrs;
     m->n_mapping = nm;

@@ -77,7 +77,7 @@ HS_EXPORT int heapsampler_get_stats(heapsampler_stats_t *out, size_t size)
     hs_thread_t *t = hs_thread_get();
     hs_guard_enter(t);
     hs_snapshot_t snap;
-    hs_err_t err = hs_snapshot_take(&snap);
+    hs_err_t err = hs_dump_snapshot(&snap);
     if (err == HS_OK) {
         double var = 0;
         for (size_t i = 0; i < snap.nrows; i++) {

@@ -15,6 +15,12 @@
  * fewer names. The symbolizer's memory, what it could not cache and the time it took are in
  * each profile's comments and, at HEAPSAMPLER_VERBOSE=2, on stderr.
  *
+ * The pprof writer knows neither snapshots nor the symbolizer (pprof_writer.h): this file
+ * adapts one to the other. Each snapshot row becomes a writer row with its stack, whose trailing
+ * generation mark (mappings.h) becomes the row's generation; the symbolizer becomes the
+ * writer's namer (hs_dump_name), which also writes its figures into the profile's comments once
+ * the batch is named.
+ *
  * Failures never stop the host program. Each kind of failure is reported once per process with
  * one line naming the file and the reason; the counters record every one.
  *
@@ -22,10 +28,10 @@
  * has stopped) with the reentrancy guard held, so its mallocs are not sampled; it takes no
  * profiler lock other than dump_lock, and holds none while dl_iterate_phdr takes the loader
  * lock (hs_snapshot_take releases the table locks before returning).
- * Fork: the child is single-threaded; hs_dump_after_fork_child re-initialises dump_lock (a
- * parent thread may have held it) and restarts the sequence at 0 for the new pid. If the fork
- * interrupted a dump, the symbolizer may be half-updated: the child abandons it (leaks it) and
- * builds a new one.
+ * Fork: the child is single-threaded; hs_dump_postfork_child re-initialises dump_lock (a
+ * parent thread may have held it: the fork does not wait for a dump) and restarts the sequence at 0
+ * for the new pid. If the fork interrupted a dump, the symbolizer may be half-updated: the child
+ * abandons it (leaks it) and builds a new one.
  */
 #include "dump.h"
 
@@ -44,6 +50,7 @@
 #include "os.h"
 #include "output.h"
 #include "pprof_writer.h"
+#include "sampler.h"
 #include "snapshot.h"
 #include "symbolize.h"
 #include "loader_gate.h"
@@ -56,6 +63,7 @@
 #define HS_DUMP_COMMENT_MAX 256
 
 static pthread_mutex_t dump_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t dump_start_ns; /* set at init, before any dump */
 static uint64_t dump_seq;
 static hs_symbolizer_t *dump_symbolizer;
 static int dump_busy; /* a dump is between lock and unlock (read by the fork child) */
@@ -85,6 +93,24 @@ static const char *hs_dump_reason_name(hs_dump_reason_t reason)
     return "unknown";
 }
 
+void hs_dump_configure(uint64_t start_ns)
+{
+    dump_start_ns = start_ns;
+}
+
+hs_err_t hs_dump_snapshot(hs_snapshot_t *snap)
+{
+    hs_sampler_stats_t st;
+    hs_sampler_get_stats(&st);
+    hs_snapshot_info_t info = {
+        .rate = hs_sampler_rate(),
+        .start_ns = dump_start_ns,
+        .samples = st.samples,
+        .dropped = st.dropped_full + st.dropped_nomem + st.dropped_unwind,
+    };
+    return hs_snapshot_take(snap, &info);
+}
+
 /* "symbolizer: ..." figures of the last batch, for the profile's comments and verbose output. */
 static void hs_dump_symbolizer_comment(char *buf, size_t len)
 {
@@ -104,21 +130,81 @@ static void hs_dump_symbolizer_comment(char *buf, size_t len)
              (double)st.batch_ns / 1e6);
 }
 
-/* The comment slot the symbolizer's figures go to once the encoder has symbolized. */
-typedef struct hs_dump_late {
+hs_err_t hs_dump_name(void *symbolizer, const hs_module_t *const *mods, const uintptr_t *addrs,
+                      size_t n, hs_pprof_emit_fn emit, void *sink)
+{
+    if (!symbolizer || n == 0)
+        return HS_OK;
+    hs_symloc_t *res = malloc(n * sizeof *res);
+    if (!res)
+        return HS_ERR_NOMEM;
+    hs_err_t err = hs_symbolize_batch(symbolizer, mods, addrs, n, res);
+    for (size_t i = 0; i < n && err == HS_OK; i++) {
+        hs_pprof_frame_t frames[HS_SYMBOLIZE_MAX_FRAMES];
+        uint32_t nf = res[i].n < HS_SYMBOLIZE_MAX_FRAMES ? res[i].n : HS_SYMBOLIZE_MAX_FRAMES;
+        for (uint32_t k = 0; k < nf; k++) {
+            const hs_symframe_t *f = &res[i].frames[k];
+            frames[k] = (hs_pprof_frame_t){f->name, f->system_name, f->file, f->line};
+        }
+        if (nf)
+            err = emit(sink, i, frames, nf);
+    }
+    free(res);
+    return err;
+}
+
+/* A dump's namer: the symbolizer's names, then its figures in the comment slot left for them. */
+typedef struct hs_dump_figures {
     const char **comments;
     size_t slot;
     char *buf;
     size_t len;
     int verbosity; /* 1 for the exit dump's summary, 2 for every dump */
-} hs_dump_late_t;
+} hs_dump_figures_t;
 
-static void hs_dump_symbolized(void *arg)
+static hs_err_t hs_dump_namer(void *arg, const hs_module_t *const *mods, const uintptr_t *addrs,
+                              size_t n, hs_pprof_emit_fn emit, void *sink)
 {
-    hs_dump_late_t *late = arg;
-    hs_dump_symbolizer_comment(late->buf, late->len);
-    late->comments[late->slot] = late->buf;
-    hs_debug(late->verbosity, "pid %d: %s", (int)getpid(), late->buf);
+    hs_dump_figures_t *figures = arg;
+    hs_err_t err = hs_dump_name(dump_symbolizer, mods, addrs, n, emit, sink);
+    if (err != HS_OK)
+        return err;
+    hs_dump_symbolizer_comment(figures->buf, figures->len);
+    figures->comments[figures->slot] = figures->buf;
+    hs_debug(figures->verbosity, "pid %d: %s", (int)getpid(), figures->buf);
+    return HS_OK;
+}
+
+/*
+ * The snapshot's rows as the pprof writer's: each with its stack, whose generation mark (if
+ * any) becomes the row's generation. *out is malloc'd. A row naming a stack that does not exist
+ * is a broken snapshot: HS_ERR_INVALID.
+ */
+static hs_err_t hs_dump_rows(const hs_snapshot_t *snap, hs_pprof_row_t **out)
+{
+    hs_pprof_row_t *rows = malloc((snap->nrows ? snap->nrows : 1) * sizeof *rows);
+    if (!rows)
+        return HS_ERR_NOMEM;
+    for (size_t i = 0; i < snap->nrows; i++) {
+        const hs_snapshot_row_t *r = &snap->rows[i];
+        if (r->stack_id >= snap->nstacks) {
+            free(rows);
+            return HS_ERR_INVALID;
+        }
+        const hs_snapshot_stack_t *st = &snap->stacks[r->stack_id];
+        uint32_t depth = st->frames ? st->depth : 0;
+        uint32_t gen = HS_MODULES_GEN_NONE;
+        if (depth && HS_MAPPINGS_IS_MARK(st->frames[depth - 1]))
+            gen = HS_MAPPINGS_MARK_GEN(st->frames[--depth]);
+        rows[i] = (hs_pprof_row_t){.frames = st->frames,
+                                   .depth = depth,
+                                   .gen = gen,
+                                   .size = r->size,
+                                   .allocs = r->allocs,
+                                   .live = r->live};
+    }
+    *out = rows;
+    return HS_OK;
 }
 
 /*
@@ -129,7 +215,7 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
                                uint8_t **pb, size_t *pb_len, size_t *nrows)
 {
     hs_snapshot_t snap;
-    hs_err_t err = hs_snapshot_take(&snap);
+    hs_err_t err = hs_dump_snapshot(&snap);
     if (err == HS_ERR_STATE)
         return err; /* profiler off or stopped: not a failure to report */
     if (err != HS_OK) {
@@ -178,26 +264,32 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
     snprintf(comment[3], sizeof comment[3], "profiler_memory=%llu bytes",
              (unsigned long long)snap.profiler_bytes);
     const char *comments[] = {comment[0], comment[1], comment[2], comment[3], NULL, NULL};
-    hs_pprof_options_t opt = {
+    hs_dump_figures_t figures = {.comments = comments,
+                                 .slot = 4,
+                                 .buf = comment[4],
+                                 .len = sizeof comment[4],
+                                 .verbosity = reason == HS_DUMP_EXIT ? 1 : 2};
+    hs_pprof_profile_t profile = {
+        .nrows = snap.nrows,
+        .rate = snap.rate,
+        .time_ns = snap.time_ns,
+        .start_ns = snap.start_ns,
         .modules = mods,
-        .symbolizer = dump_symbolizer,
+        .namer = dump_symbolizer ? hs_dump_namer : NULL,
+        .namer_arg = &figures,
         .comments = comments,
     };
-    hs_dump_late_t late = {.comments = comments,
-                           .slot = 4,
-                           .buf = comment[4],
-                           .len = sizeof comment[4],
-                           .verbosity = reason == HS_DUMP_EXIT ? 1 : 2};
-    if (dump_symbolizer) {
-        opt.symbolized = hs_dump_symbolized;
-        opt.symbolized_arg = &late;
-    }
-    err = hs_pprof_encode(&snap, &opt, pb, pb_len);
-    /* Symbolizing may have read more files: the symbol caches and the module record are the
+    hs_pprof_row_t *rows = NULL;
+    err = hs_dump_rows(&snap, &rows);
+    profile.rows = rows;
+    if (err == HS_OK)
+        err = hs_pprof_encode(&profile, pb, pb_len);
+    /* Naming may have read more files: the symbol caches and the module record are the
      * profiler's memory (os.h). */
     hs_os_account_caches(hs_symbolizer_memory(dump_symbolizer) + hs_mappings_memory());
     *nrows = snap.nrows;
-    hs_mappings_free(&modules);
+    free(rows);
+    hs_modules_free(&modules);
     hs_snapshot_free(&snap);
     if (err != HS_OK)
         hs_warn_once(&warned_encode,
@@ -285,6 +377,31 @@ hs_err_t hs_dump_run(hs_dump_reason_t reason, const char *path, char *written, s
     return err;
 }
 
+hs_err_t hs_dump_export(void *arg, hs_writer_event_t event, const char *path)
+{
+    (void)arg;
+    hs_dump_reason_t reason = HS_DUMP_INTERVAL;
+    switch (event) {
+    case HS_WRITER_INTERVAL:
+        reason = HS_DUMP_INTERVAL;
+        break;
+    case HS_WRITER_SIGNAL:
+        reason = HS_DUMP_SIGNAL;
+        break;
+    case HS_WRITER_API:
+        reason = HS_DUMP_API;
+        break;
+    case HS_WRITER_GROWTH:
+        reason = HS_DUMP_GROWTH;
+        break;
+    case HS_WRITER_EXIT:
+        reason = HS_DUMP_EXIT;
+        break;
+    }
+    /* Failures are reported (once per kind) by hs_dump_run. */
+    return hs_dump_run(reason, path, NULL, 0);
+}
+
 hs_err_t hs_dump_encode_with(hs_dump_reason_t reason, hs_dump_transform_fn transform, void *arg,
                              uint8_t **pb, size_t *pb_len)
 {
@@ -299,7 +416,14 @@ hs_err_t hs_dump_encode_with(hs_dump_reason_t reason, hs_dump_transform_fn trans
     return err;
 }
 
-void hs_dump_after_fork_child(void)
+void hs_dump_prefork(void)
+{
+    /* Nothing to take: see dump.h. */
+}
+
+void hs_dump_postfork_parent(void) {}
+
+void hs_dump_postfork_child(void)
 {
     pthread_mutex_init(&dump_lock, NULL);
     dump_seq = 0;

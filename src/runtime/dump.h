@@ -13,7 +13,9 @@
 #include <sys/types.h>
 
 #include "common.h"
+#include "pprof_writer.h"
 #include "snapshot.h"
+#include "writer_thread.h"
 
 typedef enum hs_dump_reason {
     HS_DUMP_INTERVAL,
@@ -23,6 +25,21 @@ typedef enum hs_dump_reason {
     HS_DUMP_UPLOAD, /* a Pyroscope upload (not a file) */
     HS_DUMP_GROWTH, /* HEAPSAMPLER_INUSE_GROWTH: in-use memory reached a new step */
 } hs_dump_reason_t;
+
+/* Set up at init: profiles' durations count from start_ns (wall clock; 0: each has none). */
+void hs_dump_configure(uint64_t start_ns);
+
+/*
+ * A snapshot of the tables with the sampler's rate and counters and the start of profiling:
+ * the one every exporter (and heapsampler_get_stats) starts from. Under the reentrancy guard.
+ */
+hs_err_t hs_dump_snapshot(hs_snapshot_t *snap) HS_MUST_CHECK;
+
+/*
+ * The profile files as a writer thread exporter (writer_thread.h; arg unused): a numbered
+ * profile for every event, the API's path when it names one.
+ */
+hs_err_t hs_dump_export(void *arg, hs_writer_event_t event, const char *path);
 
 /*
  * Write the next profile <prefix>.<pid>.<seq><suffix>. If path is non-NULL, write there
@@ -42,8 +59,22 @@ typedef hs_err_t (*hs_dump_transform_fn)(hs_snapshot_t *snap, void *arg);
 hs_err_t hs_dump_encode_with(hs_dump_reason_t reason, hs_dump_transform_fn transform, void *arg,
                              uint8_t **pb, size_t *pb_len) HS_MUST_CHECK;
 
-/* Forked child: restart the sequence at 0 (the pid changed) and keep the caches. */
-void hs_dump_after_fork_child(void);
+/*
+ * The pprof writer's namer (pprof_writer.h) on a symbolizer (an hs_symbolizer_t; NULL names
+ * nothing): hs_symbolize_batch's frames, as they are. For dumps and for tests.
+ */
+hs_err_t hs_dump_name(void *symbolizer, const hs_module_t *const *mods, const uintptr_t *addrs,
+                      size_t n, hs_pprof_emit_fn emit, void *sink) HS_MUST_CHECK;
+
+/*
+ * Fork (fork.c). dump_lock is not taken before the fork: a dump holds it for as long as
+ * symbolizing takes (seconds), and a fork must not wait for that. The child re-initialises it,
+ * restarts the sequence at 0 (the pid changed) and keeps the caches, unless the fork
+ * interrupted a dump.
+ */
+void hs_dump_prefork(void);
+void hs_dump_postfork_parent(void);
+void hs_dump_postfork_child(void);
 
 /* Profiles written successfully / failed, since start. */
 uint64_t hs_dump_count(void);

@@ -24,13 +24,16 @@
  *
  * Bootstrap arena pointers (real_alloc.c) have a saturated filter byte, so they always reach
  * hooks_free_slow / hooks_realloc_slow, which recognise them and never pass them on.
+ *
+ * Life cycle: the constructor calls the profiler's init, the destructor its fini. Nothing calls
+ * back into this file: whether these hooks are the program's malloc at all is probed by the
+ * real allocator's module (hs_real_alloc_probe), through the pointer every hook ends in.
  */
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
 
 #include "common.h"
-#include "hooks.h"
 #include "profiler.h"
 #include "real_alloc.h"
 #include "sampler.h"
@@ -95,12 +98,8 @@ static HS_NOINLINE void *hooks_realloc_slow(void *old, size_t n, int charged)
 
 /* ---- the malloc family -------------------------------------------------------------------- */
 
-static int probing, probe_hit;
-
 static HS_NOINLINE void *hooks_malloc_slow(size_t n)
 {
-    if (HS_UNLIKELY(probing))
-        probe_hit = 1;
     void *p = HS_REAL(malloc)(n);
     hs_sampler_alloc_slow(p, n);
     return p;
@@ -207,26 +206,6 @@ HS_EXPORT size_t malloc_usable_size(void *p)
 }
 
 /* ---- life cycle --------------------------------------------------------------------------- */
-
-int hs_hooks_probe(void)
-{
-    /* Call malloc the way the program does: through the symbol binding (a volatile function
-     * pointer so the compiler cannot resolve it to our definition). A zero countdown sends the
-     * call to hooks_malloc_slow if - and only if - it reaches our hook. The caller holds the
-     * guard, so nothing is sampled. */
-    void *(*volatile m)(size_t) = malloc;
-    void (*volatile f)(void *) = free;
-    hs_thread_t *t = hs_thread_get();
-    int64_t saved = t->countdown;
-    probe_hit = 0;
-    probing = 1;
-    t->countdown = 0;
-    void *p = m(1);
-    t->countdown = saved;
-    probing = 0;
-    f(p);
-    return probe_hit;
-}
 
 __attribute__((constructor(101))) static void hooks_init(void)
 {

@@ -248,21 +248,21 @@ out:
     return err;
 }
 
-void hs_intern_lock_all(hs_intern_t *t)
+void hs_intern_prefork(hs_intern_t *t)
 {
     for (int i = 0; i < HS_INTERN_SHARDS; i++)
         pthread_mutex_lock(&t->shards[i].lock);
     pthread_mutex_lock(&t->dir_lock);
 }
 
-void hs_intern_unlock_all(hs_intern_t *t)
+void hs_intern_postfork_parent(hs_intern_t *t)
 {
     pthread_mutex_unlock(&t->dir_lock);
     for (int i = HS_INTERN_SHARDS - 1; i >= 0; i--)
         pthread_mutex_unlock(&t->shards[i].lock);
 }
 
-void hs_intern_reset_locks(hs_intern_t *t)
+void hs_intern_postfork_child(hs_intern_t *t)
 {
     pthread_mutex_init(&t->dir_lock, NULL);
     for (int i = 0; i < HS_INTERN_SHARDS; i++)

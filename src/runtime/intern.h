@@ -12,8 +12,9 @@
  * Memory comes from hs_os_map (never the allocator), so no lock here is ever held across a
  * call into malloc, and the table is safe to use from inside the hooks.
  *
- * Fork: hs_intern_lock_all() in the prepare handler, unlock in the parent, hs_intern_reset_locks()
- * in the child (whose only thread is the one that forked).
+ * Fork (fork.c): hs_intern_prefork takes every lock of a table (shards, then the directory),
+ * hs_intern_postfork_parent releases them, hs_intern_postfork_child re-initialises them (the
+ * child's only thread is the one that forked).
  */
 #ifndef HS_INTERN_H
 #define HS_INTERN_H
@@ -76,9 +77,9 @@ const void *hs_intern_key(const hs_intern_t *t, const hs_intern_rec_t *rec);
 /* Ids handed out so far (an upper bound for iteration). */
 uint32_t hs_intern_count(const hs_intern_t *t);
 
-void hs_intern_lock_all(hs_intern_t *t);
-void hs_intern_unlock_all(hs_intern_t *t);
-void hs_intern_reset_locks(hs_intern_t *t);
+void hs_intern_prefork(hs_intern_t *t);
+void hs_intern_postfork_parent(hs_intern_t *t);
+void hs_intern_postfork_child(hs_intern_t *t);
 
 /* A 64-bit hash of a byte string (not cryptographic; well mixed for addresses). */
 uint64_t hs_intern_hash(const void *key, size_t len);

@@ -11,7 +11,8 @@
  * several shards share filter slots, so updates are CAS loops; a count that reaches 255 stays
  * (the slot then always takes the slow path, which is still correct).
  *
- * Fork: lock_all in prepare, unlock in parent, reset_locks in the child.
+ * Fork (fork.c): every shard lock is taken before the fork, released in the parent and
+ * re-initialised in the child.
  */
 #include "live_table.h"
 
@@ -245,19 +246,19 @@ uint64_t hs_live_count(void)
     return __atomic_load_n(&live_count, __ATOMIC_RELAXED);
 }
 
-void hs_live_lock_all(void)
+void hs_live_table_prefork(void)
 {
     for (int i = 0; i < HS_LIVE_SHARDS; i++)
         pthread_mutex_lock(&shards[i].lock);
 }
 
-void hs_live_unlock_all(void)
+void hs_live_table_postfork_parent(void)
 {
     for (int i = HS_LIVE_SHARDS - 1; i >= 0; i--)
         pthread_mutex_unlock(&shards[i].lock);
 }
 
-void hs_live_reset_locks(void)
+void hs_live_table_postfork_child(void)
 {
     for (int i = 0; i < HS_LIVE_SHARDS; i++)
         pthread_mutex_init(&shards[i].lock, NULL);

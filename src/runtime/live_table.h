@@ -81,8 +81,10 @@ hs_err_t hs_live_lookup(const void *p, uint32_t *site_id) HS_MUST_CHECK;
 
 uint64_t hs_live_count(void);
 
-void hs_live_lock_all(void);
-void hs_live_unlock_all(void);
-void hs_live_reset_locks(void);
+/* Fork (fork.c): every shard lock; released in reverse; re-initialised in the child. The
+ * filter needs nothing: its bytes change only under the shard locks. */
+void hs_live_table_prefork(void);
+void hs_live_table_postfork_parent(void);
+void hs_live_table_postfork_child(void);
 
 #endif

@@ -42,7 +42,8 @@
  * dump time a frame of a marked stack belongs to the newest record older than g that covers it
  * (the module loaded there at capture was recorded before the mark was computed, and nothing
  * covering that address can be recorded while it stays loaded); a frame of an unmarked stack
- * was captured when only one record covered it, so it belongs to the oldest record covering it.
+ * was captured when only one record covered it, so it belongs to the oldest record covering it
+(hs_modules_find_gen, common/modules.c, applies this rule to the list hs_mappings_read returns).
  * Ambiguous ranges live in a small array read without a lock (ranges only grow, each word is
  * an atomic); when it is full, every stack is marked (correct, only more stacks).
  *
@@ -56,8 +57,7 @@
  * after dl_iterate_phdr returned and is never held while calling the loader; its holders only
  * compute and malloc (the reentrancy guard is held). Fork: the record's mutex is held only
  * inside loader-gate sections (hs_mappings_sync and hs_mappings_read; the counters read for
- * reports are atomics), and the fork prepare handler waits for those to end, so the child finds
- * it free.
+ * reports are atomics); fork.c takes it once the gate has closed, when it is free.
  */
 #include "mappings.h"
 
@@ -89,18 +89,6 @@ typedef struct hs_mappings_ctx {
     hs_err_t err;
 } hs_mappings_ctx_t;
 
-void hs_mappings_build_id_hex(const uint8_t *p, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    if (n > (HS_BUILD_ID_HEX_MAX - 1) / 2)
-        n = (HS_BUILD_ID_HEX_MAX - 1) / 2;
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 0xf];
-    }
-    out[2 * n] = '\0';
-}
-
 /*
  * Look for NT_GNU_BUILD_ID in one PT_NOTE segment in memory. Notes are aligned to 4 bytes, or
  * to 8 in segments whose p_align is 8 (the layout SHT_NOTE sections with 8-byte alignment use).
@@ -121,7 +109,7 @@ static int hs_mappings_note_build_id(const uint8_t *p, size_t len, size_t align,
         off += name_len + desc_len;
         if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 && memcmp(name, "GNU", 4) == 0 &&
             nh.n_descsz > 0) {
-            hs_mappings_build_id_hex(desc, nh.n_descsz, out);
+            hs_modules_build_id_hex(desc, nh.n_descsz, out);
             return 1;
         }
     }
@@ -209,7 +197,7 @@ static int hs_mappings_callback(struct dl_phdr_info *info, size_t size, void *da
         mod.is_main = is_main;
         mod.is_vdso = is_vdso;
         mod.loaded = true;
-        mod.record = HS_MAPPINGS_NO_RECORD;
+        mod.record = HS_MODULES_NO_RECORD;
         mod.path = strdup(path);
         if (!mod.path || hs_mappings_push(ctx, &mod) != 0) {
             free(mod.path);
@@ -255,19 +243,6 @@ static char *hs_mappings_exe_path(void)
     }
 }
 
-void hs_mappings_free(hs_modules_t *m)
-{
-    if (!m)
-        return;
-    for (size_t i = 0; i < m->n; i++)
-        free(m->v[i].path);
-    free(m->v);
-    m->v = NULL;
-    m->n = 0;
-    m->nloaded = 0;
-    m->max_unloaded_len = 0;
-}
-
 /* Every loaded segment, in dl_iterate_phdr order, and the loader's gen. */
 static hs_err_t hs_mappings_snapshot(hs_modules_t *out, uint64_t *gen)
 {
@@ -283,7 +258,7 @@ static hs_err_t hs_mappings_snapshot(hs_modules_t *out, uint64_t *gen)
     dl_iterate_phdr(hs_mappings_callback, &ctx);
     free(ctx.exe);
     if (ctx.err != HS_OK) {
-        hs_mappings_free(out);
+        hs_modules_free(out);
         return ctx.err;
     }
     out->nloaded = out->n;
@@ -450,7 +425,7 @@ static hs_err_t hs_mappings_export(const hs_modules_t *snap, int merged, hs_modu
     memset(out, 0, sizeof *out);
     size_t extra = 0;
     for (size_t i = 0; merged && i < snap->n; i++)
-        extra += snap->v[i].record == HS_MAPPINGS_NO_RECORD;
+        extra += snap->v[i].record == HS_MODULES_NO_RECORD;
     size_t total = R.n + extra;
     out->v = calloc(total ? total : 1, sizeof *out->v);
     if (!out->v)
@@ -463,7 +438,7 @@ static hs_err_t hs_mappings_export(const hs_modules_t *snap, int merged, hs_modu
         out->n++;
     }
     for (size_t i = 0; merged && i < snap->n; i++) {
-        if (snap->v[i].record != HS_MAPPINGS_NO_RECORD)
+        if (snap->v[i].record != HS_MODULES_NO_RECORD)
             continue;
         out->v[out->n] = snap->v[i];
         out->v[out->n].path = strdup(snap->v[i].path);
@@ -473,7 +448,7 @@ static hs_err_t hs_mappings_export(const hs_modules_t *snap, int merged, hs_modu
     }
     return HS_OK;
 fail:
-    hs_mappings_free(out);
+    hs_modules_free(out);
     return HS_ERR_NOMEM;
 }
 
@@ -512,7 +487,7 @@ hs_err_t hs_mappings_read(hs_modules_t *out)
     }
     err = hs_mappings_export(&snap, merged, out);
     pthread_mutex_unlock(&R.mu);
-    hs_mappings_free(&snap);
+    hs_modules_free(&snap);
     if (err != HS_OK)
         return err;
     hs_mappings_finish(out);
@@ -542,7 +517,7 @@ uintptr_t hs_mappings_sync(const uintptr_t *frames, uint32_t n)
             pthread_mutex_lock(&R.mu);
             hs_mappings_merge(&snap, snap_gen);
             pthread_mutex_unlock(&R.mu);
-            hs_mappings_free(&snap);
+            hs_modules_free(&snap);
         }
     }
     /* Acquire above (merged_gen) orders these loads after the merge that published them. */
@@ -559,6 +534,21 @@ uintptr_t hs_mappings_sync(const uintptr_t *frames, uint32_t n)
     return HS_MAPPINGS_MARK_BASE | (uintptr_t)count;
 }
 
+void hs_mappings_prefork(void)
+{
+    pthread_mutex_lock(&R.mu);
+}
+
+void hs_mappings_postfork_parent(void)
+{
+    pthread_mutex_unlock(&R.mu);
+}
+
+void hs_mappings_postfork_child(void)
+{
+    pthread_mutex_init(&R.mu, NULL);
+}
+
 /* Lock-free: callers outside the loader gate must not take the mutex (see the fork rule). */
 size_t hs_mappings_memory(void)
 {
@@ -568,77 +558,4 @@ size_t hs_mappings_memory(void)
 size_t hs_mappings_record_count(void)
 {
     return __atomic_load_n(&R.count, __ATOMIC_ACQUIRE);
-}
-
-/* ---- lookups ------------------------------------------------------------------------------ */
-
-/* The first index in [lo, hi) (sorted by start) whose module starts after addr. */
-static size_t hs_mappings_upper(const hs_modules_t *m, size_t lo, size_t hi, uintptr_t addr)
-{
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (m->v[mid].start <= addr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-/* The loaded module containing addr, or NULL. */
-static const hs_module_t *hs_mappings_find_loaded(const hs_modules_t *m, uintptr_t addr)
-{
-    size_t first = 0;
-    while (first < m->nloaded && m->v[first].is_main) {
-        if (addr >= m->v[first].start && addr < m->v[first].limit)
-            return &m->v[first];
-        first++;
-    }
-    /* Last segment in [first, nloaded) with start <= addr. */
-    size_t lo = hs_mappings_upper(m, first, m->nloaded, addr);
-    if (lo == first)
-        return NULL;
-    const hs_module_t *mod = &m->v[lo - 1];
-    return addr < mod->limit ? mod : NULL;
-}
-
-/* Is c a better answer than best for generation gen (see the file comment)? */
-static int hs_mappings_better(const hs_module_t *c, const hs_module_t *best, uint32_t gen)
-{
-    if (gen == HS_MAPPINGS_GEN_NONE)
-        return !best || c->record < best->record; /* the oldest; unrecorded ones last */
-    if (c->record >= gen)
-        return 0; /* recorded after the capture (or not at all) */
-    return !best || best->record >= gen || c->record > best->record;
-}
-
-const hs_module_t *hs_mappings_find_gen(const hs_modules_t *m, uintptr_t addr, uint32_t gen)
-{
-    if (!m || m->n == 0)
-        return NULL;
-    const hs_module_t *loaded = hs_mappings_find_loaded(m, addr);
-    if (m->nloaded == m->n)
-        return loaded;
-    const hs_module_t *best = NULL, *any = loaded;
-    if (loaded && hs_mappings_better(loaded, best, gen))
-        best = loaded;
-    /* Unloaded modules covering addr: start in (addr - max_len, addr]. */
-    size_t lo = hs_mappings_upper(m, m->nloaded, m->n, addr);
-    for (size_t i = lo; i > m->nloaded; i--) {
-        const hs_module_t *c = &m->v[i - 1];
-        if (addr - c->start >= m->max_unloaded_len)
-            break;
-        if (addr >= c->limit)
-            continue;
-        if (!any)
-            any = c;
-        if (hs_mappings_better(c, best, gen))
-            best = c;
-    }
-    return best ? best : any;
-}
-
-const hs_module_t *hs_mappings_find(const hs_modules_t *m, uintptr_t addr)
-{
-    return hs_mappings_find_gen(m, addr, HS_MAPPINGS_GEN_NONE);
 }

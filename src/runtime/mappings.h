@@ -13,71 +13,33 @@
  * An address range can be reused (A unloaded, B loaded at the same address): addresses in such
  * ranges are ambiguous. A stack captured while one of its frames lies in an ambiguous range ends
  * with a generation mark (hs_mappings_sync's result, the number of records at capture time);
- * hs_mappings_find_gen resolves each frame to the module that was loaded there when the stack
- * was captured. See mappings.c for the argument.
+ * hs_modules_find_gen (modules.h) resolves each frame to the module that was loaded there when
+ * the stack was captured. See mappings.c for the argument.
  *
  * dl_iterate_phdr takes the loader lock: every function here that may call it runs inside the
- * loader gate (loader_gate.h) with no profiler lock held. The record's own mutex is never held while
- * calling the loader.
+ * loader gate (loader_gate.h) with no profiler lock held. The record's own mutex is never held
+ * while calling the loader.
  */
 #ifndef HS_MAPPINGS_H
 #define HS_MAPPINGS_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "common.h"
+#include "modules.h"
 
-#define HS_BUILD_ID_HEX_MAX 129 /* 64 bytes as hex + NUL */
-
-/* Generation marks: a value no return address can take (user addresses are below 2^56). */
+/* Generation marks: a value no return address can take (user addresses are below 2^56). The
+ * mark of generation g (modules.h) ends a stack as HS_MAPPINGS_MARK_BASE | g. */
 #define HS_MAPPINGS_MARK_BASE   ((uintptr_t)0xFF00000000000000ull)
 #define HS_MAPPINGS_IS_MARK(f)  (((uintptr_t)(f)&HS_MAPPINGS_MARK_BASE) == HS_MAPPINGS_MARK_BASE)
 #define HS_MAPPINGS_MARK_GEN(f) ((uint32_t)((uintptr_t)(f)&0xFFFFFFFFu))
-/* "No generation": the stack has no mark (hs_mappings_find_gen). */
-#define HS_MAPPINGS_GEN_NONE  0u
-#define HS_MAPPINGS_NO_RECORD UINT32_MAX
-
-typedef struct hs_module {
-    char *path;      /* file name; "[vdso]" for the vDSO */
-    uintptr_t bias;  /* runtime address = ELF virtual address + bias */
-    uintptr_t start; /* runtime range [start, limit) of the executable segment */
-    uintptr_t limit;
-    uint64_t file_offset;               /* file offset corresponding to start */
-    char build_id[HS_BUILD_ID_HEX_MAX]; /* lower-case hex, "" if none */
-    bool is_main;
-    bool is_vdso;
-    bool loaded;     /* loaded when the list was read; false: unloaded since it was recorded */
-    uint32_t record; /* number in the process's record (first-seen order), or NO_RECORD */
-} hs_module_t;
-
-typedef struct hs_modules {
-    /*
-     * v[0, nloaded): the loaded modules, the main executable's segments first, then the others
-     * sorted by start; they never overlap. v[nloaded, n): unloaded modules, sorted by start; they
-     * may overlap each other and loaded ones (reused address ranges).
-     */
-    hs_module_t *v;
-    size_t n;
-    size_t nloaded;
-    uintptr_t max_unloaded_len; /* longest unloaded range, bounds the backward scan */
-} hs_modules_t;
 
 /*
  * Refresh the record and return every module in it (loaded and unloaded). Calls
  * dl_iterate_phdr: inside the loader gate, no profiler lock held. The result is private.
  */
 hs_err_t hs_mappings_read(hs_modules_t *out) HS_MUST_CHECK;
-void hs_mappings_free(hs_modules_t *m);
-
-/* The loaded module whose range contains addr, or an unloaded one (the first recorded). */
-const hs_module_t *hs_mappings_find(const hs_modules_t *m, uintptr_t addr);
-/*
- * The module that contained addr when a stack with generation mark gen (HS_MAPPINGS_GEN_NONE for
- * a stack without a mark) was captured, or NULL.
- */
-const hs_module_t *hs_mappings_find_gen(const hs_modules_t *m, uintptr_t addr, uint32_t gen);
 
 /*
  * Sampling path, after a stack was captured (frames[0, n) are return addresses): make sure the
@@ -89,8 +51,15 @@ const hs_module_t *hs_mappings_find_gen(const hs_modules_t *m, uintptr_t addr, u
  */
 uintptr_t hs_mappings_sync(const uintptr_t *frames, uint32_t n);
 
-/* A build ID's n bytes as lower-case hex into out (at most HS_BUILD_ID_HEX_MAX with the NUL). */
-void hs_mappings_build_id_hex(const uint8_t *p, size_t n, char *out);
+/*
+ * Fork (fork.c): the record's mutex is held only inside loader-gate sections, so it is taken
+ * after the gate has closed (it is free then; taking it before could deadlock: a section that
+ * starts meanwhile would wait for it while the gate waits for the section). Released in the
+ * parent, re-initialised in the child.
+ */
+void hs_mappings_prefork(void);
+void hs_mappings_postfork_parent(void);
+void hs_mappings_postfork_child(void);
 
 /* Bytes the record holds, and how many modules it has (loaded or not); lock-free. */
 size_t hs_mappings_memory(void);

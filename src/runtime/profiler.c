@@ -14,11 +14,11 @@
  * value that is not a pid (the profiler writes only digits) counts as unset.
  * A fork without exec (workers, daemons) keeps profiling with its own pid and files.
  *
- * Fork: prepare takes every table lock and closes the loader gate (so no thread is inside
- * dl_iterate_phdr on our behalf), parent releases, child re-initialises the locks, restarts the
- * sequence of file names and the writer thread, and reseeds its sampler. A fork from a signal
- * handler that interrupted the profiler (guard held) cannot take the locks safely: the child
- * then stops profiling rather than trust half-updated tables.
+ * Wiring: this is the one file that knows every module. It hands the sampler its callbacks
+ * (the writer's nudges), the dump and Pyroscope exporters the start of profiling, registers the
+ * exporters with the writer thread, and registers the fork protocol (fork.c, which orders every
+ * module's fork handlers) with its own state: the protocol runs only while the profiler runs,
+ * and a child forked from inside the profiler (a signal handler) switches it off.
  *
  * Exit: the destructor asks the writer thread for a final profile and waits (bounded), then
  * switches sampling off: allocations in later destructors would be in no profile anyway.
@@ -27,8 +27,8 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,33 +37,27 @@
 
 #include "config.h"
 #include "dump.h"
+#include "fork.h"
 #include "guard.h"
-#include "hooks.h"
 #include "live_table.h"
 #include "log.h"
 #include "os.h"
+#include "pyroscope.h"
 #include "real_alloc.h"
 #include "sampler.h"
-#include "snapshot.h"
 #include "stack_table.h"
-#include "loader_gate.h"
 #include "unwind.h"
 #include "writer_thread.h"
 
 extern char **environ;
 
 static int state = HS_PROFILER_UNINIT;
-static __thread int fork_locked __attribute__((tls_model("initial-exec")));
+static uint64_t start_ns; /* wall clock at init: the start of every profile's duration */
 static int warned_fault;
 
 int hs_profiler_state(void)
 {
     return __atomic_load_n(&state, __ATOMIC_ACQUIRE);
-}
-
-uint64_t hs_profiler_start_ns(void)
-{
-    return hs_snapshot_start_ns;
 }
 
 static void set_state(int s)
@@ -161,56 +155,6 @@ too_long:
     return 0;
 }
 
-/* ---- fork --------------------------------------------------------------------------------- */
-
-static void fork_prepare(void)
-{
-    hs_thread_t *t = hs_thread_get();
-    fork_locked = 0;
-    if (hs_profiler_state() != HS_PROFILER_RUNNING || t->guard)
-        return;
-    hs_guard_enter(t);
-    hs_stack_table_lock_all();
-    hs_live_lock_all();
-    hs_loader_gate_close();
-    fork_locked = 1;
-}
-
-static void fork_parent(void)
-{
-    if (!fork_locked)
-        return;
-    fork_locked = 0;
-    hs_loader_gate_open(0);
-    hs_live_unlock_all();
-    hs_stack_table_unlock_all();
-    hs_guard_exit(hs_thread_get());
-}
-
-static void fork_child(void)
-{
-    hs_thread_t *t = hs_thread_get();
-    if (!fork_locked) {
-        if (hs_profiler_state() == HS_PROFILER_RUNNING) {
-            /* Forked from inside the profiler (a signal handler): the tables may be mid-update. */
-            hs_live_reset_locks();
-            hs_stack_table_reset_locks();
-            hs_loader_gate_open(1);
-            turn_off();
-        }
-        return;
-    }
-    fork_locked = 0;
-    hs_live_reset_locks();
-    hs_stack_table_reset_locks();
-    hs_loader_gate_open(1);
-    hs_sampler_after_fork_child();
-    hs_dump_after_fork_child();
-    hs_writer_fork_child();
-    hs_debug(1, "pid %d: forked, profiling into its own files", (int)getpid());
-    hs_guard_exit(t);
-}
-
 /* ---- dump signal -------------------------------------------------------------------------- */
 
 static void on_dump_signal(int sig)
@@ -234,6 +178,36 @@ static void install_dump_signal(int sig)
         hs_log("cannot install the dump signal handler for signal %d: %s", sig, strerror(errno));
 }
 
+/* ---- wiring ------------------------------------------------------------------------------- */
+
+static bool profiler_running(void)
+{
+    return hs_profiler_state() == HS_PROFILER_RUNNING;
+}
+
+/*
+ * The exporters and the writer thread that runs them: the profile files, then Pyroscope
+ * uploads when they are on (in that order at exit too). The thread starts when first needed
+ * (writer_thread.h); at once for the dump signal, whose handler can do nothing but post to it,
+ * and for uploads, which need it from the start (their delivery thread makes the process
+ * multi-threaded anyway).
+ */
+static void start_exporters(void)
+{
+    hs_pyroscope_start(start_ns, profiler_running);
+    hs_writer_exporter_t exporters[2] = {
+        {.run = hs_dump_export, .period_ns = hs_config.interval_ns},
+    };
+    size_t n = 1;
+    bool uploads = hs_pyroscope_enabled();
+    if (uploads)
+        exporters[n++] = (hs_writer_exporter_t){.run = hs_pyroscope_export,
+                                                .period_ns = hs_config.upload_interval_ns};
+    if (hs_writer_start(exporters, n, hs_config.dump_signal != 0 || uploads) != HS_OK) {
+        /* Reported by the writer; the exit dump still happens, from the exiting thread. */
+    }
+}
+
 /* ---- init / fini -------------------------------------------------------------------------- */
 
 void hs_profiler_init(void)
@@ -251,7 +225,7 @@ void hs_profiler_init(void)
         turn_off();
         goto out;
     }
-    if (hs_hooks_probe && !hs_hooks_probe()) {
+    if (!hs_real_alloc_probe()) {
         hs_log("another library that defines malloc is loaded before the profiler (check the "
                "order of LD_PRELOAD): the program's allocations do not reach it; profiling is "
                "off");
@@ -273,19 +247,20 @@ void hs_profiler_init(void)
         hs_unwind_set_self_range(lo, hi);
     hs_sampler_configure(hs_config.rate, hs_config.seed, (uint32_t)hs_config.stack_depth);
     hs_sampler_set_growth_step(hs_config.inuse_growth);
-    hs_snapshot_start_ns = hs_os_wall_ns();
-    if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)
+    /* The sampler's slow path starts the writer thread when it is due, and asks it for a
+     * profile when in-use memory grew by a step. */
+    hs_sampler_set_callbacks(
+        &(hs_sampler_callbacks_t){.nudge = hs_writer_nudge, .grew = hs_writer_poke_growth});
+    start_ns = hs_os_wall_ns();
+    hs_dump_configure(start_ns);
+    if (hs_fork_register(profiler_running, turn_off) != HS_OK)
         hs_log("cannot register fork handlers; forked children will not be profiled");
 
     if (hs_config.verbose)
         hs_config_print(&hs_config);
     set_state(HS_PROFILER_RUNNING);
     hs_sampler_set_active(1);
-    /* The writer thread starts when first needed (writer_thread.h); at once only for the dump
-     * signal, whose handler can do nothing but post to it. */
-    if (hs_writer_start(hs_config.dump_signal != 0) != HS_OK) {
-        /* Reported by the writer; the exit dump still happens, from the exiting thread. */
-    }
+    start_exporters();
     if (hs_config.dump_signal)
         install_dump_signal(hs_config.dump_signal);
     hs_debug(1, "pid %d: profiling, rate %llu bytes, profiles to %s.%d.*", (int)getpid(),

@@ -1,6 +1,6 @@
 /*
  * profiler.h - the life cycle of the profiler in a process: init (from the preloaded library's
- * constructor), fork handling, exit, and the process-wide facts other modules need.
+ * constructor), which wires the other modules together, fork handling, exit, and its state.
  */
 #ifndef HS_PROFILER_H
 #define HS_PROFILER_H
@@ -22,8 +22,6 @@ void hs_profiler_init(void);
 void hs_profiler_fini(void);
 
 int hs_profiler_state(void);
-/* Wall clock at init (reset in a forked child). */
-uint64_t hs_profiler_start_ns(void);
 
 /* A profiler fault: log once, stop sampling, keep the host running. */
 void hs_profiler_fault(const char *what);

@@ -1,9 +1,14 @@
 /*
  * pyroscope.c - uploads to Grafana Pyroscope from the preloaded library (see pyroscope.h).
  *
+ * An exporter of the writer thread (writer_thread.h): the profiler registers
+ * hs_pyroscope_export with the upload interval as its period, and passes what this file needs
+ * of the rest of the profiler (the start of profiling, whether it still runs) to
+ * hs_pyroscope_start.
+ *
  * Building (hs_pyroscope_collect, writer thread; hs_pyroscope_final, exit): under build_mu, a
  * snapshot is taken through hs_dump_encode_with, whose transform replaces each row's
- * cumulative sampled allocations by the increase since `base` (profile_delta.h) and sets the
+ * cumulative sampled allocations by the increase since `base` (snapshot_delta.h) and sets the
  * profile's window [from, until]. The new baseline is kept only once the upload is built and
  * compressed: an upload that cannot be built leaves its allocations to the next one. A profile
  * over the server's limits is folded (profile_fold.h); every upload is gzip.
@@ -14,7 +19,7 @@
  * later uploads wait behind it, so the server receives them in order. The queue full: the
  * oldest upload goes. An upload older than an hour: dropped. Each is counted, warned about
  * once, and summed up at exit. Each kind of request failure (HTTP status or curl error) is
- * logged once, with the server's message (pyroscope_http.h scrubs it of secrets).
+ * logged once, with the server's message (pyroscope_redact.h scrubs it of secrets).
  *
  * Threads and locks: application threads never touch this file's state. The writer thread
  * holds build_mu while building and mu while queueing; the delivery thread holds mu only
@@ -26,10 +31,11 @@
  *
  * Exit: libcurl's TLS library registers an atexit handler that tears it down, which would run
  * before this library's destructor; so when libcurl is loaded, hs_pyroscope_atexit is
- * registered after it and does the final upload first. At exit every queued upload gets one
- * more attempt, without backoff (a refused connection costs the exit nothing), and all of it
- * takes at most HEAPSAMPLER_UPLOAD_TIMEOUT: then a request in flight is aborted (curl's
- * progress callback) and the thread gets a little more time to leave libcurl.
+ * registered after it and does the final upload first, if the profiler still runs (a profiler
+ * switched off by a fault or a fork from a signal handler uploads nothing more). At exit every
+ * queued upload gets one more attempt, without backoff (a refused connection costs the exit
+ * nothing), and all of it takes at most HEAPSAMPLER_UPLOAD_TIMEOUT: then a request in flight is
+ * aborted (curl's progress callback) and the thread gets a little more time to leave libcurl.
  *
  * Fork: the child re-initialises every lock, abandons (never frees: they may be mid-update)
  * the parent's queue, client and baseline, and takes a fresh baseline from the tables, which
@@ -47,16 +53,17 @@
 
 #include "compress.h"
 #include "config.h"
+#include "curl_loader.h"
 #include "dump.h"
 #include "guard.h"
 #include "log.h"
 #include "os.h"
 #include "pprof_reader.h"
-#include "profile_delta.h"
 #include "profile_fold.h"
-#include "profiler.h"
-#include "pyroscope_http.h"
+#include "pyroscope_redact.h"
+#include "pyroscope_request.h"
 #include "snapshot.h"
+#include "snapshot_delta.h"
 
 #define HS_UPLOAD_STACK   (2u << 20)
 #define HS_ABORT_GRACE_NS (1500ull * 1000000ull) /* curl checks its progress callback often */
@@ -75,9 +82,10 @@ typedef struct hs_upload {
 static struct {
     int enabled;
     hs_pyroscope_target_t target;
+    bool (*profiling)(void); /* NULL: always */
 
     pthread_mutex_t build_mu; /* base and from_ns */
-    hs_delta_base_t *base;
+    hs_snapshot_delta_t *base;
     uint64_t from_ns; /* wall clock: start of the next upload's window */
 
     pthread_mutex_t mu;     /* everything below */
@@ -156,14 +164,14 @@ static void hs_pyroscope_drop_head(uint64_t *counter)
 /* Log a failed request once per kind (HTTP status or curl error). mu held. */
 static void hs_pyroscope_report(const hs_pyroscope_result_t *res, hs_pyroscope_outcome_t out)
 {
-    int kind = hs_pyroscope_http_kind(res);
+    int kind = hs_pyroscope_request_kind(res);
     for (size_t i = 0; i < P.nseen; i++)
         if (P.seen[i] == kind)
             return;
     if (P.nseen < HS_SEEN_KINDS)
         P.seen[P.nseen++] = kind;
     char what[HS_PYROSCOPE_MESSAGE_MAX + 160];
-    hs_pyroscope_http_describe(&P.target, res, what, sizeof what);
+    hs_pyroscope_redact_describe(&P.target, res, what, sizeof what);
     hs_warn("upload to %s failed: %s (%s; further failures of this kind are not shown)",
             P.target.display_url, what,
             out != HS_PYROSCOPE_RETRY ? "not retried: the profile is dropped"
@@ -182,7 +190,7 @@ static hs_err_t hs_pyroscope_connect(void)
         return HS_OK;
     char why[300];
     bool first = false;
-    hs_err_t err = hs_pyroscope_http_load(&first, why, sizeof why);
+    hs_err_t err = hs_curl_loader_load(NULL, &first, why, sizeof why);
     if (err == HS_OK && first && !P.atexit_registered) {
         /* After curl_global_init: runs before the TLS library's exit handler (LIFO). */
         if (atexit(hs_pyroscope_atexit) == 0)
@@ -190,7 +198,7 @@ static hs_err_t hs_pyroscope_connect(void)
     }
     hs_pyroscope_client_t *c = NULL;
     if (err == HS_OK)
-        err = hs_pyroscope_http_client_new(&P.target, &c, why, sizeof why);
+        err = hs_pyroscope_request_client_new(&P.target, &c, why, sizeof why);
     /* Published for hs_pyroscope_final's abort, which reads it from another thread. */
     __atomic_store_n(&P.client, c, __ATOMIC_RELEASE);
     if (err != HS_OK)
@@ -214,13 +222,13 @@ static hs_pyroscope_outcome_t hs_pyroscope_send(const hs_upload_t *u, uint64_t d
         if (left < timeout)
             timeout = left;
     }
-    if (hs_pyroscope_http_post(P.client, u->body, u->len, u->from_s, u->until_s, timeout, res) !=
+    if (hs_pyroscope_request_post(P.client, u->body, u->len, u->from_s, u->until_s, timeout, res) !=
         HS_OK) {
         snprintf(res->curl_error, sizeof res->curl_error, "out of memory");
         res->curl_code = -1;
         return HS_PYROSCOPE_RETRY;
     }
-    return hs_pyroscope_http_classify(res);
+    return hs_pyroscope_request_classify(res);
 }
 
 /* After a retryable failure: back to the head of the queue, or dropped. mu held. */
@@ -230,8 +238,8 @@ static void hs_pyroscope_requeue(hs_upload_t *u, const hs_pyroscope_result_t *re
                                                                      : HS_RETRY_BASE_MAX;
     u->attempts++;
     P.st.retries++;
-    u->next_try_ns =
-        now + hs_pyroscope_http_backoff(base, u->attempts, res->retry_after_s, hs_os_random_u64());
+    u->next_try_ns = now + hs_pyroscope_request_backoff(base, u->attempts, res->retry_after_s,
+                                                        hs_os_random_u64());
     if (u->next_try_ns - u->created_ns > HS_PYROSCOPE_LATE_NS) {
         free(u->body);
         P.st.dropped_late++;
@@ -347,8 +355,8 @@ static void hs_pyroscope_start_thread(void)
 /* ---- building ----------------------------------------------------------------------------- */
 
 typedef struct hs_pyroscope_build {
-    const hs_delta_base_t *base;
-    hs_delta_base_t *next;
+    const hs_snapshot_delta_t *base;
+    hs_snapshot_delta_t *next;
     size_t nonzero;
     uint64_t from_ns, until_ns;
 } hs_pyroscope_build_t;
@@ -356,7 +364,7 @@ typedef struct hs_pyroscope_build {
 static hs_err_t hs_pyroscope_transform(hs_snapshot_t *snap, void *arg)
 {
     hs_pyroscope_build_t *b = arg;
-    hs_err_t err = hs_profile_delta_apply(b->base, snap, &b->next, &b->nonzero);
+    hs_err_t err = hs_snapshot_delta_apply(b->base, snap, &b->next, &b->nonzero);
     b->until_ns = snap->time_ns;
     /* duration_nanos becomes the window of the increments. */
     snap->start_ns = b->from_ns < snap->time_ns ? b->from_ns : snap->time_ns;
@@ -434,7 +442,7 @@ static void hs_pyroscope_build(void)
         err = hs_compress(HS_COMPRESSION_GZIP, pb, len, &gz, &gz_len);
     if (err != HS_OK) {
         free(pb);
-        hs_profile_delta_base_free(b.next);
+        hs_snapshot_delta_free(b.next);
         pthread_mutex_unlock(&P.build_mu);
         if (err == HS_ERR_STATE)
             return; /* the profiler is off or stopped */
@@ -449,7 +457,7 @@ static void hs_pyroscope_build(void)
     }
 commit:
     free(pb);
-    hs_profile_delta_base_free(P.base);
+    hs_snapshot_delta_free(P.base);
     P.base = b.next;
     P.from_ns = b.until_ns;
     pthread_mutex_unlock(&P.build_mu);
@@ -468,15 +476,27 @@ void hs_pyroscope_collect(void)
         hs_pyroscope_build();
 }
 
+hs_err_t hs_pyroscope_export(void *arg, hs_writer_event_t event, const char *path)
+{
+    (void)arg;
+    (void)path;
+    if (event == HS_WRITER_INTERVAL)
+        hs_pyroscope_collect();
+    else if (event == HS_WRITER_EXIT)
+        hs_pyroscope_final(); /* unless its atexit handler did it already */
+    return HS_OK;
+}
+
 /* ---- life cycle --------------------------------------------------------------------------- */
 
-void hs_pyroscope_start(void)
+void hs_pyroscope_start(uint64_t start_ns, bool (*profiling)(void))
 {
+    P.profiling = profiling;
     if (!hs_config.pyroscope_url[0])
         return;
     hs_pyroscope_init_primitives();
     char why[512];
-    if (hs_pyroscope_http_target_init(&P.target, &hs_config, NULL, why, sizeof why) != HS_OK) {
+    if (hs_pyroscope_request_target_init(&P.target, &hs_config, NULL, why, sizeof why) != HS_OK) {
         hs_log("not uploading to Pyroscope: %s", why);
         return;
     }
@@ -484,10 +504,10 @@ void hs_pyroscope_start(void)
     P.ring = calloc(P.cap, sizeof *P.ring);
     if (!P.ring) {
         hs_log("not uploading to Pyroscope: out of memory");
-        hs_pyroscope_http_target_free(&P.target);
+        hs_pyroscope_request_target_free(&P.target);
         return;
     }
-    P.from_ns = hs_snapshot_start_ns ? hs_snapshot_start_ns : hs_os_wall_ns();
+    P.from_ns = start_ns ? start_ns : hs_os_wall_ns();
     __atomic_store_n(&P.enabled, 1, __ATOMIC_RELEASE);
     char every[32];
     const hs_option_t *opt = hs_config_find("UPLOAD_INTERVAL");
@@ -546,7 +566,7 @@ void hs_pyroscope_final(void)
     }
     if (P.thread_state == 1) {
         /* A request is still in flight: make libcurl give up, and let it leave. */
-        hs_pyroscope_http_abort(__atomic_load_n(&P.client, __ATOMIC_ACQUIRE));
+        hs_pyroscope_request_abort(__atomic_load_n(&P.client, __ATOMIC_ACQUIRE));
         uint64_t grace = hs_os_monotonic_ns() + HS_ABORT_GRACE_NS;
         while (P.thread_state == 1 && hs_os_monotonic_ns() < grace) {
             struct timespec ts = hs_pyroscope_abs(grace);
@@ -561,14 +581,20 @@ static void hs_pyroscope_atexit(void)
 {
     hs_thread_t *t = hs_thread_get();
     hs_guard_enter(t);
-    if (hs_profiler_state() == HS_PROFILER_RUNNING)
+    if (!P.profiling || P.profiling())
         hs_pyroscope_final();
     hs_guard_exit(t);
 }
 
-void hs_pyroscope_fork_child(void)
+void hs_pyroscope_prefork(void)
 {
-    hs_pyroscope_http_fork_child();
+    /* Nothing to take: see pyroscope.h. */
+}
+
+void hs_pyroscope_postfork_parent(void) {}
+
+void hs_pyroscope_postfork_child(void)
+{
     if (!hs_pyroscope_enabled())
         return;
     hs_pyroscope_init_primitives();
@@ -582,9 +608,9 @@ void hs_pyroscope_fork_child(void)
     P.nseen = 0;
     P.base = NULL;
     hs_snapshot_t snap;
-    hs_err_t err = P.ring ? hs_snapshot_take(&snap) : HS_ERR_NOMEM;
+    hs_err_t err = P.ring ? hs_dump_snapshot(&snap) : HS_ERR_NOMEM;
     if (err == HS_OK) {
-        err = hs_profile_delta_base(&snap, &P.base);
+        err = hs_snapshot_delta_base(&snap, &P.base);
         P.from_ns = snap.time_ns;
         hs_snapshot_free(&snap);
     }

@@ -17,18 +17,28 @@
 #include <stdint.h>
 
 #include "common.h"
+#include "writer_thread.h"
 
 /*
  * Read the upload settings of hs_config (at start-up, in the library's constructor). Nothing
  * happens without a URL. A configuration error (bad application name, tag, URL, header) is
  * reported once and leaves uploads off; the program and its files are not affected. When
- * uploads are on, the delivery thread starts and loads libcurl in the background.
+ * uploads are on, the delivery thread starts and loads libcurl in the background. The first
+ * upload's window starts at start_ns (wall clock; 0: now). profiling (NULL: always) tells the
+ * exit handler whether the profiler still runs: a profiler switched off uploads nothing more.
  */
-void hs_pyroscope_start(void);
+void hs_pyroscope_start(uint64_t start_ns, bool (*profiling)(void));
 
 bool hs_pyroscope_enabled(void);
 
-/* Writer thread: build the next upload and queue it. */
+/*
+ * The uploads as a writer thread exporter (writer_thread.h; arg unused, period
+ * HEAPSAMPLER_UPLOAD_INTERVAL): HS_WRITER_INTERVAL builds the next upload and queues it,
+ * HS_WRITER_EXIT is hs_pyroscope_final; other events are not uploads.
+ */
+hs_err_t hs_pyroscope_export(void *arg, hs_writer_event_t event, const char *path);
+
+/* Build the next upload and queue it (writer thread). */
 void hs_pyroscope_collect(void);
 
 /*
@@ -40,11 +50,16 @@ void hs_pyroscope_collect(void);
 void hs_pyroscope_final(void);
 
 /*
- * Forked child: an empty queue, no delivery thread until the first upload, and a baseline
- * taken now, so that the child's alloc_* count only its own allocations (the parent uploads
- * its own). Called with the reentrancy guard held, after the tables are usable again.
+ * Fork (fork.c). Nothing is taken before the fork: a build holds build_mu for as long as a
+ * profile takes to encode, and the delivery thread may be in a request. The child gets an empty
+ * queue, no delivery thread until its first upload, and a baseline taken now, so that its
+ * alloc_* count only its own allocations (the parent uploads its own); its postfork step runs
+ * with the reentrancy guard held, after the tables are usable again and before the writer
+ * thread can collect.
  */
-void hs_pyroscope_fork_child(void);
+void hs_pyroscope_prefork(void);
+void hs_pyroscope_postfork_parent(void);
+void hs_pyroscope_postfork_child(void);
 
 typedef struct hs_pyroscope_stats {
     uint64_t built;        /* uploads queued */

@@ -13,6 +13,13 @@
  * Thread safety: two threads may resolve at once; they store identical values. Loads of the
  * pointers are relaxed atomics (plain moves on x86-64).
  *
+ * The probe (is this library the program's malloc?) asks the question where the answer is:
+ * every malloc hook, fast path or slow, ends in a call through hs_real.malloc. For the length
+ * of one call of `malloc` through the program's binding, hs_real.malloc points at a function
+ * that notes the visit and forwards to the real malloc; if the note is made, the hooks are the
+ * program's malloc. Another thread's malloc in that window forwards the same way (and proves
+ * the same thing). The hooks are not touched, so the probe costs their fast paths nothing.
+ *
  * Missing functions in the next allocator (some lack valloc, pvalloc, memalign) get equivalents
  * built from posix_memalign, with the same results and errno. "Missing" means missing from the
  * object that provides malloc: dlsym(RTLD_NEXT) would otherwise find glibc's pvalloc beneath
@@ -24,6 +31,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -182,7 +190,7 @@ void hs_real_alloc_resolve(void)
     resolving++;
     /* RTLD_NEXT finds the allocator after us; if there is none (a library that defines malloc
      * was preloaded before us, so it - not we - is the program's malloc), use the global one:
-     * the hooks then only pass through, and the profiler's init notices (hooks.h). */
+     * the hooks then only pass through, and the profiler's init notices (hs_real_alloc_probe). */
     void *scope = dlsym(RTLD_NEXT, "malloc") ? RTLD_NEXT : RTLD_DEFAULT;
     void *m = dlsym(scope, "malloc");
     void *c = dlsym(scope, "calloc");
@@ -296,4 +304,32 @@ static size_t boot_usable_size(void *p)
         return hs_real_alloc_bootstrap_size(p);
     hs_real_alloc_resolve();
     return hs_real.malloc_usable_size(p);
+}
+
+/* ---- the probe ---------------------------------------------------------------------------- */
+
+static void *(*probe_next)(size_t);
+static int probe_hit;
+
+static void *probe_malloc(size_t n)
+{
+    __atomic_store_n(&probe_hit, 1, __ATOMIC_RELAXED);
+    return __atomic_load_n(&probe_next, __ATOMIC_ACQUIRE)(n);
+}
+
+int hs_real_alloc_probe(void)
+{
+    /* The program's binding of malloc and free: volatile, so that the compiler cannot resolve
+     * them to this library's definitions. */
+    void *(*volatile m)(size_t) = malloc;
+    void (*volatile f)(void *) = free;
+    hs_real_alloc_resolve();
+    void *(*next)(size_t) = HS_REAL(malloc);
+    __atomic_store_n(&probe_next, next, __ATOMIC_RELEASE);
+    __atomic_store_n(&probe_hit, 0, __ATOMIC_RELAXED);
+    STORE(malloc, probe_malloc);
+    void *p = m(1);
+    STORE(malloc, next);
+    f(p);
+    return __atomic_load_n(&probe_hit, __ATOMIC_RELAXED);
 }

@@ -30,11 +30,21 @@ typedef struct hs_real_alloc {
 extern hs_real_alloc_t hs_real HS_HIDDEN;
 
 /* Load a pointer (relaxed: a plain move, which a hook folds into its tail jump
- * `jmp *hs_real+off(%rip)`; the values never change after resolution). */
+ * `jmp *hs_real+off(%rip)`; the values never change after resolution, but for malloc's during
+ * hs_real_alloc_probe, when it forwards to the same function). */
 #define HS_REAL(fn) (__atomic_load_n(&hs_real.fn, __ATOMIC_RELAXED))
 
 /* Resolve now (idempotent). Called by the bootstrap functions and by the profiler's init. */
 void hs_real_alloc_resolve(void);
+
+/*
+ * 1 if the program's malloc calls reach this library's malloc. A library that defines malloc
+ * and is loaded before ours (LD_PRELOAD="libjemalloc.so libheapsampler.so", or libc listed
+ * first) takes the program's calls instead: the profiler then sees nothing and should say so.
+ * Resolves the next allocator first. Called once, from the profiler's init, with the
+ * reentrancy guard held (nothing it allocates is sampled).
+ */
+int hs_real_alloc_probe(void);
 
 /* Bootstrap arena. */
 int hs_real_alloc_is_bootstrap(const void *p);

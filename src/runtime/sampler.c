@@ -21,15 +21,18 @@
  * In-use estimate: recording a sample adds the bytes it stands for (s/p) to a process-wide
  * counter and freeing it takes them away, so the counter tracks the estimated in-use bytes
  * at the cost of one atomic add per sample or sampled free. With HEAPSAMPLER_INUSE_GROWTH the
- * recording thread asks the writer for a profile when the counter passes the level of the last
- * such request by the configured step (a high-water mark, moved by compare-and-swap so that
- * one step gives one request however many threads cross it).
+ * recording thread calls `grew` (a profile is due) when the counter passes the level of the last
+ * such call by the configured step (a high-water mark, moved by compare-and-swap so that one
+ * step gives one call however many threads cross it).
  *
  * Every slow path runs under the reentrancy guard and preserves errno. A slow path entered
  * while the guard is already held (a signal handler interrupting the profiler) does nothing.
  *
- * The allocation slow path (a thread's first allocation, or a sample) also nudges the writer
- * thread, which starts when first needed (writer_thread.h): one load once it runs.
+ * The allocation slow path (a thread's first allocation, or a sample) also calls `nudge`, with
+ * which the profiler starts the writer thread when first needed (writer_thread.h). The sampler
+ * knows nothing after the tables: the profiler wires both callbacks at init, before sampling
+ * starts; they are read with relaxed loads (a slow path before init finds them NULL). They are
+ * called only from slow paths: the hooks' fast paths never reach this file.
  */
 #include "sampler.h"
 
@@ -41,7 +44,6 @@
 #include "os.h"
 #include "stack_table.h"
 #include "unwind.h"
-#include "writer_thread.h"
 
 enum { MODE_WAITING = 0, MODE_ACTIVE = 1, MODE_OFF = 2 };
 
@@ -61,12 +63,28 @@ static int64_t inuse_estimate;
 static int64_t growth_mark;
 static uint64_t growth_step;
 static int warned_full_stack, warned_full_site, warned_full_live, warned_nomem;
+static void (*cb_nudge)(void);
+static void (*cb_grew)(void);
 
 void hs_sampler_configure(uint64_t rate, uint64_t seed, uint32_t stack_depth)
 {
     S.rate = rate ? rate : 1;
     S.seed = seed;
     S.depth = stack_depth ? stack_depth : 1;
+}
+
+void hs_sampler_set_callbacks(const hs_sampler_callbacks_t *cb)
+{
+    __atomic_store_n(&cb_nudge, cb->nudge, __ATOMIC_RELAXED);
+    __atomic_store_n(&cb_grew, cb->grew, __ATOMIC_RELAXED);
+}
+
+/* Call a callback if it is set. */
+static void hs_sampler_call(void (**cb)(void))
+{
+    void (*fn)(void) = __atomic_load_n(cb, __ATOMIC_RELAXED);
+    if (fn)
+        fn();
 }
 
 void hs_sampler_set_active(int active)
@@ -111,7 +129,7 @@ static void site_gained(uint32_t site_id, uint64_t size)
     if (now - mark >= (int64_t)growth_step &&
         __atomic_compare_exchange_n(&growth_mark, &mark, now, 0, __ATOMIC_RELAXED,
                                     __ATOMIC_RELAXED))
-        hs_writer_poke_growth();
+        hs_sampler_call(&cb_grew);
 }
 
 /* A sampled allocation of site_id is gone (freed, or its free was missed and the address
@@ -276,7 +294,7 @@ void hs_sampler_alloc_slow(void *p, size_t size)
     hs_guard_set_countdown(t, hs_sampler_next_countdown(t, S.rate));
     hs_guard_exit(t);
 out:
-    hs_writer_nudge();
+    hs_sampler_call(&cb_nudge);
     errno = saved;
 }
 
@@ -337,7 +355,7 @@ void hs_sampler_get_stats(hs_sampler_stats_t *out)
     out->threads = __atomic_load_n(&stats.threads, __ATOMIC_RELAXED);
 }
 
-void hs_sampler_after_fork_child(void)
+void hs_sampler_postfork_child(void)
 {
     /* The surviving thread starts over (fresh seed) at its next allocation. */
     hs_thread_t *t = hs_thread_get();

@@ -33,15 +33,26 @@ typedef struct hs_sampler_stats {
 
 /* Called by the profiler's init; before it, the slow path only passes allocations through. */
 void hs_sampler_configure(uint64_t rate, uint64_t seed, uint32_t stack_depth);
+
+/*
+ * What the sampler asks of the modules after it, wired by the profiler at init (NULL: nothing).
+ * Both are called from the allocation slow path with no profiler lock held (grew under the
+ * reentrancy guard, nudge after it) and must never block: they may only wake another thread.
+ */
+typedef struct hs_sampler_callbacks {
+    void (*nudge)(void); /* every allocation slow path: a thread's first allocation, a sample */
+    void (*grew)(void);  /* the in-use estimate reached a new step (hs_sampler_set_growth_step) */
+} hs_sampler_callbacks_t;
+void hs_sampler_set_callbacks(const hs_sampler_callbacks_t *cb);
 /* Sampling on (1) or off for good (0: every thread's countdown parks at its next slow path). */
 void hs_sampler_set_active(int active);
 /* The configured rate (bytes; 1 = exact mode). */
 uint64_t hs_sampler_rate(void);
 
 /*
- * HEAPSAMPLER_INUSE_GROWTH: ask the writer for a profile whenever the estimated in-use bytes
- * exceed the level of the last such request by `bytes` (0 = off). The estimate is kept on the
- * slow paths only: each recorded sample adds the bytes it stands for, its free takes them away.
+ * HEAPSAMPLER_INUSE_GROWTH: call `grew` whenever the estimated in-use bytes exceed the level of
+ * the last such call by `bytes` (0 = off). The estimate is kept on the slow paths only: each
+ * recorded sample adds the bytes it stands for, its free takes them away.
  */
 void hs_sampler_set_growth_step(uint64_t bytes);
 int64_t hs_sampler_inuse_estimate(void);
@@ -118,7 +129,8 @@ void hs_rng_seed(uint64_t rng[2], uint64_t seed);
 uint64_t hs_rng_next(uint64_t rng[2]);
 
 void hs_sampler_get_stats(hs_sampler_stats_t *out);
-/* Forked child: the surviving thread reseeds and counts as new. */
-void hs_sampler_after_fork_child(void);
+/* Forked child (fork.c): the surviving thread reseeds and counts as new. The sampler holds no
+ * lock and no thread, so it has nothing to do before the fork. */
+void hs_sampler_postfork_child(void);
 
 #endif

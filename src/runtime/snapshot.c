@@ -5,7 +5,8 @@
  * counters are read with acquire loads, frees before allocs, so live = allocs - frees is never
  * negative. Sites are read before the stack count, so every stack a row references is within
  * the stacks array. Allocates with malloc: call only under the reentrancy guard (writer
- * thread, API).
+ * thread, API). The sampler's figures and the profiler's start come in as arguments: the
+ * snapshot depends on the tables alone.
  */
 #include "snapshot.h"
 
@@ -13,18 +14,14 @@
 #include <string.h>
 
 #include "os.h"
-#include "sampler.h"
 #include "stack_table.h"
 
-/* Set by the profiler at init: wall-clock start of profiling in this process. */
-uint64_t hs_snapshot_start_ns;
-
-hs_err_t hs_snapshot_take(hs_snapshot_t *snap)
+hs_err_t hs_snapshot_take(hs_snapshot_t *snap, const hs_snapshot_info_t *info)
 {
     memset(snap, 0, sizeof *snap);
-    snap->rate = hs_sampler_rate();
+    snap->rate = info->rate;
     snap->time_ns = hs_os_wall_ns();
-    snap->start_ns = hs_snapshot_start_ns ? hs_snapshot_start_ns : snap->time_ns;
+    snap->start_ns = info->start_ns ? info->start_ns : snap->time_ns;
 
     uint32_t nsites = hs_site_count();
     if (nsites) {
@@ -64,10 +61,8 @@ hs_err_t hs_snapshot_take(hs_snapshot_t *snap)
         snap->stacks[sid].frames = hs_stack_frames(sid, &snap->stacks[sid].depth);
     }
 
-    hs_sampler_stats_t st;
-    hs_sampler_get_stats(&st);
-    snap->samples = st.samples;
-    snap->dropped = st.dropped_full + st.dropped_nomem + st.dropped_unwind;
+    snap->samples = info->samples;
+    snap->dropped = info->dropped;
     snap->profiler_bytes = hs_os_memory_bytes();
     return HS_OK;
 }

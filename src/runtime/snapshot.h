@@ -3,7 +3,7 @@
  *
  * hs_snapshot_take() copies every site's counters and points at the (immutable) interned stack
  * frames without taking a table lock for longer than it takes to read one record, so a dump
- * never stalls allocating threads. Exporters (pprof writer, Pyroscope) read only snapshots.
+ * never stalls allocating threads. Exporters (files, Pyroscope) read only snapshots.
  *
  * Rows are sites that have at least one sampled allocation. `allocs` is cumulative since the
  * process started; `live` counts sampled allocations of the row not yet freed.
@@ -41,9 +41,18 @@ typedef struct hs_snapshot {
     uint64_t profiler_bytes; /* the profiler's own memory (hs_os_memory_bytes) */
 } hs_snapshot_t;
 
-hs_err_t hs_snapshot_take(hs_snapshot_t *snap) HS_MUST_CHECK;
-/* Wall-clock start of profiling in this process (set by the profiler's init). */
-extern uint64_t hs_snapshot_start_ns;
+/*
+ * What a snapshot records besides the tables, given by their owners (the sampler's rate and
+ * counters, the profiler's start): the snapshot reads the tables and no other module.
+ */
+typedef struct hs_snapshot_info {
+    uint64_t rate;     /* sampling rate in bytes; 1 = exact */
+    uint64_t start_ns; /* wall clock when profiling started; 0: the snapshot's own time */
+    uint64_t samples;  /* sampled allocations recorded, cumulative */
+    uint64_t dropped;  /* samples lost */
+} hs_snapshot_info_t;
+
+hs_err_t hs_snapshot_take(hs_snapshot_t *snap, const hs_snapshot_info_t *info) HS_MUST_CHECK;
 void hs_snapshot_free(hs_snapshot_t *snap);
 
 #endif

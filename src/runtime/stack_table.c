@@ -8,6 +8,9 @@
  * Counters are 64-bit atomics: allocs++ when a sample is recorded (after its live entry is in
  * place), frees++ when a sampled allocation is freed. Both only grow; the snapshot reads frees
  * first, then allocs (see stack_table.h).
+ *
+ * Fork (fork.c): the locks are the two intern tables'; no sample holds one while it takes the
+ * other, so taking every lock of one table, then of the other, cannot wait on a sampler.
  */
 #include "stack_table.h"
 
@@ -98,20 +101,20 @@ void hs_site_note_free(uint32_t site_id)
         __atomic_add_fetch(&c->frees, 1, __ATOMIC_RELEASE);
 }
 
-void hs_stack_table_lock_all(void)
+void hs_stack_table_prefork(void)
 {
-    hs_intern_lock_all(&stacks);
-    hs_intern_lock_all(&sites);
+    hs_intern_prefork(&stacks);
+    hs_intern_prefork(&sites);
 }
 
-void hs_stack_table_unlock_all(void)
+void hs_stack_table_postfork_parent(void)
 {
-    hs_intern_unlock_all(&sites);
-    hs_intern_unlock_all(&stacks);
+    hs_intern_postfork_parent(&sites);
+    hs_intern_postfork_parent(&stacks);
 }
 
-void hs_stack_table_reset_locks(void)
+void hs_stack_table_postfork_child(void)
 {
-    hs_intern_reset_locks(&stacks);
-    hs_intern_reset_locks(&sites);
+    hs_intern_postfork_child(&stacks);
+    hs_intern_postfork_child(&sites);
 }

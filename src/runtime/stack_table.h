@@ -47,8 +47,10 @@ uint32_t hs_site_count(void);
 void hs_site_note_alloc(uint32_t site_id);
 void hs_site_note_free(uint32_t site_id);
 
-void hs_stack_table_lock_all(void);
-void hs_stack_table_unlock_all(void);
-void hs_stack_table_reset_locks(void);
+/* Fork (fork.c): every lock of the stack table, then of the site table (the order a sample
+ * takes them in, one at a time); released in reverse; re-initialised in the child. */
+void hs_stack_table_prefork(void);
+void hs_stack_table_postfork_parent(void);
+void hs_stack_table_postfork_child(void);
 
 #endif

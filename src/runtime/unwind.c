@@ -32,8 +32,8 @@
  * Every capture then calls hs_mappings_sync (record the modules if the loader's counters moved,
  * compute the stack's generation mark), inside the same gate section.
  *
- * Fork: every unwind runs inside the loader gate (loader_gate.h), so fork never happens while one of
- * our unwinds holds the loader's dl_iterate_phdr lock.
+ * Fork: every unwind runs inside the loader gate (loader_gate.h), so fork never happens while one
+ * of our unwinds holds the loader's dl_iterate_phdr lock.
  *
  * Trimming: frames in the profiler's own text range are dropped from the top of the stack, so
  * frame 0 is the first frame outside the profiler (the caller of malloc), whichever unwinder

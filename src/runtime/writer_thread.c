@@ -1,9 +1,9 @@
 /*
- * writer_thread.c - the background thread that writes profiles (see writer_thread.h).
+ * writer_thread.c - the background thread that runs the exporters (see writer_thread.h).
  *
  * Wake-ups go through one semaphore: sem_post is async-signal-safe, so the dump signal's handler
  * can use it directly. Requests are flags and sequence numbers under `mu`; the thread waits
- * with a CLOCK_MONOTONIC deadline for the next periodic dump.
+ * with a CLOCK_MONOTONIC deadline for the next periodic export.
  *
  * The thread blocks every signal: the program's signals are delivered to its own threads, and
  * SIGXFSZ (file size limit) turns into EFBIG from write(2) instead of killing the process.
@@ -18,18 +18,18 @@
  * pthread_create takes for the new thread's TLS are recursive and come after dl_load_lock in
  * glibc's own order, so a malloc inside dlopen may start the thread. (A malloc in a signal
  * handler that interrupted pthread_create could deadlock here, as it can in malloc itself.)
- * Periodic dumps keep the schedule of the start of profiling (epoch_ns + k * interval): a thread
- * that starts late writes its first interval profile at once.
+ * Periodic exports keep the schedule of the start of profiling (epoch_ns + k * period): a thread
+ * that starts late runs its first periodic export at once. An export that takes longer than its
+ * period is not caught up: the next one is a period after it ended.
  *
- * Fork: the thread does not exist in the child; hs_writer_fork_child re-initialises every
+ * Fork: the thread does not exist in the child; hs_writer_postfork_child re-initialises every
  * primitive (the parent's state may have been mid-update) and arms the start again, like init
- * (a new thread at once if the dump signal or uploads are configured). Requests pending in the
- * parent are not carried over (their callers are threads of the parent).
+ * (a new thread at once if the profiler asked for it at init). Requests pending in the parent
+ * are not carried over (their callers are threads of the parent). The exporters stay
+ * registered; each handles its own fork, before this file does (fork.c).
  *
- * Pyroscope (pyroscope.h): when uploads are on, the same loop also wakes every
- * HEAPSAMPLER_UPLOAD_INTERVAL to build and queue an upload (the delivery is another thread's),
- * and the exit step ends with the final upload. Uploads need the thread from the start (and
- * their delivery thread makes the process multi-threaded anyway): it starts at init.
+ * Exporters: the profile files (dump.c) and Pyroscope uploads (pyroscope.c), registered by the
+ * profiler; this file calls them only through the table it was given.
  */
 #include "writer_thread.h"
 
@@ -42,12 +42,9 @@
 #include <sys/single_threaded.h>
 #include <time.h>
 
-#include "config.h"
-#include "dump.h"
 #include "guard.h"
 #include "log.h"
 #include "os.h"
-#include "pyroscope.h"
 
 #define HS_WRITER_STACK       (2u << 20)
 #define HS_API_WAIT_SECONDS   60
@@ -67,6 +64,9 @@ static struct {
     int signal_pending; /* set by the signal handler (atomic) */
     int growth_pending; /* set by the sampler: in-use memory reached a new step (atomic) */
 } W;
+
+static hs_writer_exporter_t exporters[HS_WRITER_EXPORTERS_MAX];
+static size_t nexporters;
 
 static pthread_mutex_t start_mu = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t start_at; /* atomic; see the file comment */
@@ -98,10 +98,40 @@ static struct timespec deadline_in(clockid_t clock, uint64_t ns_from_now)
     return ts;
 }
 
-/* Failures are reported (once per kind) by dump.c. */
-static hs_err_t dump(hs_dump_reason_t reason, const char *path)
+/* Every exporter's step for event; the first error is the result (each reports its own). */
+static hs_err_t run_exporters(hs_writer_event_t event, const char *path)
 {
-    return hs_dump_run(reason, path, NULL, 0);
+    hs_err_t result = HS_OK;
+    for (size_t i = 0; i < nexporters; i++) {
+        hs_err_t err = exporters[i].run(exporters[i].arg, event, path);
+        if (result == HS_OK)
+            result = err;
+    }
+    return result;
+}
+
+/* The earliest non-zero deadline of next[], or 0 when there is none. */
+static uint64_t earliest(const uint64_t *next)
+{
+    uint64_t wake = 0;
+    for (size_t i = 0; i < nexporters; i++)
+        if (next[i] && (!wake || next[i] < wake))
+            wake = next[i];
+    return wake;
+}
+
+/* The periodic exports that are due, each rescheduled a period after it ended at the latest. */
+static void run_periodic(uint64_t *next)
+{
+    for (size_t i = 0; i < nexporters; i++) {
+        if (!next[i] || hs_os_monotonic_ns() < next[i])
+            continue;
+        (void)exporters[i].run(exporters[i].arg, HS_WRITER_INTERVAL, NULL);
+        uint64_t now = hs_os_monotonic_ns();
+        next[i] += exporters[i].period_ns;
+        if (next[i] <= now) /* it took longer than its period: do not catch up */
+            next[i] = now + exporters[i].period_ns;
+    }
 }
 
 static void serve_api_request(void)
@@ -115,7 +145,7 @@ static void serve_api_request(void)
     const char *path = W.req_path;
     pthread_mutex_unlock(&W.mu);
 
-    hs_err_t err = dump(HS_DUMP_API, path);
+    hs_err_t err = run_exporters(HS_WRITER_API, path);
 
     pthread_mutex_lock(&W.mu);
     W.result = err;
@@ -137,14 +167,12 @@ static void *writer_main(void *arg)
     (void)setpriority(PRIO_PROCESS, (id_t)hs_os_gettid(), 10);
     errno = saved;
 
-    uint64_t interval = hs_config.interval_ns;
-    uint64_t next = interval ? epoch_ns + interval : 0;
-    /* Pyroscope uploads have their own period. */
-    uint64_t up = hs_pyroscope_enabled() ? hs_config.upload_interval_ns : 0;
-    uint64_t next_up = up ? hs_os_monotonic_ns() + up : 0;
+    uint64_t next[HS_WRITER_EXPORTERS_MAX];
+    for (size_t i = 0; i < nexporters; i++)
+        next[i] = exporters[i].period_ns ? epoch_ns + exporters[i].period_ns : 0;
     for (;;) {
         int rc;
-        uint64_t wake = next && next_up ? (next < next_up ? next : next_up) : next | next_up;
+        uint64_t wake = earliest(next);
         if (wake) {
             uint64_t now = hs_os_monotonic_ns();
             struct timespec ts = deadline_in(CLOCK_MONOTONIC, wake > now ? wake - now : 0);
@@ -161,35 +189,18 @@ static void *writer_main(void *arg)
         if (stop)
             break;
         if (__atomic_exchange_n(&W.signal_pending, 0, __ATOMIC_ACQ_REL))
-            (void)dump(HS_DUMP_SIGNAL, NULL);
+            (void)run_exporters(HS_WRITER_SIGNAL, NULL);
         if (__atomic_exchange_n(&W.growth_pending, 0, __ATOMIC_ACQ_REL))
-            (void)dump(HS_DUMP_GROWTH, NULL);
+            (void)run_exporters(HS_WRITER_GROWTH, NULL);
         serve_api_request();
-        if (interval) {
-            uint64_t now = hs_os_monotonic_ns();
-            if (now >= next) {
-                (void)dump(HS_DUMP_INTERVAL, NULL);
-                next += interval;
-                if (next <= now) /* a dump took longer than the interval: do not catch up */
-                    next = now + interval;
-            }
-        }
-        if (up && hs_os_monotonic_ns() >= next_up) {
-            hs_pyroscope_collect();
-            uint64_t now = hs_os_monotonic_ns();
-            next_up += up;
-            if (next_up <= now)
-                next_up = now + up;
-        }
+        run_periodic(next);
     }
 
     pthread_mutex_lock(&W.mu);
     int final = W.final;
     pthread_mutex_unlock(&W.mu);
-    if (final) {
-        (void)dump(HS_DUMP_EXIT, NULL);
-        hs_pyroscope_final(); /* unless its atexit handler did it already */
-    }
+    if (final)
+        (void)run_exporters(HS_WRITER_EXIT, NULL);
 
     /* Fail whatever API request is still waiting. */
     pthread_mutex_lock(&W.mu);
@@ -225,19 +236,26 @@ static hs_err_t arm(void)
     epoch_ns = hs_os_monotonic_ns();
     if (start_now)
         return start_thread();
-    /* With no interval, only an API request needs the thread (it starts it itself). */
-    uint64_t at = hs_config.interval_ns ? epoch_ns + hs_config.interval_ns : 0;
-    __atomic_store_n(&start_at, at, __ATOMIC_RELEASE);
+    /* With no periodic export, only an API request needs the thread (it starts it itself). */
+    uint64_t first = 0;
+    for (size_t i = 0; i < nexporters; i++)
+        if (exporters[i].period_ns && (!first || exporters[i].period_ns < first))
+            first = exporters[i].period_ns;
+    __atomic_store_n(&start_at, first ? epoch_ns + first : 0, __ATOMIC_RELEASE);
     return HS_OK;
 }
 
-hs_err_t hs_writer_start(int now)
+hs_err_t hs_writer_start(const hs_writer_exporter_t *exp, size_t n, int now)
 {
-    hs_pyroscope_start();
+    if (n > HS_WRITER_EXPORTERS_MAX)
+        return HS_ERR_INVALID;
+    if (n)
+        memcpy(exporters, exp, n * sizeof *exp);
+    nexporters = n;
     memset(&W, 0, sizeof W);
     init_primitives();
     configured = 1;
-    start_now = now || hs_pyroscope_enabled();
+    start_now = now;
     stopped = 0;
     return arm();
 }
@@ -346,9 +364,8 @@ void hs_writer_stop_final(void)
     int running = W.running;
     pthread_mutex_unlock(&start_mu);
     if (!running) {
-        /* No thread (never needed, or it could not start): write the last profile from here. */
-        (void)dump(HS_DUMP_EXIT, NULL);
-        hs_pyroscope_final();
+        /* No thread (never needed, or it could not start): the exit step runs from here. */
+        (void)run_exporters(HS_WRITER_EXIT, NULL);
         return;
     }
     pthread_mutex_lock(&W.mu);
@@ -365,9 +382,15 @@ void hs_writer_stop_final(void)
     __atomic_store_n(&W.running, 0, __ATOMIC_RELEASE);
 }
 
-void hs_writer_fork_child(void)
+void hs_writer_prefork(void)
 {
-    hs_pyroscope_fork_child(); /* before the new thread can collect */
+    /* Nothing to take: see writer_thread.h. */
+}
+
+void hs_writer_postfork_parent(void) {}
+
+void hs_writer_postfork_child(void)
+{
     memset(&W, 0, sizeof W);
     init_primitives();
     pthread_mutex_init(&start_mu, NULL); /* a parent thread may have held it */

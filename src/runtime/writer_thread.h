@@ -1,20 +1,21 @@
 /*
- * writer_thread.h - the background thread that writes profiles.
+ * writer_thread.h - the background thread that runs the exporters.
  *
- * It sleeps on a semaphore with a deadline: the interval elapsing, the dump signal (whose
- * handler only calls sem_post, which is async-signal-safe), an API request or the exit request
- * wakes it. It holds the reentrancy guard for its whole life, so nothing it allocates is
- * sampled.
+ * Exporters (the profile files, Pyroscope uploads) are registered by the profiler at init; the
+ * thread knows them only through hs_writer_exporter_t. It sleeps on a semaphore with a
+ * deadline: an exporter's period elapsing, the dump signal (whose handler only calls sem_post,
+ * which is async-signal-safe), an API request or the exit request wakes it. It holds the
+ * reentrancy guard for its whole life, so nothing it allocates is sampled.
  *
  * The thread starts when it is first needed, not at init: a second thread makes glibc's malloc
  * take its multi-threaded paths (arena locks, atomic fastbins) in the whole process, which
  * costs a single-threaded program more than sampling does (about 0.8% of the instructions of
  * a python3 run). So it starts at init only if the dump signal is configured (its handler can
- * only post) or Pyroscope uploads are on (they need it from the start); otherwise at the first
- * of: an API dump request, the first allocation slow path (a thread's first allocation, or a
- * sample) once the program has a thread of its own (it pays for multi-threading already), or
- * the first one after the first interval has passed. A program that never needs it writes its
- * exit profile from the exiting thread.
+ * only post) or Pyroscope uploads are on (they need it from the start): the profiler says so;
+ * otherwise at the first of: an API dump request, the first allocation slow path (a thread's
+ * first allocation, or a sample) once the program has a thread of its own (it pays for
+ * multi-threading already), or the first one after the shortest exporter period has passed. A
+ * program that never needs it runs the exporters' exit step from the exiting thread.
  */
 #ifndef HS_WRITER_THREAD_H
 #define HS_WRITER_THREAD_H
@@ -23,8 +24,37 @@
 
 #include "common.h"
 
-/* Set up at init (and nothing else): start the thread now if `now`, else when first needed. */
-hs_err_t hs_writer_start(int now) HS_MUST_CHECK;
+/* What the writer thread asks of its exporters. */
+typedef enum hs_writer_event {
+    HS_WRITER_INTERVAL, /* the exporter's own period elapsed */
+    HS_WRITER_SIGNAL,   /* the dump signal arrived */
+    HS_WRITER_API,      /* heapsampler_dump(_to): a caller waits for the result */
+    HS_WRITER_GROWTH,   /* in-use memory reached a new step (HEAPSAMPLER_INUSE_GROWTH) */
+    HS_WRITER_EXIT,     /* the last event, once: the process exits */
+} hs_writer_event_t;
+
+/*
+ * An exporter. run(arg, event, path) gets every event but HS_WRITER_INTERVAL, which comes every
+ * period_ns (0: never) on the exporter's own schedule from the start of profiling; path is the
+ * file an API request names (NULL: the next numbered one; NULL for the other events). It returns
+ * what an API caller receives: an exporter with nothing to do for an event returns HS_OK.
+ * Exporters run one at a time, in the order they were registered (at exit too), in the writer
+ * thread with the reentrancy guard held and no profiler lock held, or, at exit when the thread
+ * never ran, in the exiting thread.
+ */
+typedef struct hs_writer_exporter {
+    hs_err_t (*run)(void *arg, hs_writer_event_t event, const char *path);
+    void *arg;
+    uint64_t period_ns;
+} hs_writer_exporter_t;
+
+#define HS_WRITER_EXPORTERS_MAX 4
+
+/*
+ * Set up at init (and nothing else) with the exporters (copied; at most
+ * HS_WRITER_EXPORTERS_MAX): start the thread now if `now`, else when first needed.
+ */
+hs_err_t hs_writer_start(const hs_writer_exporter_t *exporters, size_t n, int now) HS_MUST_CHECK;
 
 /*
  * Called by the sampler on every allocation slow path (under the guard, no profiler lock
@@ -36,7 +66,7 @@ void hs_writer_nudge(void);
 /* The thread runs (for tests and the benchmark's probes). */
 int hs_writer_running(void);
 
-/* Ask for a dump and wait until it is written. path NULL = next numbered file. */
+/* Run every exporter's HS_WRITER_API step and wait for it. path NULL = next numbered file. */
 hs_err_t hs_writer_dump_sync(const char *path) HS_MUST_CHECK;
 
 /* Async-signal-safe: ask for a dump, do not wait. */
@@ -50,10 +80,16 @@ void hs_writer_poke_from_signal(void);
  */
 void hs_writer_poke_growth(void);
 
-/* Stop the thread (waits for a dump in progress, bounded) and write the final profile. */
+/* Stop the thread (waits for a dump in progress, bounded) and run every exporter's exit step. */
 void hs_writer_stop_final(void);
 
-/* Forked child: fresh primitives and, if the parent had one, a new thread. */
-void hs_writer_fork_child(void);
+/*
+ * Fork (fork.c). Nothing is taken before the fork: an API request holds api_mu for as long as
+ * its dump takes, and the thread may be starting (start_mu) or exporting. The child gets fresh
+ * primitives and, if the parent had one, a new thread (at once or when needed, as at init).
+ */
+void hs_writer_prefork(void);
+void hs_writer_postfork_parent(void);
+void hs_writer_postfork_child(void);
 
 #endif

@@ -80,7 +80,7 @@ static int hs_debuginfo_note_build_id(Elf_Data *data, char *out)
         if (nh.n_type != NT_GNU_BUILD_ID || nh.n_namesz != 4 || nh.n_descsz == 0 ||
             memcmp((const char *)data->d_buf + name_off, "GNU", 4) != 0)
             continue;
-        hs_mappings_build_id_hex((const uint8_t *)data->d_buf + desc_off, nh.n_descsz, out);
+        hs_modules_build_id_hex((const uint8_t *)data->d_buf + desc_off, nh.n_descsz, out);
         return 1;
     }
     return 0;

@@ -20,7 +20,7 @@
 #include <libelf.h>
 
 #include "common.h"
-#include "mappings.h"
+#include "modules.h"
 
 /* Open a regular file read-only without ever blocking (FIFOs, devices fail); -1 on failure. */
 int hs_debuginfo_open(const char *path, struct stat *st);

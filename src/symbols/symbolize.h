@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #include "common.h"
-#include "mappings.h"
+#include "modules.h"
 
 #define HS_SYMBOLIZE_BUDGET     ((size_t)32 << 20) /* default cache budget, bytes */
 #define HS_SYMBOLIZE_DWARF_MAX  ((size_t)96 << 20) /* default limit of one libdw session */

@@ -151,6 +151,15 @@ class Exports(hstest.TempDirTest):
         self.assertEqual(extra, set())
         self.assertIn("heapsampler_dump", names)
 
+    def test_code_the_runtime_never_calls_is_not_linked(self):
+        # The library folders are linked as archives (CMakeLists.txt): the increments of saved
+        # profiles, which only `heapsampler upload` computes, stay out of the preloaded library.
+        out = subprocess.run(["nm", "--defined-only", hstest.LIB], capture_output=True,
+                             text=True, check=True).stdout
+        names = {line.split()[-1] for line in out.splitlines() if line.strip()}
+        self.assertIn("hs_pprof_encode", names)  # the symbol table is there to look at
+        self.assertEqual({n for n in names if n.startswith("hs_profile_delta_")}, set())
+
     def test_tls_is_initial_exec(self):
         out = subprocess.run(["readelf", "-d", hstest.LIB], capture_output=True, text=True,
                              check=True).stdout

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "dump.h"
 #include "snapshot.h"
 
 #define CHECK(cond, ...)                                                                           \
@@ -30,7 +31,7 @@ static inline uint64_t tsan_snapshots_until(volatile int *stop)
     uint64_t n = 0;
     while (!__atomic_load_n(stop, __ATOMIC_RELAXED)) {
         hs_snapshot_t snap;
-        CHECK(hs_snapshot_take(&snap) == HS_OK);
+        CHECK(hs_dump_snapshot(&snap) == HS_OK);
         for (size_t i = 0; i < snap.nrows; i++) {
             const hs_snapshot_row_t *r = &snap.rows[i];
             CHECK(r->live <= r->allocs);

@@ -112,7 +112,7 @@ int main(void)
         for (int t = 1; t < THREADS; t++)
             CHECK(ids[t][k] == ids[0][k], "key %u", k);
     hs_snapshot_t snap;
-    CHECK(hs_snapshot_take(&snap) == HS_OK);
+    CHECK(hs_dump_snapshot(&snap) == HS_OK);
     CHECK(snap.nrows == KEYS, "%zu rows", snap.nrows);
     for (size_t i = 0; i < snap.nrows; i++)
         CHECK(snap.rows[i].allocs == 2 * THREADS && snap.rows[i].live == THREADS);

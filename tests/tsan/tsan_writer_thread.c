@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "dump.h"
 #include "live_table.h"
 #include "pprof_reader.h"
 #include "sampler.h"
@@ -115,7 +116,8 @@ int main(void)
     hs_sampler_configure(1, 5, 16);
     hs_sampler_set_active(1);
 
-    CHECK(hs_writer_start(1) == HS_OK);
+    hs_writer_exporter_t exporter = {.run = hs_dump_export, .period_ns = hs_config.interval_ns};
+    CHECK(hs_writer_start(&exporter, 1, 1) == HS_OK);
     pthread_t rec[THREADS], pk, snap;
     CHECK(pthread_create(&pk, NULL, poker, NULL) == 0);
     CHECK(pthread_create(&snap, NULL, snapshotter, NULL) == 0);

@@ -76,7 +76,7 @@ static void read_mods(void)
 
 static void free_mods(void)
 {
-    hs_mappings_free(&mods);
+    hs_modules_free(&mods);
 }
 
 TestSuite(mappings, .init = read_mods, .fini = free_mods);
@@ -129,7 +129,7 @@ Test(mappings, build_id_matches_the_file)
     Dl_info info;
     void *fn = dlsym(RTLD_DEFAULT, "fopen");
     cr_assert(dladdr(fn, &info));
-    const hs_module_t *m = hs_mappings_find(&mods, (uintptr_t)fn);
+    const hs_module_t *m = hs_modules_find(&mods, (uintptr_t)fn);
     cr_assert_not_null(m);
     file_build_id(m->path, expect, sizeof expect);
     cr_assert_str_eq(m->build_id, expect, "%s", m->path);
@@ -137,7 +137,7 @@ Test(mappings, build_id_matches_the_file)
 
 Test(mappings, find_own_function_and_library_function)
 {
-    const hs_module_t *m = hs_mappings_find(&mods, (uintptr_t)&hs_test_mappings_global_function);
+    const hs_module_t *m = hs_modules_find(&mods, (uintptr_t)&hs_test_mappings_global_function);
     cr_assert_not_null(m);
     cr_assert(m->is_main);
 
@@ -148,7 +148,7 @@ Test(mappings, find_own_function_and_library_function)
     void *fn = dlsym(libc, "fopen");
     Dl_info info;
     cr_assert(dladdr(fn, &info));
-    m = hs_mappings_find(&mods, (uintptr_t)fn);
+    m = hs_modules_find(&mods, (uintptr_t)fn);
     cr_assert_not_null(m);
     cr_assert_not(m->is_main);
     cr_assert_eq(m->bias, (uintptr_t)info.dli_fbase, "bias of a shared object = its base");
@@ -161,26 +161,26 @@ Test(mappings, find_own_function_and_library_function)
 Test(mappings, find_misses_outside_code)
 {
     int local = 0;
-    cr_assert_null(hs_mappings_find(&mods, 0));
-    cr_assert_null(hs_mappings_find(&mods, 1));
-    cr_assert_null(hs_mappings_find(&mods, UINTPTR_MAX));
-    cr_assert_null(hs_mappings_find(&mods, (uintptr_t)&local), "the stack is not code");
-    cr_assert_null(hs_mappings_find(&mods, (uintptr_t)&some_data), "data is not code");
+    cr_assert_null(hs_modules_find(&mods, 0));
+    cr_assert_null(hs_modules_find(&mods, 1));
+    cr_assert_null(hs_modules_find(&mods, UINTPTR_MAX));
+    cr_assert_null(hs_modules_find(&mods, (uintptr_t)&local), "the stack is not code");
+    cr_assert_null(hs_modules_find(&mods, (uintptr_t)&some_data), "data is not code");
     void *heap = malloc(64);
-    cr_assert_null(hs_mappings_find(&mods, (uintptr_t)heap));
+    cr_assert_null(hs_modules_find(&mods, (uintptr_t)heap));
     free(heap);
-    cr_assert_null(hs_mappings_find(NULL, (uintptr_t)&hs_test_mappings_global_function));
+    cr_assert_null(hs_modules_find(NULL, (uintptr_t)&hs_test_mappings_global_function));
     hs_modules_t empty = {0};
-    cr_assert_null(hs_mappings_find(&empty, (uintptr_t)&hs_test_mappings_global_function));
+    cr_assert_null(hs_modules_find(&empty, (uintptr_t)&hs_test_mappings_global_function));
 }
 
 Test(mappings, find_every_boundary)
 {
     for (size_t i = 0; i < mods.n; i++) {
         const hs_module_t *m = &mods.v[i];
-        cr_assert_eq(hs_mappings_find(&mods, m->start), m);
-        cr_assert_eq(hs_mappings_find(&mods, m->limit - 1), m);
-        const hs_module_t *after = hs_mappings_find(&mods, m->limit);
+        cr_assert_eq(hs_modules_find(&mods, m->start), m);
+        cr_assert_eq(hs_modules_find(&mods, m->limit - 1), m);
+        const hs_module_t *after = hs_modules_find(&mods, m->limit);
         cr_assert(after != m);
         if (after)
             cr_assert_eq(after->start, m->limit);
@@ -208,7 +208,7 @@ Test(mappings, agrees_with_proc_maps)
         Dl_info di;
         if (!dladdr((void *)lo, &di))
             continue; /* not loaded by the dynamic loader (e.g. valgrind's own code) */
-        const hs_module_t *m = hs_mappings_find(&mods, lo);
+        const hs_module_t *m = hs_modules_find(&mods, lo);
         cr_assert_not_null(m, "no module for %s", line);
         /* The loader's name may go through symlinks (/lib -> usr/lib); maps resolves them. */
         char *real = realpath(m->path, NULL);
@@ -248,11 +248,11 @@ Test(mappings, free_resets_and_tolerates_null)
 {
     hs_modules_t m;
     cr_assert_eq(hs_mappings_read(&m), HS_OK);
-    hs_mappings_free(&m);
+    hs_modules_free(&m);
     cr_assert_null(m.v);
     cr_assert_eq(m.n, 0);
-    hs_mappings_free(&m);
-    hs_mappings_free(NULL);
+    hs_modules_free(&m);
+    hs_modules_free(NULL);
 }
 
 Test(mappings, dlopen_adds_a_module)
@@ -279,7 +279,7 @@ Test(mappings, dlopen_adds_a_module)
     for (size_t i = 0; i < after.n; i++)
         seen += strstr(after.v[i].path, name) != NULL;
     cr_assert_geq(seen, 1, "%s", name);
-    hs_mappings_free(&after);
+    hs_modules_free(&after);
     dlclose(h);
 }
 
@@ -332,26 +332,26 @@ Test(mappings, unloaded_library_stays_recorded)
     cr_assert_eq(hs_mappings_sync(&f, 1), 0, "nothing reused yet: no mark");
     hs_modules_t before;
     cr_assert_eq(hs_mappings_read(&before), HS_OK);
-    const hs_module_t *m = hs_mappings_find(&before, f - 1);
+    const hs_module_t *m = hs_modules_find(&before, f - 1);
     cr_assert_not_null(m);
     cr_assert(m->loaded);
     char build_id[HS_BUILD_ID_HEX_MAX];
     memcpy(build_id, m->build_id, sizeof build_id);
     cr_assert_gt(strlen(build_id), 0);
     uint32_t record = m->record;
-    hs_mappings_free(&before);
+    hs_modules_free(&before);
 
     cr_assert_eq(dlclose(a.handle), 0);
     hs_modules_t after;
     cr_assert_eq(hs_mappings_read(&after), HS_OK);
-    m = hs_mappings_find(&after, f - 1);
+    m = hs_modules_find(&after, f - 1);
     cr_assert_not_null(m, "an unloaded library keeps its mapping");
     cr_assert_not(m->loaded);
     cr_assert(strstr(m->path, "libhs_plugin_a.so") != NULL, "%s", m->path);
     cr_assert_str_eq(m->build_id, build_id);
     cr_assert_eq(m->record, record);
     cr_assert_geq((size_t)(m - after.v), after.nloaded, "unloaded modules follow loaded ones");
-    hs_mappings_free(&after);
+    hs_modules_free(&after);
 }
 
 Test(mappings, reloading_the_same_library_reuses_its_record)
@@ -395,8 +395,8 @@ Test(mappings, reused_range_is_resolved_by_generation)
 
     hs_modules_t mods2;
     cr_assert_eq(hs_mappings_read(&mods2), HS_OK);
-    const hs_module_t *old = hs_mappings_find_gen(&mods2, fa - 1, HS_MAPPINGS_GEN_NONE);
-    const hs_module_t *now = hs_mappings_find_gen(&mods2, fb - 1, gen);
+    const hs_module_t *old = hs_modules_find_gen(&mods2, fa - 1, HS_MODULES_GEN_NONE);
+    const hs_module_t *now = hs_modules_find_gen(&mods2, fb - 1, gen);
     cr_assert_not_null(old);
     cr_assert_not_null(now);
     cr_assert(strstr(old->path, "libhs_plugin_a.so"), "unmarked (captured before): %s", old->path);
@@ -405,16 +405,16 @@ Test(mappings, reused_range_is_resolved_by_generation)
     cr_assert(now->loaded);
     cr_assert_lt(old->record, now->record);
     /* A mark taken when only a's record existed still means a. */
-    cr_assert_eq(hs_mappings_find_gen(&mods2, fa - 1, old->record + 1), old);
-    hs_mappings_free(&mods2);
+    cr_assert_eq(hs_modules_find_gen(&mods2, fa - 1, old->record + 1), old);
+    hs_modules_free(&mods2);
 
     /* Once b is gone too, both stay resolvable. */
     dlclose(b.handle);
     cr_assert_eq(hs_mappings_read(&mods2), HS_OK);
-    now = hs_mappings_find_gen(&mods2, fb - 1, gen);
+    now = hs_modules_find_gen(&mods2, fb - 1, gen);
     cr_assert(now && strstr(now->path, "libhs_plugin_b.so"));
     cr_assert_not(now->loaded);
-    hs_mappings_free(&mods2);
+    hs_modules_free(&mods2);
 }
 
 Test(mappings, sync_without_frames_and_memory_is_reported)
@@ -424,5 +424,5 @@ Test(mappings, sync_without_frames_and_memory_is_reported)
     cr_assert_eq(hs_mappings_read(&m), HS_OK);
     cr_assert_geq(hs_mappings_record_count(), m.nloaded);
     cr_assert_gt(hs_mappings_memory(), m.nloaded * sizeof(hs_module_t));
-    hs_mappings_free(&m);
+    hs_modules_free(&m);
 }

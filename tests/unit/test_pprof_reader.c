@@ -214,19 +214,12 @@ Test(pprof_reader, garbage_truncation_and_empty)
 Test(pprof_reader, reads_writer_output_in_every_compression)
 {
     static uintptr_t frames[] = {0x401000, 0x402000};
-    hs_snapshot_row_t rows[] = {{0, 100, 10, 4}};
-    hs_snapshot_stack_t stacks[] = {{frames, 2}};
-    hs_snapshot_t snap = {.rate = 1,
-                          .time_ns = 2000,
-                          .start_ns = 1000,
-                          .rows = rows,
-                          .nrows = 1,
-                          .stacks = stacks,
-                          .nstacks = 1};
-    hs_pprof_options_t opt = {0};
+    hs_pprof_row_t rows[] = {{frames, 2, HS_MODULES_GEN_NONE, 100, 10, 4}};
+    hs_pprof_profile_t profile = {
+        .rate = 1, .time_ns = 2000, .start_ns = 1000, .rows = rows, .nrows = 1};
     uint8_t *raw;
     size_t raw_len;
-    cr_assert_eq(hs_pprof_encode(&snap, &opt, &raw, &raw_len), HS_OK);
+    cr_assert_eq(hs_pprof_encode(&profile, &raw, &raw_len), HS_OK);
     for (int c = HS_COMPRESSION_GZIP; c <= HS_COMPRESSION_NONE; c++) {
         uint8_t *buf;
         size_t len;

@@ -8,16 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dump.h"
 #include "mappings.h"
 #include "pprof_writer.h"
 #include "profile_fold.h"
 #include "symbolize.h"
 
-/* A snapshot of n rows, each with its own stack of depth distinct return addresses. */
+/* A profile of n rows, each with its own stack of depth distinct return addresses. */
 typedef struct synth {
-    hs_snapshot_t snap;
-    hs_snapshot_row_t *rows;
-    hs_snapshot_stack_t *stacks;
+    hs_pprof_profile_t profile;
+    hs_pprof_row_t *rows;
     uintptr_t *frames;
 } synth_t;
 
@@ -25,30 +25,24 @@ static void synth_init(synth_t *s, size_t n, uint32_t depth)
 {
     memset(s, 0, sizeof *s);
     s->rows = calloc(n, sizeof *s->rows);
-    s->stacks = calloc(n, sizeof *s->stacks);
     s->frames = calloc(n * depth, sizeof *s->frames);
     for (size_t i = 0; i < n; i++) {
         for (uint32_t k = 0; k < depth; k++)
             s->frames[i * depth + k] = 0x100001 + 16 * (i * depth + k);
-        s->stacks[i].frames = &s->frames[i * depth];
-        s->stacks[i].depth = depth;
         uint64_t allocs = 1 + (i * 7919) % 97;
-        s->rows[i] = (hs_snapshot_row_t){(uint32_t)i, 16 + 8 * (i % 11), allocs,
-                                         i % 3 == 0 ? allocs / 2 : 0};
+        s->rows[i] = (hs_pprof_row_t){&s->frames[i * depth], depth,  HS_MODULES_GEN_NONE,
+                                      16 + 8 * (i % 11),     allocs, i % 3 == 0 ? allocs / 2 : 0};
     }
-    s->snap.rate = 1;
-    s->snap.time_ns = 5000000000;
-    s->snap.start_ns = 1000000000;
-    s->snap.rows = s->rows;
-    s->snap.nrows = n;
-    s->snap.stacks = s->stacks;
-    s->snap.nstacks = (uint32_t)n;
+    s->profile.rate = 1;
+    s->profile.time_ns = 5000000000;
+    s->profile.start_ns = 1000000000;
+    s->profile.rows = s->rows;
+    s->profile.nrows = n;
 }
 
 static void synth_free(synth_t *s)
 {
     free(s->rows);
-    free(s->stacks);
     free(s->frames);
 }
 
@@ -58,12 +52,11 @@ static void parse(const uint8_t *buf, size_t len, hs_pprof_t *p)
     cr_assert_eq(hs_pprof_parse(buf, len, p, why, sizeof why), HS_OK, "%s", why);
 }
 
-static void encode(const hs_snapshot_t *snap, const hs_pprof_options_t *opt, hs_pprof_t *p,
-                   size_t *len_out)
+static void encode(const hs_pprof_profile_t *profile, hs_pprof_t *p, size_t *len_out)
 {
     uint8_t *buf;
     size_t len;
-    cr_assert_eq(hs_pprof_encode(snap, opt, &buf, &len), HS_OK);
+    cr_assert_eq(hs_pprof_encode(profile, &buf, &len), HS_OK);
     parse(buf, len, p);
     if (len_out)
         *len_out = len;
@@ -114,7 +107,7 @@ Test(profile_fold, within_the_limits_nothing_is_folded)
     synth_t s;
     synth_init(&s, 100, 4);
     hs_pprof_t in, out;
-    encode(&s.snap, NULL, &in, NULL);
+    encode(&s.profile, &in, NULL);
     size_t folded = 99;
     fold(&in, 16000, 4 << 20, &out, &folded);
     cr_assert_eq(folded, 0);
@@ -144,7 +137,7 @@ Test(profile_fold, over_the_sample_limit_the_lightest_are_folded)
     synth_t s;
     synth_init(&s, 20000, 3);
     hs_pprof_t in, out;
-    encode(&s.snap, NULL, &in, NULL);
+    encode(&s.profile, &in, NULL);
     size_t folded = 0;
     fold(&in, 16000, 4 << 20, &out, &folded);
     cr_assert_eq(out.pb->n_sample, 16000);
@@ -197,7 +190,7 @@ Test(profile_fold, over_the_byte_limit)
     synth_init(&s, 3000, 100);
     hs_pprof_t in, out;
     size_t len;
-    encode(&s.snap, NULL, &in, &len);
+    encode(&s.profile, &in, &len);
     cr_assert_gt(len, 1 << 20);
     size_t folded = 0;
     fold(&in, 16000, 64 << 10, &out, &folded);
@@ -214,7 +207,7 @@ Test(profile_fold, all_zero_samples_are_dropped)
     synth_t s;
     synth_init(&s, 50, 2);
     hs_pprof_t in, out;
-    encode(&s.snap, NULL, &in, NULL);
+    encode(&s.profile, &in, NULL);
     for (size_t i = 0; i < in.pb->n_sample; i += 2)
         memset(in.pb->sample[i]->value, 0, 4 * sizeof(int64_t));
     size_t folded = 1;
@@ -232,13 +225,14 @@ Test(profile_fold, a_stack_heavy_in_one_type_is_kept)
     synth_t s;
     synth_init(&s, 200, 2);
     /* Row 7: almost nothing allocated, but it holds most of the live memory. */
-    s.rows[7] = (hs_snapshot_row_t){7, 1 << 20, 1, 1};
+    s.rows[7].size = 1 << 20;
+    s.rows[7].live = 1;
     for (size_t i = 0; i < 200; i++)
         if (i != 7)
             s.rows[i].live = 0;
     s.rows[7].allocs = 1;
     hs_pprof_t in, out;
-    encode(&s.snap, NULL, &in, NULL);
+    encode(&s.profile, &in, NULL);
     fold(&in, 10, 4 << 20, &out, NULL);
     int found = 0;
     for (size_t i = 0; i < out.pb->n_sample; i++)
@@ -254,7 +248,7 @@ Test(profile_fold, impossible_limit)
     synth_t s;
     synth_init(&s, 10, 2);
     hs_pprof_t in;
-    encode(&s.snap, NULL, &in, NULL);
+    encode(&s.profile, &in, NULL);
     uint8_t *buf = (uint8_t *)1;
     size_t len = 1;
     cr_assert_eq(hs_profile_fold_pack(&in, 16000, 16, &buf, &len, NULL), HS_ERR_FULL);
@@ -283,22 +277,19 @@ Test(profile_fold, unused_functions_mappings_and_strings_are_not_written)
     uintptr_t heavy[] = {(uintptr_t)hs_test_fold_heavy + 1};
     uintptr_t light[] = {(uintptr_t)qsort + 1};
     uintptr_t light2[] = {(uintptr_t)bsearch + 1};
-    hs_snapshot_stack_t stacks[] = {{heavy, 1}, {light, 1}, {light2, 1}};
-    hs_snapshot_row_t rows[] = {{0, 4096, 100, 100}, {1, 8, 1, 0}, {2, 8, 1, 0}};
-    hs_snapshot_t snap = {.rate = 1,
-                          .time_ns = 2,
-                          .start_ns = 1,
-                          .rows = rows,
-                          .nrows = 3,
-                          .stacks = stacks,
-                          .nstacks = 3};
+    hs_pprof_row_t rows[] = {{heavy, 1, HS_MODULES_GEN_NONE, 4096, 100, 100},
+                             {light, 1, HS_MODULES_GEN_NONE, 8, 1, 0},
+                             {light2, 1, HS_MODULES_GEN_NONE, 8, 1, 0}};
+    hs_pprof_profile_t profile = {.rate = 1, .time_ns = 2, .start_ns = 1, .rows = rows, .nrows = 3};
     hs_modules_t mods;
     hs_symbolizer_t *sym;
     cr_assert_eq(hs_mappings_read(&mods), HS_OK);
     cr_assert_eq(hs_symbolizer_new(&sym), HS_OK);
-    hs_pprof_options_t opt = {.modules = &mods, .symbolizer = sym};
+    profile.modules = &mods;
+    profile.namer = hs_dump_name;
+    profile.namer_arg = sym;
     hs_pprof_t in, out;
-    encode(&snap, &opt, &in, NULL);
+    encode(&profile, &in, NULL);
     cr_assert_eq(in.pb->n_function, 3);
     size_t folded;
     fold(&in, 2, 4 << 20, &out, &folded);
@@ -321,5 +312,5 @@ Test(profile_fold, unused_functions_mappings_and_strings_are_not_written)
     hs_pprof_free(&in);
     hs_pprof_free(&out);
     hs_symbolizer_free(sym);
-    hs_mappings_free(&mods);
+    hs_modules_free(&mods);
 }

@@ -11,6 +11,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "dump.h"
 #include "estimate.h"
 #include "live_table.h"
 #include "sampler.h"
@@ -172,7 +173,7 @@ Test(sampler, records_and_frees_exactly, .init = setup_tables)
     cr_assert_eq(hs_sampler_inuse_estimate(), 6 * 16 + 5 * 32);
 
     hs_snapshot_t snap;
-    cr_assert_eq(hs_snapshot_take(&snap), HS_OK);
+    cr_assert_eq(hs_dump_snapshot(&snap), HS_OK);
     cr_assert_eq(snap.rate, 1);
     cr_assert_eq(snap.samples, 15);
     uint64_t a_allocs = 0, a_live = 0, b_allocs = 0, b_live = 0;

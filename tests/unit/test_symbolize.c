@@ -61,14 +61,14 @@ static void setup(void)
 static void teardown(void)
 {
     hs_symbolizer_free(sym);
-    hs_mappings_free(&mods);
+    hs_modules_free(&mods);
 }
 
 TestSuite(symbolize, .init = setup, .fini = teardown, .timeout = 30);
 
 static const char *name_of(uintptr_t addr, uint64_t *offset)
 {
-    const hs_module_t *m = hs_mappings_find(&mods, addr);
+    const hs_module_t *m = hs_modules_find(&mods, addr);
     cr_assert_not_null(m, "no module for %#lx", (unsigned long)addr);
     return hs_symbolize(sym, m, addr, offset);
 }
@@ -289,7 +289,7 @@ static hs_symbolizer_t *new_symbolizer(int level, size_t budget)
 /* Resolve one call site (return address ret) of this binary. */
 static hs_symloc_t resolve(hs_symbolizer_t *s, uintptr_t ret)
 {
-    const hs_module_t *m = hs_mappings_find(&mods, ret - 1);
+    const hs_module_t *m = hs_modules_find(&mods, ret - 1);
     cr_assert_not_null(m);
     uintptr_t addr = ret - 1;
     hs_symloc_t out;
@@ -350,7 +350,7 @@ Test(symbolize, batch_results_are_cached)
     const hs_module_t *m[3];
     uintptr_t addrs[3];
     for (int i = 0; i < 3; i++) {
-        m[i] = hs_mappings_find(&mods, rets[i] - 1);
+        m[i] = hs_modules_find(&mods, rets[i] - 1);
         addrs[i] = rets[i] - 1;
     }
     hs_symloc_t first[3], again[3];
