@@ -15,7 +15,9 @@
 #include <time.h>
 
 #include "compress.h"
+#include "decompress.h"
 #include "config.h"
+#include "pprof_file.h"
 #include "pprof_reader.h"
 
 static double now_ms(void)

@@ -20,6 +20,7 @@
 
 #include "estimate.h"
 #include "keymap.h"
+#include "pprof_file.h"
 
 /* ---- names ------------------------------------------------------------------------------- */
 

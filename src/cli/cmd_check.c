@@ -32,6 +32,7 @@
 #include "config.h"
 #include "leak_report.h"
 #include "output.h"
+#include "pprof_file.h"
 
 #define CMD              "check"
 #define DEFAULT_INTERVAL "100ms"

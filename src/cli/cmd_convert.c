@@ -22,6 +22,7 @@
 #include "compress.h"
 #include "config.h"
 #include "output.h"
+#include "pprof_file.h"
 #include "pprof_reader.h"
 
 #define CMD "convert"

@@ -47,6 +47,7 @@
 #include "debuginfo.h"
 #include "keymap.h"
 #include "output.h"
+#include "pprof_file.h"
 #include "pprof_reader.h"
 #include "symbolize.h"
 

@@ -32,6 +32,7 @@
 #include "config.h"
 #include "os.h"
 #include "output.h"
+#include "pprof_file.h"
 #include "pprof_reader.h"
 #include "profile_delta.h"
 #include "profile_fold.h"

@@ -1,6 +1,6 @@
 /*
- * compress.h - gzip (zlib), zstd and plain, for profile files and uploads, and the reverse for
- * the CLI. Format detection on input is by magic bytes, never by file name.
+ * compress.h - gzip (zlib), zstd and plain, for profile files and uploads (the reverse, for the
+ * CLI, is decompress.h).
  */
 #ifndef HS_COMPRESS_H
 #define HS_COMPRESS_H
@@ -24,13 +24,6 @@ hs_err_t hs_compress(int method, const uint8_t *in, size_t in_len, uint8_t **out
 
 /* ".pb.gz", ".pb.zst" or ".pb". */
 const char *hs_compress_suffix(int method);
-
-/*
- * Decompress gzip or zstd (detected by magic) or copy plain data. Refuses output larger than
- * max_out (HS_ERR_FULL) so a hostile file cannot exhaust memory. *out is malloc'd.
- */
-hs_err_t hs_decompress(const uint8_t *in, size_t in_len, size_t max_out, uint8_t **out,
-                       size_t *out_len) HS_MUST_CHECK;
 
 /* The compression of a file name that says none (hs_compress_for_name). */
 #define HS_COMPRESS_NAME_DEFAULT HS_COMPRESSION_GZIP

@@ -1,12 +1,12 @@
 /*
  * pprof_reader.c - strict decoding of pprof profiles (see pprof_reader.h).
  *
- * Decompression is bounded (hs_decompress with HS_PPROF_MAX_BYTES); protobuf-c rejects
- * malformed wire data - except a field numbered 0 written as a multi-byte varint, which it keeps
- * as an unknown field and would pack back as bytes it then refuses, so validate() rejects that
- * itself; then validate() checks every reference, so that callers can index string_table and
- * look up ids without checks of their own. Lookups by id use sorted (id, index) arrays and
- * binary search.
+ * Decoding of protobuf bytes (decompression and files are pprof_file.c's, which the preloaded
+ * library does not need); protobuf-c rejects malformed wire data - except a field numbered 0
+ * written as a multi-byte varint, which it keeps as an unknown field and would pack back as bytes
+ * it then refuses, so validate() rejects that itself; then validate() checks every reference, so
+ * that callers can index string_table and look up ids without checks of their own. Lookups by id
+ * use sorted (id, index) arrays and binary search.
  */
 #include "pprof_reader.h"
 
@@ -262,73 +262,18 @@ static hs_err_t validate(hs_pprof_t *p, char *why, size_t why_len)
 
 /* ---- entry points ------------------------------------------------------------------------- */
 
-hs_err_t hs_pprof_parse(const uint8_t *data, size_t len, hs_pprof_t *out, char *why, size_t why_len)
+hs_err_t hs_pprof_decode(const uint8_t *data, size_t len, hs_pprof_t *out, char *why,
+                         size_t why_len)
 {
     memset(out, 0, sizeof *out);
-    uint8_t *raw = NULL;
-    size_t raw_len = 0;
-    if (len == 0) {
-        hs_reason(why, why_len, "empty file");
-        return HS_ERR_INVALID;
-    }
-    hs_err_t err = hs_decompress(data, len, HS_PPROF_MAX_BYTES, &raw, &raw_len);
-    if (err == HS_ERR_FULL) {
-        hs_reason(why, why_len, "larger than %zu MiB once decompressed", HS_PPROF_MAX_BYTES >> 20);
-        return err;
-    }
-    if (err != HS_OK) {
-        hs_reason(why, why_len, err == HS_ERR_NOMEM ? "out of memory" : "corrupt compressed data");
-        return err;
-    }
-    out->pb = perftools__profiles__profile__unpack(NULL, raw_len, raw);
-    free(raw);
+    out->pb = perftools__profiles__profile__unpack(NULL, len, data);
     if (!out->pb) {
         hs_reason(why, why_len, "not a pprof profile (the protobuf data does not decode)");
         return HS_ERR_INVALID;
     }
-    err = validate(out, why, why_len);
+    hs_err_t err = validate(out, why, why_len);
     if (err != HS_OK)
         hs_pprof_free(out);
-    return err;
-}
-
-hs_err_t hs_pprof_read_file(const char *path, hs_pprof_t *out, char *why, size_t why_len)
-{
-    memset(out, 0, sizeof *out);
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (!f) {
-        hs_reason(why, why_len, "%s", strerror(errno));
-        return HS_ERR_IO;
-    }
-    uint8_t *buf = NULL;
-    size_t len = 0, cap = 0;
-    hs_err_t err = HS_OK;
-    for (;;) {
-        if (hs_array_reserve((void **)&buf, &cap, len + 65536, 1, 65536) != HS_OK) {
-            err = HS_ERR_NOMEM;
-            hs_reason(why, why_len, "out of memory");
-            goto out;
-        }
-        size_t n = fread(buf + len, 1, cap - len, f);
-        len += n;
-        if (n == 0)
-            break;
-        if (len > HS_PPROF_MAX_BYTES) {
-            err = HS_ERR_FULL;
-            hs_reason(why, why_len, "larger than %zu MiB", HS_PPROF_MAX_BYTES >> 20);
-            goto out;
-        }
-    }
-    if (ferror(f)) {
-        err = HS_ERR_IO;
-        hs_reason(why, why_len, "%s", strerror(errno));
-        goto out;
-    }
-    err = hs_pprof_parse(buf, len, out, why, why_len);
-out:
-    free(buf);
-    if (f != stdin)
-        fclose(f);
     return err;
 }
 

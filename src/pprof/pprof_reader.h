@@ -40,12 +40,12 @@ typedef struct hs_pprof {
     int default_type; /* index into sample_type shown by default (-1 if no types) */
 } hs_pprof_t;
 
-/* Decode and validate. why (may be NULL) gets a one-line reason on failure. */
-hs_err_t hs_pprof_parse(const uint8_t *data, size_t len, hs_pprof_t *out, char *why,
-                        size_t why_len) HS_MUST_CHECK;
-/* Read a file ("-" = standard input) and parse it. */
-hs_err_t hs_pprof_read_file(const char *path, hs_pprof_t *out, char *why,
-                            size_t why_len) HS_MUST_CHECK;
+/*
+ * Decode and validate an uncompressed profile.proto message (files and compressed data:
+ * pprof_file.h). why (may be NULL) gets a one-line reason on failure.
+ */
+hs_err_t hs_pprof_decode(const uint8_t *data, size_t len, hs_pprof_t *out, char *why,
+                         size_t why_len) HS_MUST_CHECK;
 void hs_pprof_free(hs_pprof_t *p);
 
 /* String by index ("" for index 0). Valid indices only (validated at parse). */

@@ -378,7 +378,7 @@ static hs_err_t hs_pyroscope_fit(uint8_t **pb, size_t *len, size_t nonzero)
         return HS_OK;
     hs_pprof_t p;
     char why[160];
-    hs_err_t err = hs_pprof_parse(*pb, *len, &p, why, sizeof why);
+    hs_err_t err = hs_pprof_decode(*pb, *len, &p, why, sizeof why);
     if (err != HS_OK)
         return err;
     uint8_t *out;

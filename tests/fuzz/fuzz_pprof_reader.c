@@ -15,8 +15,10 @@
 #include <string.h>
 
 #include "compress.h"
+#include "decompress.h"
 #include "config.h"
 #include "fuzz.h"
+#include "pprof_file.h"
 #include "pprof_reader.h"
 #include "profile_meta.h"
 

@@ -152,13 +152,22 @@ class Exports(hstest.TempDirTest):
         self.assertIn("heapsampler_dump", names)
 
     def test_code_the_runtime_never_calls_is_not_linked(self):
-        # The library folders are linked as archives (CMakeLists.txt): the increments of saved
-        # profiles, which only `heapsampler upload` computes, stay out of the preloaded library.
+        # The library folders are linked as archives (CMakeLists.txt), and analysis/ and cli/
+        # not at all: what only the CLI does (reading and decompressing saved profiles, the
+        # increments of saved profiles for `heapsampler upload`, sites, trends, the leak
+        # analysis, the argument parser) stays out of the preloaded library.
         out = subprocess.run(["nm", "--defined-only", hstest.LIB], capture_output=True,
                              text=True, check=True).stdout
         names = {line.split()[-1] for line in out.splitlines() if line.strip()}
         self.assertIn("hs_pprof_encode", names)  # the symbol table is there to look at
-        self.assertEqual({n for n in names if n.startswith("hs_profile_delta_")}, set())
+        cli_only = ("hs_profile_delta_", "hs_decompress", "hs_pprof_parse", "hs_pprof_read_file",
+                    "hs_sites_", "hs_series_", "hs_trend_", "hs_leak_", "hs_keymap_", "hs_cli_",
+                    "hs_html_")
+        self.assertEqual({n for n in names if n.startswith(cli_only)}, set())
+        imports = subprocess.run(["nm", "-D", "--undefined-only", hstest.LIB],
+                                 capture_output=True, text=True, check=True).stdout
+        self.assertNotIn("ZSTD_decompress", imports)
+        self.assertNotIn("inflate", imports)
 
     def test_tls_is_initial_exec(self):
         out = subprocess.run(["readelf", "-d", hstest.LIB], capture_output=True, text=True,

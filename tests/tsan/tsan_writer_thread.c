@@ -15,6 +15,7 @@
 #include "config.h"
 #include "dump.h"
 #include "live_table.h"
+#include "pprof_file.h"
 #include "pprof_reader.h"
 #include "sampler.h"
 #include "snapshot.h"

@@ -13,6 +13,7 @@
 #include <zstd.h>
 
 #include "compress.h"
+#include "decompress.h"
 
 /* Deterministic test data: words drawn at random (compressible), or random bytes. */
 static uint8_t *make_data(size_t len, int random, uint64_t seed)

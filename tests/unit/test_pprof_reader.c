@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "compress.h"
+#include "pprof_file.h"
 #include "pprof_reader.h"
 #include "pprof_writer.h"
 

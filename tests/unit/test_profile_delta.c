@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "pprof_writer.h"
+#include "pprof_file.h"
 #include "profile_delta.h"
 
 static uintptr_t frames[4][2] = {

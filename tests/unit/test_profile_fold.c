@@ -10,6 +10,7 @@
 
 #include "dump.h"
 #include "mappings.h"
+#include "pprof_file.h"
 #include "pprof_writer.h"
 #include "profile_fold.h"
 #include "symbolize.h"
