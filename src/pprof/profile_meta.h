@@ -53,13 +53,13 @@ typedef struct hs_profile_meta {
 
 /*
  * Append "key=value" (value percent-encoded) to the NUL-terminated comment in buf, preceded by
- * a space unless buf is empty. Returns HS_ERR_FULL, leaving buf unchanged, if it does not fit.
+ * a space unless buf is empty. Returns HS_ERR_FULL, leaving buf unchanged, if it does not fit:
+ * a token is all there or not at all, so a writer whose buffer is sized for its keys may
+ * ignore the result (not HS_MUST_CHECK).
  */
-hs_err_t hs_profile_meta_append(char *buf, size_t len, const char *key,
-                                const char *value) HS_MUST_CHECK;
+hs_err_t hs_profile_meta_append(char *buf, size_t len, const char *key, const char *value);
 /* The same with an unsigned number as the value. */
-hs_err_t hs_profile_meta_append_u64(char *buf, size_t len, const char *key,
-                                    uint64_t value) HS_MUST_CHECK;
+hs_err_t hs_profile_meta_append_u64(char *buf, size_t len, const char *key, uint64_t value);
 /* The header comment: "heapsampler <version> (<reason>)" or "(<reason>, <detail>)". */
 void hs_profile_meta_header(char *buf, size_t len, const char *version, const char *reason,
                             const char *detail);

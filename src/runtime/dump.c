@@ -50,6 +50,7 @@
 #include "os.h"
 #include "output.h"
 #include "pprof_writer.h"
+#include "profile_meta.h"
 #include "sampler.h"
 #include "snapshot.h"
 #include "symbolize.h"
@@ -254,15 +255,16 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
         }
     }
 
-    char comment[5][HS_DUMP_COMMENT_MAX];
-    snprintf(comment[0], sizeof comment[0], "heapsampler %s (%s)", HS_VERSION,
-             hs_dump_reason_name(reason));
-    snprintf(comment[1], sizeof comment[1], "rate=%llu", (unsigned long long)snap.rate);
-    snprintf(comment[2], sizeof comment[2], "samples=%llu dropped=%llu",
-             (unsigned long long)snap.samples, (unsigned long long)snap.dropped);
-    /* Tables, filter and caches (os.h): the caches as of the previous dump. */
-    snprintf(comment[3], sizeof comment[3], "profiler_memory=%llu bytes",
-             (unsigned long long)snap.profiler_bytes);
+    /* The metadata of the profile (profile_meta.h; README.md "Profile comments"). */
+    char comment[5][HS_DUMP_COMMENT_MAX] = {{0}};
+    hs_profile_meta_header(comment[0], sizeof comment[0], HS_VERSION, hs_dump_reason_name(reason),
+                           NULL);
+    (void)hs_profile_meta_append_u64(comment[1], sizeof comment[1], "rate", snap.rate);
+    (void)hs_profile_meta_append_u64(comment[2], sizeof comment[2], "samples", snap.samples);
+    (void)hs_profile_meta_append_u64(comment[2], sizeof comment[2], "dropped", snap.dropped);
+    /* Tables, filter and caches (os.h), in bytes: the caches as of the previous dump. */
+    (void)hs_profile_meta_append_u64(comment[3], sizeof comment[3], "profiler_memory",
+                                     snap.profiler_bytes);
     const char *comments[] = {comment[0], comment[1], comment[2], comment[3], NULL, NULL};
     hs_dump_figures_t figures = {.comments = comments,
                                  .slot = 4,
