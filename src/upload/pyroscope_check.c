@@ -432,17 +432,6 @@ static bool token_char(unsigned char c)
     return is_alnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Append the malloc'd line "name: value" to lines[*n, max). */
 static hs_err_t add_line(char **lines, size_t *n, size_t max, const char *name, size_t nlen,
                          const char *value, size_t vlen)
@@ -516,8 +505,8 @@ static hs_err_t decode_header_value(const char *v, size_t len, const char *q, ch
             d[o++] = v[i];
             continue;
         }
-        int hi = i + 2 < len ? hex_digit(v[i + 1]) : -1;
-        int lo = hi >= 0 ? hex_digit(v[i + 2]) : -1;
+        int hi = i + 2 < len ? hs_hex_digit(v[i + 1]) : -1;
+        int lo = hi >= 0 ? hs_hex_digit(v[i + 2]) : -1;
         if (lo < 0) {
             free(d);
             hs_reason(why, why_len,
