@@ -69,7 +69,7 @@ static void *intern_worker(void *arg)
         uintptr_t frames[3] = {0x400000 + k, 0x500000 + (k ^ 0x5555), 42};
         uint32_t stack, site;
         CHECK(hs_stack_intern(frames, 3, &stack) == HS_OK);
-        CHECK(hs_site_intern(stack, 16 + k % 7, &site) == HS_OK);
+        CHECK(hs_site_intern(stack, 16 + k % 7, 0, &site) == HS_OK);
         ids[t][k] = stack;
         hs_site_note_alloc(site);
         hs_site_note_alloc(site);
