@@ -1,7 +1,8 @@
 /*
  * test_labels.c - labels from their grammar to a dump's rows: keys and values accepted and
  * refused (label_spec.h), HEAPSAMPLER_LABELS parsed, label sets derived, interned and folded
- * past their bound (labels.h), thread names added to samples.
+ * past their bound (labels.h), thread names added to samples, the rows' labels merged with the
+ * process's under a policy (row_labels.h), and an upload's sets bounded (label_budget.h).
  * Each test runs in a process of its own (Criterion), so the tables start empty.
  */
 #include <criterion/criterion.h>
@@ -11,8 +12,10 @@
 #include <string.h>
 #include <sys/prctl.h>
 
+#include "label_budget.h"
 #include "label_spec.h"
 #include "labels.h"
+#include "row_labels.h"
 
 /* ---- grammar ------------------------------------------------------------------------------ */
 
@@ -275,4 +278,117 @@ Test(labels, thread_names_off_by_default)
     uint32_t base = with(HS_LABELS_NONE, "endpoint", "/orders");
     cr_assert_eq(hs_labels_sample(base), base);
     cr_assert_eq(hs_labels_sample(HS_LABELS_NONE), HS_LABELS_NONE);
+}
+
+/* ---- rows of a dump ----------------------------------------------------------------------- */
+
+static void expect_row(const hs_label_t *pairs, uint32_t n, const char *text)
+{
+    char buf[1024] = "";
+    for (uint32_t i = 0; i < n; i++) {
+        size_t at = strlen(buf);
+        snprintf(buf + at, sizeof buf - at, "%s%s=%s", i ? " " : "", pairs[i].key, pairs[i].value);
+    }
+    cr_assert_str_eq(buf, text);
+}
+
+Test(row_labels, sets_with_the_process_labels)
+{
+    hs_label_spec_t spec;
+    cr_assert_eq(hs_label_spec_parse("version=1.4.2,zone=a,endpoint=any", &spec, NULL, 0), HS_OK);
+    hs_labels_configure(1024, &spec);
+    uint32_t set = with(with(HS_LABELS_NONE, "endpoint", "/orders"), "tenant", "acme");
+    hs_row_labels_t c;
+    hs_row_labels_init(&c, NULL);
+    const hs_label_t *pairs, *again;
+    uint32_t n;
+    cr_assert_eq(hs_row_labels_resolve(&c, set, NULL, 0, &pairs, &n), HS_OK);
+    expect_row(pairs, n, "endpoint=/orders tenant=acme version=1.4.2 zone=a");
+    cr_assert_eq(hs_row_labels_resolve(&c, set, NULL, 0, &again, &n), HS_OK);
+    cr_assert_eq(again, pairs, "one resolution per set");
+    cr_assert_eq(hs_row_labels_resolve(&c, HS_LABELS_NONE, NULL, 0, &pairs, &n), HS_OK);
+    expect_row(pairs, n, "endpoint=any version=1.4.2 zone=a");
+    /* Extra pairs (the dump's own) win over the set's. */
+    const hs_label_t extra[] = {{"reach", "unreferenced"}, {"tenant", "dump"}};
+    cr_assert_eq(hs_row_labels_resolve(&c, set, extra, 2, &pairs, &n), HS_OK);
+    expect_row(pairs, n, "endpoint=/orders reach=unreferenced tenant=dump version=1.4.2 zone=a");
+    cr_assert_eq(c.trimmed, 0);
+    hs_row_labels_free(&c);
+}
+
+Test(row_labels, policy_drops_and_bounds)
+{
+    hs_label_spec_t spec;
+    cr_assert_eq(hs_label_spec_parse("version=1.4.2,zone=a", &spec, NULL, 0), HS_OK);
+    hs_labels_configure(1024, &spec);
+    uint32_t set =
+        with(with(with(HS_LABELS_NONE, "endpoint", "/orders"), "tenant", "acme"), "region", "eu");
+    const char *drop[] = {"region"};
+    hs_row_labels_policy_t policy = {.drop = drop, .ndrop = 1, .max = 3};
+    hs_row_labels_t c;
+    hs_row_labels_init(&c, &policy);
+    const hs_label_t *pairs;
+    uint32_t n;
+    /* region dropped by name; of the four left, the process's labels go first. */
+    cr_assert_eq(hs_row_labels_resolve(&c, set, NULL, 0, &pairs, &n), HS_OK);
+    expect_row(pairs, n, "endpoint=/orders tenant=acme version=1.4.2");
+    cr_assert_eq(c.trimmed, 1);
+    hs_row_labels_free(&c);
+
+    policy.max = 1;
+    hs_row_labels_init(&c, &policy);
+    cr_assert_eq(hs_row_labels_resolve(&c, set, NULL, 0, &pairs, &n), HS_OK);
+    expect_row(pairs, n, "endpoint=/orders");
+    hs_row_labels_free(&c);
+
+    policy.max = 0; /* no labels at all, and no complaint */
+    hs_row_labels_init(&c, &policy);
+    cr_assert_eq(hs_row_labels_resolve(&c, set, NULL, 0, &pairs, &n), HS_OK);
+    cr_assert_eq(n, 0);
+    cr_assert_null(pairs);
+    cr_assert_eq(c.trimmed, 0);
+    hs_row_labels_free(&c);
+}
+
+/* ---- an upload's sets --------------------------------------------------------------------- */
+
+Test(label_budget, heaviest_sets_keep_their_labels)
+{
+    uint32_t e[5];
+    char value[16];
+    for (int i = 0; i < 5; i++) {
+        snprintf(value, sizeof value, "/e%d", i);
+        e[i] = with(HS_LABELS_NONE, "endpoint", value);
+    }
+    /* Exact mode: bytes = size * count. /e3 holds the most memory, /e1 allocated the most,
+     * /e0 little of both; /e4 has nothing in this window; one row has no labels. */
+    hs_snapshot_row_t rows[] = {
+        {0, 100, 1, 1, e[0]},    {0, 1000, 50, 0, e[1]}, {1, 1000, 1, 1, e[2]},
+        {1, 4096, 10, 10, e[3]}, {2, 64, 0, 0, e[4]},    {2, 64, 3, 3, HS_LABELS_NONE},
+        {3, 4096, 5, 5, e[3]},
+    };
+    hs_snapshot_t snap = {.rate = 1, .rows = rows, .nrows = HS_ARRAY_LEN(rows)};
+    size_t folded = 99;
+    cr_assert_eq(hs_label_budget_apply(&snap, 8, &folded), HS_OK);
+    cr_assert_eq(folded, 0, "within the bound: nothing changes");
+    cr_assert_eq(rows[0].labels, e[0]);
+
+    cr_assert_eq(hs_label_budget_apply(&snap, 2, &folded), HS_OK);
+    cr_assert_eq(folded, 2);
+    uint32_t other = hs_labels_other(e[0]);
+    cr_assert_neq(other, HS_LABELS_NONE);
+    expect(other, "endpoint=other");
+    cr_assert_eq(rows[0].labels, other);
+    cr_assert_eq(rows[1].labels, e[1]);
+    cr_assert_eq(rows[2].labels, other);
+    cr_assert_eq(rows[3].labels, e[3]);
+    cr_assert_eq(rows[4].labels, e[4], "a row that does not count is left alone");
+    cr_assert_eq(rows[5].labels, HS_LABELS_NONE);
+    cr_assert_eq(rows[6].labels, e[3]);
+
+    /* Bound 0: no labels at all. */
+    cr_assert_eq(hs_label_budget_apply(&snap, 0, &folded), HS_OK);
+    for (size_t i = 0; i < HS_ARRAY_LEN(rows); i++)
+        if (i != 4)
+            cr_assert_eq(rows[i].labels, HS_LABELS_NONE, "row %zu", i);
 }
