@@ -120,8 +120,7 @@ static struct {
     int warned_full, warned_late, warned_build, warned_thread, warned_curl;
 
     /* What the rows' labels may be (set at start: the tags do not change). */
-    char tag_keys[HS_PYROSCOPE_MAX_TAGS][HS_LABEL_KEY_MAX + 1];
-    const char *tag_key_ptrs[HS_PYROSCOPE_MAX_TAGS];
+    hs_pyroscope_label_room_t room;
     hs_row_labels_policy_t policy;
 } P;
 
@@ -512,21 +511,10 @@ hs_err_t hs_pyroscope_export(void *arg, hs_writer_event_t event, const char *pat
 /* The labels rows may carry: none named like a tag, and room for the tags in 30 names. */
 static void hs_pyroscope_label_policy(void)
 {
-    size_t n = 0;
-    for (const char *s = hs_config.tags; *s && n < HS_PYROSCOPE_MAX_TAGS;) {
-        size_t len = strcspn(s, "="), item = strcspn(s, ",");
-        /* A tag name longer than a label key names no label: not kept, still counted. */
-        if (len <= HS_LABEL_KEY_MAX && len < item) {
-            memcpy(P.tag_keys[P.policy.ndrop], s, len);
-            P.tag_keys[P.policy.ndrop][len] = '\0';
-            P.tag_key_ptrs[P.policy.ndrop] = P.tag_keys[P.policy.ndrop];
-            P.policy.ndrop++;
-        }
-        n++;
-        s += item + (s[item] == ',');
-    }
-    P.policy.drop = P.tag_key_ptrs;
-    P.policy.max = hs_config.upload_label_sets ? (uint32_t)(HS_PYROSCOPE_MAX_TAGS - n) : 0;
+    hs_pyroscope_check_label_room(hs_config.tags, &P.room);
+    P.policy.drop = P.room.drop_ptrs;
+    P.policy.ndrop = P.room.ndrop;
+    P.policy.max = hs_config.upload_label_sets ? (uint32_t)P.room.names : 0;
     P.policy.limit = "Pyroscope accepts (30 label names per series, the upload's tags and 4 of "
                      "its own included)";
 }

@@ -243,6 +243,23 @@ hs_err_t hs_pyroscope_check_tags(const char *tags, char *why, size_t why_len)
     return HS_OK;
 }
 
+void hs_pyroscope_check_label_room(const char *tags, hs_pyroscope_label_room_t *out)
+{
+    size_t ntags = 0;
+    out->ndrop = 0;
+    for (const char *s = tags; *s && ntags < HS_PYROSCOPE_MAX_TAGS; ntags++) {
+        size_t len = strcspn(s, "="), item = strcspn(s, ",");
+        if (len <= HS_LABEL_KEY_MAX && len < item) {
+            memcpy(out->drop[out->ndrop], s, len);
+            out->drop[out->ndrop][len] = '\0';
+            out->drop_ptrs[out->ndrop] = out->drop[out->ndrop];
+            out->ndrop++;
+        }
+        s += item + (s[item] == ',');
+    }
+    out->names = HS_PYROSCOPE_MAX_TAGS - ntags;
+}
+
 hs_err_t hs_pyroscope_check_append_tag(char **tags, const char *tag, char *why, size_t why_len)
 {
     char q[300];
