@@ -11,8 +11,9 @@ and hands the labels to a worker with heapsampler_label_save/restore. Checked:
     evicted by other workers neither, the thread names (HEAPSAMPLER_LABELS=thread) and the
     process's labels (key=value) are on every sample;
   - `go tool pprof -tagfocus` and `-tags` read them;
-  - the API's limits and errors, save/restore, signal handlers, a forked child; the program
-    runs without the profiler and with it disabled;
+  - the API's limits and errors, save/restore, signal handlers, a forked child, labels set
+    before the profiler starts and after it stops; the program runs without the profiler and
+    with it disabled;
   - more label sets than HEAPSAMPLER_MAX_LABEL_SETS are recorded as "other" and counted;
   - a bad HEAPSAMPLER_LABELS is one warning, and the program runs on;
   - real programs: python3 labelling its requests through ctypes, redis-server with thread and
@@ -175,6 +176,18 @@ class Labels(hstest.TempDirTest):
             if "endpoint=/child child_allocation" in got:
                 found[f] = got["endpoint=/child child_allocation"]
         self.assertEqual(list(found.values()), [2048], found)
+
+    def test_before_the_profiler_starts_and_after_it_stops(self):
+        # A library the program needs is initialised before the preloaded profiler and
+        # finalised after it: its constructor sets a label, which main's allocation carries;
+        # its destructor uses the API once the profiler has stopped.
+        run = hstest.run_profiled([hstest.target("labels_early")], self.dir, rate=1)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertEqual(run.stdout.splitlines(), ["early labels: ok", "late labels: ok"])
+        got = sites(cli_json(self, "report", run.last_profile(), "--by",
+                             "label:phase,function", "--top", "0"))
+        self.assertEqual(got.get("phase=early early_allocation"), 4096, got)
+        self.assertNotIn("phase=late", " ".join(got))
 
     def test_without_the_profiler_and_disabled(self):
         r = subprocess.run([hstest.target(SERVER), "api"], capture_output=True, text=True,
