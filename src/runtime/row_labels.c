@@ -6,7 +6,7 @@
  * policy drops are left out; if more than policy.max remain, the ones kept are the first by
  * (precedence, key), so that the process's labels go first and then the set's last keys. The
  * result is sorted by key. Sources are at most HS_LABELS_MAX_PAIRS + HS_LABEL_SPEC_MAX_PAIRS +
- * nextra pairs, merged on the stack (extra pairs beyond HS_LABELS_MAX_PAIRS are ignored).
+ * nextra pairs, merged on the stack (the first HS_LABELS_MAX_PAIRS extra pairs count).
  *
  * The cache maps a set id to its merged pairs (rows without extra pairs); arrays handed out are
  * listed in `blocks` and freed together. Strings are not copied: they are the label table's
@@ -92,7 +92,8 @@ static hs_err_t hs_row_labels_merge(hs_row_labels_t *c, uint32_t set, const hs_l
     hs_label_t pairs[HS_LABELS_MAX_PAIRS];
     size_t m = 0, nproc;
     const hs_label_t *proc = hs_labels_process(&nproc);
-    hs_row_labels_gather(c, v, &m, extra, nextra < HS_LABELS_MAX_PAIRS ? nextra : 0, 0);
+    hs_row_labels_gather(c, v, &m, extra,
+                         nextra < HS_LABELS_MAX_PAIRS ? nextra : HS_LABELS_MAX_PAIRS, 0);
     hs_row_labels_gather(c, v, &m, pairs, hs_labels_get(set, pairs), 1);
     hs_row_labels_gather(c, v, &m, proc, nproc, 2);
     *out = NULL;
