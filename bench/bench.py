@@ -17,7 +17,10 @@ Every figure is measured against a baseline measured in the same run:
   programs are timed as whole processes;
 * one sample (64 frames unwound and recorded), dumps of 10,000 distinct stacks, the longest
   pause an allocating thread sees while dumps run, and the profiler's own memory as it reports
-  it (HEAPSAMPLER_VERBOSE=1) beside the growth of the peak RSS.
+  it (HEAPSAMPLER_VERBOSE=1) beside the growth of the peak RSS;
+* the label API (bench/labels.c): heapsampler_label_set as a request handler calls it, clear,
+  save+restore, each against an unsampled malloc+free pair timed in the same process, and the
+  instructions of one label_set (callgrind).
 
 heaptrack and jemalloc (prof:true,lg_prof_sample:19, against the same jemalloc without
 profiling) columns appear when they are installed. The unwinder section (libunwind vs frame
@@ -48,10 +51,12 @@ PYTHON = "/usr/bin/python3"  # the system interpreter, not a wrapper script
 # the whole script stays under 10 minutes on 2 cores with every column. Quick: a smoke run.
 SIZES = {
     "full": dict(churn_pairs=10000000, churn_cg_pairs=500000, py_rounds=3, py_records=8000,
-                 sql_rows=50000, sample_n=20000, dumps=5, dump_runs=3, pause_ms=1000,
+                 sql_rows=50000, sample_n=20000, labels_n=200000, labels_cg_n=20000, dumps=5,
+                 dump_runs=3, pause_ms=1000,
                  pause_runs=3),
     "quick": dict(churn_pairs=40000, churn_cg_pairs=20000, py_rounds=1, py_records=200,
-                  sql_rows=500, sample_n=500, dumps=2, dump_runs=1, pause_ms=100,
+                  sql_rows=500, sample_n=500, labels_n=2000, labels_cg_n=1000, dumps=2,
+                  dump_runs=1, pause_ms=100,
                   pause_runs=1),
 }
 SAMPLE_DEPTH = 70  # recursion depth of hs_bench_sample: 64 frames are captured
@@ -64,6 +69,7 @@ BAR_REAL_INSTR = 1.015
 BAR_CHURN_WALL = 1.03
 BAR_REAL_WALL = 1.05
 BAR_SAMPLE_US = 5.0
+BAR_LABEL_NS = 300.0
 BAR_DUMP_MS = 50.0
 BAR_MEMORY = 32 * MIB
 
@@ -92,7 +98,9 @@ class Bench:
         self.sample = os.path.join(self.build, "bench", "hs_bench_sample")
         self.dumpb = os.path.join(self.build, "bench", "hs_bench_dump")
         self.rss = os.path.join(self.build, "bench", "hs_bench_rss")
-        for f in (self.lib, self.floor, self.churn, self.sample, self.dumpb, self.rss):
+        self.labels = os.path.join(self.build, "bench", "hs_bench_labels")
+        for f in (self.lib, self.floor, self.churn, self.sample, self.dumpb, self.rss,
+                  self.labels):
             if not os.path.exists(f):
                 raise Failure("%s is not built (run scripts/bench.sh without --no-build)" % f)
         self.sqlite = shutil.which("sqlite3")
@@ -308,6 +316,8 @@ class Bench:
         for c, e in sample_cfg.items():
             jobs[("sample", c)] = ([self.sample, str(SAMPLE_DEPTH), str(s["sample_n"])],
                                    self.env(e), None, "sample_alloc")
+        jobs[("labels", "heapsampler")] = ([self.labels, str(s["labels_cg_n"])],
+                                           self.env(cfg["heapsampler"]), None, "labels_set_loop")
         log("callgrind: %d runs, 2 at a time" % len(jobs))
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
             futs = {k: pool.submit(self.callgrind, *v) for k, v in jobs.items()}
@@ -334,6 +344,20 @@ class Bench:
                 res[c]["malloc"].append(int(m.group(1)))
                 res[c]["free"].append(int(m.group(2)))
         self.sample_res = res
+
+    def label_cost(self):
+        res = {"set": [], "clear": [], "restore": [], "pair": []}
+        for rnd in range(self.runs):
+            log("labels: round %d/%d" % (rnd + 1, self.runs))
+            _, out, _ = self.run([self.labels, str(self.size["labels_n"])],
+                                 self.env(self.hs_env()))
+            m = re.search(r"set_ns=([\d.]+) clear_ns=([\d.]+) restore_ns=([\d.]+) "
+                          r"pair_ns=([\d.]+)", out)
+            if not m:
+                raise Failure("hs_bench_labels printed %r" % out)
+            for k, v in zip(("set", "clear", "restore", "pair"), m.groups()):
+                res[k].append(float(v))
+        self.label_res = res
 
     def dumps(self):
         firsts, medians, maxes, stacks, cpu_medians, cpu_slowest = [], [], [], [], [], []
@@ -509,6 +533,18 @@ class Bench:
             cost / 1e3, instr, statistics.median(s["heapsampler"]["malloc"]) / 1e3,
             statistics.median(s["floor"]["malloc"]) / 1e3),
             "< %g us" % BAR_SAMPLE_US, self.verdict(cost / 1e3 < BAR_SAMPLE_US))
+        lr = self.label_res
+        ls, pair = statistics.median(lr["set"]), statistics.median(lr["pair"])
+        instr = ""
+        if ("labels", "heapsampler") in self.instr:
+            instr = ", %.0f instructions" % (self.instr[("labels", "heapsampler")] /
+                                             (self.size["labels_cg_n"] + 8))
+        self.row("heapsampler_label_set (a new set, as a request starts): median",
+                 "%.0f ns%s (%.1fx an unsampled malloc+free pair, %.1f ns); clear %.1f ns, "
+                 "save+restore %.1f ns" % (ls, instr, ls / pair, pair,
+                                           statistics.median(lr["clear"]),
+                                           statistics.median(lr["restore"])),
+                 "<= %g ns" % BAR_LABEL_NS, self.verdict(ls <= BAR_LABEL_NS))
         d = self.dump_res
         self.row("dump of %d distinct stacks" % d["stacks"],
                  "%.1f ms median; first %.1f ms (starts the writer, reads symbols), slowest "
@@ -614,6 +650,7 @@ class Bench:
         try:
             self.wall()
             self.sample_cost()
+            self.label_cost()
             self.dumps()
             self.pauses()
             self.memory()

@@ -43,6 +43,9 @@ packages=(
     libmimalloc2.0
     clang
     libclang-rt-dev
+    # real servers of the integration tests (tests/lib/servers.py): labels from the environment
+    redis-server
+    redis-tools
 )
 
 missing=()

@@ -119,10 +119,12 @@ static int hs_leak_analysis_file_cmp(const void *a, const void *b)
 
 /* ---- series ------------------------------------------------------------------------------ */
 
-/* Load files[first .. first + n) of a as p's series. */
+/* Load files[first .. first + n) of a as p's series; *kept: some sample matched q's focus. */
 static hs_err_t hs_leak_analysis_load(const hs_leak_analysis_t *a, hs_leak_process_t *p,
-                                      const char *type, hs_sites_by_t by, char *why, size_t why_len)
+                                      const hs_sites_query_t *q, bool *kept, char *why,
+                                      size_t why_len)
 {
+    *kept = false;
     if (hs_series_init(&p->series, p->nfiles) != HS_OK) {
         hs_reason(why, why_len, "out of memory");
         return HS_ERR_NOMEM;
@@ -131,7 +133,7 @@ static hs_err_t hs_leak_analysis_load(const hs_leak_analysis_t *a, hs_leak_proce
         const char *path = a->files[i].path;
         char reason[256];
         hs_sites_t s;
-        hs_err_t err = hs_sites_load(path, type, by, &s, reason, sizeof reason);
+        hs_err_t err = hs_sites_load(path, q, &s, reason, sizeof reason);
         if (err != HS_OK) {
             hs_reason(why, why_len, "%s: %s", path, reason);
             return err;
@@ -142,6 +144,7 @@ static hs_err_t hs_leak_analysis_load(const hs_leak_analysis_t *a, hs_leak_proce
         } else {
             err = hs_series_add(&p->series, &s, reason, sizeof reason);
         }
+        *kept |= s.nrows > 0;
         hs_sites_free(&s);
         if (err != HS_OK) {
             hs_reason(why, why_len, "%s: %s", path, reason);
@@ -151,11 +154,13 @@ static hs_err_t hs_leak_analysis_load(const hs_leak_analysis_t *a, hs_leak_proce
     return HS_OK;
 }
 
-hs_err_t hs_leak_analysis_run(hs_leak_analysis_t *a, const char *type, hs_sites_by_t by,
-                              double sigma, char *why, size_t why_len)
+hs_err_t hs_leak_analysis_run(hs_leak_analysis_t *a, const hs_sites_query_t *query, double sigma,
+                              char *why, size_t why_len)
 {
+    hs_sites_query_t q = *query;
+    const char *type = q.type;
     if (!type || !type[0])
-        type = "inuse_space";
+        q.type = type = "inuse_space";
     if (strncmp(type, "inuse_", 6) != 0) {
         hs_reason(why, why_len,
                   "a trend needs an in-use type (inuse_space or inuse_objects), not \"%s\"", type);
@@ -177,16 +182,24 @@ hs_err_t hs_leak_analysis_run(hs_leak_analysis_t *a, const char *type, hs_sites_
         p->pid = a->files[i].pid;
         p->first = i;
         p->nfiles = j - i;
-        hs_err_t err = hs_leak_analysis_load(a, p, type, by, why, why_len);
+        bool kept;
+        hs_err_t err = hs_leak_analysis_load(a, p, &q, &kept, why, why_len);
         if (err != HS_OK)
             return err;
-        /* Too few profiles (or no time between them) is the process's verdict, not an error. */
-        err = hs_series_fit(&p->series, sigma, p->why, sizeof p->why);
+        /* Too few profiles (or no time between them) is the process's verdict, not an error;
+         * so is a process none of whose samples the focus keeps (another version's). */
+        if (!kept && q.nfocus) {
+            snprintf(p->why, sizeof p->why, "no sample matches the focus");
+            err = HS_ERR_NOTFOUND;
+        } else {
+            err = hs_series_fit(&p->series, sigma, p->why, sizeof p->why);
+        }
         if (err == HS_ERR_NOMEM) {
             hs_reason(why, why_len, "out of memory");
             return err;
         }
         p->skipped = err != HS_OK;
+        p->unmatched = err == HS_ERR_NOTFOUND;
         a->fitted += !p->skipped;
         i = j;
     }

@@ -35,6 +35,7 @@ typedef struct hs_leak_process {
     long pid;             /* -1: the files whose names carry no pid */
     size_t first, nfiles; /* its files: files[first .. first + nfiles), in sequence order */
     bool skipped;         /* no trend: too few profiles, see why */
+    bool unmatched;       /* skipped because no sample matched the query's focus */
     char why[256];
     hs_series_t series; /* fitted unless skipped */
 } hs_leak_process_t;
@@ -56,12 +57,13 @@ hs_err_t hs_leak_analysis_collect(hs_leak_analysis_t *a, char *const *args, size
                                   size_t why_len) HS_MUST_CHECK;
 
 /*
- * Group, load and fit (type: an in-use sample type, "" = inuse_space; sigma: the standard
- * errors that make a change significant). An unreadable, corrupt or undated profile fails the
- * whole analysis (why "PATH: reason"): a series with a hole would mislead.
+ * Group, load and fit with the query's sites, focus and type (an in-use sample type, "" =
+ * inuse_space; sigma: the standard errors that make a change significant). A process none of
+ * whose samples the focus keeps is skipped (unmatched). An unreadable, corrupt or undated
+ * profile fails the whole analysis (why "PATH: reason"): a series with a hole would mislead.
  */
-hs_err_t hs_leak_analysis_run(hs_leak_analysis_t *a, const char *type, hs_sites_by_t by,
-                              double sigma, char *why, size_t why_len) HS_MUST_CHECK;
+hs_err_t hs_leak_analysis_run(hs_leak_analysis_t *a, const hs_sites_query_t *q, double sigma,
+                              char *why, size_t why_len) HS_MUST_CHECK;
 
 void hs_leak_analysis_free(hs_leak_analysis_t *a);
 

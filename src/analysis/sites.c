@@ -1,11 +1,13 @@
 /*
  * sites.c - a profile's samples grouped into sites, with sampling errors (see sites.h).
  *
- * Each sample is walked once: its frames are named (function name, else system name, else
- * "<module>+0x<file offset>" or "0x<address>" for an unsymbolized address; inlined frames in
- * the order pprof lists them, innermost first), leading allocator frames are skipped to find
- * the site, and the row's estimate, sample counts and variance are derived from its values,
- * its "bytes" label and the profile's period. Sites are found by name through a keymap.
+ * Each sample the query's focus keeps is walked once: its frames are named (function name, else
+ * system name, else "<module>+0x<file offset>" or "0x<address>" for an unsymbolized address;
+ * inlined frames in the order pprof lists them, innermost first), leading allocator frames are
+ * skipped to find the site, the values of the query's labels are put in front of its name, and
+ * the row's estimate, sample counts and variance are derived from its values, its "bytes"
+ * label and the profile's period. A row's identity covers its labels: one stack with two label
+ * sets is two rows. Sites are found by name through a keymap.
  * Invariants: every row's site index is valid; a site's value and variance are the sums of
  * its rows'; variance is NAN exactly when some row's error is unknown.
  *
@@ -20,26 +22,115 @@
 
 #include "estimate.h"
 #include "keymap.h"
+#include "label_spec.h"
 #include "pprof_file.h"
 
 /* ---- names ------------------------------------------------------------------------------- */
 
 static const char *const by_names[] = {"function", "stack", "file"};
 
-const char *hs_sites_by_name(hs_sites_by_t by)
+void hs_sites_query_init(hs_sites_query_t *q)
 {
-    return (size_t)by < HS_ARRAY_LEN(by_names) ? by_names[by] : "?";
+    memset(q, 0, sizeof *q);
+    q->type = "";
+    q->by = HS_SITES_BY_FUNCTION;
+    snprintf(q->by_text, sizeof q->by_text, "%s", by_names[q->by]);
 }
 
-hs_err_t hs_sites_parse_by(const char *name, hs_sites_by_t *out)
+hs_err_t hs_sites_parse_by(hs_sites_query_t *q, const char *spec, char *why, size_t why_len)
 {
-    for (size_t i = 0; i < HS_ARRAY_LEN(by_names); i++) {
-        if (strcmp(name, by_names[i]) == 0) {
-            *out = (hs_sites_by_t)i;
-            return HS_OK;
+    hs_sites_query_t r = *q;
+    bool frames = false;
+    r.nlabels = 0;
+    r.by = HS_SITES_BY_LABELS;
+    for (const char *s = spec;;) {
+        size_t len = strcspn(s, ",");
+        bool known = false;
+        for (size_t i = 0; i < HS_ARRAY_LEN(by_names) && !known; i++) {
+            if (strlen(by_names[i]) == len && strncmp(s, by_names[i], len) == 0) {
+                if (frames) {
+                    hs_reason(why, why_len, "at most one of function, stack, file");
+                    return HS_ERR_INVALID;
+                }
+                r.by = (hs_sites_by_t)i;
+                frames = known = true;
+            }
         }
+        if (!known && len > 6 && strncmp(s, "label:", 6) == 0) {
+            const char *w = "longer than 64 bytes";
+            size_t klen = len - 6;
+            if (r.nlabels == HS_SITES_MAX_LABELS) {
+                hs_reason(why, why_len, "at most %d labels", HS_SITES_MAX_LABELS);
+                return HS_ERR_INVALID;
+            }
+            char *key = r.labels[r.nlabels];
+            if (klen <= HS_LABEL_KEY_MAX) {
+                memcpy(key, s + 6, klen);
+                key[klen] = '\0';
+            }
+            if (klen > HS_LABEL_KEY_MAX || hs_label_spec_key(key, &w) != HS_LABEL_OK) {
+                hs_reason(why, why_len, "label:%.*s: %s", (int)klen, s + 6, w);
+                return HS_ERR_INVALID;
+            }
+            r.nlabels++;
+            known = true;
+        }
+        if (!known) {
+            hs_reason(why, why_len,
+                      "not one of function, stack, file, label:KEY, or a list of them "
+                      "(label:endpoint,function)");
+            return HS_ERR_INVALID;
+        }
+        if (!s[len])
+            break;
+        s += len + 1;
     }
-    return HS_ERR_INVALID;
+    snprintf(r.by_text, sizeof r.by_text, "%s", spec);
+    *q = r;
+    return HS_OK;
+}
+
+hs_err_t hs_sites_add_focus(hs_sites_query_t *q, const char *spec, bool negate, char *why,
+                            size_t why_len)
+{
+    const char *eq = strchr(spec, '=');
+    const char *w = "longer than 64 bytes";
+    if (!eq || eq == spec || !eq[1]) {
+        hs_reason(why, why_len, "not KEY=VALUE (endpoint=/orders; VALUE %s: without it)",
+                  HS_SITES_NONE);
+        return HS_ERR_INVALID;
+    }
+    if (q->nfocus == HS_SITES_MAX_FOCUS) {
+        hs_reason(why, why_len, "at most %d conditions", HS_SITES_MAX_FOCUS);
+        return HS_ERR_INVALID;
+    }
+    hs_sites_filter_t *f = &q->focus[q->nfocus];
+    size_t klen = (size_t)(eq - spec);
+    if (klen <= HS_LABEL_KEY_MAX) {
+        memcpy(f->key, spec, klen);
+        f->key[klen] = '\0';
+    }
+    if (klen > HS_LABEL_KEY_MAX || hs_label_spec_key(f->key, &w) != HS_LABEL_OK) {
+        hs_reason(why, why_len, "%.*s: %s", (int)klen, spec, w);
+        return HS_ERR_INVALID;
+    }
+    f->value = eq + 1;
+    f->negate = negate;
+    q->nfocus++;
+    return HS_OK;
+}
+
+bool hs_sites_match(const hs_pprof_t *p, const hs_pb_sample_t *s, const hs_sites_query_t *q)
+{
+    for (size_t i = 0; i < q->nfocus; i++) {
+        const hs_sites_filter_t *f = &q->focus[i];
+        const char *v = hs_pprof_label_str(p, s, f->key);
+        bool none = strcmp(f->value, HS_SITES_NONE) == 0;
+        bool equal = v ? !none && strcmp(v, f->value) == 0 : none;
+        if (f->negate ? (!v || equal) : !equal)
+            return false;
+    }
+    return true;
 }
 
 bool hs_sites_is_allocator(const char *name)
@@ -215,6 +306,74 @@ static hs_err_t site_name(const frames_t *f, hs_sites_by_t by, char **buf, size_
     return HS_OK;
 }
 
+/* Append s to *buf at *len, '%'-encoding spaces, '%' and control characters (a label value in
+ * a site's name, whose parts are separated by spaces). */
+static hs_err_t append_encoded(char **buf, size_t *cap, size_t *len, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (hs_array_reserve((void **)buf, cap, *len + 4, 1, 256) != HS_OK)
+            return HS_ERR_NOMEM;
+        if (*c > ' ' && *c != '%' && *c != 0x7f) {
+            (*buf)[(*len)++] = (char)*c;
+        } else {
+            (*buf)[(*len)++] = '%';
+            (*buf)[(*len)++] = hex[*c >> 4];
+            (*buf)[(*len)++] = hex[*c & 15];
+        }
+    }
+    return HS_OK;
+}
+
+/*
+ * The site name with the query's labels first: "endpoint=/orders tenant=(none) <frames>", the
+ * frames part left out when grouping by labels alone. *name points into *buf.
+ */
+static hs_err_t labelled_name(const hs_pprof_t *p, const hs_pb_sample_t *smp,
+                              const hs_sites_query_t *q, const char *frames_name, char **buf,
+                              size_t *cap, const char **name)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < q->nlabels; i++) {
+        const char *v = hs_pprof_label_str(p, smp, q->labels[i]);
+        size_t klen = strlen(q->labels[i]);
+        if (hs_array_reserve((void **)buf, cap, len + klen + 3, 1, 256) != HS_OK)
+            return HS_ERR_NOMEM;
+        if (i)
+            (*buf)[len++] = ' ';
+        memcpy(*buf + len, q->labels[i], klen);
+        len += klen;
+        (*buf)[len++] = '=';
+        hs_err_t err = append_encoded(buf, cap, &len, v ? v : HS_SITES_NONE);
+        if (err != HS_OK)
+            return err;
+    }
+    size_t flen = q->by == HS_SITES_BY_LABELS ? 0 : strlen(frames_name);
+    if (hs_array_reserve((void **)buf, cap, len + flen + 2, 1, 256) != HS_OK)
+        return HS_ERR_NOMEM;
+    if (flen) {
+        (*buf)[len++] = ' ';
+        memcpy(*buf + len, frames_name, flen);
+        len += flen;
+    }
+    (*buf)[len] = '\0';
+    *name = *buf;
+    return HS_OK;
+}
+
+/* A hash of a sample's string labels: samples that differ only by labels are other rows. */
+static uint64_t labels_hash(const hs_pprof_t *p, const hs_pb_sample_t *smp)
+{
+    uint64_t h = 0;
+    for (size_t i = 0; i < smp->n_label; i++) {
+        const Perftools__Profiles__Label *l = smp->label[i];
+        if (l->str)
+            h = hs_mix64(h ^ hs_hash_str(hs_pprof_str(p, l->key))) ^
+                hs_hash_str(hs_pprof_str(p, l->str));
+    }
+    return h;
+}
+
 /* The sampling model of the chosen type: which values give sample counts and variances. */
 typedef struct model {
     int value;      /* index of the chosen type */
@@ -313,11 +472,12 @@ static hs_err_t add_row(builder_t *b, const hs_pprof_t *p, const hs_pb_sample_t 
     return HS_OK;
 }
 
-hs_err_t hs_sites_build(const hs_pprof_t *p, const char *type, hs_sites_by_t by, hs_sites_t *out,
-                        char *why, size_t why_len)
+hs_err_t hs_sites_build(const hs_pprof_t *p, const hs_sites_query_t *q, hs_sites_t *out, char *why,
+                        size_t why_len)
 {
     memset(out, 0, sizeof *out);
     const hs_pb_profile_t *pb = p->pb;
+    const char *type = q->type;
     int ti = (type && type[0]) ? hs_pprof_sample_type(p, type) : p->default_type;
     if (ti < 0) {
         char have[256] = "";
@@ -349,16 +509,23 @@ hs_err_t hs_sites_build(const hs_pprof_t *p, const char *type, hs_sites_by_t by,
 
     builder_t b = {.out = out};
     frames_t f = {0};
-    char *stack = NULL, *all = NULL;
-    size_t stack_cap = 0, all_cap = 0;
+    char *stack = NULL, *all = NULL, *named = NULL;
+    size_t stack_cap = 0, all_cap = 0, named_cap = 0;
+    hs_sites_by_t by = q->by == HS_SITES_BY_LABELS ? HS_SITES_BY_FUNCTION : q->by;
     hs_err_t err = HS_OK;
+    out->nsamples = pb->n_sample;
     for (size_t i = 0; i < pb->n_sample && err == HS_OK; i++) {
         const hs_pb_sample_t *smp = pb->sample[i];
         uint64_t addr_hash = 0;
         const char *name = NULL;
+        if (!hs_sites_match(p, smp, q))
+            continue;
         err = frames_of(p, smp, &f, &addr_hash);
+        addr_hash ^= labels_hash(p, smp);
         if (err == HS_OK)
             err = site_name(&f, by, &stack, &stack_cap, &name);
+        if (err == HS_OK && (q->nlabels || q->by == HS_SITES_BY_LABELS))
+            err = labelled_name(p, smp, q, name, &named, &named_cap, &name);
         /* Every frame's name, for the row's identity. */
         size_t len = 0;
         for (size_t k = 0; k < f.n && err == HS_OK; k++) {
@@ -387,6 +554,7 @@ hs_err_t hs_sites_build(const hs_pprof_t *p, const char *type, hs_sites_by_t by,
     free(f.file_at);
     free(stack);
     free(all);
+    free(named);
     hs_keymap_free(&b.map);
     if (err != HS_OK)
         goto fail_nomem;
@@ -416,14 +584,14 @@ fail_nomem:
     return HS_ERR_NOMEM;
 }
 
-hs_err_t hs_sites_load(const char *path, const char *type, hs_sites_by_t by, hs_sites_t *out,
-                       char *why, size_t why_len)
+hs_err_t hs_sites_load(const char *path, const hs_sites_query_t *q, hs_sites_t *out, char *why,
+                       size_t why_len)
 {
     hs_pprof_t p;
     hs_err_t err = hs_pprof_read_file(path, &p, why, why_len);
     if (err != HS_OK)
         return err;
-    err = hs_sites_build(&p, type, by, out, why, why_len);
+    err = hs_sites_build(&p, q, out, why, why_len);
     hs_pprof_free(&p);
     return err;
 }

@@ -5,7 +5,10 @@
  * A site is what the user asked to group by: the leaf function (the first frame that is not an
  * allocator entry point such as malloc or operator new), the whole call stack from that frame
  * to the root, or the source file of the leaf function (its module when the profile has no
- * file names). A row is one sample of the profile: a call stack and an allocation size.
+ * file names); and/or the values of string labels (`label:endpoint`: samples without the label
+ * under "(none)"), which come first in the site's name: "endpoint=/orders parse_request". A
+ * query may also keep only the samples whose labels match (focus). A row is one sample of the
+ * profile: a call stack, an allocation size and its labels.
  *
  * Errors. A row of a heap profile stands for n sampled allocations of size s, sampled at
  * probability p = 1 - exp(-s/R) where R is the profile's period. The size comes from the
@@ -26,13 +29,56 @@
 #include <stdint.h>
 
 #include "common.h"
+#include "label_spec.h"
 #include "pprof_reader.h"
 
 typedef enum hs_sites_by {
     HS_SITES_BY_FUNCTION = 0,
     HS_SITES_BY_STACK,
     HS_SITES_BY_FILE,
+    HS_SITES_BY_LABELS, /* the label values alone */
 } hs_sites_by_t;
+
+#define HS_SITES_MAX_LABELS 4        /* label keys in one grouping */
+#define HS_SITES_MAX_FOCUS  8        /* conditions of one query */
+#define HS_SITES_NONE       "(none)" /* the value of a label a sample does not have */
+
+/* A condition on a sample's labels. */
+typedef struct hs_sites_filter {
+    char key[HS_LABEL_KEY_MAX + 1];
+    const char *value; /* HS_SITES_NONE: the sample has no such label; must outlive the query */
+    bool negate;       /* the sample has the label, with another value */
+} hs_sites_filter_t;
+
+/* What to group by and which samples to keep; strings must outlive the query's use. */
+typedef struct hs_sites_query {
+    const char *type; /* sample type ("inuse_space"); NULL or "": the profile's default */
+    hs_sites_by_t by; /* the frames part of a site; HS_SITES_BY_LABELS: none */
+    char labels[HS_SITES_MAX_LABELS][HS_LABEL_KEY_MAX + 1]; /* keys, in the site name's order */
+    size_t nlabels;
+    hs_sites_filter_t focus[HS_SITES_MAX_FOCUS]; /* a sample is kept if it matches all */
+    size_t nfocus;
+    char by_text[HS_SITES_MAX_LABELS * 72 + 16]; /* the grouping as --by spells it */
+} hs_sites_query_t;
+
+/* By function, the default type, every sample. */
+void hs_sites_query_init(hs_sites_query_t *q);
+
+/*
+ * The grouping of --by: "function", "stack", "file", "label:KEY", or a comma-separated list of
+ * up to HS_SITES_MAX_LABELS "label:KEY" and at most one of the others ("label:endpoint,function").
+ * KEY follows label_spec.h. Replaces q's grouping; why gets a one-line reason on failure.
+ */
+hs_err_t hs_sites_parse_by(hs_sites_query_t *q, const char *spec, char *why,
+                           size_t why_len) HS_MUST_CHECK;
+
+/* Add a condition "KEY=VALUE" (VALUE "(none)": without the label; negate: with the label and
+ * another value) to q's focus. The value points into spec, which must outlive q. */
+hs_err_t hs_sites_add_focus(hs_sites_query_t *q, const char *spec, bool negate, char *why,
+                            size_t why_len) HS_MUST_CHECK;
+
+/* Does sample s of p match every condition of q? */
+bool hs_sites_match(const hs_pprof_t *p, const hs_pb_sample_t *s, const hs_sites_query_t *q);
 
 /* One sample of the profile. */
 typedef struct hs_sites_row {
@@ -59,6 +105,7 @@ typedef struct hs_site {
 
 typedef struct hs_sites {
     char *type, *unit;      /* of the chosen sample type ("inuse_space", "bytes") */
+    size_t nsamples;        /* samples of the profile; those the focus kept are the rows */
     uint64_t period;        /* 0 when the profile has no space/bytes period */
     int64_t time_nanos;     /* 0 when absent */
     int64_t duration_nanos; /* 0 when absent */
@@ -72,18 +119,18 @@ typedef struct hs_sites {
 } hs_sites_t;
 
 /*
- * Group the profile's samples by site. type names the sample type ("inuse_space"); NULL or ""
- * means the profile's default. Fails (why = one line) when the type does not exist.
+ * Group the samples of the profile that q's focus keeps by q's sites, with q's sample type.
+ * Fails (why = one line) when the type does not exist.
  */
-hs_err_t hs_sites_build(const hs_pprof_t *p, const char *type, hs_sites_by_t by, hs_sites_t *out,
-                        char *why, size_t why_len) HS_MUST_CHECK;
+hs_err_t hs_sites_build(const hs_pprof_t *p, const hs_sites_query_t *q, hs_sites_t *out, char *why,
+                        size_t why_len) HS_MUST_CHECK;
 
 /*
  * hs_sites_build on the profile in file path ("-": standard input). why gets the reason alone,
  * without the path: the reader's (unreadable, corrupt) or hs_sites_build's.
  */
-hs_err_t hs_sites_load(const char *path, const char *type, hs_sites_by_t by, hs_sites_t *out,
-                       char *why, size_t why_len) HS_MUST_CHECK;
+hs_err_t hs_sites_load(const char *path, const hs_sites_query_t *q, hs_sites_t *out, char *why,
+                       size_t why_len) HS_MUST_CHECK;
 
 /* Sort sites by value, largest first (ties by name), keeping rows[].site right. */
 hs_err_t hs_sites_sort(hs_sites_t *s) HS_MUST_CHECK;
@@ -92,10 +139,6 @@ hs_err_t hs_sites_sort(hs_sites_t *s) HS_MUST_CHECK;
 const hs_site_t *hs_sites_find(const hs_sites_t *s, const char *name);
 
 void hs_sites_free(hs_sites_t *s);
-
-/* "function", "stack", "file" <-> enum. */
-const char *hs_sites_by_name(hs_sites_by_t by);
-hs_err_t hs_sites_parse_by(const char *name, hs_sites_by_t *out) HS_MUST_CHECK;
 
 /* Is name an allocator entry point (malloc, operator new, ...) that a site skips? */
 bool hs_sites_is_allocator(const char *name);

@@ -25,9 +25,21 @@
 void hs_cli_opts_init(hs_cli_opts_t *o)
 {
     memset(o, 0, sizeof *o);
-    o->type = "";
+    hs_sites_query_init(&o->q);
     o->top = HS_CLI_DEFAULT_TOP;
     o->sigma = HS_CLI_DEFAULT_SIGMA;
+    o->tolerance = HS_BASELINE_DEFAULT_TOLERANCE;
+}
+
+/* "label:KEY=VALUE" as a condition on samples (its strings point into spec). */
+static hs_err_t hs_cli_label_condition(const char *spec, hs_sites_query_t *q, bool negate,
+                                       char *why, size_t why_len)
+{
+    if (strncmp(spec, "label:", 6) != 0) {
+        hs_reason(why, why_len, "not label:KEY=VALUE");
+        return HS_ERR_INVALID;
+    }
+    return hs_sites_add_focus(q, spec + 6, negate, why, why_len);
 }
 
 hs_err_t hs_cli_take_analysis(void *ctx, const hs_cli_option_t *opt, const char *value, char *why,
@@ -38,13 +50,36 @@ hs_err_t hs_cli_take_analysis(void *ctx, const hs_cli_option_t *opt, const char 
     char *end;
     switch (opt->id) {
     case HS_CLI_OPT_TYPE:
-        o->type = value;
+        o->q.type = value;
         reason = *value ? NULL : "empty";
         break;
     case HS_CLI_OPT_BY:
-        if (hs_sites_parse_by(value, &o->by) != HS_OK)
-            reason = "not one of function, stack, file";
+        return hs_sites_parse_by(&o->q, value, why, why_len);
+    case HS_CLI_OPT_FOCUS:
+        return hs_sites_add_focus(&o->q, value, false, why, why_len);
+    case HS_CLI_OPT_BASELINE:
+    case HS_CLI_OPT_CANDIDATE: {
+        /* Checked now; applied by hs_cli_load_comparison. */
+        hs_sites_query_t scratch;
+        hs_sites_query_init(&scratch);
+        o->baseline = opt->id == HS_CLI_OPT_BASELINE ? value : o->baseline;
+        o->candidate = opt->id == HS_CLI_OPT_CANDIDATE ? value : o->candidate;
+        if (!*value)
+            reason = "empty";
+        else if ((opt->id == HS_CLI_OPT_CANDIDATE || strncmp(value, "label:", 6) == 0) &&
+                 hs_cli_label_condition(value, &scratch, false, why, why_len) != HS_OK)
+            return HS_ERR_INVALID;
         break;
+    }
+    case HS_CLI_OPT_TOLERANCE: {
+        errno = 0;
+        o->tolerance = strtod(value, &end) / 100;
+        if (*end == '%')
+            end++;
+        if (!*value || *end || errno || !(o->tolerance >= 0) || o->tolerance > 10)
+            reason = "not a percentage between 0 and 1000 (e.g. 25%)";
+        break;
+    }
     case HS_CLI_OPT_TOP:
         errno = 0;
         unsigned long long top = strtoull(value, &end, 10);
@@ -127,11 +162,10 @@ hs_err_t hs_cli_parse_rate(const char *s, double *per_second, const char **why)
 
 /* ---- profiles ---------------------------------------------------------------------------- */
 
-int hs_cli_load_sites(const char *cmd, const char *path, const char *type, hs_sites_by_t by,
-                      hs_sites_t *out)
+int hs_cli_load_sites(const char *cmd, const char *path, const hs_sites_query_t *q, hs_sites_t *out)
 {
     char why[256];
-    hs_err_t err = hs_sites_load(path, type, by, out, why, sizeof why);
+    hs_err_t err = hs_sites_load(path, q, out, why, sizeof why);
     if (err != HS_OK) {
         hs_cli_error(cmd, "%s: %s", path, why);
         return err == HS_ERR_NOMEM ? HS_CLI_EXIT_FAILURE : HS_CLI_EXIT_USAGE;
@@ -139,20 +173,81 @@ int hs_cli_load_sites(const char *cmd, const char *path, const char *type, hs_si
     return 0;
 }
 
-int hs_cli_load_leaks(const char *cmd, char **args, int nargs, const hs_cli_opts_t *o,
-                      hs_leak_analysis_t *a)
+/* The leak analysis of args with query q; 0 or the exit status after a message. */
+static int hs_cli_run_leaks(const char *cmd, char **args, int nargs, const hs_sites_query_t *q,
+                            double sigma, hs_leak_analysis_t *a, const char *side)
 {
     char why[PATH_MAX + 512];
     hs_err_t err = hs_leak_analysis_collect(a, args, (size_t)nargs, why, sizeof why);
     if (err == HS_OK)
-        err = hs_leak_analysis_run(a, o->type, o->by, o->sigma, why, sizeof why);
+        err = hs_leak_analysis_run(a, q, sigma, why, sizeof why);
     if (err == HS_OK)
         return 0;
-    hs_cli_error(cmd, "%s", why);
+    hs_cli_error(cmd, "%s%s", side, why);
     return err == HS_ERR_NOMEM ? HS_CLI_EXIT_FAILURE : HS_CLI_EXIT_USAGE;
 }
 
+int hs_cli_load_leaks(const char *cmd, char **args, int nargs, const hs_cli_opts_t *o,
+                      hs_leak_analysis_t *a)
+{
+    return hs_cli_run_leaks(cmd, args, nargs, &o->q, o->sigma, a, "");
+}
+
+int hs_cli_load_comparison(const char *cmd, char **args, int nargs, const hs_cli_opts_t *o,
+                           hs_leak_analysis_t *cand, hs_leak_analysis_t *base)
+{
+    hs_sites_query_t cq = o->q, bq = o->q;
+    char why[256];
+    if (strncmp(o->baseline, "label:", 6) != 0) {
+        if (o->candidate) {
+            hs_cli_error(cmd, "--candidate goes with --baseline label:KEY=VALUE, not a directory");
+            return HS_CLI_EXIT_USAGE;
+        }
+        char *dir[] = {(char *)o->baseline};
+        int rc = hs_cli_run_leaks(cmd, args, nargs, &cq, o->sigma, cand, "");
+        return rc ? rc : hs_cli_run_leaks(cmd, dir, 1, &bq, o->sigma, base, "baseline: ");
+    }
+    /* One series split by a label: the baseline's value, and the others (or --candidate's). */
+    if (hs_cli_label_condition(o->baseline, &bq, false, why, sizeof why) != HS_OK ||
+        hs_cli_label_condition(o->candidate ? o->candidate : o->baseline, &cq, !o->candidate, why,
+                               sizeof why) != HS_OK) {
+        hs_cli_error(cmd, "%s", why);
+        return HS_CLI_EXIT_USAGE;
+    }
+    if (o->candidate && strcmp(cq.focus[cq.nfocus - 1].key, bq.focus[bq.nfocus - 1].key) != 0) {
+        hs_cli_error(cmd, "--candidate and --baseline must name the same label");
+        return HS_CLI_EXIT_USAGE;
+    }
+    int rc = hs_cli_run_leaks(cmd, args, nargs, &cq, o->sigma, cand, "");
+    return rc ? rc : hs_cli_run_leaks(cmd, args, nargs, &bq, o->sigma, base, "");
+}
+
 /* ---- formats ----------------------------------------------------------------------------- */
+
+const char *hs_cli_grouping(const hs_sites_query_t *q, char *buf, size_t len)
+{
+    size_t at = (size_t)snprintf(buf, len, "%s", q->by_text);
+    for (size_t i = 0; i < q->nfocus && at < len; i++)
+        at += (size_t)snprintf(buf + at, len - at, "%s%s%s=%s", i ? ", " : "; only ",
+                               q->focus[i].key, q->focus[i].negate ? "!" : "", q->focus[i].value);
+    return buf;
+}
+
+void hs_cli_json_grouping(FILE *f, const hs_sites_query_t *q)
+{
+    fprintf(f, ", \"by\": ");
+    hs_cli_json_string(f, q->by_text);
+    fprintf(f, ", \"focus\": [");
+    for (size_t i = 0; i < q->nfocus; i++) {
+        char cond[512];
+        snprintf(cond, sizeof cond, "%s%s=%s", q->focus[i].key, q->focus[i].negate ? "!" : "",
+                 q->focus[i].value);
+        if (i)
+            fprintf(f, ", ");
+        hs_cli_json_string(f, cond);
+    }
+    fprintf(f, "]");
+}
 
 static bool is_bytes(const char *unit)
 {

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "baseline.h"
 #include "cli.h"
 #include "leak_analysis.h"
 #include "pprof_reader.h"
@@ -26,14 +27,16 @@
 
 /* Flags shared by report, diff, leaks and check; each command accepts a subset. */
 typedef struct hs_cli_opts {
-    const char *type; /* --type: sample type ("" = default) */
-    hs_sites_by_t by; /* --by */
-    size_t top;       /* --top: rows shown (0 = all) */
-    const char *html; /* --html OUT.html, or NULL */
-    bool json;        /* --json */
-    bool all;         /* --all: also sites within the noise */
-    double sigma;     /* --sigma: standard errors that make a change significant */
-    double threshold; /* diff --threshold (bytes or count) */
+    hs_sites_query_t q; /* --type (q.type: "" = default), --by, --focus */
+    size_t top;         /* --top: rows shown (0 = all) */
+    const char *html;   /* --html OUT.html, or NULL */
+    bool json;          /* --json */
+    bool all;           /* --all: also sites within the noise */
+    double sigma;       /* --sigma: standard errors that make a change significant */
+    double threshold;   /* diff --threshold (bytes or count) */
+    /* leaks and check: --baseline DIR or label:KEY=VALUE, --candidate label:KEY=VALUE */
+    const char *baseline, *candidate;
+    double tolerance; /* --tolerance, a fraction of the baseline's rate */
 } hs_cli_opts_t;
 
 #define HS_CLI_DEFAULT_SIGMA 3.0
@@ -49,6 +52,10 @@ enum {
     HS_CLI_OPT_ALL,
     HS_CLI_OPT_JSON,
     HS_CLI_OPT_HTML,
+    HS_CLI_OPT_FOCUS,
+    HS_CLI_OPT_BASELINE,
+    HS_CLI_OPT_CANDIDATE,
+    HS_CLI_OPT_TOLERANCE,
     HS_CLI_OPT_OWN,
 };
 
@@ -64,7 +71,15 @@ enum {
     {                                                                                              \
         .name = "by", .arg = HS_CLI_VALUE, .metavar = "KEY", .id = HS_CLI_OPT_BY,                  \
         .help = "group by: function (the leaf function below malloc/new, default), stack (the "    \
-                "whole call path from it), file (its source file, or module)"                      \
+                "whole call path from it), file (its source file, or module), label:KEY (the "     \
+                "value of a label; samples without it under (none)), or a list of up to 4 "        \
+                "labels and one of the others: label:endpoint,function"                            \
+    }
+#define HS_CLI_OPTION_FOCUS                                                                        \
+    {                                                                                              \
+        .name = "focus", .arg = HS_CLI_VALUE, .metavar = "KEY=VALUE", .id = HS_CLI_OPT_FOCUS,      \
+        .help = "only the samples whose label KEY has the value VALUE ((none): the samples "       \
+                "without it); repeat it and every condition must hold"                             \
     }
 #define HS_CLI_OPTION_TOP                                                                          \
     {                                                                                              \
@@ -97,6 +112,29 @@ enum {
         .help = "also write a self-contained HTML report (inline SVG charts and the tables)"       \
     }
 
+#define HS_CLI_OPTION_BASELINE                                                                     \
+    {                                                                                              \
+        .name = "baseline", .arg = HS_CLI_VALUE, .metavar = "DIR|label:KEY=VALUE",                 \
+        .id = HS_CLI_OPT_BASELINE,                                                                 \
+        .help = "compare with a baseline: the profiles in DIR, or the samples whose label KEY "    \
+                "is VALUE (the candidate is then the other samples that have KEY); per site, "     \
+                "how much faster the candidate grows, with its error"                              \
+    }
+#define HS_CLI_OPTION_CANDIDATE                                                                    \
+    {                                                                                              \
+        .name = "candidate", .arg = HS_CLI_VALUE, .metavar = "label:KEY=VALUE",                    \
+        .id = HS_CLI_OPT_CANDIDATE,                                                                \
+        .help = "with --baseline label:KEY=..., the candidate is the samples whose label KEY is "  \
+                "VALUE (default: every other value)"                                               \
+    }
+#define HS_CLI_OPTION_TOLERANCE                                                                    \
+    {                                                                                              \
+        .name = "tolerance", .arg = HS_CLI_VALUE, .metavar = "PERCENT",                            \
+        .id = HS_CLI_OPT_TOLERANCE,                                                                \
+        .help = "with --baseline, the candidate grows faster only beyond this share of the "       \
+                "baseline's rate (runs differ in speed; default 25%) and K standard errors"        \
+    }
+
 /* The defaults of the shared flags. */
 void hs_cli_opts_init(hs_cli_opts_t *o);
 
@@ -111,7 +149,7 @@ hs_err_t hs_cli_parse_rate(const char *s, double *per_second, const char **why) 
 /* ---- profiles ---- */
 
 /* Read, parse and group one profile; on failure print "heapsampler <cmd>: FILE: <reason>". */
-int hs_cli_load_sites(const char *cmd, const char *path, const char *type, hs_sites_by_t by,
+int hs_cli_load_sites(const char *cmd, const char *path, const hs_sites_query_t *q,
                       hs_sites_t *out);
 
 /*
@@ -122,7 +160,22 @@ int hs_cli_load_sites(const char *cmd, const char *path, const char *type, hs_si
 int hs_cli_load_leaks(const char *cmd, char **args, int nargs, const hs_cli_opts_t *o,
                       hs_leak_analysis_t *a);
 
+/*
+ * The two sides of a comparison (--baseline): the candidate's analysis of args and the
+ * baseline's, of the profiles in DIR, or of args' samples whose label KEY is VALUE (the
+ * candidate's then being the other samples with KEY, or --candidate's). Both zeroed on entry
+ * and freed by the caller, also on failure; returns 0 or the exit status after a message.
+ */
+int hs_cli_load_comparison(const char *cmd, char **args, int nargs, const hs_cli_opts_t *o,
+                           hs_leak_analysis_t *cand, hs_leak_analysis_t *base);
+
 /* ---- formats ---- */
+
+/* How sites are grouped and which samples are kept: "function", "label:endpoint,function;
+ * only endpoint=/orders" (for the header lines of every output). */
+const char *hs_cli_grouping(const hs_sites_query_t *q, char *buf, size_t len);
+/* The same in JSON: `, "by": "...", "focus": ["KEY=VALUE", ...]`. */
+void hs_cli_json_grouping(FILE *f, const hs_sites_query_t *q);
 
 /* 3 significant digits with binary prefixes for bytes ("20.1 MiB"), k/M/G for counts. */
 const char *hs_cli_fmt_value(char *buf, size_t len, double v, const char *unit);

@@ -6,7 +6,9 @@
  *    than --sigma standard errors (with the default 0: any leak suspect);
  *  - the estimated in-use memory of the process exceeds --max-inuse in any profile;
  *  - the memory still allocated when the process exited (the estimate of the profile written at
- *    exit) exceeds --max-leaked.
+ *    exit) exceeds --max-leaked;
+ *  - with --baseline, a site (or the whole process) grows faster than in the baseline by more
+ *    than the noise and --tolerance (baseline.h); --max-growth is then off unless given.
  *
  * Exit status, in this order of precedence: 2 for a bad option; COMMAND's own status when it
  * failed (its exit code, 128+N if it died of signal N, 127 not found, 126 not executable; the
@@ -29,6 +31,7 @@
 #include <unistd.h>
 
 #include "analysis.h"
+#include "baseline_report.h"
 #include "config.h"
 #include "leak_report.h"
 #include "output.h"
@@ -319,6 +322,54 @@ static void check_leaked(const check_args_t *a, const hs_leak_process_t *p, cons
               hs_cli_fmt_value(y, sizeof y, a->max_leaked, s->unit), top);
 }
 
+static void baseline_fail(verdict_t *v, const hs_baseline_site_t *s, const char *what,
+                          const char *unit, const hs_cli_opts_t *o)
+{
+    char d[64], e[64], c[64], b[64];
+    hs_cli_fmt_rate(d, sizeof d, s->diff, unit);
+    fail_line(v,
+              "%s grows %s \u00b1 %s faster than in the baseline (%s against %s; --baseline %s, "
+              "%g sigma)",
+              what, d, hs_cli_fmt_rate(e, sizeof e, s->diff_se, unit),
+              hs_cli_fmt_rate(c, sizeof c, s->cand.rate, unit),
+              hs_cli_fmt_rate(b, sizeof b, s->base.rate, unit), o->baseline, o->sigma);
+}
+
+/*
+ * --baseline: fail when a site (or, when no single site does, the whole process) of the run
+ * grows faster than in the baseline. Returns the criteria's verdict in v.
+ */
+static void check_baseline(const check_args_t *a, const hs_cli_opts_t *o, char **args, verdict_t *v)
+{
+    hs_leak_analysis_t cand = {0}, base = {0};
+    hs_baseline_t b;
+    char why[256];
+    if (hs_cli_load_comparison(CMD, args, 1, o, &cand, &base) != 0) {
+        v->cannot++;
+        goto out;
+    }
+    if (hs_baseline_compare(&cand, &base, o->sigma, o->tolerance, &b, why, sizeof why) != HS_OK) {
+        hs_cli_error(CMD, "cannot compare with --baseline %s: %s", o->baseline, why);
+        v->cannot++;
+        goto out;
+    }
+    if (!a->quiet) {
+        fprintf(stderr, "\n");
+        hs_baseline_report_print(stderr, CMD, &b, &cand, &base, o);
+    }
+    size_t faster = hs_baseline_faster(&b);
+    for (size_t i = 0; i < faster; i++)
+        baseline_fail(v, &b.sites[i], b.sites[i].name, b.unit, o);
+    if (!faster && b.total.verdict == HS_BASELINE_FASTER)
+        baseline_fail(v, &b.total, "the whole process", b.unit, o);
+    if (o->html && hs_baseline_report_html(CMD, &b, &cand, &base, o) != 0)
+        v->cannot++;
+    hs_baseline_free(&b);
+out:
+    hs_leak_analysis_free(&cand);
+    hs_leak_analysis_free(&base);
+}
+
 /* ---- entry ------------------------------------------------------------------------------- */
 
 static int analyse(const check_args_t *a, const char *dir, int status, pid_t pid)
@@ -341,7 +392,7 @@ static int analyse(const check_args_t *a, const char *dir, int status, pid_t pid
         return status ? status : HS_CLI_EXIT_FAILURE;
     }
     hs_cli_opts_t o = a->o;
-    o.type = "inuse_space";
+    o.q.type = "inuse_space";
     o.top = 10;
     hs_leak_analysis_t la = {0};
     if (hs_cli_load_leaks(CMD, args, 1, &o, &la) != 0) {
@@ -365,9 +416,11 @@ static int analyse(const check_args_t *a, const char *dir, int status, pid_t pid
         check_inuse(a, p, who, &verdict);
         check_leaked(a, p, who, last_file, &verdict);
     }
-    if (a->o.html && hs_leak_report_html(CMD, &la, &o) != 0)
+    if (a->o.html && !a->o.baseline && hs_leak_report_html(CMD, &la, &o) != 0)
         verdict.cannot++;
     hs_leak_analysis_free(&la);
+    if (a->o.baseline)
+        check_baseline(a, &o, args, &verdict);
 
     if (status != 0) {
         fprintf(stderr, "heapsampler check: %s failed (status %d): passing its status through\n",
@@ -399,6 +452,24 @@ static int check_main(int argc, char **argv)
         return HS_CLI_EXIT_USAGE;
     }
     a.command = argv + 1;
+    if (a.o.candidate && !a.o.baseline) {
+        hs_cli_error(CMD, "--candidate needs --baseline label:KEY=VALUE");
+        return HS_CLI_EXIT_USAGE;
+    }
+    if (a.o.baseline && !a.growth_given)
+        a.max_growth = -1; /* the baseline is the criterion, not an absolute growth */
+    if (a.o.baseline && strncmp(a.o.baseline, "label:", 6) != 0) {
+        /* A baseline that cannot be read is known before the command runs. */
+        hs_leak_analysis_t base = {0};
+        char why[PATH_MAX + 256];
+        char *dirs[] = {(char *)a.o.baseline};
+        hs_err_t err = hs_leak_analysis_collect(&base, dirs, 1, why, sizeof why);
+        hs_leak_analysis_free(&base);
+        if (err != HS_OK) {
+            hs_cli_error(CMD, "--baseline: %s", why);
+            return HS_CLI_EXIT_USAGE;
+        }
+    }
     char lib[PATH_MAX], dir[PATH_MAX];
     if (hs_cli_find_library(CMD, a.library, true, lib, sizeof lib) != HS_OK)
         return a.library ? HS_CLI_EXIT_USAGE : HS_CLI_EXIT_FAILURE;
@@ -445,8 +516,8 @@ static const hs_cli_option_t options[] = {
      .id = OPT_MAX_GROWTH,
      .help = "fail when a site, or the whole process, is a leak suspect whose growth exceeds "
              "RATE by more than K standard errors (RATE like 10M/h, 64K/min, 1K/s; per hour "
-             "without a unit). The default, 0, fails on every leak suspect; off disables the "
-             "check."},
+             "without a unit). The default, 0, fails on every leak suspect (off with --baseline); "
+             "off disables the check."},
     {.name = "max-inuse",
      .arg = HS_CLI_VALUE,
      .metavar = "SIZE",
@@ -459,8 +530,12 @@ static const hs_cli_option_t options[] = {
      .id = OPT_MAX_LEAKED,
      .help = "fail when the memory still allocated when the process exited (estimated from the "
              "samples never freed) exceeds SIZE"},
+    HS_CLI_OPTION_BASELINE,
+    HS_CLI_OPTION_CANDIDATE,
+    HS_CLI_OPTION_TOLERANCE,
     {.help = "Options:"},
     HS_CLI_OPTION_BY,
+    HS_CLI_OPTION_FOCUS,
     HS_CLI_OPTION_SIGMA,
     HS_CLI_OPTION_HTML,
     {.name = "interval",
@@ -499,7 +574,10 @@ const hs_cli_command_t hs_cli_check_command = {
         "The CI gate. Runs COMMAND under the profiler with a short dump interval (a profile "
         "every 100 ms by default) into a temporary directory, analyses the profiles like "
         "`heapsampler leaks`, and fails with a short reason that names the call sites when a "
-        "criterion does not hold. COMMAND is the first operand, or what follows --: it and "
+        "criterion does not hold. With --baseline it fails when a site grows faster than in a "
+        "baseline (profiles kept from an earlier run with --keep, or the samples of one value "
+        "of a label): a memory-regression gate that needs no absolute limit. COMMAND is the first "
+        "operand, or what follows --: it and "
         "everything after it are its own command line. Exit status, in this order: 2 for a bad "
         "option; COMMAND's own status when it failed (its exit code, 128+N if it died of signal "
         "N, 127 if not found, 126 if not executable), the criteria being reported all the "
@@ -511,7 +589,9 @@ const hs_cli_command_t hs_cli_check_command = {
     .noptions = HS_ARRAY_LEN(options),
     .examples = "  heapsampler check -- ./unit_tests\n"
                 "  heapsampler check --max-growth 10M/h --max-inuse 512M -- ./server --selftest\n"
-                "  heapsampler check --max-growth off --max-leaked 0 ./tool input.txt\n",
+                "  heapsampler check --max-growth off --max-leaked 0 ./tool input.txt\n"
+                "  heapsampler check --keep base/ -- ./old_build/server --selftest\n"
+                "  heapsampler check --baseline base/ -- ./new_build/server --selftest\n",
     .flags = HS_CLI_STOP_AT_COMMAND,
     .main = check_main,
 };

@@ -121,7 +121,8 @@ static void print_json(const hs_sites_t *b, const hs_sites_t *n, const char *bp,
     hs_cli_json_string(stdout, n->type);
     printf(", \"unit\": ");
     hs_cli_json_string(stdout, n->unit);
-    printf(", \"by\": \"%s\", \"sigma\": ", hs_sites_by_name(o->by));
+    hs_cli_json_grouping(stdout, &o->q);
+    printf(", \"sigma\": ");
     hs_cli_json_number(stdout, o->sigma);
     printf(", \"threshold\": ");
     hs_cli_json_number(stdout, o->threshold);
@@ -150,10 +151,11 @@ static void print_json(const hs_sites_t *b, const hs_sites_t *n, const char *bp,
 static void print_table(const hs_sites_t *b, const hs_sites_t *n, const char *bp, const char *np,
                         const change_t *v, size_t m, size_t grew, const hs_cli_opts_t *o)
 {
-    char t[64], x[32], y[32], z[32], err[512];
+    char t[64], x[32], y[32], z[32], err[512], by[1024];
     const char *u = n->unit;
     error_line(b, n, err, sizeof err);
-    printf("heapsampler diff: %s (%s) by %s; %s\n", n->type, u, hs_sites_by_name(o->by), err);
+    printf("heapsampler diff: %s (%s) by %s; %s\n", n->type, u,
+           hs_cli_grouping(&o->q, by, sizeof by), err);
     printf("  base  %s  %s  total %s \u00b1 %s\n", bp, hs_cli_fmt_time(t, sizeof t, b->time_nanos),
            hs_cli_fmt_value(x, sizeof x, b->total, u),
            hs_cli_fmt_value(y, sizeof y, sqrt(b->total_variance), u));
@@ -192,14 +194,15 @@ static void print_table(const hs_sites_t *b, const hs_sites_t *n, const char *bp
 static int write_html(const hs_sites_t *b, const hs_sites_t *n, const char *bp, const char *np,
                       const change_t *v, size_t m, size_t grew, const hs_cli_opts_t *o)
 {
-    char title[1024], err[512], t[64], x[32], y[32], z[32];
+    char title[1024], err[512], t[64], x[32], y[32], z[32], by[1024];
     snprintf(title, sizeof title, "heapsampler diff: %s \u2192 %s", bp, np);
     hs_html_t *h = hs_html_open(CMD, o->html, title);
     if (!h)
         return HS_CLI_EXIT_FAILURE;
     const char *u = n->unit;
     error_line(b, n, err, sizeof err);
-    hs_html_text(h, "meta", "%s (%s) by %s; %s", n->type, u, hs_sites_by_name(o->by), err);
+    hs_html_text(h, "meta", "%s (%s) by %s; %s", n->type, u, hs_cli_grouping(&o->q, by, sizeof by),
+                 err);
     hs_html_text(h, "meta", "base %s (%s): total %s", bp,
                  hs_cli_fmt_time(t, sizeof t, b->time_nanos),
                  hs_cli_fmt_value(x, sizeof x, b->total, u));
@@ -256,10 +259,12 @@ static int diff_main(int argc, char **argv)
     }
     const char *bp = argv[1], *np = argv[2];
     hs_sites_t b, n;
-    rc = hs_cli_load_sites(CMD, bp, o.type, o.by, &b);
+    rc = hs_cli_load_sites(CMD, bp, &o.q, &b);
     if (rc)
         return rc;
-    rc = hs_cli_load_sites(CMD, np, o.type[0] ? o.type : b.type, o.by, &n);
+    hs_sites_query_t nq = o.q;
+    nq.type = o.q.type[0] ? o.q.type : b.type; /* the base's default is the comparison's type */
+    rc = hs_cli_load_sites(CMD, np, &nq, &n);
     if (rc) {
         hs_sites_free(&b);
         return rc;
@@ -292,8 +297,8 @@ out:
 }
 
 static const hs_cli_option_t options[] = {
-    HS_CLI_OPTION_TYPE,      HS_CLI_OPTION_BY,   HS_CLI_OPTION_TOP,  HS_CLI_OPTION_SIGMA,
-    HS_CLI_OPTION_THRESHOLD, HS_CLI_OPTION_JSON, HS_CLI_OPTION_HTML,
+    HS_CLI_OPTION_TYPE,  HS_CLI_OPTION_BY,        HS_CLI_OPTION_FOCUS, HS_CLI_OPTION_TOP,
+    HS_CLI_OPTION_SIGMA, HS_CLI_OPTION_THRESHOLD, HS_CLI_OPTION_JSON,  HS_CLI_OPTION_HTML,
 };
 
 const hs_cli_command_t hs_cli_diff_command = {

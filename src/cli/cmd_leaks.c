@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "analysis.h"
+#include "baseline_report.h"
 #include "leak_report.h"
 
 #define CMD "leaks"
@@ -32,6 +33,28 @@ static hs_err_t take(void *ctx, const hs_cli_option_t *opt, const char *value, c
 
 /* ---- entry ------------------------------------------------------------------------------- */
 
+/* --baseline: the candidate (the operands) against its baseline. */
+static int leaks_compare(char **args, int nargs, const hs_cli_opts_t *o)
+{
+    hs_leak_analysis_t cand = {0}, base = {0};
+    hs_baseline_t b;
+    char why[256];
+    int rc = hs_cli_load_comparison(CMD, args, nargs, o, &cand, &base);
+    if (rc == 0 &&
+        hs_baseline_compare(&cand, &base, o->sigma, o->tolerance, &b, why, sizeof why) != HS_OK) {
+        hs_cli_error(CMD, "%s", why);
+        rc = HS_CLI_EXIT_USAGE;
+    } else if (rc == 0) {
+        hs_baseline_report_print(stdout, CMD, &b, &cand, &base, o);
+        if (o->html)
+            rc = hs_baseline_report_html(CMD, &b, &cand, &base, o);
+        hs_baseline_free(&b);
+    }
+    hs_leak_analysis_free(&cand);
+    hs_leak_analysis_free(&base);
+    return rc;
+}
+
 static int leaks_main(int argc, char **argv)
 {
     hs_cli_opts_t o;
@@ -44,6 +67,12 @@ static int leaks_main(int argc, char **argv)
                           "see --help)");
         return HS_CLI_EXIT_USAGE;
     }
+    if (o.candidate && !o.baseline) {
+        hs_cli_error(CMD, "--candidate needs --baseline label:KEY=VALUE");
+        return HS_CLI_EXIT_USAGE;
+    }
+    if (o.baseline)
+        return leaks_compare(argv + 1, noperands, &o);
     hs_leak_analysis_t a = {0};
     rc = hs_cli_load_leaks(CMD, argv + 1, noperands, &o, &a);
     if (rc == 0 && a.fitted == 0) {
@@ -62,8 +91,9 @@ static int leaks_main(int argc, char **argv)
 }
 
 static const hs_cli_option_t options[] = {
-    HS_CLI_OPTION_TYPE, HS_CLI_OPTION_BY,   HS_CLI_OPTION_TOP,  HS_CLI_OPTION_SIGMA,
-    HS_CLI_OPTION_ALL,  HS_CLI_OPTION_JSON, HS_CLI_OPTION_HTML,
+    HS_CLI_OPTION_TYPE,     HS_CLI_OPTION_BY,        HS_CLI_OPTION_FOCUS,     HS_CLI_OPTION_TOP,
+    HS_CLI_OPTION_SIGMA,    HS_CLI_OPTION_ALL,       HS_CLI_OPTION_JSON,      HS_CLI_OPTION_HTML,
+    HS_CLI_OPTION_BASELINE, HS_CLI_OPTION_CANDIDATE, HS_CLI_OPTION_TOLERANCE,
 };
 
 const hs_cli_command_t hs_cli_leaks_command = {
@@ -81,12 +111,18 @@ const hs_cli_command_t hs_cli_leaks_command = {
         "only when it exceeds K standard errors of the sampling noise (--sigma, default 3); "
         "sites that never rise clearly above the noise get no verdict and are not shown "
         "(--all shows them). Profiles of several processes (<prefix>.<pid>.<seq>.pb.gz) are "
-        "analysed one process at a time. Exit status: 0, or 2 for a bad option, an "
-        "unreadable, corrupt or undated profile, or fewer than 3 profiles of every process.",
+        "analysed one process at a time. With --baseline, the profiles are the candidate and "
+        "are compared with a baseline (another directory of profiles, or the samples of one "
+        "value of a label such as version): per site, how much faster the candidate grows, "
+        "with its error. Exit status: 0, or 2 for a bad option, an unreadable, corrupt or "
+        "undated profile, or fewer than 3 profiles of every process.",
     .options = options,
     .noptions = HS_ARRAY_LEN(options),
     .examples = "  heapsampler leaks /tmp/prof/\n"
                 "  heapsampler leaks heapsampler.4242.*.pb.gz --json --by stack\n"
-                "  heapsampler leaks /tmp/prof/ --all --html leaks.html\n",
+                "  heapsampler leaks /tmp/prof/ --all --html leaks.html\n"
+                "  heapsampler leaks /tmp/prof/ --by label:endpoint\n"
+                "  heapsampler leaks canary/ --baseline stable/\n"
+                "  heapsampler leaks /tmp/prof/ --baseline label:version=1.4.1\n",
     .main = leaks_main,
 };

@@ -42,7 +42,8 @@ static void print_json(const hs_sites_t *s, const char *path, const hs_cli_opts_
     hs_cli_json_string(stdout, s->type);
     printf(", \"unit\": ");
     hs_cli_json_string(stdout, s->unit);
-    printf(", \"by\": \"%s\", \"period\": ", hs_sites_by_name(o->by));
+    hs_cli_json_grouping(stdout, &o->q);
+    printf(", \"period\": ");
     hs_cli_json_number(stdout, (double)s->period);
     printf(", \"time_nanos\": %lld, \"error_unknown\": ", (long long)s->time_nanos);
     if (s->unknown_why)
@@ -70,13 +71,14 @@ static void print_json(const hs_sites_t *s, const char *path, const hs_cli_opts_
 
 static int write_html(const hs_sites_t *s, const char *path, const hs_cli_opts_t *o)
 {
-    char title[512], err[512], t[64], v[32], e[32];
+    char title[512], err[512], t[64], v[32], e[32], by[1024];
     snprintf(title, sizeof title, "heapsampler report: %s", path);
     hs_html_t *h = hs_html_open(CMD, o->html, title);
     if (!h)
         return HS_CLI_EXIT_FAILURE;
     describe_error(s, err, sizeof err);
-    hs_html_text(h, "meta", "%s (%s) by %s, %s", s->type, s->unit, hs_sites_by_name(o->by),
+    hs_html_text(h, "meta", "%s (%s) by %s, %s", s->type, s->unit,
+                 hs_cli_grouping(&o->q, by, sizeof by),
                  hs_cli_fmt_time(t, sizeof t, s->time_nanos));
     hs_html_text(h, "meta", "%s", err);
     hs_html_text(h, "meta", "total %s \u00b1 %s", hs_cli_fmt_value(v, sizeof v, s->total, s->unit),
@@ -100,10 +102,10 @@ static int write_html(const hs_sites_t *s, const char *path, const hs_cli_opts_t
 
 static void print_table(const hs_sites_t *s, const char *path, const hs_cli_opts_t *o)
 {
-    char t[64], v[32], e[32], err[512];
+    char t[64], v[32], e[32], err[512], by[1024];
     describe_error(s, err, sizeof err);
     printf("heapsampler report: %s\n", path);
-    printf("  %s (%s) by %s, %s\n", s->type, s->unit, hs_sites_by_name(o->by),
+    printf("  %s (%s) by %s, %s\n", s->type, s->unit, hs_cli_grouping(&o->q, by, sizeof by),
            hs_cli_fmt_time(t, sizeof t, s->time_nanos));
     printf("  %s\n", err);
     size_t nonzero = 0;
@@ -149,7 +151,7 @@ static int report_main(int argc, char **argv)
     }
     const char *path = argv[1];
     hs_sites_t s;
-    rc = hs_cli_load_sites(CMD, path, o.type, o.by, &s);
+    rc = hs_cli_load_sites(CMD, path, &o.q, &s);
     if (rc)
         return rc;
     if (hs_sites_sort(&s) != HS_OK) {
@@ -168,7 +170,8 @@ static int report_main(int argc, char **argv)
 }
 
 static const hs_cli_option_t options[] = {
-    HS_CLI_OPTION_TYPE, HS_CLI_OPTION_BY, HS_CLI_OPTION_TOP, HS_CLI_OPTION_JSON, HS_CLI_OPTION_HTML,
+    HS_CLI_OPTION_TYPE, HS_CLI_OPTION_BY,   HS_CLI_OPTION_FOCUS,
+    HS_CLI_OPTION_TOP,  HS_CLI_OPTION_JSON, HS_CLI_OPTION_HTML,
 };
 
 const hs_cli_command_t hs_cli_report_command = {
@@ -185,7 +188,9 @@ const hs_cli_command_t hs_cli_report_command = {
         "bad option or an unreadable or corrupt profile.",
     .options = options,
     .noptions = HS_ARRAY_LEN(options),
-    .examples = "  heapsampler report heapsampler.4242.0011.pb.gz\n"
-                "  heapsampler report heap.pb.gz --type alloc_space --by stack --top 5\n",
+    .examples =
+        "  heapsampler report heapsampler.4242.0011.pb.gz\n"
+        "  heapsampler report heap.pb.gz --type alloc_space --by stack --top 5\n"
+        "  heapsampler report heap.pb.gz --by label:endpoint,function --focus tenant=acme\n",
     .main = report_main,
 };

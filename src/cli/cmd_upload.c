@@ -8,8 +8,10 @@
  * by time_nanos within a group; each is sent as the increase over the previous file of its
  * group (the first as is: it holds everything since its process started), inuse_* as they
  * are, over the window [previous time_nanos, time_nanos] (the first: its own duration), folded
- * under the server's limits, gzipped, with the library's retry rules (network errors, 408, 429
- * and 5xx retried, at most 5 attempts; nothing else).
+ * under the server's limits, with the samples' labels restricted as the library's uploads are
+ * (no label named like a tag, room for the tags in 30 label names, at most
+ * HEAPSAMPLER_UPLOAD_LABEL_SETS sets, the others' values "other"), gzipped, with the library's
+ * retry rules (network errors, 408, 429 and 5xx retried, at most 5 attempts; nothing else).
  *
  * Settings not given as flags come from the environment like the library's (HEAPSAMPLER_
  * PYROSCOPE_URL, APP_NAME, TAGS, PYROSCOPE_USER, PYROSCOPE_TENANT, PYROSCOPE_HEADERS,
@@ -90,7 +92,8 @@ static bool send_with_retries(hs_pyroscope_client_t *c, const hs_pyroscope_targe
     hs_pyroscope_result_t res;
     char what[HS_PYROSCOPE_MESSAGE_MAX + 160];
     for (uint32_t attempt = 1;; attempt++) {
-        if (hs_pyroscope_request_post(c, body, len, from_s, until_s, t->timeout_ns, &res) != HS_OK) {
+        if (hs_pyroscope_request_post(c, body, len, from_s, until_s, t->timeout_ns, &res) !=
+            HS_OK) {
             hs_cli_error(CMD, "%s: out of memory", path);
             return false;
         }
@@ -104,7 +107,7 @@ static bool send_with_retries(hs_pyroscope_client_t *c, const hs_pyroscope_targe
             return false;
         }
         uint64_t wait = hs_pyroscope_request_backoff(1000000000ull, attempt, res.retry_after_s,
-                                                  hs_os_random_u64());
+                                                     hs_os_random_u64());
         if (wait > MAX_WAIT_NS)
             wait = MAX_WAIT_NS;
         hs_cli_error(CMD, "%s: %s (retrying in %.1f s)", path, what, (double)wait / 1e9);
@@ -132,10 +135,13 @@ static void restore_values(hs_pprof_t *p, const int64_t *v)
         memcpy(p->pb->sample[i]->value, v + i * nt, nt * sizeof *v);
 }
 
-/* Delta, fold, gzip and send cur (prev: the previous file of its group, or NULL). */
+/*
+ * Delta, fold, gzip and send cur (prev: the previous file of its group, or NULL), with its
+ * samples' labels as the server takes them (labels).
+ */
 static bool upload_one(hs_pyroscope_client_t *c, const hs_pyroscope_target_t *t,
-                       const upload_file_t *f, const hs_pprof_t *prev, int64_t prev_time,
-                       hs_pprof_t *cur, bool quiet)
+                       const hs_profile_fold_labels_t *labels, const upload_file_t *f,
+                       const hs_pprof_t *prev, int64_t prev_time, hs_pprof_t *cur, bool quiet)
 {
     int64_t *saved = save_values(cur);
     uint8_t *raw = NULL, *gz = NULL;
@@ -145,8 +151,8 @@ static bool upload_one(hs_pyroscope_client_t *c, const hs_pyroscope_target_t *t,
     if (err == HS_OK && prev)
         err = hs_profile_delta_pprof(prev, cur);
     if (err == HS_OK)
-        err = hs_profile_fold_pack(cur, HS_PYROSCOPE_MAX_SAMPLES, HS_PYROSCOPE_MAX_BYTES, &raw,
-                                   &raw_len, &folded);
+        err = hs_profile_fold_pack_labels(cur, HS_PYROSCOPE_MAX_SAMPLES, HS_PYROSCOPE_MAX_BYTES,
+                                          labels, &raw, &raw_len, &folded);
     if (err == HS_OK)
         err = hs_compress(HS_COMPRESSION_GZIP, raw, raw_len, &gz, &gz_len);
     if (err != HS_OK) {
@@ -177,13 +183,23 @@ typedef struct upload_args {
     bool quiet;
 } upload_args_t;
 
-enum { OPT_URL = 1, OPT_APP, OPT_USER, OPT_TENANT, OPT_TIMEOUT, OPT_TAG, OPT_QUIET, OPT_PASSWORD };
+enum {
+    OPT_URL = 1,
+    OPT_APP,
+    OPT_USER,
+    OPT_TENANT,
+    OPT_TIMEOUT,
+    OPT_LABEL_SETS,
+    OPT_TAG,
+    OPT_QUIET,
+    OPT_PASSWORD
+};
 
 /* The variable of the option table that a flag overrides. */
 static const char *const variable_of[] = {
     [OPT_URL] = "PYROSCOPE_URL",      [OPT_APP] = "APP_NAME",
     [OPT_USER] = "PYROSCOPE_USER",    [OPT_TENANT] = "PYROSCOPE_TENANT",
-    [OPT_TIMEOUT] = "UPLOAD_TIMEOUT",
+    [OPT_TIMEOUT] = "UPLOAD_TIMEOUT", [OPT_LABEL_SETS] = "UPLOAD_LABEL_SETS",
 };
 
 /* Settings go straight into the configuration, checked as the library checks them. */
@@ -293,6 +309,16 @@ static int upload_main(int argc, char **argv)
         goto out;
     }
 
+    /* The samples' labels as the library's uploads carry them (pyroscope.h). */
+    hs_pyroscope_label_room_t room;
+    hs_pyroscope_check_label_room(cfg->tags, &room);
+    hs_profile_fold_labels_t labels = {
+        .drop = room.drop_ptrs,
+        .ndrop = room.ndrop,
+        .max_names = cfg->upload_label_sets ? room.names : 0,
+        .max_sets = cfg->upload_label_sets,
+    };
+
     /* Second pass, in order: each file against the previous one of its process. */
     hs_pprof_t prev, cur;
     bool have_prev = false;
@@ -307,7 +333,7 @@ static int upload_main(int argc, char **argv)
             continue;
         }
         bool chained = have_prev && same_group(prev_file, f);
-        if (!upload_one(client, &target, f, chained ? &prev : NULL,
+        if (!upload_one(client, &target, &labels, f, chained ? &prev : NULL,
                         chained ? prev_file->time_ns : 0, &cur, a.quiet))
             rc = 1;
         if (have_prev)
@@ -360,6 +386,12 @@ static const hs_cli_option_t options[] = {
      .metavar = "DURATION",
      .id = OPT_TIMEOUT,
      .help = "per request (else HEAPSAMPLER_UPLOAD_TIMEOUT, 5s)"},
+    {.name = "label-sets",
+     .arg = HS_CLI_VALUE,
+     .metavar = "N",
+     .id = OPT_LABEL_SETS,
+     .help = "distinct label sets per upload, the others' values sent as other; 0 sends no "
+             "labels (else HEAPSAMPLER_UPLOAD_LABEL_SETS, 16)"},
     {.name = "password",
      .arg = HS_CLI_REFUSED,
      .id = OPT_PASSWORD,

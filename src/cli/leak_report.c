@@ -124,8 +124,9 @@ static void print_series(FILE *f, const hs_leak_process_t *p, const hs_cli_opts_
             hs_cli_fmt_duration(a, sizeof a, s->t[n - 1]),
             hs_cli_fmt_time(b, sizeof b, s->time_nanos[0]),
             hs_cli_fmt_time(c, sizeof c, s->time_nanos[n - 1]));
-    fprintf(f, "  %s (%s) by %s; %s; verdicts at %g sigma\n", s->type, u, hs_sites_by_name(o->by),
-            error_note(s, note, sizeof note), o->sigma);
+    char by[1024];
+    fprintf(f, "  %s (%s) by %s; %s; verdicts at %g sigma\n", s->type, u,
+            hs_cli_grouping(&o->q, by, sizeof by), error_note(s, note, sizeof note), o->sigma);
     const hs_trend_t *tt = &s->total_trend;
     fprintf(f, "  whole process: %s at the end, growing %s \u00b1 %s: %s\n",
             hs_cli_fmt_value(a, sizeof a, tt->last, u), hs_cli_fmt_rate(b, sizeof b, tt->slope, u),
@@ -218,7 +219,8 @@ static void print_json(FILE *f, const hs_leak_analysis_t *a, const hs_cli_opts_t
 {
     fprintf(f, "{\"sigma\": ");
     hs_cli_json_number(f, o->sigma);
-    fprintf(f, ", \"by\": \"%s\", \"processes\": [", hs_sites_by_name(o->by));
+    hs_cli_json_grouping(f, &o->q);
+    fprintf(f, ", \"processes\": [");
     for (size_t pi = 0; pi < a->nprocs; pi++) {
         const hs_leak_process_t *p = &a->procs[pi];
         const hs_series_t *s = &p->series;
@@ -303,8 +305,10 @@ int hs_leak_report_html(const char *cmd, const hs_leak_analysis_t *la, const hs_
                      hs_cli_fmt_duration(a, sizeof a, s->t[n - 1]),
                      hs_cli_fmt_time(b, sizeof b, s->time_nanos[0]),
                      hs_cli_fmt_time(c, sizeof c, s->time_nanos[n - 1]));
+        char by[1024];
         hs_html_text(h, "meta", "%s (%s) by %s; %s; verdicts at %g sigma", s->type, u,
-                     hs_sites_by_name(o->by), error_note(s, note, sizeof note), o->sigma);
+                     hs_cli_grouping(&o->q, by, sizeof by), error_note(s, note, sizeof note),
+                     o->sigma);
         const hs_trend_t *tt = &s->total_trend;
         hs_html_text(h, tt->cls == HS_TREND_LEAK ? "verdict bad" : "verdict good",
                      "whole process: %s at the end, growing %s \u00b1 %s: %s",

@@ -1,5 +1,6 @@
 /*
- * common.c - error names, small hashing and array helpers, the debug assertion handler.
+ * common.c - error names, small hashing, hex digit and array helpers, the debug assertion
+ * handler.
  */
 #include "common.h"
 
@@ -7,7 +8,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-
 
 const char *hs_err_str(hs_err_t err)
 {
@@ -40,6 +40,17 @@ uint64_t hs_hash_str(const char *s)
         h *= 0x100000001b3ull;
     }
     return h;
+}
+
+int hs_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
 }
 
 hs_err_t hs_array_reserve(void **array, size_t *cap, size_t need, size_t elem, size_t min_cap)

@@ -53,6 +53,9 @@ HS_INLINE uint64_t hs_mix64(uint64_t x)
 /* FNV-1a of a NUL-terminated string. */
 uint64_t hs_hash_str(const char *s);
 
+/* The value of a hexadecimal digit (either case), or -1. */
+int hs_hex_digit(char c);
+
 /*
  * Grow a malloc'd array so that it holds at least `need` elements of `elem` bytes, doubling from
  * `min_cap`. Uses the allocator: for code that runs under the reentrancy guard (writer thread,

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "label_spec.h"
 #include "log.h"
 
 #define NS_PER_S 1000000000ull
@@ -64,7 +65,16 @@ static const hs_option_t options[] = {
     {"MAX_STACKS", HS_OPT_U64, OFF(max_stacks), "1048576", 16, 1ull << 24, NULL,
      "Most distinct call stacks kept; beyond it samples are dropped and counted."},
     {"MAX_SITES", HS_OPT_U64, OFF(max_sites), "2097152", 16, 1ull << 24, NULL,
-     "Most distinct (call stack, size) rows kept; beyond it samples are dropped and counted."},
+     "Most distinct (call stack, size, labels) rows kept; beyond it samples are dropped and "
+     "counted."},
+    {"LABELS", HS_OPT_STRING, OFF(labels), "", 0, 0, NULL,
+     "Labels of every sample of this process, comma-separated: key=value pairs (at most 8; "
+     "values percent-encoded where they hold a comma: %2C) and thread, the name of the "
+     "allocating thread as the label thread. Example: thread,version=1.4.2.",
+     hs_label_spec_check},
+    {"MAX_LABEL_SETS", HS_OPT_U64, OFF(max_label_sets), "1024", 16, 65536, NULL,
+     "Most distinct label sets kept (the labels a thread sets with heapsampler_label_set); a "
+     "new set beyond it is recorded with every value replaced by other, and counted."},
     {"SYMBOLIZE", HS_OPT_ENUM, OFF(symbolize), "functions", 0, 0, symbolize_names,
      "Names in profiles: none (addresses, mappings and build IDs, for offline symbolization), "
      "functions (demangled function names from the symbol tables) or lines (also file:line and "
@@ -99,6 +109,10 @@ static const hs_option_t options[] = {
     {"UPLOAD_QUEUE", HS_OPT_U64, OFF(upload_queue), "8", 1, 1024, NULL,
      "Profiles kept waiting while the server is slow or down; beyond it the oldest is dropped "
      "and counted."},
+    {"UPLOAD_LABEL_SETS", HS_OPT_U64, OFF(upload_label_sets), "16", 0, 1024, NULL,
+     "Most distinct label sets in one upload: Pyroscope makes a series of each (four, with the "
+     "sample types), and limits the series per tenant. The lightest others are uploaded with "
+     "their values replaced by other; 0 uploads no labels."},
 };
 
 /* Variables that the profiler sets for itself; not user options. */
@@ -431,6 +445,8 @@ hs_err_t hs_config_set(hs_config_t *cfg, const hs_option_t *opt, const char *val
         if (strlen(value) >= HS_CONFIG_STR_MAX) {
             reason = "too long";
             err = HS_ERR_INVALID;
+        } else if (opt->check && (err = opt->check(value, why, why_len)) != HS_OK) {
+            return err; /* why is the checker's */
         } else {
             strcpy((char *)field, value);
         }

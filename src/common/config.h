@@ -33,7 +33,9 @@ typedef struct hs_config {
     int compression;                /* hs_compression_t (compress.h) */
     uint64_t max_live;              /* live sampled allocations tracked */
     uint64_t max_stacks;            /* distinct stacks interned */
-    uint64_t max_sites;             /* distinct (stack, size) rows */
+    uint64_t max_sites;             /* distinct (stack, size, labels) rows */
+    char labels[HS_CONFIG_STR_MAX]; /* labels of every sample: thread,k=v,... (label_spec.h) */
+    uint64_t max_label_sets;        /* distinct label sets interned; beyond, values are "other" */
     int symbolize;                  /* hs_symbolize_level_t (symbolize.h) */
     int unwind;                     /* hs_unwind_mode_t (unwind.h) */
     /* Grafana Pyroscope uploads (pyroscope.h); an empty URL means none. */
@@ -46,7 +48,8 @@ typedef struct hs_config {
     char pyroscope_headers[HS_CONFIG_STR_MAX]; /* HS_OPT_SECRET: Name=value,... */
     uint64_t upload_interval_ns;
     uint64_t upload_timeout_ns;
-    uint64_t upload_queue; /* profiles waiting for delivery, at most */
+    uint64_t upload_queue;      /* profiles waiting for delivery, at most */
+    uint64_t upload_label_sets; /* distinct label sets per upload (0: no sample labels) */
 } hs_config_t;
 
 typedef enum hs_opt_type {
@@ -68,6 +71,8 @@ typedef struct hs_option {
     uint64_t min, max;          /* range for numeric types (durations in ns) */
     const char *const *choices; /* HS_OPT_ENUM: NULL-terminated names, value = index */
     const char *help;
+    /* HS_OPT_STRING with a grammar of its own: refuse a value (why: one line), or NULL. */
+    hs_err_t (*check)(const char *value, char *why, size_t why_len);
 } hs_option_t;
 
 /* The table, in documentation order. */

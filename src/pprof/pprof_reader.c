@@ -148,6 +148,16 @@ int hs_pprof_label_num(const hs_pprof_t *p, const hs_pb_sample_t *s, const char 
     return 0;
 }
 
+const char *hs_pprof_label_str(const hs_pprof_t *p, const hs_pb_sample_t *s, const char *key)
+{
+    for (size_t i = 0; i < s->n_label; i++) {
+        const Perftools__Profiles__Label *l = s->label[i];
+        if (l->str != 0 && strcmp(hs_pprof_str(p, l->key), key) == 0)
+            return hs_pprof_str(p, l->str);
+    }
+    return NULL;
+}
+
 /* ---- validation --------------------------------------------------------------------------- */
 
 #define STR_OK(i) ((i) >= 0 && (uint64_t)(i) < nstr)

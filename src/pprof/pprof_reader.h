@@ -62,6 +62,8 @@ ptrdiff_t hs_pprof_function_index(const hs_pprof_t *p, uint64_t id);
 ptrdiff_t hs_pprof_mapping_index(const hs_pprof_t *p, uint64_t id);
 /* The numeric label key of a sample (e.g. "bytes"); returns 1 and sets *num if present. */
 int hs_pprof_label_num(const hs_pprof_t *p, const hs_pb_sample_t *s, const char *key, int64_t *num);
+/* The string label key of a sample ("endpoint"): its value, or NULL (the first when repeated). */
+const char *hs_pprof_label_str(const hs_pprof_t *p, const hs_pb_sample_t *s, const char *key);
 
 /* Encode a message and compress it (hs_compression_t); *out is malloc'd. */
 hs_err_t hs_pprof_pack(const hs_pb_profile_t *pb, int compression, uint8_t **out,

@@ -24,6 +24,10 @@
  * Ids of mappings, locations and functions are dense, start at 1 and are therefore unique and
  * non-zero; 0 means "none" (a location outside every mapping has mapping_id 0).
  *
+ * Labels: every sample has the numeric label "bytes" (the row's allocation size, which readers
+ * need to know the sampling probability) and then the row's string labels, in the row's order;
+ * keys and values go through the string table like every other string.
+ *
  * Values: per row, hs_estimate_row() of (rate, size, allocs) gives alloc_objects/alloc_space and
  * of (rate, size, live) gives inuse_objects/inuse_space, each rounded to the nearest integer.
  * Rows whose four rounded values are all 0 are left out. A zero frame (never a real return
@@ -521,26 +525,51 @@ static void hs_pprof_writer_msg_release(hs_pw_msg_t *g)
     free(g->comments);
 }
 
-/* Samples: values, location ids and the "bytes" label of every non-empty row. */
+/* The labels of a sample: "bytes" = its size, then the row's string labels. */
+static hs_err_t hs_pprof_writer_labels(hs_pw_t *w, hs_pw_msg_t *g, const hs_pprof_row_t *row,
+                                       int64_t bytes_key, size_t at)
+{
+    Perftools__Profiles__Label *label = &g->labels[at];
+    perftools__profiles__label__init(label);
+    label->key = bytes_key;
+    label->num = row->size > INT64_MAX ? INT64_MAX : (int64_t)row->size;
+    g->label_ptrs[at] = label;
+    uint32_t n = row->labels ? row->nlabels : 0;
+    for (uint32_t i = 0; i < n; i++) {
+        label = &g->labels[at + 1 + i];
+        perftools__profiles__label__init(label);
+        hs_err_t err = hs_pprof_writer_intern(w, row->labels[i].key, &label->key);
+        if (err == HS_OK)
+            err = hs_pprof_writer_intern(w, row->labels[i].value, &label->str);
+        if (err != HS_OK)
+            return err;
+        g->label_ptrs[at + 1 + i] = label;
+    }
+    return HS_OK;
+}
+
+/* Samples: values, location ids and labels of every non-empty row. */
 static hs_err_t hs_pprof_writer_samples(hs_pw_t *w, hs_pw_msg_t *g,
                                         const hs_pprof_profile_t *profile, int64_t bytes_key,
                                         size_t *nsamples)
 {
-    size_t nframes = 0;
-    for (size_t r = 0; r < profile->nrows; r++)
+    size_t nframes = 0, nlabels = 0;
+    for (size_t r = 0; r < profile->nrows; r++) {
         if (profile->rows[r].frames)
             nframes += profile->rows[r].depth;
+        nlabels += 1 + (profile->rows[r].labels ? profile->rows[r].nlabels : 0);
+    }
     size_t nrows = profile->nrows ? profile->nrows : 1;
     g->samples = malloc(nrows * sizeof *g->samples);
     g->sample_ptrs = malloc(nrows * sizeof *g->sample_ptrs);
-    g->labels = malloc(nrows * sizeof *g->labels);
-    g->label_ptrs = malloc(nrows * sizeof *g->label_ptrs);
+    g->labels = malloc((nlabels ? nlabels : 1) * sizeof *g->labels);
+    g->label_ptrs = malloc((nlabels ? nlabels : 1) * sizeof *g->label_ptrs);
     g->values = malloc(nrows * HS_PW_NVALUES * sizeof *g->values);
     g->loc_ids = malloc((nframes ? nframes : 1) * sizeof *g->loc_ids);
     if (!g->samples || !g->sample_ptrs || !g->labels || !g->label_ptrs || !g->values || !g->loc_ids)
         return HS_ERR_NOMEM;
 
-    size_t n = 0, used = 0;
+    size_t n = 0, used = 0, labels_used = 0;
     for (size_t r = 0; r < profile->nrows; r++) {
         const hs_pprof_row_t *row = &profile->rows[r];
         int64_t *v = &g->values[n * HS_PW_NVALUES];
@@ -559,12 +588,10 @@ static hs_err_t hs_pprof_writer_samples(hs_pw_t *w, hs_pw_msg_t *g,
             depth++;
         }
         used += depth;
-
-        Perftools__Profiles__Label *label = &g->labels[n];
-        perftools__profiles__label__init(label);
-        label->key = bytes_key;
-        label->num = row->size > INT64_MAX ? INT64_MAX : (int64_t)row->size;
-        g->label_ptrs[n] = label;
+        size_t nl = 1 + (row->labels ? row->nlabels : 0);
+        hs_err_t err = hs_pprof_writer_labels(w, g, row, bytes_key, labels_used);
+        if (err != HS_OK)
+            return err;
 
         Perftools__Profiles__Sample *s = &g->samples[n];
         perftools__profiles__sample__init(s);
@@ -572,8 +599,9 @@ static hs_err_t hs_pprof_writer_samples(hs_pw_t *w, hs_pw_msg_t *g,
         s->location_id = ids;
         s->n_value = HS_PW_NVALUES;
         s->value = v;
-        s->n_label = 1;
-        s->label = &g->label_ptrs[n];
+        s->n_label = nl;
+        s->label = &g->label_ptrs[labels_used];
+        labels_used += nl;
         g->sample_ptrs[n] = s;
         n++;
     }

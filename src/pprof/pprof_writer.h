@@ -9,7 +9,8 @@
  * Layout (Go's heap profile): sample types alloc_objects/count, alloc_space/bytes,
  * inuse_objects/count, inuse_space/bytes; period_type space/bytes; period = rate;
  * default_sample_type = inuse_space; one Sample per row with a numeric "bytes" label (the row's
- * allocation size); Locations at return address - 1 with their Mapping and, when named, one
+ * allocation size) and the row's string labels (`go tool pprof -tagfocus endpoint=/orders`
+ * selects by them); Locations at return address - 1 with their Mapping and, when named, one
  * Line per frame (inlined functions first, then the function the code is in), each naming a
  * Function (readable name, symbol as system_name, source file when known).
  */
@@ -20,6 +21,7 @@
 #include <stdint.h>
 
 #include "common.h"
+#include "label_spec.h"
 #include "modules.h"
 
 /* Sampled allocations of one size from one call stack. */
@@ -30,6 +32,10 @@ typedef struct hs_pprof_row {
     uint64_t size;   /* bytes of each allocation */
     uint64_t allocs; /* sampled allocations: alloc_* */
     uint64_t live;   /* of those, still live: inuse_* */
+    /* String labels of the row's samples, each key once ("bytes" is the writer's own); the
+     * strings must live until hs_pprof_encode returns. NULL when nlabels is 0. */
+    const hs_label_t *labels;
+    uint32_t nlabels;
 } hs_pprof_row_t;
 
 /* One frame at a code address, as a namer gives it. */

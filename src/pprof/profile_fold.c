@@ -17,6 +17,12 @@
  * (saturating at the int64 range, which no real profile approaches), so each sample type's
  * total is unchanged.
  *
+ * Labels (hs_profile_fold_pack_labels): before anything else, every sample's string labels are
+ * reduced as the policy says (dropped names, at most max_names) and the distinct reduced sets
+ * are found by a hash of their contents; the max_sets heaviest keep their values, the samples
+ * of the others are marked, and when their labels are copied each value becomes "other" (one
+ * more string of the new table). Labels change no value: totals stay exact.
+ *
  * Thread-safety: no global state; allocates (writer thread under the guard, CLI).
  */
 #include "profile_fold.h"
@@ -61,6 +67,11 @@ typedef struct hs_fold {
     Perftools__Profiles__Function **func_ptrs;
     int64_t *comments;
     int64_t *other_values;
+
+    /* The label policy (NULL: labels as they are) and its verdicts, per sample. */
+    const hs_profile_fold_labels_t *lp;
+    uint8_t *label_other; /* the sample's set lost its values */
+    int64_t other_value;  /* "other" in the new string table; -1 until used */
 } hs_fold_t;
 
 static int hs_profile_fold_cmp(const void *a, const void *b)
@@ -132,7 +143,7 @@ static hs_err_t hs_profile_fold_alloc(hs_fold_t *f)
 #define HS_FOLD_ALLOC(field, n) ((f->field = calloc((n) ? (n) : 1, sizeof *f->field)) != NULL)
     bool ok =
         HS_FOLD_ALLOC(kept, pb->n_sample) && HS_FOLD_ALLOC(str_map, pb->n_string_table) &&
-        HS_FOLD_ALLOC(strs, pb->n_string_table + 2) && HS_FOLD_ALLOC(loc_used, pb->n_location) &&
+        HS_FOLD_ALLOC(strs, pb->n_string_table + 3) && HS_FOLD_ALLOC(loc_used, pb->n_location) &&
         HS_FOLD_ALLOC(fn_used, pb->n_function) && HS_FOLD_ALLOC(map_used, pb->n_mapping) &&
         HS_FOLD_ALLOC(types, pb->n_sample_type) && HS_FOLD_ALLOC(type_ptrs, pb->n_sample_type) &&
         HS_FOLD_ALLOC(samples, pb->n_sample + 1) && HS_FOLD_ALLOC(sample_ptrs, pb->n_sample + 1) &&
@@ -167,6 +178,7 @@ static void hs_profile_fold_release(hs_fold_t *f)
     free(f->func_ptrs);
     free(f->comments);
     free(f->other_values);
+    free(f->label_other);
 }
 
 /* Mark what sample s refers to. */
@@ -202,6 +214,7 @@ static void hs_profile_fold_reset(hs_fold_t *f)
     f->str_map[0] = 0;
     f->strs[0] = pb->n_string_table ? pb->string_table[0] : (char *)"";
     f->nstrs = 1;
+    f->other_value = -1;
 }
 
 /* Keep the `keep` heaviest samples; the others' values add up in other_values. */
@@ -248,6 +261,35 @@ static void hs_profile_fold_header(hs_fold_t *f)
     m->comment = f->comments;
 }
 
+/* Is label j of sample s one the policy keeps? *names counts the string labels kept so far. */
+static bool hs_profile_fold_label_kept(const hs_fold_t *f, const hs_pb_sample_t *s, size_t j,
+                                       size_t *names)
+{
+    const Perftools__Profiles__Label *l = s->label[j];
+    if (!f->lp || l->str == 0)
+        return true; /* numeric labels are kept */
+    const char *key = hs_pprof_str(f->p, l->key);
+    for (size_t d = 0; d < f->lp->ndrop; d++)
+        if (strcmp(f->lp->drop[d], key) == 0)
+            return false;
+    if (*names >= f->lp->max_names)
+        return false;
+    (*names)++;
+    return true;
+}
+
+/* The value of a kept label in the new table: "other" for a sample whose set was folded. */
+static int64_t hs_profile_fold_label_value(hs_fold_t *f, size_t sample, int64_t str)
+{
+    if (str == 0 || !f->label_other || !f->label_other[sample])
+        return hs_profile_fold_str(f, str);
+    if (f->other_value < 0) {
+        f->other_value = (int64_t)f->nstrs;
+        f->strs[f->nstrs++] = (char *)HS_PROFILE_FOLD_LABEL_OTHER;
+    }
+    return f->other_value;
+}
+
 /* The kept samples, in the input's order, with their labels; marks what they use. */
 static size_t hs_profile_fold_samples(hs_fold_t *f)
 {
@@ -259,19 +301,120 @@ static size_t hs_profile_fold_samples(hs_fold_t *f)
         const hs_pb_sample_t *s = pb->sample[i];
         hs_profile_fold_mark(f, s);
         f->samples[ns] = *s;
-        f->samples[ns].label = s->n_label ? &f->label_ptrs[nl] : NULL;
+        f->samples[ns].label = &f->label_ptrs[nl];
+        f->samples[ns].n_label = 0;
+        size_t names = 0;
         for (size_t j = 0; j < s->n_label; j++) {
+            if (!hs_profile_fold_label_kept(f, s, j, &names))
+                continue;
             f->labels[nl] = *s->label[j];
             f->labels[nl].key = hs_profile_fold_str(f, s->label[j]->key);
-            f->labels[nl].str = hs_profile_fold_str(f, s->label[j]->str);
+            f->labels[nl].str = hs_profile_fold_label_value(f, i, s->label[j]->str);
             f->labels[nl].num_unit = hs_profile_fold_str(f, s->label[j]->num_unit);
             f->label_ptrs[nl] = &f->labels[nl];
+            f->samples[ns].n_label++;
             nl++;
         }
+        if (!f->samples[ns].n_label)
+            f->samples[ns].label = NULL;
         f->sample_ptrs[ns] = &f->samples[ns];
         ns++;
     }
     return ns;
+}
+
+/* A set of string labels and its weight, while the sets are ranked. */
+typedef struct hs_fold_set {
+    uint64_t hash;
+    double weight;
+    size_t first; /* first sample of the set (the ranking's tie-break) */
+} hs_fold_set_t;
+
+static int hs_profile_fold_set_cmp(const void *a, const void *b)
+{
+    const hs_fold_set_t *x = a, *y = b;
+    if (x->weight != y->weight)
+        return x->weight > y->weight ? -1 : 1;
+    return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* A hash of the string labels the policy keeps of sample s; 0 when it keeps none. */
+static uint64_t hs_profile_fold_set_hash(const hs_fold_t *f, const hs_pb_sample_t *s)
+{
+    uint64_t h = 0;
+    size_t names = 0;
+    for (size_t j = 0; j < s->n_label; j++) {
+        if (s->label[j]->str == 0 || !hs_profile_fold_label_kept(f, s, j, &names))
+            continue;
+        h = hs_mix64(h ^ hs_hash_str(hs_pprof_str(f->p, s->label[j]->key))) ^
+            hs_hash_str(hs_pprof_str(f->p, s->label[j]->str)) ^ 1;
+    }
+    return h;
+}
+
+/* Mark the samples of every set beyond the max_sets heaviest (f->order: the samples' weights). */
+static hs_err_t hs_profile_fold_label_sets(hs_fold_t *f)
+{
+    const hs_pb_profile_t *pb = f->pb;
+    size_t n = pb->n_sample, nsets = 0, cap = 16;
+    uint64_t *hash = malloc((n ? n : 1) * sizeof *hash);
+    double *weight = calloc(n ? n : 1, sizeof *weight);
+    f->label_other = calloc(n ? n : 1, 1);
+    if (!hash || !weight || !f->label_other)
+        goto fail_nomem;
+    for (size_t r = 0; r < f->nnz; r++)
+        weight[f->order[r].index] = f->order[r].weight;
+    while (cap < 2 * n)
+        cap *= 2;
+    hs_fold_set_t *sets = malloc(n ? n * sizeof *sets : 1);
+    size_t *slots = calloc(cap, sizeof *slots); /* set index + 1 */
+    if (!sets || !slots) {
+        free(sets);
+        free(slots);
+        goto fail_nomem;
+    }
+    for (size_t i = 0; i < n; i++) {
+        hash[i] = hs_profile_fold_set_hash(f, pb->sample[i]);
+        if (!hash[i])
+            continue;
+        size_t j = hs_mix64(hash[i]) & (cap - 1);
+        while (slots[j] && sets[slots[j] - 1].hash != hash[i])
+            j = (j + 1) & (cap - 1);
+        if (!slots[j]) {
+            sets[nsets] = (hs_fold_set_t){hash[i], 0, i};
+            slots[j] = ++nsets;
+        }
+        sets[slots[j] - 1].weight += weight[i];
+    }
+    if (nsets > f->lp->max_sets) {
+        qsort(sets, nsets, sizeof *sets, hs_profile_fold_set_cmp);
+        /* The folded sets' hashes, back into the index, marked by a set index of 0. */
+        memset(slots, 0, cap * sizeof *slots);
+        for (size_t k = f->lp->max_sets; k < nsets; k++) {
+            size_t j = hs_mix64(sets[k].hash) & (cap - 1);
+            while (slots[j])
+                j = (j + 1) & (cap - 1);
+            slots[j] = k + 1;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (!hash[i])
+                continue;
+            size_t j = hs_mix64(hash[i]) & (cap - 1);
+            while (slots[j] && sets[slots[j] - 1].hash != hash[i])
+                j = (j + 1) & (cap - 1);
+            f->label_other[i] = slots[j] != 0;
+        }
+    }
+    free(sets);
+    free(slots);
+    free(hash);
+    free(weight);
+    return HS_OK;
+
+fail_nomem:
+    free(hash);
+    free(weight);
+    return HS_ERR_NOMEM;
 }
 
 /* The mappings, locations and functions the kept samples use, in the input's order. */
@@ -357,6 +500,13 @@ static void hs_profile_fold_build(hs_fold_t *f, size_t keep)
 hs_err_t hs_profile_fold_pack(const hs_pprof_t *p, size_t max_samples, size_t max_bytes,
                               uint8_t **out, size_t *out_len, size_t *folded)
 {
+    return hs_profile_fold_pack_labels(p, max_samples, max_bytes, NULL, out, out_len, folded);
+}
+
+hs_err_t hs_profile_fold_pack_labels(const hs_pprof_t *p, size_t max_samples, size_t max_bytes,
+                                     const hs_profile_fold_labels_t *labels, uint8_t **out,
+                                     size_t *out_len, size_t *folded)
+{
     *out = NULL;
     *out_len = 0;
     if (max_samples == 0)
@@ -365,6 +515,7 @@ hs_err_t hs_profile_fold_pack(const hs_pprof_t *p, size_t max_samples, size_t ma
     memset(&f, 0, sizeof f);
     f.p = p;
     f.pb = p->pb;
+    f.lp = labels;
     for (size_t i = 0; i < f.pb->n_location; i++)
         if (f.pb->location[i]->id >= f.other_loc_id)
             f.other_loc_id = f.pb->location[i]->id + 1;
@@ -379,6 +530,8 @@ hs_err_t hs_profile_fold_pack(const hs_pprof_t *p, size_t max_samples, size_t ma
     hs_err_t err = hs_profile_fold_rank(&f);
     if (err == HS_OK)
         err = hs_profile_fold_alloc(&f);
+    if (err == HS_OK && labels)
+        err = hs_profile_fold_label_sets(&f);
     if (err != HS_OK)
         goto done;
 

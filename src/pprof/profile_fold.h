@@ -29,4 +29,24 @@
 hs_err_t hs_profile_fold_pack(const hs_pprof_t *p, size_t max_samples, size_t max_bytes,
                               uint8_t **out, size_t *out_len, size_t *folded) HS_MUST_CHECK;
 
+/*
+ * What the samples' string labels may be in the output (a server that makes series of them:
+ * pyroscope.h). Labels named in drop are left out; a sample keeps at most max_names string
+ * labels (the first ones); of the distinct sets of string labels that remain, the max_sets
+ * heaviest (by the summed weights of their samples) keep their values and every other set has
+ * its values replaced by HS_PROFILE_FOLD_LABEL_OTHER. Numeric labels ("bytes") are kept.
+ */
+#define HS_PROFILE_FOLD_LABEL_OTHER "other"
+typedef struct hs_profile_fold_labels {
+    const char *const *drop;
+    size_t ndrop;
+    size_t max_names;
+    size_t max_sets;
+} hs_profile_fold_labels_t;
+
+/* hs_profile_fold_pack with the samples' string labels restricted by labels (NULL: kept). */
+hs_err_t hs_profile_fold_pack_labels(const hs_pprof_t *p, size_t max_samples, size_t max_bytes,
+                                     const hs_profile_fold_labels_t *labels, uint8_t **out,
+                                     size_t *out_len, size_t *folded) HS_MUST_CHECK;
+
 #endif

@@ -85,17 +85,6 @@ void hs_profile_meta_header(char *buf, size_t len, const char *version, const ch
 
 /* ---- reading ------------------------------------------------------------------------------ */
 
-static int hs_profile_meta_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static char *hs_profile_meta_decode(const char *s, size_t n)
 {
     char *out = malloc(n + 1);
@@ -105,8 +94,8 @@ static char *hs_profile_meta_decode(const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         int hi, lo;
         /* %00 stays as it is: a NUL would end the value. */
-        if (s[i] == '%' && i + 2 < n && (hi = hs_profile_meta_hexval(s[i + 1])) >= 0 &&
-            (lo = hs_profile_meta_hexval(s[i + 2])) >= 0 && (hi || lo)) {
+        if (s[i] == '%' && i + 2 < n && (hi = hs_hex_digit(s[i + 1])) >= 0 &&
+            (lo = hs_hex_digit(s[i + 2])) >= 0 && (hi || lo)) {
             out[o++] = (char)(hi << 4 | lo);
             i += 2;
         } else {

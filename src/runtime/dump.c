@@ -17,9 +17,10 @@
  *
  * The pprof writer knows neither snapshots nor the symbolizer (pprof_writer.h): this file
  * adapts one to the other. Each snapshot row becomes a writer row with its stack, whose trailing
- * generation mark (mappings.h) becomes the row's generation; the symbolizer becomes the
- * writer's namer (hs_dump_name), which also writes its figures into the profile's comments once
- * the batch is named.
+ * generation mark (mappings.h) becomes the row's generation, and its labels: the row's label
+ * set with the process's labels (row_labels.h; an upload's policy may restrict them); the
+ * symbolizer becomes the writer's namer (hs_dump_name), which also writes its figures into the
+ * profile's comments once the batch is named.
  *
  * Failures never stop the host program. Each kind of failure is reported once per process with
  * one line naming the file and the reason; the counters record every one.
@@ -45,12 +46,14 @@
 
 #include "compress.h"
 #include "config.h"
+#include "labels.h"
 #include "log.h"
 #include "mappings.h"
 #include "os.h"
 #include "output.h"
 #include "pprof_writer.h"
 #include "profile_meta.h"
+#include "row_labels.h"
 #include "sampler.h"
 #include "snapshot.h"
 #include "symbolize.h"
@@ -73,7 +76,7 @@ static uint64_t dump_failed;
 
 /* One flag per kind of problem, for hs_warn_once. */
 static int warned_snapshot, warned_mappings, warned_symbolizer, warned_encode, warned_compress,
-    warned_path, warned_write;
+    warned_path, warned_write, warned_trimmed;
 
 static const char *hs_dump_reason_name(hs_dump_reason_t reason)
 {
@@ -178,19 +181,26 @@ static hs_err_t hs_dump_namer(void *arg, const hs_module_t *const *mods, const u
 
 /*
  * The snapshot's rows as the pprof writer's: each with its stack, whose generation mark (if
- * any) becomes the row's generation. *out is malloc'd. A row naming a stack that does not exist
- * is a broken snapshot: HS_ERR_INVALID.
+ * any) becomes the row's generation, and its labels, which live in `labels` until it is freed.
+ * *out is malloc'd. A row naming a stack that does not exist is a broken snapshot:
+ * HS_ERR_INVALID.
  */
-static hs_err_t hs_dump_rows(const hs_snapshot_t *snap, hs_pprof_row_t **out)
+static hs_err_t hs_dump_rows(const hs_snapshot_t *snap, hs_row_labels_t *labels,
+                             hs_pprof_row_t **out)
 {
     hs_pprof_row_t *rows = malloc((snap->nrows ? snap->nrows : 1) * sizeof *rows);
     if (!rows)
         return HS_ERR_NOMEM;
     for (size_t i = 0; i < snap->nrows; i++) {
         const hs_snapshot_row_t *r = &snap->rows[i];
-        if (r->stack_id >= snap->nstacks) {
+        const hs_label_t *pairs;
+        uint32_t npairs;
+        hs_err_t err = r->stack_id < snap->nstacks ? HS_OK : HS_ERR_INVALID;
+        if (err == HS_OK)
+            err = hs_row_labels_resolve(labels, r->labels, NULL, 0, &pairs, &npairs);
+        if (err != HS_OK) {
             free(rows);
-            return HS_ERR_INVALID;
+            return err;
         }
         const hs_snapshot_stack_t *st = &snap->stacks[r->stack_id];
         uint32_t depth = st->frames ? st->depth : 0;
@@ -202,7 +212,9 @@ static hs_err_t hs_dump_rows(const hs_snapshot_t *snap, hs_pprof_row_t **out)
                                    .gen = gen,
                                    .size = r->size,
                                    .allocs = r->allocs,
-                                   .live = r->live};
+                                   .live = r->live,
+                                   .labels = pairs,
+                                   .nlabels = npairs};
     }
     *out = rows;
     return HS_OK;
@@ -213,7 +225,8 @@ static hs_err_t hs_dump_rows(const hs_snapshot_t *snap, hs_pprof_row_t **out)
  * Mappings or a symbolizer that cannot be had only cost names: the profile is still written.
  */
 static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn transform, void *arg,
-                               uint8_t **pb, size_t *pb_len, size_t *nrows)
+                               const hs_row_labels_policy_t *policy, uint8_t **pb, size_t *pb_len,
+                               size_t *nrows)
 {
     hs_snapshot_t snap;
     hs_err_t err = hs_dump_snapshot(&snap);
@@ -256,7 +269,7 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
     }
 
     /* The metadata of the profile (profile_meta.h; README.md "Profile comments"). */
-    char comment[5][HS_DUMP_COMMENT_MAX] = {{0}};
+    char comment[6][HS_DUMP_COMMENT_MAX] = {{0}};
     hs_profile_meta_header(comment[0], sizeof comment[0], HS_VERSION, hs_dump_reason_name(reason),
                            NULL);
     (void)hs_profile_meta_append_u64(comment[1], sizeof comment[1], "rate", snap.rate);
@@ -265,11 +278,17 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
     /* Tables, filter and caches (os.h), in bytes: the caches as of the previous dump. */
     (void)hs_profile_meta_append_u64(comment[3], sizeof comment[3], "profiler_memory",
                                      snap.profiler_bytes);
-    const char *comments[] = {comment[0], comment[1], comment[2], comment[3], NULL, NULL};
+    hs_labels_stats_t ls;
+    hs_labels_get_stats(&ls);
+    (void)hs_profile_meta_append_u64(comment[4], sizeof comment[4], "label_sets", ls.sets);
+    (void)hs_profile_meta_append_u64(comment[4], sizeof comment[4], "label_sets_max", ls.max_sets);
+    (void)hs_profile_meta_append_u64(comment[4], sizeof comment[4], "label_sets_folded", ls.folds);
+    const char *comments[] = {comment[0], comment[1], comment[2], comment[3],
+                              comment[4], NULL,       NULL};
     hs_dump_figures_t figures = {.comments = comments,
-                                 .slot = 4,
-                                 .buf = comment[4],
-                                 .len = sizeof comment[4],
+                                 .slot = 5,
+                                 .buf = comment[5],
+                                 .len = sizeof comment[5],
                                  .verbosity = reason == HS_DUMP_EXIT ? 1 : 2};
     hs_pprof_profile_t profile = {
         .nrows = snap.nrows,
@@ -282,10 +301,18 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
         .comments = comments,
     };
     hs_pprof_row_t *rows = NULL;
-    err = hs_dump_rows(&snap, &rows);
+    hs_row_labels_t labels;
+    hs_row_labels_init(&labels, policy);
+    err = hs_dump_rows(&snap, &labels, &rows);
     profile.rows = rows;
     if (err == HS_OK)
         err = hs_pprof_encode(&profile, pb, pb_len);
+    if (labels.trimmed)
+        hs_warn_once(&warned_trimmed,
+                     "some rows have more labels than %s: the labels of the process "
+                     "(HEAPSAMPLER_LABELS), then the last keys, are left out of them",
+                     labels.policy.limit ? labels.policy.limit : "allowed");
+    hs_row_labels_free(&labels);
     /* Naming may have read more files: the symbol caches and the module record are the
      * profiler's memory (os.h). */
     hs_os_account_caches(hs_symbolizer_memory(dump_symbolizer) + hs_mappings_memory());
@@ -311,7 +338,7 @@ static hs_err_t hs_dump_locked(hs_dump_reason_t reason, const char *path, char *
     char numbered[HS_DUMP_PATH_MAX];
     const char *name = path;
 
-    hs_err_t err = hs_dump_encode(reason, NULL, NULL, &pb, &pb_len, &nrows);
+    hs_err_t err = hs_dump_encode(reason, NULL, NULL, NULL, &pb, &pb_len, &nrows);
     if (err != HS_OK)
         goto fail_encode;
 
@@ -405,14 +432,14 @@ hs_err_t hs_dump_export(void *arg, hs_writer_event_t event, const char *path)
 }
 
 hs_err_t hs_dump_encode_with(hs_dump_reason_t reason, hs_dump_transform_fn transform, void *arg,
-                             uint8_t **pb, size_t *pb_len)
+                             const hs_row_labels_policy_t *policy, uint8_t **pb, size_t *pb_len)
 {
     size_t nrows;
     *pb = NULL;
     *pb_len = 0;
     pthread_mutex_lock(&dump_lock);
     __atomic_store_n(&dump_busy, 1, __ATOMIC_RELAXED);
-    hs_err_t err = hs_dump_encode(reason, transform, arg, pb, pb_len, &nrows);
+    hs_err_t err = hs_dump_encode(reason, transform, arg, policy, pb, pb_len, &nrows);
     __atomic_store_n(&dump_busy, 0, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&dump_lock);
     return err;

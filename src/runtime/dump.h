@@ -14,6 +14,7 @@
 
 #include "common.h"
 #include "pprof_writer.h"
+#include "row_labels.h"
 #include "snapshot.h"
 #include "writer_thread.h"
 
@@ -51,13 +52,15 @@ hs_err_t hs_dump_run(hs_dump_reason_t reason, const char *path, char *written,
 
 /*
  * Encode the heap as an uncompressed pprof message without writing a file (Pyroscope uploads):
- * a snapshot, then transform(snap, arg) when not NULL (it may rewrite rows and times), then
- * mappings, symbols and encoding as for a file, serialised with the file dumps. *pb is
- * malloc'd. Does not count as a dump.
+ * a snapshot, then transform(snap, arg) when not NULL (it may rewrite rows, their label sets and
+ * times), then mappings, symbols and encoding as for a file, with the rows' labels restricted by
+ * policy (NULL: every label; row_labels.h), serialised with the file dumps. *pb is malloc'd.
+ * Does not count as a dump.
  */
 typedef hs_err_t (*hs_dump_transform_fn)(hs_snapshot_t *snap, void *arg);
 hs_err_t hs_dump_encode_with(hs_dump_reason_t reason, hs_dump_transform_fn transform, void *arg,
-                             uint8_t **pb, size_t *pb_len) HS_MUST_CHECK;
+                             const hs_row_labels_policy_t *policy, uint8_t **pb,
+                             size_t *pb_len) HS_MUST_CHECK;
 
 /*
  * The pprof writer's namer (pprof_writer.h) on a symbolizer (an hs_symbolizer_t; NULL names

@@ -10,9 +10,10 @@
  *      symbolizes for seconds), and a fork must not wait for that: their children rebuild
  *      instead. They are listed here so that every handler names every module, in one order.
  *   2. stack table (its two intern tables, stacks then sites: each one's shards, then its
- *      directory), then live table: every shard lock. A sample takes these
- *      one at a time and never inside a loader-gate section, so the forking thread waits at most
- *      for one short critical section per lock. The tables come before the gate because while
+ *      directory), label sets (the sets, then the folded sets), then live table: every shard
+ *      lock. A sample (and heapsampler_label_set) takes these one at a time and never inside a
+ *      loader-gate section, so the forking thread waits at most for one short critical section
+ *      per lock. The tables come before the gate because while
  *      the gate is closed samples are dropped (their unwind is refused): closing it last keeps
  *      that window short, and the samples that arrive meanwhile wait on a table lock instead.
  *   3. loader gate: closed, and the sections in flight drain (unwinds, the dump's reading of the
@@ -52,6 +53,7 @@
 #include "curl_loader.h"
 #include "dump.h"
 #include "guard.h"
+#include "labels.h"
 #include "live_table.h"
 #include "loader_gate.h"
 #include "log.h"
@@ -76,6 +78,7 @@ static void hs_fork_prefork(void)
     hs_pyroscope_prefork();
     hs_dump_prefork();
     hs_stack_table_prefork();
+    hs_labels_prefork();
     hs_live_table_prefork();
     hs_loader_gate_prefork();
     hs_mappings_prefork();
@@ -90,6 +93,7 @@ static void hs_fork_postfork_parent(void)
     hs_mappings_postfork_parent();
     hs_loader_gate_postfork_parent();
     hs_live_table_postfork_parent();
+    hs_labels_postfork_parent();
     hs_stack_table_postfork_parent();
     hs_dump_postfork_parent();
     hs_pyroscope_postfork_parent();
@@ -104,6 +108,7 @@ static void hs_fork_postfork_child(void)
         if (fork_running()) {
             /* Forked from inside the profiler (a signal handler): the tables may be mid-update. */
             hs_live_table_postfork_child();
+            hs_labels_postfork_child();
             hs_stack_table_postfork_child();
             hs_loader_gate_postfork_child();
             fork_disable();
@@ -114,6 +119,7 @@ static void hs_fork_postfork_child(void)
     hs_mappings_postfork_child();
     hs_loader_gate_postfork_child();
     hs_live_table_postfork_child();
+    hs_labels_postfork_child();
     hs_stack_table_postfork_child();
     hs_sampler_postfork_child();
     hs_dump_postfork_child();

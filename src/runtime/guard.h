@@ -3,7 +3,9 @@
  *
  * One hs_thread_t per thread, in static TLS (initial-exec: an access is a %fs-relative load, no
  * __tls_get_addr call that could allocate). Zero-initialised, so a new thread's first
- * allocation finds countdown == 0 and takes the slow path, which initialises the rest.
+ * allocation finds countdown == 0 and takes the slow path, which initialises the rest, and a
+ * new thread has no labels. The fast path reads the countdown alone; the fields after it are
+ * the slow paths' (and the label API's: a label set id, written only by its own thread).
  *
  * The guard: while the profiler runs code that may allocate (unwinding, interning, the writer
  * thread, libunwind and libelf internals), the thread's guard depth is non-zero and its
@@ -33,6 +35,7 @@ typedef struct hs_thread {
     uint32_t guard;          /* nesting depth of profiler code on this thread */
     uint32_t state;          /* HS_THREAD_* */
     uint64_t rng[2];         /* xoroshiro128+ state */
+    uint32_t labels;         /* the thread's label set (labels.h), read by the sample slow path */
 } hs_thread_t;
 
 extern __thread hs_thread_t hs_thread __attribute__((tls_model("initial-exec"))) HS_HIDDEN;

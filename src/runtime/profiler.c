@@ -39,6 +39,8 @@
 #include "dump.h"
 #include "fork.h"
 #include "guard.h"
+#include "label_spec.h"
+#include "labels.h"
 #include "live_table.h"
 #include "log.h"
 #include "os.h"
@@ -242,6 +244,11 @@ void hs_profiler_init(void)
         hs_profiler_fault("table initialisation");
         goto out;
     }
+    /* HEAPSAMPLER_LABELS was checked by the option table: a bad value is the default, "". */
+    hs_label_spec_t spec;
+    if (hs_label_spec_parse(hs_config.labels, &spec, NULL, 0) != HS_OK)
+        memset(&spec, 0, sizeof spec);
+    hs_labels_configure((uint32_t)hs_config.max_label_sets, &spec);
     uintptr_t lo, hi;
     if (hs_unwind_find_self_range(&lo, &hi) == HS_OK)
         hs_unwind_set_self_range(lo, hi);

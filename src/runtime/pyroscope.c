@@ -8,10 +8,18 @@
  *
  * Building (hs_pyroscope_collect, writer thread; hs_pyroscope_final, exit): under build_mu, a
  * snapshot is taken through hs_dump_encode_with, whose transform replaces each row's
- * cumulative sampled allocations by the increase since `base` (snapshot_delta.h) and sets the
- * profile's window [from, until]. The new baseline is kept only once the upload is built and
- * compressed: an upload that cannot be built leaves its allocations to the next one. A profile
- * over the server's limits is folded (profile_fold.h); every upload is gzip.
+ * cumulative sampled allocations by the increase since `base` (snapshot_delta.h), sets the
+ * profile's window [from, until] and bounds the distinct label sets (label_budget.h). The new
+ * baseline is kept only once the upload is built and compressed: an upload that cannot be built
+ * leaves its allocations to the next one. A profile over the server's limits is folded
+ * (profile_fold.h); every upload is gzip.
+ *
+ * Labels: the server turns the string labels of samples into series labels, one series per
+ * distinct set (and sample type), ignores a sample label named like one of the upload's tags,
+ * and refuses a series with more than 30 label names (4 of them its own). So an upload carries
+ * at most HEAPSAMPLER_UPLOAD_LABEL_SETS sets (the heaviest; the others folded to "other"),
+ * leaves out labels named like a tag, and gives each row at most 26 minus the tags' label
+ * names (row_labels.h's policy).
  *
  * Delivering (delivery thread): a ring of at most HEAPSAMPLER_UPLOAD_QUEUE uploads under `mu`,
  * oldest first. The thread takes the head out (so `mu` is never held across a request), posts
@@ -56,12 +64,16 @@
 #include "curl_loader.h"
 #include "dump.h"
 #include "guard.h"
+#include "label_budget.h"
+#include "label_spec.h"
 #include "log.h"
 #include "os.h"
 #include "pprof_reader.h"
 #include "profile_fold.h"
 #include "pyroscope_redact.h"
+#include "pyroscope_check.h"
 #include "pyroscope_request.h"
+#include "row_labels.h"
 #include "snapshot.h"
 #include "snapshot_delta.h"
 
@@ -106,6 +118,10 @@ static struct {
     int seen[HS_SEEN_KINDS];
     size_t nseen;
     int warned_full, warned_late, warned_build, warned_thread, warned_curl;
+
+    /* What the rows' labels may be (set at start: the tags do not change). */
+    hs_pyroscope_label_room_t room;
+    hs_row_labels_policy_t policy;
 } P;
 
 static void hs_pyroscope_init_primitives(void)
@@ -365,6 +381,8 @@ static hs_err_t hs_pyroscope_transform(hs_snapshot_t *snap, void *arg)
 {
     hs_pyroscope_build_t *b = arg;
     hs_err_t err = hs_snapshot_delta_apply(b->base, snap, &b->next, &b->nonzero);
+    if (err == HS_OK)
+        err = hs_label_budget_apply(snap, (uint32_t)hs_config.upload_label_sets, NULL);
     b->until_ns = snap->time_ns;
     /* duration_nanos becomes the window of the increments. */
     snap->start_ns = b->from_ns < snap->time_ns ? b->from_ns : snap->time_ns;
@@ -433,7 +451,8 @@ static void hs_pyroscope_build(void)
     hs_pyroscope_build_t b = {.base = P.base, .from_ns = P.from_ns};
     uint8_t *pb = NULL, *gz = NULL;
     size_t len = 0, gz_len = 0;
-    hs_err_t err = hs_dump_encode_with(HS_DUMP_UPLOAD, hs_pyroscope_transform, &b, &pb, &len);
+    hs_err_t err =
+        hs_dump_encode_with(HS_DUMP_UPLOAD, hs_pyroscope_transform, &b, &P.policy, &pb, &len);
     if (err == HS_OK && b.nonzero == 0)
         goto commit; /* nothing allocated, nothing live: nothing to say */
     if (err == HS_OK)
@@ -489,6 +508,17 @@ hs_err_t hs_pyroscope_export(void *arg, hs_writer_event_t event, const char *pat
 
 /* ---- life cycle --------------------------------------------------------------------------- */
 
+/* The labels rows may carry: none named like a tag, and room for the tags in 30 names. */
+static void hs_pyroscope_label_policy(void)
+{
+    hs_pyroscope_check_label_room(hs_config.tags, &P.room);
+    P.policy.drop = P.room.drop_ptrs;
+    P.policy.ndrop = P.room.ndrop;
+    P.policy.max = hs_config.upload_label_sets ? (uint32_t)P.room.names : 0;
+    P.policy.limit = "Pyroscope accepts (30 label names per series, the upload's tags and 4 of "
+                     "its own included)";
+}
+
 void hs_pyroscope_start(uint64_t start_ns, bool (*profiling)(void))
 {
     P.profiling = profiling;
@@ -508,6 +538,7 @@ void hs_pyroscope_start(uint64_t start_ns, bool (*profiling)(void))
         return;
     }
     P.from_ns = start_ns ? start_ns : hs_os_wall_ns();
+    hs_pyroscope_label_policy();
     __atomic_store_n(&P.enabled, 1, __ATOMIC_RELEASE);
     char every[32];
     const hs_option_t *opt = hs_config_find("UPLOAD_INTERVAL");

@@ -14,9 +14,11 @@
  * exponential makes exact: P(sampled) = 1 - exp(-size/rate) for every allocation. Exact mode
  * (rate 1) draws 0: every allocation.
  *
- * Recording: unwind with no lock held, intern the stack, intern the (stack, size) site, insert
+ * Recording: unwind with no lock held, intern the stack, take the thread's label set (with its
+ * name when HEAPSAMPLER_LABELS=thread: labels.h), intern the (stack, size, labels) site, insert
  * the live entry, then count the allocation on the site. Any failure drops the sample and
- * counts why; a table that fills up is reported once.
+ * counts why; a table that fills up is reported once. The labels are read from the thread's
+ * state here, on the slow path: the fast path never looks at them.
  *
  * In-use estimate: recording a sample adds the bytes it stands for (s/p) to a process-wide
  * counter and freeing it takes them away, so the counter tracks the estimated in-use bytes
@@ -40,6 +42,7 @@
 #include <math.h>
 
 #include "estimate.h"
+#include "labels.h"
 #include "log.h"
 #include "os.h"
 #include "stack_table.h"
@@ -237,7 +240,7 @@ static void count_drop(hs_err_t err, int *warned, const char *table, const char 
     }
 }
 
-static void record(void *p, size_t size)
+static void record(void *p, size_t size, uint32_t thread_labels)
 {
     uintptr_t frames[HS_UNWIND_BUF];
     uint32_t n = hs_unwind_capture(frames, S.depth);
@@ -251,7 +254,7 @@ static void record(void *p, size_t size)
         count_drop(err, &warned_full_stack, "stack", "MAX_STACKS");
         return;
     }
-    err = hs_site_intern(stack_id, size, &site_id);
+    err = hs_site_intern(stack_id, size, hs_labels_sample(thread_labels), &site_id);
     if (err != HS_OK) {
         count_drop(err, &warned_full_site, "site", "MAX_SITES");
         return;
@@ -290,7 +293,7 @@ void hs_sampler_alloc_slow(void *p, size_t size)
     }
     hs_guard_enter(t);
     if (p)
-        record(p, size);
+        record(p, size, t->labels);
     hs_guard_set_countdown(t, hs_sampler_next_countdown(t, S.rate));
     hs_guard_exit(t);
 out:

@@ -40,6 +40,7 @@ hs_err_t hs_snapshot_take(hs_snapshot_t *snap, const hs_snapshot_info_t *info)
             continue;
         hs_snapshot_row_t *r = &snap->rows[snap->nrows++];
         r->stack_id = key.stack_id;
+        r->labels = key.labels;
         r->size = key.size;
         r->allocs = allocs;
         r->live = allocs >= frees ? allocs - frees : 0;

@@ -5,8 +5,9 @@
  * frames without taking a table lock for longer than it takes to read one record, so a dump
  * never stalls allocating threads. Exporters (files, Pyroscope) read only snapshots.
  *
- * Rows are sites that have at least one sampled allocation. `allocs` is cumulative since the
- * process started; `live` counts sampled allocations of the row not yet freed.
+ * Rows are sites (stack, size, label set) that have at least one sampled allocation. `allocs`
+ * is cumulative since the process started; `live` counts sampled allocations of the row not yet
+ * freed. A row carries its label set's id: exporters resolve it to strings (labels.h).
  */
 #ifndef HS_SNAPSHOT_H
 #define HS_SNAPSHOT_H
@@ -21,6 +22,7 @@ typedef struct hs_snapshot_row {
     uint64_t size;     /* bytes of each allocation in this row */
     uint64_t allocs;   /* sampled allocations, cumulative */
     uint64_t live;     /* of those, still live */
+    uint32_t labels;   /* label set id (labels.h) of the row's samples */
 } hs_snapshot_row_t;
 
 typedef struct hs_snapshot_stack {

@@ -1,9 +1,10 @@
 /*
  * snapshot_delta.c - increments of the rows' cumulative allocations (see snapshot_delta.h).
  *
- * A baseline is an open-addressing table (stack id, size) -> cumulative sampled allocations,
- * built from one snapshot and looked up row by row for the next. Sites are append-only and a
- * (stack id, size) pair names one site for the life of the process, so the key is stable. Raw
+ * A baseline is an open-addressing table (stack id, size, label set) -> cumulative sampled
+ * allocations, built from one snapshot and looked up row by row for the next. Sites are
+ * append-only and such a triple names one site for the life of the process, so the key is
+ * stable. Raw
  * counts keep the sum of the uploads' alloc estimates equal to the cumulative estimate.
  *
  * Thread-safety: no global state; allocates (the writer thread, under the guard). Fork: a
@@ -17,6 +18,7 @@ typedef struct hs_snapshot_delta_slot {
     uint64_t size;
     uint64_t allocs;
     uint32_t stack_id;
+    uint32_t labels;
     uint32_t used;
 } hs_snapshot_delta_slot_t;
 
@@ -25,9 +27,14 @@ struct hs_snapshot_delta {
     size_t cap; /* power of two */
 };
 
-static uint64_t hs_snapshot_delta_hash(uint32_t stack_id, uint64_t size)
+static uint64_t hs_snapshot_delta_hash(const hs_snapshot_row_t *r)
 {
-    return hs_mix64(size * 0x9e3779b97f4a7c15ull ^ stack_id);
+    return hs_mix64(r->size * 0x9e3779b97f4a7c15ull ^ r->stack_id ^ (uint64_t)r->labels << 32);
+}
+
+static int hs_snapshot_delta_same(const hs_snapshot_delta_slot_t *s, const hs_snapshot_row_t *r)
+{
+    return s->stack_id == r->stack_id && s->size == r->size && s->labels == r->labels;
 }
 
 hs_err_t hs_snapshot_delta_base(const hs_snapshot_t *snap, hs_snapshot_delta_t **out)
@@ -46,12 +53,12 @@ hs_err_t hs_snapshot_delta_base(const hs_snapshot_t *snap, hs_snapshot_delta_t *
     }
     for (size_t i = 0; i < snap->nrows; i++) {
         const hs_snapshot_row_t *r = &snap->rows[i];
-        size_t j = hs_snapshot_delta_hash(r->stack_id, r->size) & (b->cap - 1);
-        while (b->slots[j].used &&
-               !(b->slots[j].stack_id == r->stack_id && b->slots[j].size == r->size))
+        size_t j = hs_snapshot_delta_hash(r) & (b->cap - 1);
+        while (b->slots[j].used && !hs_snapshot_delta_same(&b->slots[j], r))
             j = (j + 1) & (b->cap - 1);
         b->slots[j].used = 1;
         b->slots[j].stack_id = r->stack_id;
+        b->slots[j].labels = r->labels;
         b->slots[j].size = r->size;
         b->slots[j].allocs = r->allocs;
     }
@@ -59,14 +66,13 @@ hs_err_t hs_snapshot_delta_base(const hs_snapshot_t *snap, hs_snapshot_delta_t *
     return HS_OK;
 }
 
-static uint64_t hs_snapshot_delta_lookup(const hs_snapshot_delta_t *b, uint32_t stack_id,
-                                         uint64_t size)
+static uint64_t hs_snapshot_delta_lookup(const hs_snapshot_delta_t *b, const hs_snapshot_row_t *r)
 {
     if (!b)
         return 0;
-    size_t j = hs_snapshot_delta_hash(stack_id, size) & (b->cap - 1);
+    size_t j = hs_snapshot_delta_hash(r) & (b->cap - 1);
     for (; b->slots[j].used; j = (j + 1) & (b->cap - 1))
-        if (b->slots[j].stack_id == stack_id && b->slots[j].size == size)
+        if (hs_snapshot_delta_same(&b->slots[j], r))
             return b->slots[j].allocs;
     return 0;
 }
@@ -80,7 +86,7 @@ hs_err_t hs_snapshot_delta_apply(const hs_snapshot_delta_t *base, hs_snapshot_t 
     size_t nz = 0;
     for (size_t i = 0; i < snap->nrows; i++) {
         hs_snapshot_row_t *r = &snap->rows[i];
-        uint64_t before = hs_snapshot_delta_lookup(base, r->stack_id, r->size);
+        uint64_t before = hs_snapshot_delta_lookup(base, r);
         r->allocs = r->allocs > before ? r->allocs - before : 0;
         nz += r->allocs || r->live;
     }

@@ -17,7 +17,7 @@
 #include "common.h"
 #include "snapshot.h"
 
-/* Cumulative sampled allocations per (stack id, size) at one moment. */
+/* Cumulative sampled allocations per (stack id, size, label set) at one moment. */
 typedef struct hs_snapshot_delta hs_snapshot_delta_t;
 
 /* The baseline snap gives (every row's cumulative allocs). */

@@ -1,9 +1,9 @@
 /*
  * stack_table.c - interned stacks and sites, two instances of the intern table.
  *
- * Stacks: key = the frame addresses (leaf first), no payload. Sites: key = (stack id, size),
- * payload = hs_site_counters_t. A site references a stack id that was published before the site
- * was created, so a reader that sees a site can always read its stack.
+ * Stacks: key = the frame addresses (leaf first), no payload. Sites: key = (stack id, size,
+ * label set id), payload = hs_site_counters_t. A site references a stack id that was published
+ * before the site was created, so a reader that sees a site can always read its stack.
  *
  * Counters are 64-bit atomics: allocs++ when a sample is recorded (after its live entry is in
  * place), frees++ when a sampled allocation is freed. Both only grow; the snapshot reads frees
@@ -43,9 +43,9 @@ hs_err_t hs_stack_intern(const uintptr_t *frames, uint32_t depth, uint32_t *stac
                          &payload);
 }
 
-hs_err_t hs_site_intern(uint32_t stack_id, uint64_t size, uint32_t *site_id)
+hs_err_t hs_site_intern(uint32_t stack_id, uint64_t size, uint32_t labels, uint32_t *site_id)
 {
-    hs_site_key_t key = {.size = size, .stack_id = stack_id, .pad = 0};
+    hs_site_key_t key = {.size = size, .stack_id = stack_id, .labels = labels};
     void *payload;
     return hs_intern_get(&sites, &key, sizeof key, hs_intern_hash(&key, sizeof key), site_id,
                          &payload);

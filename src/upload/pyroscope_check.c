@@ -243,6 +243,23 @@ hs_err_t hs_pyroscope_check_tags(const char *tags, char *why, size_t why_len)
     return HS_OK;
 }
 
+void hs_pyroscope_check_label_room(const char *tags, hs_pyroscope_label_room_t *out)
+{
+    size_t ntags = 0;
+    out->ndrop = 0;
+    for (const char *s = tags; *s && ntags < HS_PYROSCOPE_MAX_TAGS; ntags++) {
+        size_t len = strcspn(s, "="), item = strcspn(s, ",");
+        if (len <= HS_LABEL_KEY_MAX && len < item) {
+            memcpy(out->drop[out->ndrop], s, len);
+            out->drop[out->ndrop][len] = '\0';
+            out->drop_ptrs[out->ndrop] = out->drop[out->ndrop];
+            out->ndrop++;
+        }
+        s += item + (s[item] == ',');
+    }
+    out->names = HS_PYROSCOPE_MAX_TAGS - ntags;
+}
+
 hs_err_t hs_pyroscope_check_append_tag(char **tags, const char *tag, char *why, size_t why_len)
 {
     char q[300];
@@ -432,17 +449,6 @@ static bool token_char(unsigned char c)
     return is_alnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Append the malloc'd line "name: value" to lines[*n, max). */
 static hs_err_t add_line(char **lines, size_t *n, size_t max, const char *name, size_t nlen,
                          const char *value, size_t vlen)
@@ -516,8 +522,8 @@ static hs_err_t decode_header_value(const char *v, size_t len, const char *q, ch
             d[o++] = v[i];
             continue;
         }
-        int hi = i + 2 < len ? hex_digit(v[i + 1]) : -1;
-        int lo = hi >= 0 ? hex_digit(v[i + 2]) : -1;
+        int hi = i + 2 < len ? hs_hex_digit(v[i + 1]) : -1;
+        int lo = hi >= 0 ? hs_hex_digit(v[i + 2]) : -1;
         if (lo < 0) {
             free(d);
             hs_reason(why, why_len,

@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "common.h"
+#include "label_spec.h"
 
 /* Label names per series: the server allows 30 and sets 4 itself (__name__, __delta__,
  * service_name, pyroscope_spy). */
@@ -42,6 +43,21 @@ hs_err_t hs_pyroscope_check_tags(const char *tags, char *why, size_t why_len) HS
  */
 hs_err_t hs_pyroscope_check_append_tag(char **tags, const char *tag, char *why,
                                        size_t why_len) HS_MUST_CHECK;
+
+/*
+ * What the string labels of an upload's samples may be next to these (checked) tags: the
+ * server makes series labels of them, ignores one named like a tag, and takes at most 30 label
+ * names per series, 4 of them its own. drop: the tag names that could be label keys (a tag
+ * name longer than a key names no label), drop_ptrs pointing at them (do not copy the struct);
+ * names: the sample label names a series has room for (26 minus the tags).
+ */
+typedef struct hs_pyroscope_label_room {
+    char drop[HS_PYROSCOPE_MAX_TAGS][HS_LABEL_KEY_MAX + 1];
+    const char *drop_ptrs[HS_PYROSCOPE_MAX_TAGS];
+    size_t ndrop;
+    size_t names;
+} hs_pyroscope_label_room_t;
+void hs_pyroscope_check_label_room(const char *tags, hs_pyroscope_label_room_t *out);
 
 /* The program's name made a valid application name (other characters become '_'). */
 void hs_pyroscope_check_default_app(char *buf, size_t len);

@@ -20,6 +20,7 @@ BAR_ROWS = [
     "python3: wall time, heapsampler / no profiler",
     "sqlite3: wall time, heapsampler / no profiler",
     "one sample (unwind 64 frames + record): median",
+    "heapsampler_label_set (a new set, as a request starts): median",
     "dump of 10000 distinct stacks",
     "profiler memory (self-reported), python3",
     "profiler memory (self-reported), sqlite3",
@@ -28,7 +29,7 @@ BAR_ROWS = [
 ]
 WALL_ROWS = ["churn, 1 thread", "churn, 2 threads", "python3 (PYTHONMALLOC=malloc)",
              "sqlite3 in-memory"]
-FIGURE = r"(\d+(\.\d+)?( ?(x|us|ms|MiB))?|n/a)"
+FIGURE = r"(\d+(\.\d+)?( ?(x|ns|us|ms|MiB))?|n/a)"
 
 
 class BenchSmoke(unittest.TestCase):

@@ -218,7 +218,8 @@ class CmdlineTest(hstest.TempDirTest):
         self.assert_usage_error("diff", [last, last, "--sigma", "-1"],
                                 'invalid --sigma "-1": not a number between 0 and 100 (e.g. 3)')
         self.assert_usage_error("leaks", ["series", "--by=line"],
-                                'invalid --by "line": not one of function, stack, file')
+                                'invalid --by "line": not one of function, stack, file, '
+                                'label:KEY, or a list of them (label:endpoint,function)')
         self.assert_usage_error("run", ["-r"], "option -r needs a value")
         self.assert_usage_error("run", ["-rabc", "true"],
                                 'invalid --rate "abc": not a size (examples: 524288, 512K, 1M)')

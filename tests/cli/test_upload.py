@@ -161,6 +161,40 @@ class Upload(hstest.TempDirTest):
             self.assertGreater(site_value(saved[-1], "alloc_space", "waiter_site"),
                                site_value(saved[0], "alloc_space", "waiter_site"))
 
+    def test_labels_are_sent_as_the_server_takes_them(self):
+        # A labelled profile: every (endpoint, tenant) of labels_server, 24 tags of which one
+        # is named like a label (the server would ignore it) leave 2 names per series.
+        run = hstest.run_profiled([hstest.target("labels_server"), "exact", "300", "2"],
+                                  self.dir, rate=1, labels="version=7")
+        self.assertEqual(run.returncode, 0, run.stderr)
+        tags = ["--tag", "tenant=fleet"] + sum((["--tag", "t%d=x" % i] for i in range(23)), [])
+        with Receiver() as r:
+            p = cli("upload", "--pyroscope", r.url, "--app", "labels", *tags,
+                    run.last_profile())
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(r.errors, [])
+        u = r.uploads[0]
+        names = {frozenset(k for k, _ in pairs) for pairs in u.series()}
+        self.assertEqual(names, {frozenset({"endpoint", "version"}), frozenset({"version"})})
+        # At most --label-sets sets keep their values; the totals stay.
+        with Receiver() as r:
+            p = cli("upload", "--pyroscope", r.url, "--app", "labels", "--label-sets", "2",
+                    run.last_profile())
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(r.errors, [])
+        few = r.uploads[0]
+        real = {pairs for pairs in few.series()
+                if pairs and "other" not in dict(pairs).values()}
+        self.assertEqual(len(real), 2, few.series().keys())
+        self.assertIn(frozenset({("endpoint", "other"), ("tenant", "other"), ("version", "other")}),
+                      few.series())
+        saved = plain_profile(run.last_profile())
+        for t in ("alloc_space", "inuse_space"):
+            self.assertEqual(few.total(t), sum(s["value"][["alloc_objects", "alloc_space",
+                                                            "inuse_objects",
+                                                            "inuse_space"].index(t)]
+                                               for s in saved["sample"]), t)
+
     def test_refusals_retries_and_unreadable_files(self):
         files = self.make_series(2)
         bad = os.path.join(self.dir, "bad.1.0000.pb.gz")

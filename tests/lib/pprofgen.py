@@ -2,7 +2,8 @@
 
 A tiny protobuf encoder for proto/profile.proto (the field numbers are the spec's), so that
 tests can build exactly the series they need: known sample counts per (stack, size) row, with
-or without the numeric "bytes" label, with any period, time stamp and sample types. Values are
+or without the numeric "bytes" label, with string labels ({"endpoint": "/orders"}), with any
+period, time stamp and sample types. Values are
 the estimates heapsampler's writer computes from n sampled allocations of size s at rate R:
 objects = round(n / p), bytes = round(n * s / p), p = 1 - exp(-s / R) (R = 1: p = 1).
 """
@@ -83,28 +84,33 @@ class Profile:
             self.locations[key] = len(self.locations) + 1
         return self.locations[key]
 
-    def add_raw(self, stack, values, size=None):
-        """A sample with explicit values (one per sample type) and an optional size label."""
+    def add_raw(self, stack, values, size=None, labels=None):
+        """A sample with explicit values (one per sample type), an optional size label and
+        string labels (a dict)."""
         locs = [self._location(name, 0x1000 + 0x10 * depth + 0x100 * (zlib.crc32(name.encode()) % 4096))
                 for depth, name in enumerate(stack)]
-        labels = [("bytes", size)] if size is not None else []
-        self.samples.append((locs, list(values), labels))
+        nums = [("bytes", size)] if size is not None else []
+        strs = sorted((labels or {}).items())
+        self.samples.append((locs, list(values), (nums, strs)))
 
-    def add(self, stack, size, allocs, live, label=True):
-        """A row of `allocs` sampled allocations of `size` bytes, `live` of them still live."""
+    def add(self, stack, size, allocs, live, label=True, labels=None):
+        """A row of `allocs` sampled allocations of `size` bytes, `live` of them still live,
+        with string labels (a dict) if given."""
         ao, ab = estimate(allocs, size, self.period)
         io, ib = estimate(live, size, self.period)
         by_type = {"alloc_objects": ao, "alloc_space": ab, "inuse_objects": io, "inuse_space": ib}
-        self.add_raw(stack, [by_type[t] for t, _ in self.types], size if label else None)
+        self.add_raw(stack, [by_type[t] for t, _ in self.types], size if label else None, labels)
 
     def encode(self):
         out = bytearray()
         for t, u in self.types:
             out += _bytes(1, _int(1, self._s(t)) + _int(2, self._s(u)))
-        for locs, values, labels in self.samples:
+        for locs, values, (nums, strs) in self.samples:
             body = _packed(1, locs) + _packed(2, values)
-            for key, num in labels:
+            for key, num in nums:
                 body += _bytes(3, _int(1, self._s(key)) + _int(3, num))
+            for key, value in strs:
+                body += _bytes(3, _int(1, self._s(key)) + _int(2, self._s(value)))
             out += _bytes(2, body)
         mapping = _int(1, 1) + _int(2, 0x1000) + _int(3, 0x2000000) + _int(5, self._s("/bin/app"))
         out += _bytes(3, mapping)

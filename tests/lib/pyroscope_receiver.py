@@ -3,7 +3,9 @@
 It listens on 127.0.0.1 (an ephemeral port), checks every request the way the server does
 (query grammar of `name`, format=pprof, body = one gzip member holding a pprof Profile and
 nothing else, no Content-Encoding; inside the profile: the string table, ids and references,
-one value per sample type, no negative value, sample and size limits) and records it. Each
+one value per sample type, no negative value, sample and size limits; the series that the
+samples' string labels make: valid label names, at most 30 names per series with the upload's
+own) and records it. Each
 request gets the next queued answer (`answer(503, 503)`), else the default one (`always(200)`).
 A request that breaks a rule is answered 400 with the reason and the reason is kept in
 `errors`, which a test expects to stay empty.
@@ -28,6 +30,9 @@ SAMPLE_TYPES = [("alloc_objects", "count"), ("alloc_space", "bytes"),
 APP_RE = re.compile(r"^[A-Za-z0-9_./-]+$")
 LABEL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED = {"service_name", "pyroscope_spy"}
+SERIES_NAMES = 30       # validation.max-label-names-per-series
+SERVER_NAMES = 4        # __name__, __delta__, service_name, pyroscope_spy
+MAX_VALUE_LEN = 2048
 
 
 # ---- a minimal protobuf decoder for profile.proto ------------------------------------------
@@ -256,6 +261,36 @@ class Upload:
     def comments(self):
         return [self.profile["string_table"][c] for c in self.profile["comment"]]
 
+    def sample_labels(self, sample):
+        """The string labels of a sample, as a dict."""
+        st = self.profile["string_table"]
+        return {st[l["key"]]: st[l["str"]] for l in sample["label"] if l["str"]}
+
+    def series(self):
+        """{frozenset of sample label pairs the server adds to the upload's: [samples]}: a
+        sample label named like one of the upload's is ignored, as the server does."""
+        out = {}
+        for smp in self.profile["sample"]:
+            pairs = frozenset((k, v) for k, v in self.sample_labels(smp).items()
+                              if k not in self.labels)
+            out.setdefault(pairs, []).append(smp)
+        return out
+
+
+def check_series(u):
+    """Problems of the series a profile's sample labels make (the server validates each)."""
+    errs = []
+    for pairs in u.series():
+        for k, v in pairs:
+            if not LABEL_RE.match(k) or k.startswith("__") or k in RESERVED:
+                errs.append("sample label name %r" % k)
+            if len(v.encode()) > MAX_VALUE_LEN:
+                errs.append("sample label %r: value of %d bytes" % (k, len(v.encode())))
+        names = SERVER_NAMES + len(u.labels) + len(pairs)
+        if names > SERIES_NAMES:
+            errs.append("a series with %d label names (limit %d)" % (names, SERIES_NAMES))
+    return errs
+
 
 def parse_name(name):
     """(app, {label: value}) of a `name` parameter, or raise ValueError like the server."""
@@ -424,6 +459,8 @@ class Receiver:
             u.problems.append("not a pprof profile: %s" % e)
             return
         u.problems.extend(check_profile(u.profile))
+        if not u.problems:
+            u.problems.extend(check_series(u))
 
     def _handle(self, h):
         u = Upload()

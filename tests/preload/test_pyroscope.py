@@ -13,6 +13,7 @@ only its own allocations; a full queue drops (and counts) the oldest profiles.
 The targets wait for the receiver (tests/preload/targets/uploads.c polls a count file), never
 for a fixed time."""
 import base64
+import json
 import math
 import os
 import subprocess
@@ -154,6 +155,82 @@ class Semantics(Upload):
         self.assertEqual(leaf_sum(ups, "alloc_space", "parent_site"), 100 * 1000)
         self.assertEqual(leaf_sum(ups, "alloc_space", "child_site"), 200 * 500)
         self.assertEqual(leaf_sum(ups, "inuse_space", "parent_site"), 2 * 100 * 1000)
+
+
+class Labels(Upload):
+    """Uploads carry the rows' labels as sample labels, which the server turns into series:
+    as many sets as HEAPSAMPLER_UPLOAD_LABEL_SETS allows (the others folded to "other", totals
+    intact), none named like a tag, and no series with more label names than the server takes
+    (the receiver checks every series)."""
+
+    def exact_server(self, r, **cfg):
+        run = self.run_target([hstest.target("labels_server"), "exact", "3000", "4"], r,
+                              rate=1, upload_interval="1h", **cfg)
+        self.assert_clean(r, run)
+        self.assertEqual(len(r.accepted_uploads()), 1)
+        self.stderr = run.stderr
+        self.file = run.last_profile()
+        return r.accepted_uploads()[0]
+
+    def file_endpoints(self, sample_type):
+        """What the exit file has of each sample type in labelled rows (the exit upload misses
+        only the allocations of exit handlers that run after it, which are not labelled)."""
+        out = subprocess.run([hstest.CLI, "report", self.file, "--by", "label:endpoint",
+                              "--type", sample_type, "--json", "--top", "0"],
+                             capture_output=True, text=True, timeout=60)
+        sites = json.loads(out.stdout)["sites"]
+        return sum(s["value"] for s in sites if s["site"] != "endpoint=(none)")
+
+    def upload_endpoints(self, u, sample_type):
+        return sum(v for pairs, v in self.per_set(u, sample_type).items()
+                   if "endpoint" in dict(pairs))
+
+    def per_set(self, u, sample_type):
+        i = [t for t, _ in (("alloc_objects", 0), ("alloc_space", 0), ("inuse_objects", 0),
+                            ("inuse_space", 0))].index(sample_type)
+        return {pairs: sum(s["value"][i] for s in samples) for pairs, samples in u.series().items()}
+
+    def test_labels_arrive_as_series(self):
+        with Receiver() as r:
+            u = self.exact_server(r, labels="version=7", upload_label_sets=64)
+        inuse = {dict(k).get("endpoint"): 0 for k in u.series()}
+        for pairs, v in self.per_set(u, "inuse_space").items():
+            inuse[dict(pairs).get("endpoint")] = inuse.get(dict(pairs).get("endpoint"), 0) + v
+        self.assertEqual(inuse["/orders"], 1000 * 2048)
+        self.assertEqual(inuse["/catalog"], 512 * 16384)
+        self.assertTrue(all(dict(k).get("version") == "7" for k in u.series()))
+        endpoints = {dict(k).get("endpoint") for k in u.series()}
+        self.assertEqual(endpoints, {"/orders", "/catalog", "/search", None})
+
+    def test_label_sets_are_bounded_and_totals_kept(self):
+        with Receiver() as r:
+            full = self.exact_server(r, upload_label_sets=64)
+        with Receiver() as r:
+            few = self.exact_server(r, upload_label_sets=2)
+        self.assertGreater(len(full.series()), 10)  # 3 endpoints x 3 tenants, requests, ...
+        labelled = [k for k in few.series() if k]
+        real = [k for k in labelled if "other" not in dict(k).values()]
+        self.assertEqual(len(real), 2, few.series().keys())
+        # The heaviest sets keep their labels: in use, the cache's and the orders' largest.
+        self.assertTrue(all(dict(k)["endpoint"] in ("/catalog", "/search") for k in real), real)
+        for t in ("alloc_space", "inuse_space", "alloc_objects"):
+            self.assertEqual(self.upload_endpoints(few, t), self.file_endpoints(t), t)
+        with Receiver() as r:
+            none = self.exact_server(r, upload_label_sets=0, labels="version=7")
+        self.assertEqual(list(none.series()), [frozenset()])
+
+    def test_tags_and_the_limit_of_names(self):
+        # A label named like a tag is left out (the server ignores it); 24 tags leave room for
+        # 2 sample label names per series: the process's labels go first, then the last keys.
+        tags = ["tenant=fleet"] + ["t%d=x" % i for i in range(23)]
+        with Receiver() as r:
+            u = self.exact_server(r, tags=",".join(tags), labels="version=7,zone=a")
+        series = {frozenset(k for k, _ in pairs) for pairs in u.series()}
+        self.assertEqual(series, {frozenset({"endpoint", "version"}),
+                                  frozenset({"version", "zone"})}, series)
+        for smp in u.profile["sample"]:
+            self.assertNotIn("tenant", u.sample_labels(smp))
+        self.assertEqual(self.stderr.count("more labels than Pyroscope accepts"), 1, self.stderr)
 
 
 class Delivery(Upload):

@@ -7,11 +7,14 @@
  * shards and filter slots) while a reader polls the free-path filter and looks addresses up.
  * Intern tables: four threads intern the same stacks and sites in different orders and count
  * allocations and frees on the sites, while a reader takes snapshots and walks every published
- * stack. At the end every id agrees, every count is exact, every filter byte is back to zero.
+ * stack. Label sets: four threads derive the same sets in different orders (as
+ * heapsampler_label_set does) while a reader resolves every set published so far (as a dump
+ * does). At the end every id agrees, every count is exact, every filter byte is back to zero.
  */
 #include <pthread.h>
 #include <string.h>
 
+#include "labels.h"
 #include "live_table.h"
 #include "snapshot.h"
 #include "stack_table.h"
@@ -69,13 +72,57 @@ static void *intern_worker(void *arg)
         uintptr_t frames[3] = {0x400000 + k, 0x500000 + (k ^ 0x5555), 42};
         uint32_t stack, site;
         CHECK(hs_stack_intern(frames, 3, &stack) == HS_OK);
-        CHECK(hs_site_intern(stack, 16 + k % 7, &site) == HS_OK);
+        CHECK(hs_site_intern(stack, 16 + k % 7, 0, &site) == HS_OK);
         ids[t][k] = stack;
         hs_site_note_alloc(site);
         hs_site_note_alloc(site);
         hs_site_note_free(site);
     }
     return NULL;
+}
+
+#define LABEL_VALUES 64
+
+static uint32_t label_ids[THREADS][LABEL_VALUES];
+
+static void *label_worker(void *arg)
+{
+    int t = (int)(intptr_t)arg;
+    char endpoint[16], tenant[16];
+    for (int j = 0; j < LABEL_VALUES; j++) {
+        int k = (j * (2 * t + 1)) % LABEL_VALUES;
+        snprintf(endpoint, sizeof endpoint, "/e%d", k);
+        snprintf(tenant, sizeof tenant, "t%d", k % 5);
+        uint32_t a, b;
+        /* Half the threads set the endpoint first, half the tenant: the same set either way. */
+        if (t % 2) {
+            CHECK(hs_labels_with(HS_LABELS_NONE, "endpoint", endpoint, 8, &a) == HS_OK);
+            CHECK(hs_labels_with(a, "tenant", tenant, 8, &b) == HS_OK);
+        } else {
+            CHECK(hs_labels_with(HS_LABELS_NONE, "tenant", tenant, 8, &a) == HS_OK);
+            CHECK(hs_labels_with(a, "endpoint", endpoint, 8, &b) == HS_OK);
+        }
+        label_ids[t][k] = b;
+    }
+    return NULL;
+}
+
+static void *label_reader(void *arg)
+{
+    (void)arg;
+    uint64_t seen = 0;
+    hs_label_t pairs[HS_LABELS_MAX_PAIRS];
+    while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
+        hs_labels_stats_t st;
+        hs_labels_get_stats(&st);
+        for (uint32_t id = 1; id <= st.sets; id++) {
+            uint32_t n = hs_labels_get(id, pairs);
+            for (uint32_t i = 0; i < n; i++)
+                CHECK(pairs[i].key[0] && pairs[i].value[0]);
+            seen += n;
+        }
+    }
+    return (void *)(uintptr_t)seen;
 }
 
 static void *snapshot_reader(void *arg)
@@ -117,6 +164,15 @@ int main(void)
     for (size_t i = 0; i < snap.nrows; i++)
         CHECK(snap.rows[i].allocs == 2 * THREADS && snap.rows[i].live == THREADS);
     hs_snapshot_free(&snap);
+
+    run(label_worker, label_reader);
+    for (int k = 0; k < LABEL_VALUES; k++)
+        for (int t = 1; t < THREADS; t++)
+            CHECK(label_ids[t][k] == label_ids[0][k], "label set %d", k);
+    hs_labels_stats_t st;
+    hs_labels_get_stats(&st);
+    /* The pairs, the endpoints alone and the tenants alone. */
+    CHECK(st.sets == LABEL_VALUES + LABEL_VALUES + 5, "%u sets", st.sets);
     printf("tsan_tables: ok\n");
     return 0;
 }

@@ -520,6 +520,74 @@ Test(pprof_writer, go_tool_pprof_reads_it)
     cr_assert(strstr(out, "8.45kB total") || strstr(out, "8656B total"), "%s", out);
 }
 
+/*
+ * String labels: after the numeric "bytes" label, each row's (key, value) pairs as string
+ * labels, strings shared through the table; `go tool pprof -tagfocus` selects by them and
+ * `-tags` lists them.
+ */
+Test(pprof_writer, string_labels)
+{
+    fixture_t fx;
+    fixture_init(&fx, 1);
+    const hs_label_t orders[] = {{"endpoint", "/orders"}, {"tenant", "acme"}};
+    const hs_label_t users[] = {{"endpoint", "/users"}};
+    fx.rows[0].labels = orders;
+    fx.rows[0].nlabels = 2;
+    fx.rows[1].labels = users;
+    fx.rows[1].nlabels = 1;
+    fx.rows[4].labels = orders;
+    fx.rows[4].nlabels = 1;
+    Perftools__Profiles__Profile *p = encode(&fx.profile, 1);
+    check_invariants(p);
+    cr_assert_eq(p->n_sample, 4);
+    static const size_t nlabels[] = {3, 2, 1, 2}; /* rows 0, 1, 2, 4 */
+    for (size_t i = 0; i < 4; i++) {
+        const Perftools__Profiles__Sample *s = p->sample[i];
+        cr_assert_eq(s->n_label, nlabels[i], "sample %zu", i);
+        cr_assert_str_eq(str(p, s->label[0]->key), "bytes");
+        for (size_t k = 1; k < s->n_label; k++) {
+            cr_assert_eq(s->label[k]->num, 0);
+            cr_assert_neq(s->label[k]->str, 0);
+        }
+    }
+    cr_assert_str_eq(str(p, p->sample[0]->label[1]->key), "endpoint");
+    cr_assert_str_eq(str(p, p->sample[0]->label[1]->str), "/orders");
+    cr_assert_str_eq(str(p, p->sample[0]->label[2]->key), "tenant");
+    cr_assert_str_eq(str(p, p->sample[0]->label[2]->str), "acme");
+    cr_assert_str_eq(str(p, p->sample[1]->label[1]->str), "/users");
+    cr_assert_eq(p->sample[3]->label[1]->key, p->sample[0]->label[1]->key, "one string");
+    cr_assert_eq(p->sample[3]->label[1]->str, p->sample[0]->label[1]->str, "one string");
+    perftools__profiles__profile__free_unpacked(p, NULL);
+
+    if (!have_go())
+        return;
+    name_all(&fx.profile);
+    uint8_t *pb = NULL, *gz = NULL;
+    size_t pb_len = 0, gz_len = 0;
+    cr_assert_eq(hs_pprof_encode(&fx.profile, &pb, &pb_len), HS_OK);
+    cr_assert_eq(hs_compress(HS_COMPRESSION_GZIP, pb, pb_len, &gz, &gz_len), HS_OK);
+    snprintf(go_file, sizeof go_file, "/tmp/hs_test_pprof_labels.%d.pb.gz", (int)getpid());
+    cr_assert_eq(hs_output_write_atomic(go_file, gz, gz_len), HS_OK);
+    free(pb);
+    free(gz);
+    char cmd[512];
+    static char out[1 << 16];
+    /* inuse_space of the /orders rows: row 0 (400 B) and row 4 (8192 B) of 8656 B. */
+    snprintf(cmd, sizeof cmd,
+             "go tool pprof -top -symbolize=none -tagfocus endpoint=/orders %s 2>&1", go_file);
+    int rc = run_capture(cmd, out, sizeof out);
+    cr_log_info("go tool pprof -tagfocus:\n%s", out);
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_assert(strstr(out, "accounting for 8.39kB, 99.26% of 8.45kB total"), "%s", out);
+    snprintf(cmd, sizeof cmd, "go tool pprof -tags -symbolize=none %s 2>&1", go_file);
+    rc = run_capture(cmd, out, sizeof out);
+    cr_log_info("go tool pprof -tags:\n%s", out);
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_assert(strstr(out, "endpoint:"), "%s", out);
+    cr_assert(strstr(out, "/orders"), "%s", out);
+    cr_assert(strstr(out, "tenant:"), "%s", out);
+}
+
 static double now_ms(void)
 {
     struct timespec ts;

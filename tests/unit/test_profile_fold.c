@@ -315,3 +315,72 @@ Test(profile_fold, unused_functions_mappings_and_strings_are_not_written)
     hs_symbolizer_free(sym);
     hs_modules_free(&mods);
 }
+
+/* The string label of key in sample s, or NULL. */
+static const char *label_of(const hs_pprof_t *p, const hs_pb_sample_t *s, const char *key)
+{
+    return hs_pprof_label_str(p, s, key);
+}
+
+/*
+ * Labels as a server that makes series of them takes them: labels named in drop go, a sample
+ * keeps at most max_names string labels, the heaviest max_sets sets keep their values and the
+ * others become "other"; numeric labels and every total stay.
+ */
+Test(profile_fold, labels_restricted_for_a_server)
+{
+    synth_t s;
+    synth_init(&s, 40, 3);
+    static const char *const endpoints[] = {"/a", "/b", "/c", "/d"};
+    hs_label_t labels[40][3];
+    for (size_t i = 0; i < 40; i++) {
+        labels[i][0] = (hs_label_t){"endpoint", endpoints[i % 4]};
+        labels[i][1] = (hs_label_t){"region", "eu"};
+        labels[i][2] = (hs_label_t){"tenant", i % 2 ? "t1" : "t2"};
+        s.rows[i].labels = labels[i];
+        s.rows[i].nlabels = 3;
+        s.rows[i].allocs = (i % 4 == 2) ? 1000 : (i % 4 == 0) ? 500 : 1; /* /c, then /a */
+        s.rows[i].live = 0;
+    }
+    hs_pprof_t in, out;
+    encode(&s.profile, &in, NULL);
+    const char *drop[] = {"region"};
+    hs_profile_fold_labels_t lp = {.drop = drop, .ndrop = 1, .max_names = 1, .max_sets = 2};
+    uint8_t *buf;
+    size_t len;
+    cr_assert_eq(hs_profile_fold_pack_labels(&in, 16000, 4 << 20, &lp, &buf, &len, NULL), HS_OK);
+    parse(buf, len, &out);
+    free(buf);
+    int64_t a[4], b[4];
+    totals(&in, a);
+    totals(&out, b);
+    cr_assert_eq(memcmp(a, b, sizeof a), 0);
+    cr_assert_eq(out.pb->n_sample, 40);
+    size_t other = 0;
+    for (size_t i = 0; i < out.pb->n_sample; i++) {
+        const hs_pb_sample_t *smp = out.pb->sample[i];
+        int64_t size;
+        cr_assert(hs_pprof_label_num(&out, smp, "bytes", &size));
+        cr_assert_null(label_of(&out, smp, "region"), "dropped");
+        cr_assert_null(label_of(&out, smp, "tenant"), "beyond max_names");
+        const char *e = label_of(&out, smp, "endpoint");
+        cr_assert_not_null(e);
+        if (strcmp(e, "other") == 0)
+            other++;
+        else
+            cr_assert(strcmp(e, "/c") == 0 || strcmp(e, "/a") == 0, "%s: not among the heaviest", e);
+    }
+    cr_assert_eq(other, 20, "/b and /d folded");
+    hs_pprof_free(&out);
+
+    /* No room for names: no string label at all. */
+    lp.max_names = 0;
+    cr_assert_eq(hs_profile_fold_pack_labels(&in, 16000, 4 << 20, &lp, &buf, &len, NULL), HS_OK);
+    parse(buf, len, &out);
+    free(buf);
+    for (size_t i = 0; i < out.pb->n_sample; i++)
+        cr_assert_eq(out.pb->sample[i]->n_label, 1, "only bytes");
+    hs_pprof_free(&out);
+    hs_pprof_free(&in);
+    synth_free(&s);
+}

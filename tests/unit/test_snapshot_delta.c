@@ -1,7 +1,7 @@
 /*
  * test_snapshot_delta.c - increments of sampled allocations between two snapshots (rows keyed
- * by stack and size; never negative; new rows whole; live counts untouched; the baseline to
- * keep is the second snapshot's).
+ * by stack, size and label set; never negative; new rows whole; live counts untouched; the
+ * baseline to keep is the second snapshot's).
  */
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -73,6 +73,25 @@ Test(snapshot_delta, increments)
     hs_snapshot_delta_free(b2);
     hs_snapshot_delta_free(b3);
     hs_snapshot_delta_free(b4);
+}
+
+Test(snapshot_delta, label_sets_are_rows_of_their_own)
+{
+    /* One stack and size with two label sets: each row has its own increment. */
+    hs_snapshot_stack_t stacks[4];
+    hs_snapshot_row_t r1[] = {{0, 16, 5, 0, 1}, {0, 16, 9, 0, 2}};
+    hs_snapshot_row_t r2[] = {{0, 16, 6, 0, 1}, {0, 16, 20, 0, 2}, {0, 16, 4, 4, 3}};
+    hs_snapshot_t s1, s2;
+    snap_init(&s1, r1, 2, stacks);
+    snap_init(&s2, r2, 3, stacks);
+    hs_snapshot_delta_t *b1, *b2;
+    cr_assert_eq(hs_snapshot_delta_base(&s1, &b1), HS_OK);
+    cr_assert_eq(hs_snapshot_delta_apply(b1, &s2, &b2, NULL), HS_OK);
+    cr_assert_eq(r2[0].allocs, 1);
+    cr_assert_eq(r2[1].allocs, 11);
+    cr_assert_eq(r2[2].allocs, 4);
+    hs_snapshot_delta_free(b1);
+    hs_snapshot_delta_free(b2);
 }
 
 Test(snapshot_delta, many_rows_in_the_baseline)

@@ -36,9 +36,9 @@ Test(stack_table, sites_per_size_with_counters)
 {
     cr_assert_eq(hs_stack_table_init(1000, 1000), HS_OK);
     uint32_t s1, s2, s3;
-    cr_assert_eq(hs_site_intern(5, 100, &s1), HS_OK);
-    cr_assert_eq(hs_site_intern(5, 200, &s2), HS_OK);
-    cr_assert_eq(hs_site_intern(5, 100, &s3), HS_OK);
+    cr_assert_eq(hs_site_intern(5, 100, 0, &s1), HS_OK);
+    cr_assert_eq(hs_site_intern(5, 200, 0, &s2), HS_OK);
+    cr_assert_eq(hs_site_intern(5, 100, 0, &s3), HS_OK);
     cr_assert_eq(s1, s3);
     cr_assert_neq(s1, s2);
     hs_site_note_alloc(s1);
@@ -51,7 +51,24 @@ Test(stack_table, sites_per_size_with_counters)
     cr_assert(hs_site_key(s2, &k));
     cr_assert_eq(k.stack_id, 5);
     cr_assert_eq(k.size, 200);
+    cr_assert_eq(k.labels, 0);
     cr_assert(!hs_site_key(999, &k));
+}
+
+Test(stack_table, sites_per_label_set)
+{
+    /* Samples of one stack and size with other labels are other rows, kept apart until freed. */
+    cr_assert_eq(hs_stack_table_init(1000, 1000), HS_OK);
+    uint32_t a, b, c;
+    cr_assert_eq(hs_site_intern(7, 64, 3, &a), HS_OK);
+    cr_assert_eq(hs_site_intern(7, 64, 4, &b), HS_OK);
+    cr_assert_eq(hs_site_intern(7, 64, 3, &c), HS_OK);
+    cr_assert_neq(a, b);
+    cr_assert_eq(a, c);
+    hs_site_key_t k;
+    cr_assert(hs_site_key(b, &k));
+    cr_assert_eq(k.labels, 4);
+    cr_assert_eq(k.stack_id, 7);
 }
 
 Test(stack_table, full_table_keeps_existing)
