@@ -12,7 +12,8 @@
  *     cpu_first_ms=f cpu_median_ms=m cpu_max_ms=x" (the first one also starts the writer
  *     thread and reads the symbol tables). The cpu_ figures are the writer thread's time on a
  *     CPU during each dump (/proc/self/task/TID/schedstat): the wall time also holds the time
- *     it waited for a core, which on a busy machine is most of it (the writer runs at nice 10).
+ *     it waited for a core, which on a busy machine is most of it (the writer runs as
+ *     SCHED_BATCH: it waits for its turn rather than preempting the program).
  *   hs_bench_dump pause THREADS MILLISECONDS
  *     THREADS threads churn malloc/free (default rate) and measure the longest gap between
  *     two checks of the clock 16 pairs apart, first for MILLISECONDS with no dump, then for
