@@ -13,7 +13,8 @@
  * profile, written under both names.
  *
  * Speed: far from the limit the thread looks every HS_MEMWATCH_FAR_NS, in the close range
- * every HS_MEMWATCH_CLOSE_NS and also whenever the kernel signals (the descriptors below).
+ * every HS_MEMWATCH_CLOSE_NS while the usage rises (backing off to HS_MEMWATCH_STEADY_NS while
+ * it stays put) and also whenever the kernel signals (the descriptors below).
  * Between looks the sampler's in-use estimate stands for the usage: after each look the
  * sampler's mark is set at the estimate that corresponds to the next level of interest (the
  * usage measured, plus the distance to that level), and a sample that reaches it pokes the
@@ -63,6 +64,7 @@
 #define HS_MEMWATCH_NEAR_DEFAULT  50 /* ... or here, when there are no thresholds */
 #define HS_MEMWATCH_REARM         10 /* points below a threshold that arm it again */
 #define HS_MEMWATCH_CLOSE_NS      (20 * 1000000ull)
+#define HS_MEMWATCH_STEADY_NS     (320 * 1000000ull) /* the close range, the usage steady */
 #define HS_MEMWATCH_FAR_NS        (500 * 1000000ull)
 #define HS_MEMWATCH_LIMIT_NS      (2000 * 1000000ull)
 #define HS_MEMWATCH_DUMP_BASE     ((uint64_t)3 << 19) /* 1.5 MiB: see README.md, Overhead */
@@ -87,7 +89,9 @@ static struct {
     unsigned near_pct;
     hs_memlimit_t limit; /* bytes 0: unknown */
     uint64_t next_limit_ns;
-    uint64_t armed[2]; /* thresholds armed, as in hs_config_percents_t */
+    uint64_t period_ns;  /* between looks in the close range */
+    uint64_t last_usage; /* at the last look */
+    uint64_t armed[2];   /* thresholds armed, as in hs_config_percents_t */
     uint64_t peak_level;
     unsigned pending_threshold;
     bool pending_peak;
@@ -254,12 +258,15 @@ static void hs_memwatch_notes_open(void)
     errno = saved;
 }
 
-/* Clear what the kernel signalled, so that the next wait does not return at once. */
-static void hs_memwatch_notes_drain(const hs_writer_wait_t *wait)
+/* Clear what the kernel signalled, so that the next wait does not return at once. Returns
+ * whether it signalled anything. */
+static bool hs_memwatch_notes_drain(const hs_writer_wait_t *wait)
 {
+    bool signalled = false;
     for (nfds_t i = 0; i < wait->nfds; i++) {
         if (!wait->fds[i].revents)
             continue;
+        signalled = true;
         for (int k = 0; k < M.nnotes; k++) {
             hs_memwatch_note_t *n = &M.notes[k];
             if (n->fd != wait->fds[i].fd)
@@ -276,6 +283,7 @@ static void hs_memwatch_notes_drain(const hs_writer_wait_t *wait)
                 (void)!pread(n->fd, &c, 1, 0);
         }
     }
+    return signalled;
 }
 
 /* ---- limit, usage, reserve ---------------------------------------------------------------- */
@@ -438,7 +446,7 @@ unsigned hs_memwatch_look(void *arg, hs_writer_wait_t *wait)
 {
     (void)arg;
     uint64_t now = hs_os_monotonic_ns();
-    hs_memwatch_notes_drain(wait);
+    bool signalled = hs_memwatch_notes_drain(wait);
     wait->nfds = 0;
     wait->deadline_ns = now + HS_MEMWATCH_FAR_NS;
     if (now >= M.next_limit_ns) {
@@ -451,8 +459,18 @@ unsigned hs_memwatch_look(void *arg, hs_writer_wait_t *wait)
     if (!M.enabled || !hs_memwatch_usage(near, &usage, &src))
         return 0;
     unsigned events = hs_memwatch_evaluate(usage);
+    /* In the close range, a look every 20 ms while the usage moves up (or the kernel or the
+     * sampler says it may have); twice as long after each look that found it steady, up to
+     * HS_MEMWATCH_STEADY_NS: a program that sits at 60% of its limit is not polled 50 times a
+     * second for ever, and its marks still poke the thread at once. */
+    bool rising = usage > M.last_usage + hs_memwatch_level(1) / 2;
+    M.last_usage = usage;
     if (usage >= near) {
-        wait->deadline_ns = now + HS_MEMWATCH_CLOSE_NS;
+        if (rising || signalled || events || M.period_ns < HS_MEMWATCH_CLOSE_NS)
+            M.period_ns = HS_MEMWATCH_CLOSE_NS;
+        else if (M.period_ns < HS_MEMWATCH_STEADY_NS)
+            M.period_ns *= 2;
+        wait->deadline_ns = now + M.period_ns;
         wait->urgent = true;
         hs_memwatch_reserve_take(hs_memwatch_reserve_size(), usage);
         if (!M.notes_tried)

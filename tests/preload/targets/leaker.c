@@ -11,7 +11,8 @@
  * ends when its memory does: killed by the OOM killer in a memory cgroup, or, when malloc fails
  * (RLIMIT_AS), with "leaker: out of memory after N MiB" and exit status 3; or after -m MiB
  * (default 0: no end) with "leaker: done N MiB" and 0, or with -w "leaker: waiting" and a wait
- * for a signal. Every second it prints the MiB leaked so far ("leaker: N MiB"). -s installs a
+ * for a signal. It says "leaker: leaking" when it starts to, and every second after it the MiB
+ * leaked so far ("leaker: N MiB"). -s installs a
  * SIGTERM handler of its own (it prints "leaker: SIGTERM" and exits 0) or ignores SIGTERM.
  * -c makes a sawtooth (one thread): each time it holds -m MiB it frees its newest blocks down
  * to -k MiB ("leaker: down to K MiB") and grows again, CYCLES times, then goes on as above.
@@ -153,6 +154,8 @@ int main(int argc, char **argv)
         return 1;
     for (int i = 0; i < 4; i++)
         config_site(i);
+    printf("leaker: leaking\n");
+    fflush(stdout);
     start = now();
     pthread_t tid[64];
     for (int i = 1; i < threads; i++)
