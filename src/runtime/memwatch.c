@@ -33,7 +33,8 @@
  *
  * The reserve: in the close range the watch maps and touches memory the size of the estimated
  * dump (HS_MEMWATCH_DUMP_BASE + HS_MEMWATCH_DUMP_PER_SITE per site, at most a tenth of the
- * limit), while the next threshold leaves room for it. Each dump gives it back first (its
+ * limit), while the next threshold leaves room for it, in a process that holds at least an
+ * eighth of its group's usage. Each dump gives it back first (its
  * pages leave the cgroup's usage, so the dump can take as many without passing the limit) and
  * takes back afterwards what the dump did not keep in the writer's heap (measured as the
  * resident set's change; the heap keeps most of a dump's memory for the next one). The figures
@@ -67,8 +68,9 @@
 #define HS_MEMWATCH_STEADY_NS     (320 * 1000000ull) /* the close range, the usage steady */
 #define HS_MEMWATCH_FAR_NS        (500 * 1000000ull)
 #define HS_MEMWATCH_LIMIT_NS      (2000 * 1000000ull)
-#define HS_MEMWATCH_DUMP_BASE     ((uint64_t)3 << 19) /* 1.5 MiB: see README.md, Overhead */
+#define HS_MEMWATCH_DUMP_BASE     ((uint64_t)3 << 19) /* 1.5 MiB: README.md, the OOM killer */
 #define HS_MEMWATCH_DUMP_PER_SITE 640
+#define HS_MEMWATCH_RESERVE_SHARE 8 /* in a group, only a process with 1/8 of its usage */
 #define HS_MEMWATCH_RESERVE_MIN   ((size_t)64 << 10)
 #define HS_MEMWATCH_PSI_TRIGGER   "some 150000 1000000"
 #define HS_MEMWATCH_PSI_TRIGGER2  "some 150000 2000000" /* the shortest window without privilege */
@@ -354,11 +356,21 @@ static uint64_t hs_memwatch_next_threshold(uint64_t usage)
     return 0;
 }
 
-/* Map and touch len bytes, when the next threshold leaves room for them. */
+/*
+ * Map and touch len bytes, when the next threshold leaves room for them, and when this process
+ * is one of the big ones of its group: every profiled process of a group shared by many (a
+ * server's workers) watches the same usage, and a reserve in each of them would fill the
+ * group by itself; the OOM killer takes the biggest, whose evidence matters.
+ */
 static void hs_memwatch_reserve_take(size_t len, uint64_t usage)
 {
     uint64_t next = hs_memwatch_next_threshold(usage);
     if (M.reserve || len < HS_MEMWATCH_RESERVE_MIN || !next || usage + len >= next)
+        return;
+    bool shared = M.limit.source == HS_MEMLIMIT_CGROUP1 ||
+                  M.limit.source == HS_MEMLIMIT_CGROUP2_MAX ||
+                  M.limit.source == HS_MEMLIMIT_CGROUP2_HIGH;
+    if (shared && hs_memwatch_rss() < usage / HS_MEMWATCH_RESERVE_SHARE)
         return;
     volatile char *p = hs_os_map(len);
     if (!p)
