@@ -21,6 +21,12 @@ Every figure is measured against a baseline measured in the same run:
 * the label API (bench/labels.c): heapsampler_label_set as a request handler calls it, clear,
   save+restore, each against an unsampled malloc+free pair timed in the same process, and the
   instructions of one label_set (callgrind).
+* the memory limit's watch (section "Memory limit"): its instructions per malloc+free pair
+  (churn under callgrind with the watch on, the default, against the watch off), the CPU time
+  of its looks in an idle program, the memory a dump needs (the peak RSS growth of a dump of
+  10,000 stacks, first and later ones), and the fastest leak that still leaves a profile above
+  70% and 80% of a 128 MiB memory cgroup before the OOM killer comes (needs root and a memory
+  controller: tests/lib/cgroups.py; n/a otherwise).
 
 heaptrack and jemalloc (prof:true,lg_prof_sample:19, against the same jemalloc without
 profiling) columns appear when they are installed. The unwinder section (libunwind vs frame
@@ -60,6 +66,12 @@ SIZES = {
                   pause_runs=1),
 }
 SAMPLE_DEPTH = 70  # recursion depth of hs_bench_sample: 64 frames are captured
+OOM_LIMIT = 128 << 20
+# Leak rates tried in the memory cgroup, MiB/s (0: as fast as the leaker can), and runs of each.
+OOM_RATES = {"full": [64, 128, 256, 512, 1024, 2048, 0], "quick": [256, 0]}
+OOM_RUNS = {"full": 3, "quick": 1}
+WATCH_SECONDS = {"full": 10, "quick": 1}
+WATCH_OFF = {"HEAPSAMPLER_MEMORY_THRESHOLDS": "off", "HEAPSAMPLER_PEAK_STEP": "0"}
 JEMALLOC_PROF = "prof:true,lg_prof_sample:19"
 MIB = 1 << 20
 
@@ -99,8 +111,10 @@ class Bench:
         self.dumpb = os.path.join(self.build, "bench", "hs_bench_dump")
         self.rss = os.path.join(self.build, "bench", "hs_bench_rss")
         self.labels = os.path.join(self.build, "bench", "hs_bench_labels")
+        self.watchb = os.path.join(self.build, "bench", "hs_bench_watch")
+        self.leaker = os.path.join(self.build, "tests", "hs_target_leaker")
         for f in (self.lib, self.floor, self.churn, self.sample, self.dumpb, self.rss,
-                  self.labels):
+                  self.labels, self.watchb):
             if not os.path.exists(f):
                 raise Failure("%s is not built (run scripts/bench.sh without --no-build)" % f)
         self.sqlite = shutil.which("sqlite3")
@@ -301,6 +315,10 @@ class Bench:
             for c, e in cfg.items():
                 jobs[("churn%d" % t, c)] = ([self.churn, str(t), str(s["churn_cg_pairs"])],
                                             self.env(e), None, "churn_loop")
+        # The memory watch off: what it adds to a pair (nothing but on the slow path).
+        jobs[("churn1", "heapsampler-nowatch")] = (
+            [self.churn, "1", str(s["churn_cg_pairs"])],
+            self.env(self.hs_env(**dict(fixed, **WATCH_OFF))), None, "churn_loop")
         for key in ("python", "sqlite"):
             if key not in wl:
                 continue
@@ -399,6 +417,140 @@ class Bench:
                     raise Failure("hs_bench_dump pause printed %r" % out)
                 res[k] = res[k] + float(vals[k]) if k == "dumps" else max(res[k], float(vals[k]))
         self.pause_res = res
+
+    # ---- the memory limit --------------------------------------------------------------------
+
+    def watch_cost(self):
+        """CPU time of the watch's looks in an idle program holding 40 MiB: in the close range
+        (a 50 MiB limit, the one threshold at 95%), far from it (400 MiB), and off."""
+        secs = WATCH_SECONDS["quick" if self.args.quick else "full"]
+        cfgs = {"close": {"HEAPSAMPLER_MEMORY_LIMIT": "50M",
+                          "HEAPSAMPLER_MEMORY_THRESHOLDS": "95", "HEAPSAMPLER_PEAK_STEP": "0"},
+                "far": {"HEAPSAMPLER_MEMORY_LIMIT": "400M", "HEAPSAMPLER_MEMORY_THRESHOLDS": "95",
+                        "HEAPSAMPLER_PEAK_STEP": "0"},
+                "off": dict(WATCH_OFF, HEAPSAMPLER_MEMORY_LIMIT="50M")}
+        self.watch_res = {}
+        for name, extra in cfgs.items():
+            log("memory watch: %s, %d s" % (name, secs))
+            _, out, _ = self.run([self.watchb, "40", str(secs)], self.env(self.hs_env(**extra)))
+            m = re.search(r"cpu_us=(\d+) seconds=([\d.]+)", out)
+            if not m:
+                raise Failure("hs_bench_watch printed %r" % out)
+            self.watch_res[name] = int(m.group(1)) / float(m.group(2))  # us of CPU per second
+
+    def dump_memory(self):
+        """The peak RSS growth of dumps of 10,000 stacks (hs_bench_dump memory)."""
+        self.dump_mem_res = {}
+        for level in ("functions", "lines"):
+            log("dump memory, symbolize=%s" % level)
+            _, out, _ = self.run([self.dumpb, "memory", str(self.size["dumps"])],
+                                 self.env(self.hs_env(HEAPSAMPLER_SYMBOLIZE=level)))
+            m = re.search(r"sites=(\d+) first_kib=(-?\d+) later_max_kib=(-?\d+)", out)
+            if not m:
+                raise Failure("hs_bench_dump memory printed %r" % out)
+            self.dump_mem_res[level] = (int(m.group(1)), int(m.group(2)) * 1024,
+                                        int(m.group(3)) * 1024)
+
+    def oom_leaks(self):
+        """Leaks at increasing rates in a 128 MiB memory cgroup, default settings but a one-hour
+        interval: per rate, how many runs left a profile (threshold or peak) recording a
+        working set of 70% and 80% of the limit or more, and the highest recorded."""
+        self.oom_res, self.oom_note = {}, None
+        if not os.path.exists(self.leaker):
+            self.oom_note = "%s is not built" % self.leaker
+            return
+        sys.path.insert(0, os.path.join(SOURCE, "tests", "lib"))
+        import cgroups
+        import unittest
+        mode = "quick" if self.args.quick else "full"
+        for rate in OOM_RATES[mode]:
+            res = []
+            for rnd in range(OOM_RUNS[mode]):
+                log("OOM kill: %s MiB/s, run %d/%d" % (rate or "unbounded", rnd + 1,
+                                                       OOM_RUNS[mode]))
+                out = os.path.join(self.tmp, "oom")
+                shutil.rmtree(out, ignore_errors=True)
+                os.makedirs(out)
+                env = self.env({"LD_PRELOAD": self.lib, "HEAPSAMPLER_OUTPUT": out + "/",
+                                "HEAPSAMPLER_INTERVAL": "1h"})
+                try:
+                    with cgroups.MemoryGroup(OOM_LIMIT) as g:
+                        p = subprocess.Popen([self.leaker, "-r", str(rate)], env=env,
+                                             preexec_fn=g.join, stdout=subprocess.PIPE,
+                                             stderr=subprocess.DEVNULL, text=True)
+                        p.stdout.readline()  # "leaker: leaking": from here to the kill
+                        t0 = time.monotonic()
+                        p.wait(timeout=300)
+                        secs = time.monotonic() - t0
+                        p.stdout.close()
+                        kills = g.oom_kills()
+                except unittest.SkipTest as e:
+                    self.oom_note = str(e)
+                    return
+                if p.returncode != -9 or kills < 1:
+                    raise Failure("the leaker at %s MiB/s was not killed by the OOM killer "
+                                  "(status %d, %d kills)" % (rate, p.returncode, kills))
+                res.append((secs, self.highest_usage(out)))
+            self.oom_res[rate] = res
+
+    @staticmethod
+    def highest_usage(out):
+        """The highest memory.usage recorded in the profiles of out, as a share of the limit."""
+        best = 0.0
+        for f in os.listdir(out):
+            if ".tmp." in f or not f.endswith(".pb.gz"):
+                continue
+            p = subprocess.run(["go", "tool", "pprof", "-comments", os.path.join(out, f)],
+                               capture_output=True, text=True)
+            m = re.search(r"memory\.usage=(\d+)", p.stdout)
+            if m:
+                best = max(best, int(m.group(1)) / OOM_LIMIT)
+        return best
+
+    def memory_table(self):
+        lines = ["| measure | measured |", "|---|---|"]
+        if ("churn1", "heapsampler-nowatch") in self.instr:
+            d = (self.instr[("churn1", "heapsampler")] -
+                 self.instr[("churn1", "heapsampler-nowatch")]) / self.size["churn_cg_pairs"]
+            lines.append("| memory watch: instructions per malloc+free pair, on minus off | "
+                         "%.3f |" % d)
+        else:
+            lines.append("| memory watch: instructions per malloc+free pair, on minus off | "
+                         "n/a (valgrind not installed) |")
+        w = self.watch_res
+        lines.append("| memory watch: CPU of its looks, idle program | close range (usage "
+                     "steady): %.0f us/s (%.3f%% of a core); far: %.0f us/s; off: %.0f us/s |" % (
+                         w["close"], w["close"] / 1e4, w["far"], w["off"]))
+        for level, (sites, first, later) in self.dump_mem_res.items():
+            lines.append("| dump of %d stacks (symbolize=%s): peak RSS growth | first dump %.1f "
+                         "MiB (writer thread, symbol tables); later dumps at most %.2f MiB |" % (
+                             sites, level, first / MIB, later / MIB))
+        if self.oom_note:
+            for pct in (70, 80):
+                lines.append("| fastest leak leaving a profile above %d%% of a 128 MiB cgroup, "
+                             "every run | n/a (%s) |" % (pct, self.oom_note))
+            return lines
+        fastest = {70: None, 80: None}
+        for rate, res in self.oom_res.items():
+            for pct in fastest:
+                if all(best >= pct / 100 for _, best in res):
+                    mib_s = rate or OOM_LIMIT / MIB / statistics.median(s for s, _ in res)
+                    if fastest[pct] is None or mib_s > fastest[pct][0]:
+                        fastest[pct] = (mib_s, rate == 0)
+        for pct, f in fastest.items():
+            val = "none of the rates tried" if f is None else "%.0f MiB/s%s" % (
+                f[0], " (as fast as the leaker runs: the limit over the time from its first "
+                      "block to the kill)" if f[1] else "")
+            lines.append("| fastest leak leaving a profile above %d%% of a 128 MiB cgroup, every "
+                         "run | %s |" % (pct, val))
+        lines += ["", "| leak rate | runs | killed after (median) | runs with a profile >= 70% "
+                  "| >= 80% | highest profile (median) |", "|---|---|---|---|---|---|"]
+        for rate, res in self.oom_res.items():
+            lines.append("| %s | %d | %.2f s | %d | %d | %.0f%% |" % (
+                "%d MiB/s" % rate if rate else "unbounded", len(res),
+                statistics.median(s for s, _ in res), sum(b >= 0.7 for _, b in res),
+                sum(b >= 0.8 for _, b in res), 100 * statistics.median(b for _, b in res)))
+        return lines
 
     @staticmethod
     def reported_memory(stderr):
@@ -639,6 +791,7 @@ class Bench:
         out += ["", "### Wall time", ""] + self.wall_table()
         out += ["", "### Instructions (callgrind)", ""] + self.instr_table()
         out += ["", "### Unwinder: libunwind vs frame pointers", ""] + self.unwinder_table()
+        out += ["", "### Memory limit", ""] + self.memory_table()
         load1 = os.getloadavg()[0]
         out += ["", "Load average at the end: %.2f. Wall times on a shared machine swing by "
                 "several percent between runs; instruction counts do not." % load1]
@@ -654,6 +807,9 @@ class Bench:
             self.dumps()
             self.pauses()
             self.memory()
+            self.watch_cost()
+            self.dump_memory()
+            self.oom_leaks()
             self.instructions()
             self.report()
         finally:

@@ -12,7 +12,8 @@
  *     cpu_first_ms=f cpu_median_ms=m cpu_max_ms=x" (the first one also starts the writer
  *     thread and reads the symbol tables). The cpu_ figures are the writer thread's time on a
  *     CPU during each dump (/proc/self/task/TID/schedstat): the wall time also holds the time
- *     it waited for a core, which on a busy machine is most of it (the writer runs at nice 10).
+ *     it waited for a core, which on a busy machine is most of it (the writer runs as
+ *     SCHED_BATCH: it waits for its turn rather than preempting the program).
  *   hs_bench_dump pause THREADS MILLISECONDS
  *     THREADS threads churn malloc/free (default rate) and measure the longest gap between
  *     two checks of the clock 16 pairs apart, first for MILLISECONDS with no dump, then for
@@ -24,6 +25,12 @@
  *     (getrusage RUSAGE_THREAD, read after every gap over 20 us) grew during it: it waited
  *     for a lock, a page fault under the mmap lock, or I/O. That is what a dump must not
  *     cause.
+ *
+ *   hs_bench_dump memory N
+ *     The memory a dump needs: before each of N + 1 dumps the process's peak RSS is reset
+ *     (/proc/self/clear_refs), after it the peak is read: "memory stacks=S sites=X
+ *     first_kib=F later_max_kib=L" (the first dump also starts the writer thread and reads the
+ *     symbol tables, and the writer keeps most of its memory in its heap for the next ones).
  *
  * Without the profiler (no heapsampler_dump symbol) it prints "no profiler" and exits 0.
  */
@@ -114,6 +121,55 @@ static uint64_t run_ns(long tid)
     return run;
 }
 
+/* ---- memory -------------------------------------------------------------------------------- */
+
+/* A "Key:   N kB" line of /proc/self/status, in KiB (-1 if absent). */
+static long status_kib(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    size_t n = strlen(key);
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, key, n) == 0 && line[n] == ':')
+            v = strtol(line + n + 1, NULL, 10);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* The peak RSS starts again from the current RSS. */
+static int reset_peak(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    int ok = f && fputs("5", f) >= 0;
+    return f && fclose(f) == 0 && ok;
+}
+
+static int memory(int n, const heapsampler_stats_t *st)
+{
+    long first = 0, later = 0;
+    for (int i = 0; i <= n; i++) {
+        if (!reset_peak()) {
+            perror("/proc/self/clear_refs");
+            return 1;
+        }
+        long rss = status_kib("VmRSS");
+        if (heapsampler_dump() != 0) {
+            perror("heapsampler_dump");
+            return 1;
+        }
+        long extra = status_kib("VmHWM") - rss;
+        if (i == 0)
+            first = extra;
+        else if (extra > later)
+            later = extra;
+    }
+    printf("memory stacks=%llu sites=%llu first_kib=%ld later_max_kib=%ld\n",
+           (unsigned long long)st->stacks, (unsigned long long)st->sites, first, later);
+    return 0;
+}
+
 /* ---- pauses -------------------------------------------------------------------------------- */
 
 struct gaps {
@@ -192,8 +248,9 @@ static void sleep_ms(int ms)
 
 int main(int argc, char **argv)
 {
-    if (argc < 3 || (strcmp(argv[1], "dump") && strcmp(argv[1], "pause"))) {
-        fprintf(stderr, "usage: %s dump N | pause THREADS MILLISECONDS\n", argv[0]);
+    if (argc < 3 ||
+        (strcmp(argv[1], "dump") && strcmp(argv[1], "pause") && strcmp(argv[1], "memory"))) {
+        fprintf(stderr, "usage: %s dump N | memory N | pause THREADS MILLISECONDS\n", argv[0]);
         return 2;
     }
     if (!heapsampler_dump) {
@@ -205,6 +262,10 @@ int main(int argc, char **argv)
     if (heapsampler_get_stats(&st, sizeof st) != 0)
         return 1;
 
+    if (strcmp(argv[1], "memory") == 0) {
+        int n = atoi(argv[2]);
+        return n < 0 || n > 1000 ? 2 : memory(n, &st);
+    }
     if (strcmp(argv[1], "dump") == 0) {
         int n = atoi(argv[2]);
         if (n < 1 || n > 1000)

@@ -2,7 +2,8 @@
  * leak_analysis.c - profile files to fitted per-process series (see leak_analysis.h).
  *
  * Grouping: files are sorted by (pid, seq, path) once all are collected, so that a process's
- * files are consecutive and in the order the library wrote them; points are put in time order
+ * files are consecutive and in the order the library wrote them (peak profiles are collected
+ * apart, and only their metadata is read); points are put in time order
  * by hs_series_fit all the same (a name is a hint, time_nanos is the fact). Files without a pid
  * in their names sort first (pid -1) and form one group.
  *
@@ -35,18 +36,22 @@ static bool hs_leak_analysis_profile_name(const char *name)
 
 static hs_err_t hs_leak_analysis_add_file(hs_leak_analysis_t *a, const char *path)
 {
-    if (hs_array_reserve((void **)&a->files, &a->files_cap, a->nfiles + 1, sizeof *a->files, 64) !=
-        HS_OK)
+    hs_output_name_t parsed;
+    bool named = hs_output_parse_name(path, &parsed) == HS_OK;
+    bool peak = named && parsed.peak;
+    hs_leak_file_t **list = peak ? &a->peaks : &a->files;
+    size_t *n = peak ? &a->npeaks : &a->nfiles;
+    if (hs_array_reserve((void **)list, peak ? &a->peaks_cap : &a->files_cap, *n + 1, sizeof **list,
+                         64) != HS_OK)
         return HS_ERR_NOMEM;
-    hs_leak_file_t *f = &a->files[a->nfiles];
+    hs_leak_file_t *f = &(*list)[*n];
+    memset(f, 0, sizeof *f);
     f->path = strdup(path);
     if (!f->path)
         return HS_ERR_NOMEM;
-    hs_output_name_t parsed;
-    bool numbered = hs_output_parse_name(path, &parsed) == HS_OK && parsed.numbered;
-    f->pid = numbered ? (long)parsed.pid : -1;
+    f->pid = named && (parsed.numbered || peak) ? (long)parsed.pid : -1;
     f->seq = parsed.seq;
-    a->nfiles++;
+    (*n)++;
     return HS_OK;
 }
 
@@ -119,8 +124,9 @@ static int hs_leak_analysis_file_cmp(const void *a, const void *b)
 
 /* ---- series ------------------------------------------------------------------------------ */
 
-/* Load files[first .. first + n) of a as p's series; *kept: some sample matched q's focus. */
-static hs_err_t hs_leak_analysis_load(const hs_leak_analysis_t *a, hs_leak_process_t *p,
+/* Load files[first .. first + n) of a as p's series, and their origins; *kept: some sample matched
+ * q's focus. */
+static hs_err_t hs_leak_analysis_load(hs_leak_analysis_t *a, hs_leak_process_t *p,
                                       const hs_sites_query_t *q, bool *kept, char *why,
                                       size_t why_len)
 {
@@ -138,6 +144,7 @@ static hs_err_t hs_leak_analysis_load(const hs_leak_analysis_t *a, hs_leak_proce
             hs_reason(why, why_len, "%s: %s", path, reason);
             return err;
         }
+        hs_sites_origin(&s, &a->files[i].origin);
         if (s.time_nanos <= 0) {
             snprintf(reason, sizeof reason, "the profile has no time stamp (time_nanos)");
             err = HS_ERR_INVALID;
@@ -151,6 +158,31 @@ static hs_err_t hs_leak_analysis_load(const hs_leak_analysis_t *a, hs_leak_proce
             return err;
         }
     }
+    return HS_OK;
+}
+
+/* The peak profile of p's pid (the last one named), with its origin; a process without a pid
+ * in its files' names has none. */
+static hs_err_t hs_leak_analysis_peak(hs_leak_analysis_t *a, hs_leak_process_t *p, char *why,
+                                      size_t why_len)
+{
+    for (size_t k = 0; p->pid >= 0 && k < a->npeaks; k++)
+        if (a->peaks[k].pid == p->pid)
+            p->peak = (long)k;
+    if (p->peak < 0)
+        return HS_OK;
+    hs_leak_file_t *f = &a->peaks[p->peak];
+    char reason[256];
+    hs_sites_t s;
+    hs_sites_query_t q;
+    hs_sites_query_init(&q);
+    hs_err_t err = hs_sites_load(f->path, &q, &s, reason, sizeof reason);
+    if (err != HS_OK) {
+        hs_reason(why, why_len, "%s: %s", f->path, reason);
+        return err;
+    }
+    hs_sites_origin(&s, &f->origin);
+    hs_sites_free(&s);
     return HS_OK;
 }
 
@@ -183,7 +215,10 @@ hs_err_t hs_leak_analysis_run(hs_leak_analysis_t *a, const hs_sites_query_t *que
         p->first = i;
         p->nfiles = j - i;
         bool kept;
+        p->peak = -1;
         hs_err_t err = hs_leak_analysis_load(a, p, &q, &kept, why, why_len);
+        if (err == HS_OK)
+            err = hs_leak_analysis_peak(a, p, why, why_len);
         if (err != HS_OK)
             return err;
         /* Too few profiles (or no time between them) is the process's verdict, not an error;
@@ -210,9 +245,12 @@ void hs_leak_analysis_free(hs_leak_analysis_t *a)
 {
     for (size_t i = 0; i < a->nfiles; i++)
         free(a->files[i].path);
+    for (size_t i = 0; i < a->npeaks; i++)
+        free(a->peaks[i].path);
     for (size_t i = 0; i < a->nprocs; i++)
         hs_series_free(&a->procs[i].series);
     free(a->files);
+    free(a->peaks);
     free(a->procs);
     memset(a, 0, sizeof *a);
 }

@@ -6,7 +6,10 @@
  * them (the pid in their names, output.h; files whose names carry none form one more group),
  * and each group is loaded as one series (series.h) and fitted (trend.h): rows of a profile are
  * only comparable within one process. A group with fewer than 3 profiles is kept, marked
- * skipped, with the reason.
+ * skipped, with the reason. A peak profile (<prefix>.<pid>.peak.pb.gz, rewritten at each new
+ * high of the memory in use) is not a point of the series: it is a copy of a moment of it, or
+ * one between two points, and would weigh that moment twice; it is kept beside its process's
+ * series, for the reports to name.
  *
  * Usage: a zeroed hs_leak_analysis_t, hs_leak_analysis_collect (as often as needed), then
  * hs_leak_analysis_run once, hs_leak_analysis_free. Errors come with one line in why, naming
@@ -26,14 +29,16 @@
 /* A profile file and the process it belongs to. */
 typedef struct hs_leak_file {
     char *path;
-    long pid;     /* from <prefix>.<pid>.<seq>.pb*; -1 when the name carries none */
-    uint64_t seq; /* ditto; 0 */
+    long pid;                 /* from <prefix>.<pid>.<seq>.pb*; -1 when the name carries none */
+    uint64_t seq;             /* ditto; 0 */
+    hs_sites_origin_t origin; /* why it was written, the memory limit (once loaded) */
 } hs_leak_file_t;
 
 /* One process's series, analysed. */
 typedef struct hs_leak_process {
     long pid;             /* -1: the files whose names carry no pid */
     size_t first, nfiles; /* its files: files[first .. first + nfiles), in sequence order */
+    long peak;            /* its peak profile: peaks[peak]; -1: none */
     bool skipped;         /* no trend: too few profiles, see why */
     bool unmatched;       /* skipped because no sample matched the query's focus */
     char why[256];
@@ -43,6 +48,8 @@ typedef struct hs_leak_process {
 typedef struct hs_leak_analysis {
     hs_leak_file_t *files; /* sorted by pid, then sequence, then path */
     size_t nfiles, files_cap;
+    hs_leak_file_t *peaks; /* peak profiles, in the order found (the last of a pid counts) */
+    size_t npeaks, peaks_cap;
     hs_leak_process_t *procs; /* one per pid, in the order of files */
     size_t nprocs, procs_cap;
     size_t fitted; /* processes not skipped */
@@ -50,8 +57,9 @@ typedef struct hs_leak_analysis {
 
 /*
  * Add the profiles that args name: a file as given, a directory's *.pb, *.pb.gz and *.pb.zst
- * (never a temporary file or a hidden one). A directory without profiles, or an argument that
- * does not exist, is an error (HS_ERR_IO or HS_ERR_INVALID, why "ARG: reason").
+ * (never a temporary file or a hidden one); peak profiles go aside (see above). A directory
+ * without profiles of a series, or an argument that does not exist, is an error (HS_ERR_IO or
+ * HS_ERR_INVALID, why "ARG: reason").
  */
 hs_err_t hs_leak_analysis_collect(hs_leak_analysis_t *a, char *const *args, size_t nargs, char *why,
                                   size_t why_len) HS_MUST_CHECK;

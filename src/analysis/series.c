@@ -24,10 +24,11 @@ hs_err_t hs_series_init(hs_series_t *s, size_t max_points)
     s->allocs_known = true;
     size_t m = max_points ? max_points : 1;
     s->time_nanos = calloc(m, sizeof *s->time_nanos);
+    s->added = calloc(m, sizeof *s->added);
     s->t = calloc(m, sizeof *s->t);
     s->total = calloc(m, sizeof *s->total);
     s->total_var = calloc(m, sizeof *s->total_var);
-    if (!s->time_nanos || !s->t || !s->total || !s->total_var) {
+    if (!s->time_nanos || !s->added || !s->t || !s->total || !s->total_var) {
         hs_series_free(s);
         return HS_ERR_NOMEM;
     }
@@ -104,6 +105,7 @@ hs_err_t hs_series_add(hs_series_t *s, const hs_sites_t *p, char *why, size_t wh
         s->unknown_why = p->unknown_why;
     size_t pt = s->npoints;
     s->time_nanos[pt] = p->time_nanos;
+    s->added[pt] = pt;
     s->total[pt] = p->total;
     s->total_var[pt] = p->total_variance;
     for (size_t i = 0; i < p->nrows; i++) {
@@ -173,6 +175,7 @@ static hs_err_t order_points(hs_series_t *s)
     qsort(perm, n, sizeof *perm, point_cmp);
     sort_times = NULL;
     PERMUTE(int64_t, s->time_nanos, perm, n, tmp);
+    PERMUTE(size_t, s->added, perm, n, tmp);
     PERMUTE(double, s->total, perm, n, tmp);
     PERMUTE(double, s->total_var, perm, n, tmp);
     for (size_t k = 0; k < s->nsites; k++) {
@@ -321,6 +324,7 @@ void hs_series_free(hs_series_t *s)
     free(s->sites);
     free(s->rows);
     free(s->time_nanos);
+    free(s->added);
     free(s->t);
     free(s->total);
     free(s->total_var);

@@ -40,6 +40,7 @@ typedef struct hs_series_row {
 typedef struct hs_series {
     size_t npoints, max_points;
     int64_t *time_nanos; /* per point */
+    size_t *added;       /* per point: which hs_series_add it came from (0: the first) */
     double *t;           /* seconds since the first point (after hs_series_fit) */
     double *total, *total_var;
     hs_trend_t total_trend;  /* the process as a whole */

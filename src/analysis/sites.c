@@ -500,6 +500,8 @@ hs_err_t hs_sites_build(const hs_pprof_t *p, const hs_sites_query_t *q, hs_sites
     out->cumulative = strncmp(out->type, "alloc_", 6) == 0;
     out->time_nanos = pb->time_nanos;
     out->duration_nanos = pb->duration_nanos;
+    if (hs_profile_meta_read(p, &out->meta) != HS_OK)
+        goto fail_nomem;
 
     const char *unknown = NULL;
     model_t m;
@@ -596,6 +598,23 @@ hs_err_t hs_sites_load(const char *path, const hs_sites_query_t *q, hs_sites_t *
     return err;
 }
 
+void hs_sites_origin(const hs_sites_t *s, hs_sites_origin_t *out)
+{
+    memset(out, 0, sizeof *out);
+    const hs_profile_meta_t *m = &s->meta;
+    if (!m->heapsampler)
+        return;
+    snprintf(out->reason, sizeof out->reason, "%s", m->reason);
+    snprintf(out->detail, sizeof out->detail, "%s", m->detail);
+    if (!hs_profile_meta_get_u64(m, "memory.limit", &out->limit) ||
+        !hs_profile_meta_get_u64(m, "memory.usage", &out->usage))
+        out->limit = out->usage = 0;
+    const char *ls = hs_profile_meta_get(m, "memory.limit_source");
+    const char *us = hs_profile_meta_get(m, "memory.usage_source");
+    snprintf(out->limit_source, sizeof out->limit_source, "%s", out->limit && ls ? ls : "");
+    snprintf(out->usage_source, sizeof out->usage_source, "%s", out->usage && us ? us : "");
+}
+
 /* ---- order and lookup -------------------------------------------------------------------- */
 
 static int site_cmp(const void *a, const void *b)
@@ -645,6 +664,7 @@ const hs_site_t *hs_sites_find(const hs_sites_t *s, const char *name)
 
 void hs_sites_free(hs_sites_t *s)
 {
+    hs_profile_meta_free(&s->meta);
     for (size_t i = 0; i < s->nsites; i++)
         free(s->sites[i].name);
     free(s->sites);

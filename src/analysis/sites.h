@@ -31,6 +31,7 @@
 #include "common.h"
 #include "label_spec.h"
 #include "pprof_reader.h"
+#include "profile_meta.h"
 
 typedef enum hs_sites_by {
     HS_SITES_BY_FUNCTION = 0,
@@ -116,6 +117,8 @@ typedef struct hs_sites {
     size_t nrows;
     double total, total_variance; /* total_variance is NAN when any row's is */
     const char *unknown_why;      /* static text; NULL when every error is known */
+    hs_profile_meta_t meta;       /* the profile's metadata (profile_meta.h): why it was written,
+                                     the memory limit, ... (empty for a foreign profile) */
 } hs_sites_t;
 
 /*
@@ -131,6 +134,19 @@ hs_err_t hs_sites_build(const hs_pprof_t *p, const hs_sites_query_t *q, hs_sites
  */
 hs_err_t hs_sites_load(const char *path, const hs_sites_query_t *q, hs_sites_t *out, char *why,
                        size_t why_len) HS_MUST_CHECK;
+
+/*
+ * Why and with what memory a profile was written, from its metadata (README.md, "Profile
+ * comments"): what the analysis commands show of each profile.
+ */
+typedef struct hs_sites_origin {
+    char reason[HS_META_REASON_MAX]; /* "exit", "memory", ...; "" when not heapsampler's */
+    char detail[HS_META_DETAIL_MAX]; /* "85% of 128 MiB"; "" when none */
+    uint64_t limit, usage;           /* memory.limit, memory.usage in bytes; 0: not recorded */
+    char limit_source[32], usage_source[32]; /* "cgroup1", "working_set", ...; "" */
+} hs_sites_origin_t;
+
+void hs_sites_origin(const hs_sites_t *s, hs_sites_origin_t *out);
 
 /* Sort sites by value, largest first (ties by name), keeping rows[].site right. */
 hs_err_t hs_sites_sort(hs_sites_t *s) HS_MUST_CHECK;

@@ -359,6 +359,73 @@ const char *hs_cli_fmt_duration(char *buf, size_t len, double s)
     return buf;
 }
 
+const char *hs_cli_fmt_reason(char *buf, size_t len, const hs_sites_origin_t *o)
+{
+    if (!o->reason[0])
+        snprintf(buf, len, "%s", "");
+    else if (o->detail[0])
+        snprintf(buf, len, "%s (%s)", o->reason, o->detail);
+    else
+        snprintf(buf, len, "%s", o->reason);
+    return buf;
+}
+
+/* The words for a source name of the metadata (README.md, "Profile comments"). */
+static const char *source_words(const char *name)
+{
+    static const char *const words[][2] = {
+        {"cgroup1", "cgroup v1"},
+        {"cgroup2.max", "cgroup v2 memory.max"},
+        {"cgroup2.high", "cgroup v2 memory.high"},
+        {"rlimit_as", "RLIMIT_AS"},
+        {"physical", "physical memory"},
+        {"config", "HEAPSAMPLER_MEMORY_LIMIT"},
+        {"working_set", "working set"},
+        {"rss", "resident set"},
+        {"address_space", "address space"},
+    };
+    for (size_t i = 0; i < HS_ARRAY_LEN(words); i++)
+        if (strcmp(name, words[i][0]) == 0)
+            return words[i][1];
+    return name[0] ? name : "in use";
+}
+
+const char *hs_cli_fmt_memory(char *buf, size_t len, const hs_sites_origin_t *o)
+{
+    char l[32], u[32];
+    if (!o->limit) {
+        snprintf(buf, len, "%s", "");
+        return buf;
+    }
+    snprintf(buf, len, "memory limit %s (%s), %s %s (%.0f%%)",
+             hs_cli_fmt_value(l, sizeof l, (double)o->limit, "bytes"),
+             source_words(o->limit_source), source_words(o->usage_source),
+             hs_cli_fmt_value(u, sizeof u, (double)o->usage, "bytes"),
+             100.0 * (double)o->usage / (double)o->limit);
+    return buf;
+}
+
+void hs_cli_json_origin(FILE *f, const hs_sites_origin_t *o)
+{
+    const struct {
+        const char *name, *value;
+    } strings[] = {{"reason", o->reason},
+                   {"detail", o->detail},
+                   {"memory_limit_source", o->limit_source},
+                   {"memory_usage_source", o->usage_source}};
+    for (size_t i = 0; i < HS_ARRAY_LEN(strings); i++) {
+        fprintf(f, ", \"%s\": ", strings[i].name);
+        if (strings[i].value[0])
+            hs_cli_json_string(f, strings[i].value);
+        else
+            fputs("null", f);
+    }
+    fprintf(f, ", \"memory_limit\": ");
+    hs_cli_json_number(f, o->limit ? (double)o->limit : NAN);
+    fprintf(f, ", \"memory_usage\": ");
+    hs_cli_json_number(f, o->limit ? (double)o->usage : NAN);
+}
+
 void hs_cli_json_string(FILE *f, const char *s)
 {
     fputc('"', f);

@@ -190,6 +190,13 @@ const char *hs_cli_fmt_duration(char *buf, size_t len, double seconds);
 /* The unit to show a time span in: seconds per unit and its name ("s", "min", "h", "d"). */
 double hs_cli_time_unit(double span, const char **name);
 
+/* Why a profile was written: "memory (85% of 128 MiB)", "exit"; "" when it does not say. */
+const char *hs_cli_fmt_reason(char *buf, size_t len, const hs_sites_origin_t *o);
+/* "memory limit 128 MiB (cgroup v1), working set 109 MiB (85%)"; "" when not recorded. */
+const char *hs_cli_fmt_memory(char *buf, size_t len, const hs_sites_origin_t *o);
+/* The origin's fields as JSON members: , "reason": ..., "memory_limit": ... (null unknown). */
+void hs_cli_json_origin(FILE *f, const hs_sites_origin_t *o);
+
 /* A JSON string literal; a JSON number (null for NAN and infinities). */
 void hs_cli_json_string(FILE *f, const char *s);
 void hs_cli_json_number(FILE *f, double v);

@@ -141,8 +141,9 @@ char *hs_cli_preload_value(const char *lib, const char *old);
  * Run command (execvp) with INT TERM HUP QUIT USR1 USR2 forwarded to it and wait. Returns its
  * status as a shell would: its exit code, 128+N if it died of signal N (said on stderr unless
  * quiet), 127 not found, 126 not executable, HS_CLI_EXIT_FAILURE if fork/wait failed. *pid
- * gets the pid of the command that ran, 0 when none did (exec or fork failed).
+ * gets the pid of the command that ran, 0 when none did (exec or fork failed); *sig the signal
+ * that killed it, 0 when it exited (an exit status of 137 is not SIGKILL).
  */
-int hs_cli_spawn(const char *cmd, char **command, bool quiet, pid_t *pid);
+int hs_cli_spawn(const char *cmd, char **command, bool quiet, pid_t *pid, int *sig);
 
 #endif

@@ -16,6 +16,9 @@
  * profile written, --max-leaked without an exit profile, --max-growth without 3 profiles);
  * 1 when a criterion failed; 0 when COMMAND succeeded and every criterion held.
  *
+ * When COMMAND dies of a signal, postmortem.c says what is known of it (the OOM killer, its
+ * last profile and top site) before the analysis.
+ *
  * Everything check says goes to stderr, so that COMMAND's standard output stays its own. The
  * temporary directory is removed afterwards unless --keep DIR names a directory to keep.
  * Single-threaded; running the child is spawn.c's.
@@ -35,6 +38,7 @@
 #include "config.h"
 #include "leak_report.h"
 #include "output.h"
+#include "postmortem.h"
 #include "pprof_file.h"
 
 #define CMD              "check"
@@ -495,10 +499,17 @@ static int check_main(int argc, char **argv)
     unsetenv("HEAPSAMPLER_ROOT_PID"); /* the command is the root of a new session */
 
     pid_t pid = 0;
-    int status = hs_cli_spawn(CMD, a.command, false, &pid);
+    int sig = 0;
+    hs_cli_postmortem_t pm;
+    hs_cli_postmortem_begin(&pm);
+    int status = hs_cli_spawn(CMD, a.command, false, &pid, &sig);
     if (pid == 0) {
         rc = status; /* it never ran: 126, 127 or 125 */
     } else {
+        char shown[PATH_MAX + 2];
+        snprintf(shown, sizeof shown, "%s/", dir);
+        hs_cli_postmortem_end(&pm, "heapsampler check", a.command[0], pid, sig, dir,
+                              a.keep ? shown : NULL, "heapsampler");
         rc = analyse(&a, dir, status, pid);
     }
     if (a.keep)
@@ -584,7 +595,9 @@ const hs_cli_command_t hs_cli_check_command = {
         "same; 125 when check itself could not do its job (no profile written, --max-leaked "
         "without a profile written at exit, an explicit --max-growth with fewer than 3 "
         "profiles); 1 when a criterion failed; 0 when COMMAND succeeded and every criterion "
-        "held. All output of check goes to stderr.",
+        "held. When COMMAND dies of a signal, check also names its last profile and the site that "
+        "held the most memory in it, and for SIGKILL says whether the OOM killer did it. All "
+        "output of check goes to stderr.",
     .options = options,
     .noptions = HS_ARRAY_LEN(options),
     .examples = "  heapsampler check -- ./unit_tests\n"

@@ -26,6 +26,20 @@ static void describe_error(const hs_sites_t *s, char *buf, size_t len)
                  hs_cli_fmt_value(rate, sizeof rate, (double)s->period, "bytes"));
 }
 
+/* "  written for: memory (85% of 128 MiB); memory limit 128 MiB (cgroup v1), ..." when the
+ * profile says why it was written. */
+static void print_origin(const hs_sites_t *s)
+{
+    hs_sites_origin_t o;
+    char why[256], mem[256];
+    hs_sites_origin(s, &o);
+    if (!o.reason[0])
+        return;
+    hs_cli_fmt_memory(mem, sizeof mem, &o);
+    printf("  written for: %s%s%s\n", hs_cli_fmt_reason(why, sizeof why, &o), mem[0] ? "; " : "",
+           mem);
+}
+
 static size_t shown_sites(const hs_sites_t *s, size_t top)
 {
     size_t n = 0;
@@ -45,7 +59,11 @@ static void print_json(const hs_sites_t *s, const char *path, const hs_cli_opts_
     hs_cli_json_grouping(stdout, &o->q);
     printf(", \"period\": ");
     hs_cli_json_number(stdout, (double)s->period);
-    printf(", \"time_nanos\": %lld, \"error_unknown\": ", (long long)s->time_nanos);
+    printf(", \"time_nanos\": %lld", (long long)s->time_nanos);
+    hs_sites_origin_t origin;
+    hs_sites_origin(s, &origin);
+    hs_cli_json_origin(stdout, &origin);
+    printf(", \"error_unknown\": ");
     if (s->unknown_why)
         hs_cli_json_string(stdout, s->unknown_why);
     else
@@ -107,6 +125,7 @@ static void print_table(const hs_sites_t *s, const char *path, const hs_cli_opts
     printf("heapsampler report: %s\n", path);
     printf("  %s (%s) by %s, %s\n", s->type, s->unit, hs_cli_grouping(&o->q, by, sizeof by),
            hs_cli_fmt_time(t, sizeof t, s->time_nanos));
+    print_origin(s);
     printf("  %s\n", err);
     size_t nonzero = 0;
     for (size_t i = 0; i < s->nsites; i++)

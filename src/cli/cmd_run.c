@@ -12,7 +12,8 @@
  * The child gets the variables in its environment and the absolute path of the library that
  * belongs to this CLI (build tree or install) prepended to LD_PRELOAD, existing entries kept and
  * ours never listed twice. Running the command (signal forwarding, exec failures, the exit
- * status) is spawn.c's, shared with `check`.
+ * status) is spawn.c's, and what is said after it died of a signal postmortem.c's, both shared
+ * with `check`.
  *
  * Single-threaded.
  */
@@ -32,6 +33,7 @@
 #include "common.h"
 #include "config.h"
 #include "output.h"
+#include "postmortem.h"
 #include "pyroscope_check.h"
 #include "pyroscope_request.h"
 
@@ -182,79 +184,30 @@ static void output_location(const char *value, char *dir, char *base, size_t bas
     snprintf(shown, PATH_MAX, "%.*s", (int)(slash - disp + 1), disp);
 }
 
-typedef struct profile_file {
-    uint64_t seq;
-    char *name;
-} profile_file_t;
-
-static int profile_cmp(const void *a, const void *b)
-{
-    const profile_file_t *x = a, *y = b;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-/* Is name a profile of process pid with the file name prefix base (output.h)? */
-static bool profile_name_matches(const char *name, const char *base, pid_t pid, uint64_t *seq)
-{
-    hs_output_name_t parsed;
-    if (hs_output_parse_name(name, &parsed) != HS_OK || !parsed.numbered || parsed.pid != pid ||
-        parsed.prefix_len != strlen(base) || strncmp(name, base, parsed.prefix_len) != 0)
-        return false;
-    *seq = parsed.seq;
-    return true;
-}
-
 /* One line on stderr: the profiles <prefix>.<pid>.* that exist now. */
-static void report_profiles(const char *output, pid_t pid)
+static void report_profiles(const char *dir, const char *base, const char *shown, pid_t pid)
 {
-    char dir[PATH_MAX], base[PATH_MAX], shown[PATH_MAX], stem[PATH_MAX + 32];
-    output_location(output, dir, base, sizeof base, shown);
-    snprintf(stem, sizeof stem, "%s.%ld.", base, (long)pid);
-
-    profile_file_t *files = NULL;
-    size_t n = 0, cap = 0;
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            uint64_t seq;
-            if (!profile_name_matches(e->d_name, base, pid, &seq))
-                continue;
-            if (n == cap) {
-                size_t ncap = cap ? cap * 2 : 16;
-                profile_file_t *nf = realloc(files, ncap * sizeof *nf);
-                if (!nf)
-                    break;
-                files = nf;
-                cap = ncap;
-            }
-            files[n].seq = seq;
-            files[n].name = strdup(e->d_name);
-            if (files[n].name)
-                n++;
-        }
-        closedir(d);
-    }
-
-    if (n == 0) {
-        fprintf(stderr, "heapsampler: no profile written (expected %s%s*.pb.gz)\n", shown, stem);
+    hs_cli_profiles_t prof;
+    hs_cli_profiles_find(dir, base, pid, &prof);
+    if (prof.n == 0 && !prof.peak) {
+        fprintf(stderr, "heapsampler: no profile written (expected %s%s.%ld.*.pb.gz)\n", shown,
+                base, (long)pid);
     } else {
-        qsort(files, n, sizeof *files, profile_cmp);
-        fprintf(stderr, "heapsampler: %zu profile%s written:", n, n == 1 ? "" : "s");
+        fprintf(stderr, "heapsampler: %zu profile%s written", prof.n, prof.n == 1 ? "" : "s");
         /* Every file when few; the first and the last when many, so the line stays a line. */
-        for (size_t i = 0; i < n; i++) {
-            if (n > 10 && i == 1) {
+        for (size_t i = 0; i < prof.n; i++) {
+            if (prof.n > 10 && i == 1) {
                 fprintf(stderr, " ...");
-                i = n - 2;
+                i = prof.n - 2;
                 continue;
             }
-            fprintf(stderr, " %s%s", shown, files[i].name);
+            fprintf(stderr, "%s %s%s", i ? "" : ":", shown, prof.names[i]);
         }
+        if (prof.peak)
+            fprintf(stderr, "; peak profile: %s%s", shown, prof.peak);
         fputc('\n', stderr);
     }
-    for (size_t i = 0; i < n; i++)
-        free(files[i].name);
-    free(files);
+    hs_cli_profiles_free(&prof);
 }
 
 /* ---- help -------------------------------------------------------------------------------- */
@@ -334,9 +287,16 @@ static int run_main(int argc, char **argv)
     }
 
     pid_t pid = 0;
-    rc = hs_cli_spawn(CMD, a.command, a.quiet, &pid);
-    if (!a.quiet && pid > 0)
-        report_profiles(getenv("HEAPSAMPLER_OUTPUT"), pid);
+    int sig = 0;
+    hs_cli_postmortem_t pm;
+    hs_cli_postmortem_begin(&pm);
+    rc = hs_cli_spawn(CMD, a.command, a.quiet, &pid, &sig);
+    if (!a.quiet && pid > 0) {
+        char dir[PATH_MAX], base[PATH_MAX], shown[PATH_MAX];
+        output_location(getenv("HEAPSAMPLER_OUTPUT"), dir, base, sizeof base, shown);
+        report_profiles(dir, base, shown, pid);
+        hs_cli_postmortem_end(&pm, "heapsampler", a.command[0], pid, sig, dir, shown, base);
+    }
 out:
     free(preload);
     free(tags_value);
@@ -378,7 +338,11 @@ const hs_cli_command_t hs_cli_run_command = {
         "COMMAND's status: 128+N if it died of signal N, 127 if it was not found, 126 if it "
         "could not be executed, 2 for a bad option of this command, 125 if this command itself "
         "failed. INT, TERM, HUP, QUIT, USR1 and USR2 are forwarded to COMMAND. When COMMAND "
-        "ends, one line on stderr lists the profiles it wrote: <prefix>.<pid>.<seq>.pb.gz.",
+        "ends, one line on stderr lists the profiles it wrote: <prefix>.<pid>.<seq>.pb.gz and "
+        "its peak profile <prefix>.<pid>.peak.pb.gz. When it dies of a signal, more lines name "
+        "its last profile, why it was written and the site that held the most memory in it, and "
+        "for SIGKILL say whether the OOM killer did it (the OOM-kill counter of its memory "
+        "cgroup moved while it ran).",
     .options = options,
     .noptions = HS_ARRAY_LEN(options),
     .examples = "  heapsampler run -- ./server --port 8080\n"

@@ -13,6 +13,10 @@
  * HEAPSAMPLER_UPLOAD_LABEL_SETS sets, the others' values "other"), gzipped, with the library's
  * retry rules (network errors, 408, 429 and 5xx retried, at most 5 attempts; nothing else).
  *
+ * A peak profile (<prefix>.<pid>.peak.pb.gz) repeats a moment of its process's series: when
+ * files of that series are uploaded too it is left out, with a note (its allocations would
+ * count twice in the window); alone, it is a group of its own like any other file.
+ *
  * Settings not given as flags come from the environment like the library's (HEAPSAMPLER_
  * PYROSCOPE_URL, APP_NAME, TAGS, PYROSCOPE_USER, PYROSCOPE_TENANT, PYROSCOPE_HEADERS,
  * UPLOAD_TIMEOUT); the password only from HEAPSAMPLER_PYROSCOPE_PASSWORD, so that it never
@@ -77,11 +81,26 @@ static int file_cmp(const void *a, const void *b)
     return strcmp(x->path, y->path);
 }
 
+/* Same prefix and pid (numbered or peak names). */
+static bool same_process(const upload_file_t *a, const upload_file_t *b)
+{
+    return (a->name.numbered || a->name.peak) && (b->name.numbered || b->name.peak) &&
+           a->name.pid == b->name.pid && a->name.prefix_len == b->name.prefix_len &&
+           strncmp(a->path, b->path, a->name.prefix_len) == 0;
+}
+
 static bool same_group(const upload_file_t *a, const upload_file_t *b)
 {
-    return a->name.numbered && b->name.numbered && a->name.pid == b->name.pid &&
-           a->name.prefix_len == b->name.prefix_len &&
-           strncmp(a->path, b->path, a->name.prefix_len) == 0;
+    return a->name.numbered && b->name.numbered && same_process(a, b);
+}
+
+/* A peak profile uploaded with files of its series: left out (see the file comment). */
+static bool peak_of_a_series(const upload_file_t *files, int n, const upload_file_t *f)
+{
+    for (int i = 0; f->name.peak && i < n; i++)
+        if (files[i].name.numbered && same_process(&files[i], f))
+            return true;
+    return false;
 }
 
 /* Send one body, retrying what may be retried. Returns true when the server took it. */
@@ -327,6 +346,14 @@ static int upload_main(int argc, char **argv)
         const upload_file_t *f = &files[i];
         if (!f->ok)
             continue;
+        if (peak_of_a_series(files, nfiles, f)) {
+            if (!a.quiet)
+                fprintf(stderr,
+                        "heapsampler upload: %s: not sent: a peak profile repeats a moment of "
+                        "the series uploaded with it (upload it alone to send it)\n",
+                        f->path);
+            continue;
+        }
         if (hs_pprof_read_file(f->path, &cur, why, sizeof why) != HS_OK) {
             hs_cli_error(CMD, "%s: %s", f->path, why);
             rc = 1;

@@ -109,7 +109,87 @@ static const hs_series_site_t *next_shown(const hs_series_t *s, const hs_cli_opt
     return NULL;
 }
 
-static void print_series(FILE *f, const hs_leak_process_t *p, const hs_cli_opts_t *o)
+/*
+ * "3 memory (70%, 85%, 95% of 128 MiB), 12 interval, 1 exit": the reasons of p's profiles in the
+ * order they first appear, with the details of each reason (a common " of <limit>" said once);
+ * "" when none says why it was written.
+ */
+static void reasons_of(const hs_leak_analysis_t *a, const hs_leak_process_t *p, char *buf,
+                       size_t len)
+{
+    const hs_leak_file_t *files = a->files + p->first;
+    size_t o = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < p->nfiles; i++) {
+        const char *reason = files[i].origin.reason;
+        bool seen = !reason[0];
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(files[j].origin.reason, reason) == 0;
+        if (seen)
+            continue;
+        size_t count = 0, ndetails = 0;
+        const char *details[6], *tail = NULL;
+        for (size_t j = i; j < p->nfiles; j++) {
+            const hs_sites_origin_t *r = &files[j].origin;
+            if (strcmp(r->reason, reason) != 0)
+                continue;
+            count++;
+            bool dup = !r->detail[0];
+            for (size_t k = 0; k < ndetails && !dup; k++)
+                dup = strcmp(details[k], r->detail) == 0;
+            if (!dup && ndetails < HS_ARRAY_LEN(details))
+                details[ndetails++] = r->detail;
+        }
+        /* A suffix " of ..." that every detail shares is said once, after the last. */
+        const char *of = ndetails ? strstr(details[0], " of ") : NULL;
+        for (size_t k = 1; k < ndetails && of; k++) {
+            const char *other = strstr(details[k], " of ");
+            if (!other || strcmp(other, of) != 0)
+                of = NULL;
+        }
+        tail = of ? of : "";
+        o += (size_t)snprintf(buf + o, o < len ? len - o : 0, "%s%zu %s", o ? ", " : "", count,
+                              reason);
+        for (size_t k = 0; k < ndetails && o < len; k++) {
+            int dlen =
+                of ? (int)(strstr(details[k], " of ") - details[k]) : (int)strlen(details[k]);
+            o += (size_t)snprintf(buf + o, len - o, "%s%.*s", k ? ", " : " (", dlen, details[k]);
+        }
+        if (ndetails && o < len)
+            o += (size_t)snprintf(buf + o, len - o, "%s%s)", tail,
+                                  ndetails == HS_ARRAY_LEN(details) ? ", ..." : "");
+        if (o >= len)
+            break;
+    }
+}
+
+/* What the profiles say of why they were written and of the memory limit (when they do). */
+static void print_origins(FILE *f, const hs_leak_analysis_t *a, const hs_leak_process_t *p)
+{
+    char reasons[1024], mem[256];
+    reasons_of(a, p, reasons, sizeof reasons);
+    if (!reasons[0])
+        return;
+    /* The memory figures of the latest profile that has them. */
+    const hs_sites_origin_t *last = NULL;
+    const hs_series_t *s = &p->series;
+    for (size_t i = 0; i < s->npoints; i++) {
+        const hs_sites_origin_t *r = &a->files[p->first + s->added[i]].origin;
+        if (r->limit)
+            last = r;
+    }
+    fprintf(f, "  profiles written for: %s\n", reasons);
+    if (last)
+        fprintf(f, "  %s at the last profile\n", hs_cli_fmt_memory(mem, sizeof mem, last));
+    if (p->peak >= 0) {
+        const hs_leak_file_t *peak = &a->peaks[p->peak];
+        hs_cli_fmt_reason(mem, sizeof mem, &peak->origin);
+        fprintf(f, "  peak profile: %s%s%s\n", peak->path, mem[0] ? ", written for " : "", mem);
+    }
+}
+
+static void print_series(FILE *f, const hs_leak_analysis_t *la, const hs_leak_process_t *p,
+                         const hs_cli_opts_t *o)
 {
     const hs_series_t *s = &p->series;
     char who[64], a[64], b[64], c[64], d[64], e[64], g[64], h[64], note[512];
@@ -127,6 +207,7 @@ static void print_series(FILE *f, const hs_leak_process_t *p, const hs_cli_opts_
     char by[1024];
     fprintf(f, "  %s (%s) by %s; %s; verdicts at %g sigma\n", s->type, u,
             hs_cli_grouping(&o->q, by, sizeof by), error_note(s, note, sizeof note), o->sigma);
+    print_origins(f, la, p);
     const hs_trend_t *tt = &s->total_trend;
     fprintf(f, "  whole process: %s at the end, growing %s \u00b1 %s: %s\n",
             hs_cli_fmt_value(a, sizeof a, tt->last, u), hs_cli_fmt_rate(b, sizeof b, tt->slope, u),
@@ -248,7 +329,24 @@ static void print_json(FILE *f, const hs_leak_analysis_t *a, const hs_cli_opts_t
         fprintf(f, ",\n  \"time_nanos\": [");
         for (size_t i = 0; i < s->npoints; i++)
             fprintf(f, "%s%lld", i ? ", " : "", (long long)s->time_nanos[i]);
-        fprintf(f, "],\n  \"total\": {\"values\": ");
+        fprintf(f, "],\n  \"files\": [");
+        for (size_t i = 0; i < s->npoints; i++) {
+            const hs_leak_file_t *file = &a->files[p->first + s->added[i]];
+            fprintf(f, "%s\n   {\"file\": ", i ? "," : "");
+            hs_cli_json_string(f, file->path);
+            hs_cli_json_origin(f, &file->origin);
+            fprintf(f, "}");
+        }
+        fprintf(f, "],\n  \"peak\": ");
+        if (p->peak >= 0) {
+            fprintf(f, "{\"file\": ");
+            hs_cli_json_string(f, a->peaks[p->peak].path);
+            hs_cli_json_origin(f, &a->peaks[p->peak].origin);
+            fprintf(f, "}");
+        } else {
+            fprintf(f, "null");
+        }
+        fprintf(f, ",\n  \"total\": {\"values\": ");
         json_array(f, s->total, s->npoints);
         fprintf(f, ", ");
         json_trend(f, &s->total_trend);
@@ -279,7 +377,7 @@ void hs_leak_report_print(FILE *f, const hs_leak_analysis_t *a, const hs_cli_opt
     for (size_t i = 0; i < a->nprocs; i++) {
         if (i)
             fprintf(f, "\n");
-        print_series(f, &a->procs[i], o);
+        print_series(f, a, &a->procs[i], o);
     }
 }
 

@@ -147,9 +147,10 @@ static void forward_signal(int sig, siginfo_t *si, void *ctx)
     errno = saved;
 }
 
-int hs_cli_spawn(const char *cmd, char **command, bool quiet, pid_t *pid_out)
+int hs_cli_spawn(const char *cmd, char **command, bool quiet, pid_t *pid_out, int *sig_out)
 {
     *pid_out = 0;
+    *sig_out = 0;
     size_t nsig = HS_ARRAY_LEN(forwarded_signals);
     struct sigaction old_act[HS_ARRAY_LEN(forwarded_signals)];
     sigset_t fwd, old_mask;
@@ -234,6 +235,7 @@ int hs_cli_spawn(const char *cmd, char **command, bool quiet, pid_t *pid_out)
         code = WEXITSTATUS(status);
     } else if (WIFSIGNALED(status)) {
         code = 128 + WTERMSIG(status);
+        *sig_out = WTERMSIG(status);
         if (!quiet)
             fprintf(stderr, "heapsampler: %s (pid %ld) died of signal %d (%s)\n", command[0],
                     (long)pid, WTERMSIG(status), strsignal(WTERMSIG(status)));

@@ -113,6 +113,24 @@ static const hs_option_t options[] = {
      "Most distinct label sets in one upload: Pyroscope makes a series of each (four, with the "
      "sample types), and limits the series per tenant. The lightest others are uploaded with "
      "their values replaced by other; 0 uploads no labels."},
+    /* Appended, not in documentation order: the fuzzer's corpus names options by index. */
+    {"MEMORY_LIMIT", HS_OPT_SIZE, OFF(memory_limit), "0", 0, 1ull << 50, NULL,
+     "The memory limit that HEAPSAMPLER_MEMORY_THRESHOLDS and the peak profile count against "
+     "(K/M/G; 0 = detect it: the memory cgroup's, v2 memory.max or memory.high, v1 "
+     "memory.limit_in_bytes, the smallest of the group and its ancestors, against the group's "
+     "working set; else RLIMIT_AS, against the address space; else physical memory, against "
+     "the resident set). A value given here counts against the process's resident set."},
+    {"MEMORY_THRESHOLDS", HS_OPT_PERCENTS, OFF(memory_thresholds), "70,85,95", 0, 0, NULL,
+     "Write a profile at once when the memory in use crosses each of these percentages of the "
+     "memory limit upward (comma-separated whole numbers, 1 to 100; off = none). Once per "
+     "crossing: a threshold is armed again when the memory in use falls 10 points below it."},
+    {"PEAK_STEP", HS_OPT_U64, OFF(peak_step), "5", 0, 100, NULL,
+     "Rewrite the peak profile <prefix>.<pid>.peak.pb.gz whenever the memory in use reaches a "
+     "new high this many percent of the limit above the last one, from 20 points below the "
+     "lowest threshold (50% by default) up (0 = no peak profile)."},
+    {"DUMP_ON_TERM", HS_OPT_BOOL, OFF(dump_on_term), "0", 0, 1, NULL,
+     "Write a profile when SIGTERM arrives, then let it end the process as it would have; only "
+     "when the program has no SIGTERM handler of its own at start-up."},
 };
 
 /* Variables that the profiler sets for itself; not user options. */
@@ -376,6 +394,49 @@ static hs_err_t parse_signal(const char *s, int *out, const char **why)
     return HS_OK;
 }
 
+/* "70,85,95" (any order, repeats allowed) or "off"/"none". */
+static hs_err_t parse_percents(const char *s, hs_config_percents_t *out, const char **why)
+{
+    static const char *bad = "not a list of percentages (examples: 70,85,95, 90, off)";
+    hs_config_percents_t set = {{0, 0}};
+    if (strcasecmp(s, "off") == 0 || strcasecmp(s, "none") == 0) {
+        *out = set;
+        return HS_OK;
+    }
+    for (;;) {
+        uint64_t v;
+        int overflow;
+        if (!(*s >= '0' && *s <= '9') || parse_digits(&s, &v, &overflow) == 0) {
+            *why = bad;
+            return HS_ERR_INVALID;
+        }
+        if (overflow || v < 1 || v > 100) {
+            *why = "each percentage must be between 1 and 100";
+            return HS_ERR_INVALID;
+        }
+        set.bits[(v - 1) / 64] |= 1ull << ((v - 1) % 64);
+        if (*s == '\0')
+            break;
+        if (*s++ != ',') {
+            *why = bad;
+            return HS_ERR_INVALID;
+        }
+    }
+    *out = set;
+    return HS_OK;
+}
+
+static void format_percents(const hs_config_percents_t *set, char *buf, size_t len)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    for (unsigned p = 1; p <= 100; p++)
+        if (hs_config_has_percent(set, p) && o < len)
+            o += (size_t)snprintf(buf + o, len - o, "%s%u", o ? "," : "", p);
+    if (o == 0)
+        snprintf(buf, len, "off");
+}
+
 static void format_duration(uint64_t ns, char *buf, size_t len)
 {
     if (ns == 0)
@@ -468,6 +529,13 @@ hs_err_t hs_config_set(hs_config_t *cfg, const hs_option_t *opt, const char *val
             *(int *)field = sig;
         goto out;
     }
+    case HS_OPT_PERCENTS: {
+        hs_config_percents_t set;
+        err = parse_percents(value, &set, &reason);
+        if (err == HS_OK)
+            memcpy(field, &set, sizeof set);
+        goto out;
+    }
     }
     if (err != HS_OK)
         goto out;
@@ -552,6 +620,12 @@ void hs_config_format(const hs_config_t *cfg, const hs_option_t *opt, char *buf,
     case HS_OPT_SIGNAL: {
         char tmp[32];
         snprintf(buf, len, "%s", signal_name(*(const int *)field, tmp, sizeof tmp));
+        break;
+    }
+    case HS_OPT_PERCENTS: {
+        hs_config_percents_t set;
+        memcpy(&set, field, sizeof set);
+        format_percents(&set, buf, len);
         break;
     }
     }

@@ -18,6 +18,17 @@
 
 #define HS_CONFIG_STR_MAX 4096
 
+/* A set of whole percentages, 1 to 100 (HS_OPT_PERCENTS): bit p - 1 is set for p. */
+typedef struct hs_config_percents {
+    uint64_t bits[2];
+} hs_config_percents_t;
+
+/* Is pct (1 to 100) in the set? */
+static inline bool hs_config_has_percent(const hs_config_percents_t *set, unsigned pct)
+{
+    return pct >= 1 && pct <= 100 && (set->bits[(pct - 1) / 64] >> ((pct - 1) % 64) & 1);
+}
+
 typedef struct hs_config {
     bool enabled;
     uint64_t rate;                  /* mean bytes between samples; 1 = every allocation */
@@ -50,6 +61,11 @@ typedef struct hs_config {
     uint64_t upload_timeout_ns;
     uint64_t upload_queue;      /* profiles waiting for delivery, at most */
     uint64_t upload_label_sets; /* distinct label sets per upload (0: no sample labels) */
+    /* Memory limit (memwatch.h): thresholds, the peak profile, SIGTERM. */
+    uint64_t memory_limit;                  /* bytes; 0 = detect (memlimit.h) */
+    hs_config_percents_t memory_thresholds; /* percent of the limit; empty = off */
+    uint64_t peak_step;                     /* percent of the limit; 0 = no peak profile */
+    bool dump_on_term; /* a profile when SIGTERM arrives (no handler of its own) */
 } hs_config_t;
 
 typedef enum hs_opt_type {
@@ -59,8 +75,9 @@ typedef enum hs_opt_type {
     HS_OPT_DURATION, /* seconds, optional ms/s/m/h suffix, fractions allowed */
     HS_OPT_STRING,
     HS_OPT_ENUM,
-    HS_OPT_SIGNAL, /* name (USR2, SIGUSR2) or number; "none"/"0"/"" = no signal */
-    HS_OPT_SECRET, /* a string never printed: messages and verbose output show <hidden> */
+    HS_OPT_SIGNAL,   /* name (USR2, SIGUSR2) or number; "none"/"0"/"" = no signal */
+    HS_OPT_SECRET,   /* a string never printed: messages and verbose output show <hidden> */
+    HS_OPT_PERCENTS, /* comma-separated whole percentages, 1 to 100, or "off" */
 } hs_opt_type_t;
 
 typedef struct hs_option {

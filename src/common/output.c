@@ -1,10 +1,11 @@
 /*
  * output.c - profile file names (written and parsed) and atomic writes.
  *
- * Names: hs_output_path writes "<prefix>.<pid>.<seq:04><suffix>" and hs_output_parse_name reads
- * it back, from the right, since a prefix is any path the user chose (dots and digits
- * included). A name is only ever a hint: a file renamed by hand keeps its contents, so readers
- * take times and types from the profile itself and use the name to group files by process.
+ * Names: hs_output_path writes "<prefix>.<pid>.<seq:04><suffix>", hs_output_peak_path
+ * "<prefix>.<pid>.peak<suffix>", and hs_output_parse_name reads them back, from the right, since
+ * a prefix is any path the user chose (dots and digits included). A name is only ever a hint: a
+ * file renamed by hand keeps its contents, so readers take times and types from the profile itself
+ * and use the name to group files by process.
  *
  * A profile is written to "<path>.tmp.<16 random hex digits>" created with
  * O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, mode 0600 (then fchmod 0600, so the host's umask
@@ -63,6 +64,19 @@ hs_err_t hs_output_path(char *buf, size_t len, const char *prefix, pid_t pid, ui
     return HS_OK;
 }
 
+hs_err_t hs_output_peak_path(char *buf, size_t len, const char *prefix, pid_t pid,
+                             const char *suffix)
+{
+    if (!buf || len == 0 || !prefix || !prefix[0])
+        return HS_ERR_INVALID;
+    int n = snprintf(buf, len, "%s.%d.peak%s", prefix, (int)pid, suffix ? suffix : "");
+    if (n < 0 || (size_t)n >= len) {
+        buf[0] = '\0';
+        return HS_ERR_INVALID;
+    }
+    return HS_OK;
+}
+
 /*
  * The decimal number that ends at end and follows a '.' that is not the first character of
  * base: its value (at most max) and its length with the dot; 0 if there is no such number.
@@ -106,14 +120,23 @@ hs_err_t hs_output_parse_name(const char *name, hs_output_name_t *out)
         return HS_ERR_INVALID;
     out->compression = method;
 
-    /* ".<seq>" and ".<pid>" from the right; what is left (not empty) is the prefix. */
+    /* ".<seq>" (or ".peak") and ".<pid>" from the right; what is left (not empty) is the
+     * prefix. */
+    static const char peak[] = ".peak";
     const char *end = name + len - suffix_len;
-    uint64_t seq, pid;
+    uint64_t seq = 0, pid;
     size_t seq_len = hs_output_number_before(base, end, UINT64_MAX, &seq);
+    bool is_peak = false;
+    if (!seq_len && (size_t)(end - base) > sizeof peak - 1 &&
+        memcmp(end - (sizeof peak - 1), peak, sizeof peak - 1) == 0) {
+        seq_len = sizeof peak - 1;
+        is_peak = true;
+    }
     size_t pid_len = seq_len ? hs_output_number_before(base, end - seq_len, INT_MAX, &pid) : 0;
     if (!pid_len)
         return HS_OK;
-    out->numbered = true;
+    out->numbered = !is_peak;
+    out->peak = is_peak;
     out->prefix_len = (size_t)(end - seq_len - pid_len - name);
     out->pid = (pid_t)pid;
     out->seq = seq;

@@ -49,6 +49,7 @@
 #include "labels.h"
 #include "log.h"
 #include "mappings.h"
+#include "memwatch.h"
 #include "os.h"
 #include "output.h"
 #include "pprof_writer.h"
@@ -93,6 +94,12 @@ static const char *hs_dump_reason_name(hs_dump_reason_t reason)
         return "upload";
     case HS_DUMP_GROWTH:
         return "growth";
+    case HS_DUMP_MEMORY:
+        return "memory";
+    case HS_DUMP_PEAK:
+        return "peak";
+    case HS_DUMP_TERM:
+        return "term";
     }
     return "unknown";
 }
@@ -125,13 +132,13 @@ static void hs_dump_symbolizer_comment(char *buf, size_t len)
     snprintf(buf, len,
              "symbolizer=%s memory=%zu budget=%zu files=%llu symbols=%llu cached=%llu "
              "uncached=%llu lines_fallback=%llu dwarf_files=%llu dwarf_refused=%llu "
-             "dwarf_peak_estimate=%llu modules=%zu time_ms=%.1f",
+             "dwarf_peak_estimate=%llu dwarf_deferred=%llu modules=%zu time_ms=%.1f",
              levels[level], st.memory, st.budget, (unsigned long long)st.files,
              (unsigned long long)st.symbols, (unsigned long long)st.cached,
              (unsigned long long)st.uncached, (unsigned long long)st.lines_fallback,
              (unsigned long long)st.dwarf_files, (unsigned long long)st.dwarf_refused,
-             (unsigned long long)st.dwarf_largest, hs_mappings_record_count(),
-             (double)st.batch_ns / 1e6);
+             (unsigned long long)st.dwarf_largest, (unsigned long long)st.dwarf_deferred,
+             hs_mappings_record_count(), (double)st.batch_ns / 1e6);
 }
 
 hs_err_t hs_dump_name(void *symbolizer, const hs_module_t *const *mods, const uintptr_t *addrs,
@@ -220,12 +227,33 @@ static hs_err_t hs_dump_rows(const hs_snapshot_t *snap, hs_row_labels_t *labels,
     return HS_OK;
 }
 
+/* "memory.limit=... memory.usage=..." (profile_meta.h), or "" when the figures are unknown. */
+static void hs_dump_memory_comment(char *buf, size_t len, const hs_memwatch_figures_t *fig)
+{
+    buf[0] = '\0';
+    if (!fig->known)
+        return;
+    (void)hs_profile_meta_append_u64(buf, len, "memory.limit", fig->limit);
+    (void)hs_profile_meta_append(buf, len, "memory.limit_source",
+                                 hs_memlimit_source_name(fig->limit_source));
+    (void)hs_profile_meta_append_u64(buf, len, "memory.usage", fig->usage);
+    (void)hs_profile_meta_append(buf, len, "memory.usage_source",
+                                 hs_memusage_source_name(fig->usage_source));
+    if (fig->threshold)
+        (void)hs_profile_meta_append_u64(buf, len, "memory.threshold", fig->threshold);
+    if (fig->reserve)
+        (void)hs_profile_meta_append_u64(buf, len, "memory.reserve", fig->reserve);
+}
+
 /*
- * Snapshot, mappings and symbols, encoded as an uncompressed pprof message (*pb malloc'd).
- * Mappings or a symbolizer that cannot be had only cost names: the profile is still written.
+ * Snapshot, mappings and symbols, encoded as an uncompressed pprof message (*pb malloc'd), with
+ * the memory figures in its comments. Mappings or a symbolizer that cannot be had only cost
+ * names: the profile is still written. Near the memory limit a DWARF session may take at most
+ * half of the room left (the rest is for the encoding): line numbers wait for a later dump.
  */
 static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn transform, void *arg,
-                               const hs_row_labels_policy_t *policy, uint8_t **pb, size_t *pb_len,
+                               const hs_row_labels_policy_t *policy,
+                               const hs_memwatch_figures_t *fig, uint8_t **pb, size_t *pb_len,
                                size_t *nrows)
 {
     hs_snapshot_t snap;
@@ -268,10 +296,12 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
         }
     }
 
+    hs_symbolizer_set_dwarf_room(dump_symbolizer, fig->known ? (size_t)(fig->room / 2) : SIZE_MAX);
+
     /* The metadata of the profile (profile_meta.h; README.md "Profile comments"). */
-    char comment[6][HS_DUMP_COMMENT_MAX] = {{0}};
+    char comment[7][HS_DUMP_COMMENT_MAX] = {{0}};
     hs_profile_meta_header(comment[0], sizeof comment[0], HS_VERSION, hs_dump_reason_name(reason),
-                           NULL);
+                           fig->detail);
     (void)hs_profile_meta_append_u64(comment[1], sizeof comment[1], "rate", snap.rate);
     (void)hs_profile_meta_append_u64(comment[2], sizeof comment[2], "samples", snap.samples);
     (void)hs_profile_meta_append_u64(comment[2], sizeof comment[2], "dropped", snap.dropped);
@@ -284,11 +314,15 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
     (void)hs_profile_meta_append_u64(comment[4], sizeof comment[4], "label_sets_max", ls.max_sets);
     (void)hs_profile_meta_append_u64(comment[4], sizeof comment[4], "label_sets_folded", ls.folds);
     const char *comments[] = {comment[0], comment[1], comment[2], comment[3],
-                              comment[4], NULL,       NULL};
+                              comment[4], NULL,       NULL,       NULL};
+    size_t slot = 5;
+    hs_dump_memory_comment(comment[5], sizeof comment[5], fig);
+    if (comment[5][0])
+        comments[slot++] = comment[5];
     hs_dump_figures_t figures = {.comments = comments,
-                                 .slot = 5,
-                                 .buf = comment[5],
-                                 .len = sizeof comment[5],
+                                 .slot = slot,
+                                 .buf = comment[6],
+                                 .len = sizeof comment[6],
                                  .verbosity = reason == HS_DUMP_EXIT ? 1 : 2};
     hs_pprof_profile_t profile = {
         .nrows = snap.nrows,
@@ -328,17 +362,39 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
     return err;
 }
 
-/* Encode, compress and write one profile. Called with dump_lock held. */
-static hs_err_t hs_dump_locked(hs_dump_reason_t reason, const char *path, char *written,
-                               size_t written_len)
+/* Write data to name (reporting a failure once); HS_ERR_IO with errno set on failure. */
+static hs_err_t hs_dump_write(const char *name, const uint8_t *data, size_t len)
+{
+    hs_err_t err = hs_output_write_atomic(name, data, len);
+    if (err != HS_OK) {
+        char why[128];
+        int saved = errno;
+        const char *msg = strerror_r(saved, why, sizeof why);
+        hs_warn_once(&warned_write,
+                     "cannot write profile %s: %s (the program continues; further write "
+                     "errors are not shown)",
+                     name, msg);
+        errno = saved;
+    }
+    return err;
+}
+
+/*
+ * Encode, compress and write one profile: to path, else the next numbered file, and the peak
+ * profile for HS_DUMP_PEAK (instead) or when the watch says a threshold is also a new high
+ * (as well). Called with dump_lock held, between the memory watch's begin and end.
+ */
+static hs_err_t hs_dump_locked(hs_dump_reason_t reason, const char *path,
+                               const hs_memwatch_figures_t *fig, char *written, size_t written_len)
 {
     uint8_t *pb = NULL, *data = NULL;
     size_t pb_len = 0, data_len = 0, nrows = 0;
     int method = hs_config.compression;
-    char numbered[HS_DUMP_PATH_MAX];
+    char numbered[HS_DUMP_PATH_MAX], peak[HS_DUMP_PATH_MAX];
     const char *name = path;
+    bool to_peak = !path && (reason == HS_DUMP_PEAK || fig->peak);
 
-    hs_err_t err = hs_dump_encode(reason, NULL, NULL, NULL, &pb, &pb_len, &nrows);
+    hs_err_t err = hs_dump_encode(reason, NULL, NULL, NULL, fig, &pb, &pb_len, &nrows);
     if (err != HS_OK)
         goto fail_encode;
 
@@ -355,28 +411,26 @@ static hs_err_t hs_dump_locked(hs_dump_reason_t reason, const char *path, char *
     if (!name) {
         err = hs_output_path(numbered, sizeof numbered, hs_config.output, getpid(), dump_seq,
                              hs_compress_suffix(method));
+        if (err == HS_OK && to_peak)
+            err = hs_output_peak_path(peak, sizeof peak, hs_config.output, getpid(),
+                                      hs_compress_suffix(method));
         if (err != HS_OK) {
             hs_warn_once(&warned_path,
                          "cannot name profiles after HEAPSAMPLER_OUTPUT=\"%.200s\": %s",
                          hs_config.output, hs_config.output[0] ? "too long" : "empty");
             goto fail_path;
         }
-        name = numbered;
+        name = reason == HS_DUMP_PEAK ? peak : numbered;
     }
 
-    err = hs_output_write_atomic(name, data, data_len);
-    if (err != HS_OK) {
-        char why[128];
-        const char *msg = strerror_r(errno, why, sizeof why);
-        hs_warn_once(&warned_write,
-                     "cannot write profile %s: %s (the program continues; further write "
-                     "errors are not shown)",
-                     name, msg);
+    err = hs_dump_write(name, data, data_len);
+    if (err != HS_OK)
         goto fail_write;
-    }
-    free(data);
-    if (!path)
+    if (!path && reason != HS_DUMP_PEAK)
         dump_seq++;
+    if (to_peak && name != peak && hs_dump_write(peak, data, data_len) == HS_OK)
+        hs_debug(2, "wrote %s too", peak);
+    free(data);
     if (written && written_len)
         snprintf(written, written_len, "%s", name);
     hs_debug(2, "wrote %s (%zu bytes, %zu samples)", name, data_len, nrows);
@@ -396,7 +450,10 @@ hs_err_t hs_dump_run(hs_dump_reason_t reason, const char *path, char *written, s
         written[0] = '\0';
     pthread_mutex_lock(&dump_lock);
     __atomic_store_n(&dump_busy, 1, __ATOMIC_RELAXED);
-    hs_err_t err = hs_dump_locked(reason, path, written, written_len);
+    hs_memwatch_figures_t fig;
+    hs_memwatch_dump_begin(reason == HS_DUMP_MEMORY || reason == HS_DUMP_PEAK, &fig);
+    hs_err_t err = hs_dump_locked(reason, path, &fig, written, written_len);
+    hs_memwatch_dump_end();
     __atomic_store_n(&dump_busy, 0, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&dump_lock);
     if (err == HS_OK)
@@ -423,6 +480,15 @@ hs_err_t hs_dump_export(void *arg, hs_writer_event_t event, const char *path)
     case HS_WRITER_GROWTH:
         reason = HS_DUMP_GROWTH;
         break;
+    case HS_WRITER_MEMORY:
+        reason = HS_DUMP_MEMORY;
+        break;
+    case HS_WRITER_PEAK:
+        reason = HS_DUMP_PEAK;
+        break;
+    case HS_WRITER_TERM:
+        reason = HS_DUMP_TERM;
+        break;
     case HS_WRITER_EXIT:
         reason = HS_DUMP_EXIT;
         break;
@@ -439,7 +505,10 @@ hs_err_t hs_dump_encode_with(hs_dump_reason_t reason, hs_dump_transform_fn trans
     *pb_len = 0;
     pthread_mutex_lock(&dump_lock);
     __atomic_store_n(&dump_busy, 1, __ATOMIC_RELAXED);
-    hs_err_t err = hs_dump_encode(reason, transform, arg, policy, pb, pb_len, &nrows);
+    hs_memwatch_figures_t fig;
+    hs_memwatch_dump_begin(false, &fig);
+    hs_err_t err = hs_dump_encode(reason, transform, arg, policy, &fig, pb, pb_len, &nrows);
+    hs_memwatch_dump_end();
     __atomic_store_n(&dump_busy, 0, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&dump_lock);
     return err;

@@ -25,6 +25,9 @@ typedef enum hs_dump_reason {
     HS_DUMP_EXIT,
     HS_DUMP_UPLOAD, /* a Pyroscope upload (not a file) */
     HS_DUMP_GROWTH, /* HEAPSAMPLER_INUSE_GROWTH: in-use memory reached a new step */
+    HS_DUMP_MEMORY, /* the memory in use crossed a threshold of the limit (memwatch.h) */
+    HS_DUMP_PEAK,   /* the memory in use reached a new high: the peak profile only */
+    HS_DUMP_TERM,   /* SIGTERM arrived (HEAPSAMPLER_DUMP_ON_TERM) */
 } hs_dump_reason_t;
 
 /* Set up at init: profiles' durations count from start_ns (wall clock; 0: each has none). */
@@ -38,14 +41,16 @@ hs_err_t hs_dump_snapshot(hs_snapshot_t *snap) HS_MUST_CHECK;
 
 /*
  * The profile files as a writer thread exporter (writer_thread.h; arg unused): a numbered
- * profile for every event, the API's path when it names one.
+ * profile for every event, the API's path when it names one; for HS_WRITER_PEAK the peak
+ * profile <prefix>.<pid>.peak<suffix> instead, and for HS_WRITER_MEMORY the peak profile too
+ * when the watch says the threshold is also a new high (the same bytes under both names).
  */
 hs_err_t hs_dump_export(void *arg, hs_writer_event_t event, const char *path);
 
 /*
- * Write the next profile <prefix>.<pid>.<seq><suffix>. If path is non-NULL, write there
- * instead (heapsampler_dump_to) without consuming a sequence number. written (may be NULL)
- * receives the file name.
+ * Write the next profile <prefix>.<pid>.<seq><suffix> (HS_DUMP_PEAK: the peak profile). If path
+ * is non-NULL, write there instead (heapsampler_dump_to) without consuming a sequence number.
+ * written (may be NULL) receives the file name.
  */
 hs_err_t hs_dump_run(hs_dump_reason_t reason, const char *path, char *written,
                      size_t written_len) HS_MUST_CHECK;

@@ -5,8 +5,8 @@
  *
  * Before fork, in the forking thread, which enters the reentrancy guard (nothing the handlers
  * or the child's restart allocate is sampled):
- *   1. writer thread, Pyroscope, dump: nothing is taken. Their locks are held across long work
- *      (an API request waits for a whole dump, an upload is encoded under build_mu, a dump
+ *   1. writer thread, Pyroscope, memory watch, dump: nothing is taken. Their locks are held across
+ * long work (an API request waits for a whole dump, an upload is encoded under build_mu, a dump
  *      symbolizes for seconds), and a fork must not wait for that: their children rebuild
  *      instead. They are listed here so that every handler names every module, in one order.
  *   2. stack table (its two intern tables, stacks then sites: each one's shards, then its
@@ -32,8 +32,9 @@
  *     reseeds), dump (its lock, the file sequence for the new pid), the upload code's loader
  *     lock (a parent thread may have held it while loading libcurl; upload/ may not depend on
  *     the runtime, so this file calls it directly), Pyroscope (a baseline from the tables,
- *     usable again), and last the writer thread, which may start at once and run the exporters
- *     the steps before it prepared.
+ *     usable again), the memory watch (its own descriptors and reserve, thresholds armed
+ *     again, its sampler mark), and last the writer thread, which may start at once and run
+ *     the exporters and the watch the steps before it prepared.
  *
  * A fork from a signal handler that interrupted the profiler (the forking thread holds the
  * guard): the locks cannot be taken (the interrupted code may hold one), so the prepare handler
@@ -58,6 +59,7 @@
 #include "loader_gate.h"
 #include "log.h"
 #include "mappings.h"
+#include "memwatch.h"
 #include "pyroscope.h"
 #include "sampler.h"
 #include "stack_table.h"
@@ -76,6 +78,7 @@ static void hs_fork_prefork(void)
     hs_guard_enter(t);
     hs_writer_prefork();
     hs_pyroscope_prefork();
+    hs_memwatch_prefork();
     hs_dump_prefork();
     hs_stack_table_prefork();
     hs_labels_prefork();
@@ -96,6 +99,7 @@ static void hs_fork_postfork_parent(void)
     hs_labels_postfork_parent();
     hs_stack_table_postfork_parent();
     hs_dump_postfork_parent();
+    hs_memwatch_postfork_parent();
     hs_pyroscope_postfork_parent();
     hs_writer_postfork_parent();
     hs_guard_exit(hs_thread_get());
@@ -125,6 +129,7 @@ static void hs_fork_postfork_child(void)
     hs_dump_postfork_child();
     hs_curl_loader_postfork_child();
     hs_pyroscope_postfork_child();
+    hs_memwatch_postfork_child();
     hs_writer_postfork_child();
     hs_debug(1, "pid %d: forked, profiling into its own files", (int)getpid());
     hs_guard_exit(t);

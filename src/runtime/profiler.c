@@ -16,9 +16,18 @@
  *
  * Wiring: this is the one file that knows every module. It hands the sampler its callbacks
  * (the writer's nudges), the dump and Pyroscope exporters the start of profiling, registers the
- * exporters with the writer thread, and registers the fork protocol (fork.c, which orders every
- * module's fork handlers) with its own state: the protocol runs only while the profiler runs,
- * and a child forked from inside the profiler (a signal handler) switches it off.
+ * exporters and the memory watch (memwatch.h) with the writer thread, and registers the fork
+ * protocol (fork.c, which orders every module's fork handlers) with its own state: the
+ * protocol runs only while the profiler runs, and a child forked from inside the profiler (a
+ * signal handler) switches it off.
+ *
+ * Signals: the dump signal's handler only posts to the writer thread. With
+ * HEAPSAMPLER_DUMP_ON_TERM, a SIGTERM handler is installed when SIGTERM has none (SIG_DFL at
+ * init: a program that handles or ignores it decides for itself); it asks the writer thread for
+ * a profile, waits for it (bounded: HS_TERM_WAIT_MS), then restores the default action and
+ * raises SIGTERM again, which is delivered when the handler returns: the process ends exactly
+ * as it would have, a profile later. A handler that interrupted a thread holding a table lock
+ * the dump needs waits out its bound and ends the process without the profile.
  *
  * Exit: the destructor asks the writer thread for a final profile and waits (bounded), then
  * switches sampling off: allocations in later destructors would be in no profile anyway.
@@ -43,6 +52,7 @@
 #include "labels.h"
 #include "live_table.h"
 #include "log.h"
+#include "memwatch.h"
 #include "os.h"
 #include "pyroscope.h"
 #include "real_alloc.h"
@@ -52,6 +62,8 @@
 #include "writer_thread.h"
 
 extern char **environ;
+
+#define HS_TERM_WAIT_MS 5000
 
 static int state = HS_PROFILER_UNINIT;
 static uint64_t start_ns; /* wall clock at init: the start of every profile's duration */
@@ -180,6 +192,35 @@ static void install_dump_signal(int sig)
         hs_log("cannot install the dump signal handler for signal %d: %s", sig, strerror(errno));
 }
 
+static void on_term(int sig)
+{
+    (void)hs_writer_term_from_signal(HS_TERM_WAIT_MS);
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    int saved = errno;
+    sigaction(sig, &dfl, NULL);
+    raise(sig); /* blocked while this handler runs: delivered, with its default action, on return */
+    errno = saved;
+}
+
+static void install_term_handler(void)
+{
+    struct sigaction sa, old;
+    if (sigaction(SIGTERM, NULL, &old) != 0 || old.sa_handler != SIG_DFL ||
+        (old.sa_flags & SA_SIGINFO)) {
+        hs_debug(1, "SIGTERM has a handler or is ignored: HEAPSAMPLER_DUMP_ON_TERM does nothing");
+        return;
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_term;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    if (sigaction(SIGTERM, &sa, NULL) != 0)
+        hs_log("cannot install the SIGTERM handler: %s", strerror(errno));
+}
+
 /* ---- wiring ------------------------------------------------------------------------------- */
 
 static bool profiler_running(void)
@@ -189,12 +230,13 @@ static bool profiler_running(void)
 
 /*
  * The exporters and the writer thread that runs them: the profile files, then Pyroscope
- * uploads when they are on (in that order at exit too). The thread starts when first needed
- * (writer_thread.h); at once for the dump signal, whose handler can do nothing but post to it,
- * and for uploads, which need it from the start (their delivery thread makes the process
- * multi-threaded anyway).
+ * uploads when they are on (in that order at exit too), and the memory watch. The thread
+ * starts when first needed (writer_thread.h); at once for the dump signal and SIGTERM, whose
+ * handlers can do nothing but post to it, for uploads, which need it from the start (their
+ * delivery thread makes the process multi-threaded anyway), and when the memory in use is in
+ * the watch's close range already.
  */
-static void start_exporters(void)
+static void start_exporters(int watch_now)
 {
     hs_pyroscope_start(start_ns, profiler_running);
     hs_writer_exporter_t exporters[2] = {
@@ -205,7 +247,9 @@ static void start_exporters(void)
     if (uploads)
         exporters[n++] = (hs_writer_exporter_t){.run = hs_pyroscope_export,
                                                 .period_ns = hs_config.upload_interval_ns};
-    if (hs_writer_start(exporters, n, hs_config.dump_signal != 0 || uploads) != HS_OK) {
+    hs_writer_watch_t watch = {.look = hs_memwatch_look};
+    int now = hs_config.dump_signal != 0 || uploads || hs_config.dump_on_term || watch_now;
+    if (hs_writer_start(exporters, n, now, hs_memwatch_enabled() ? &watch : NULL) != HS_OK) {
         /* Reported by the writer; the exit dump still happens, from the exiting thread. */
     }
 }
@@ -254,10 +298,10 @@ void hs_profiler_init(void)
         hs_unwind_set_self_range(lo, hi);
     hs_sampler_configure(hs_config.rate, hs_config.seed, (uint32_t)hs_config.stack_depth);
     hs_sampler_set_growth_step(hs_config.inuse_growth);
-    /* The sampler's slow path starts the writer thread when it is due, and asks it for a
-     * profile when in-use memory grew by a step. */
-    hs_sampler_set_callbacks(
-        &(hs_sampler_callbacks_t){.nudge = hs_writer_nudge, .grew = hs_writer_poke_growth});
+    /* The sampler's slow path starts the writer thread when it is due, asks it for a profile
+     * when in-use memory grew by a step, and wakes the memory watch at its mark. */
+    hs_sampler_set_callbacks(&(hs_sampler_callbacks_t){
+        .nudge = hs_writer_nudge, .grew = hs_writer_poke_growth, .memory = hs_writer_poke_watch});
     start_ns = hs_os_wall_ns();
     hs_dump_configure(start_ns);
     if (hs_fork_register(profiler_running, turn_off) != HS_OK)
@@ -265,11 +309,18 @@ void hs_profiler_init(void)
 
     if (hs_config.verbose)
         hs_config_print(&hs_config);
+    int watch_now = hs_memwatch_init(&(hs_memwatch_config_t){
+        .limit = hs_config.memory_limit,
+        .thresholds = hs_config.memory_thresholds,
+        .peak_step = (unsigned)hs_config.peak_step,
+    });
     set_state(HS_PROFILER_RUNNING);
     hs_sampler_set_active(1);
-    start_exporters();
+    start_exporters(watch_now);
     if (hs_config.dump_signal)
         install_dump_signal(hs_config.dump_signal);
+    if (hs_config.dump_on_term)
+        install_term_handler();
     hs_debug(1, "pid %d: profiling, rate %llu bytes, profiles to %s.%d.*", (int)getpid(),
              (unsigned long long)hs_config.rate, hs_config.output, (int)getpid());
 out:

@@ -25,7 +25,10 @@
  * at the cost of one atomic add per sample or sampled free. With HEAPSAMPLER_INUSE_GROWTH the
  * recording thread calls `grew` (a profile is due) when the counter passes the level of the last
  * such call by the configured step (a high-water mark, moved by compare-and-swap so that one
- * step gives one call however many threads cross it).
+ * step gives one call however many threads cross it). The memory watch sets a mark of its own
+ * (hs_sampler_set_memory_mark): the first recording thread to take the estimate to it calls
+ * `memory`, once per mark (the mark is swapped for "none" by compare-and-swap), so that a fast
+ * leak is looked at as soon as it may have reached a threshold rather than at the next poll.
  *
  * Every slow path runs under the reentrancy guard and preserves errno. A slow path entered
  * while the guard is already held (a signal handler interrupting the profiler) does nothing.
@@ -65,9 +68,11 @@ static hs_sampler_stats_t stats;
 static int64_t inuse_estimate;
 static int64_t growth_mark;
 static uint64_t growth_step;
+static int64_t memory_mark = INT64_MAX; /* the memory watch's: call cb_memory at this level */
 static int warned_full_stack, warned_full_site, warned_full_live, warned_nomem;
 static void (*cb_nudge)(void);
 static void (*cb_grew)(void);
+static void (*cb_memory)(void);
 
 void hs_sampler_configure(uint64_t rate, uint64_t seed, uint32_t stack_depth)
 {
@@ -80,6 +85,7 @@ void hs_sampler_set_callbacks(const hs_sampler_callbacks_t *cb)
 {
     __atomic_store_n(&cb_nudge, cb->nudge, __ATOMIC_RELAXED);
     __atomic_store_n(&cb_grew, cb->grew, __ATOMIC_RELAXED);
+    __atomic_store_n(&cb_memory, cb->memory, __ATOMIC_RELAXED);
 }
 
 /* Call a callback if it is set. */
@@ -107,6 +113,11 @@ void hs_sampler_set_growth_step(uint64_t bytes)
                      __ATOMIC_RELAXED);
 }
 
+void hs_sampler_set_memory_mark(int64_t level)
+{
+    __atomic_store_n(&memory_mark, level, __ATOMIC_RELAXED);
+}
+
 int64_t hs_sampler_inuse_estimate(void)
 {
     return __atomic_load_n(&inuse_estimate, __ATOMIC_RELAXED);
@@ -126,6 +137,11 @@ static void site_gained(uint32_t site_id, uint64_t size)
 {
     hs_site_note_alloc(site_id);
     int64_t now = __atomic_add_fetch(&inuse_estimate, sample_weight(size), __ATOMIC_RELAXED);
+    int64_t mmark = __atomic_load_n(&memory_mark, __ATOMIC_RELAXED);
+    if (HS_UNLIKELY(now >= mmark) &&
+        __atomic_compare_exchange_n(&memory_mark, &mmark, INT64_MAX, 0, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED))
+        hs_sampler_call(&cb_memory);
     if (!growth_step)
         return;
     int64_t mark = __atomic_load_n(&growth_mark, __ATOMIC_RELAXED);

@@ -40,8 +40,9 @@ void hs_sampler_configure(uint64_t rate, uint64_t seed, uint32_t stack_depth);
  * reentrancy guard, nudge after it) and must never block: they may only wake another thread.
  */
 typedef struct hs_sampler_callbacks {
-    void (*nudge)(void); /* every allocation slow path: a thread's first allocation, a sample */
-    void (*grew)(void);  /* the in-use estimate reached a new step (hs_sampler_set_growth_step) */
+    void (*nudge)(void);  /* every allocation slow path: a thread's first allocation, a sample */
+    void (*grew)(void);   /* the in-use estimate reached a new step (hs_sampler_set_growth_step) */
+    void (*memory)(void); /* the in-use estimate reached the memory mark (under the guard) */
 } hs_sampler_callbacks_t;
 void hs_sampler_set_callbacks(const hs_sampler_callbacks_t *cb);
 /* Sampling on (1) or off for good (0: every thread's countdown parks at its next slow path). */
@@ -56,6 +57,12 @@ uint64_t hs_sampler_rate(void);
  */
 void hs_sampler_set_growth_step(uint64_t bytes);
 int64_t hs_sampler_inuse_estimate(void);
+/*
+ * The memory watch's mark (memwatch.h): the first sample that takes the in-use estimate to
+ * level calls `memory`, once; INT64_MAX (the initial value) never does. The watch sets the next
+ * mark when it has looked.
+ */
+void hs_sampler_set_memory_mark(int64_t level);
 
 /* The countdown crossed zero and p was allocated (p may be NULL: a failed allocation). */
 void hs_sampler_alloc_slow(void *p, size_t size);

@@ -3,7 +3,15 @@
  *
  * Wake-ups go through one semaphore: sem_post is async-signal-safe, so the dump signal's handler
  * can use it directly. Requests are flags and sequence numbers under `mu`; the thread waits
- * with a CLOCK_MONOTONIC deadline for the next periodic export.
+ * with a CLOCK_MONOTONIC deadline for the next periodic export, or the watch's next look.
+ *
+ * The watch (memwatch.h) may also ask the thread to wait on descriptors (the kernel's memory
+ * notifications). A semaphore cannot be polled with them, and the thread owns no descriptor of
+ * its own for wake-ups on purpose: a program that closes descriptors it did not open (a daemon
+ * closing everything above 2) would have the signal handler write into whatever file took its
+ * number. So it polls the watch's descriptors in slices of HS_WRITER_POLL_SLICE_NS and takes a
+ * post after each: a request waits at most a slice, and only while the watch is looking
+ * closely (near the memory limit), when it asks for looks that often anyway.
  *
  * The thread blocks every signal: the program's signals are delivered to its own threads, and
  * SIGXFSZ (file size limit) turns into EFBIG from write(2) instead of killing the process.
@@ -34,11 +42,11 @@
 #include "writer_thread.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/single_threaded.h>
 #include <time.h>
 
@@ -63,10 +71,13 @@ static struct {
     int stop, final;
     int signal_pending; /* set by the signal handler (atomic) */
     int growth_pending; /* set by the sampler: in-use memory reached a new step (atomic) */
+    uint64_t term_req;  /* SIGTERM handlers' requests (atomic) */
+    uint64_t term_done; /* the last of them served (atomic) */
 } W;
 
 static hs_writer_exporter_t exporters[HS_WRITER_EXPORTERS_MAX];
 static size_t nexporters;
+static hs_writer_watch_t watch; /* look == NULL: none */
 
 static pthread_mutex_t start_mu = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t start_at; /* atomic; see the file comment */
@@ -134,6 +145,85 @@ static void run_periodic(uint64_t *next)
     }
 }
 
+/*
+ * The thread's scheduling (Linux: per thread). Normally SCHED_BATCH: a dump that wakes up
+ * does not preempt the program's threads, it waits for its turn. When the watch says it is
+ * urgent (the memory limit is close, and the profile must be written before the OOM killer
+ * comes), SCHED_OTHER, as the program's own threads. An unprivileged thread may switch between
+ * the two at the same nice value, both ways; a lower priority by nice value could never be
+ * taken back.
+ */
+static void set_urgent(bool urgent)
+{
+    static __thread int current = -1;
+    if (current == (int)urgent)
+        return;
+    struct sched_param sp = {.sched_priority = 0};
+    int saved = errno;
+    if (pthread_setschedparam(pthread_self(), urgent ? SCHED_OTHER : SCHED_BATCH, &sp) == 0)
+        current = (int)urgent;
+    errno = saved;
+}
+
+/* The watch's look, or nothing to look at. */
+static unsigned look(hs_writer_wait_t *wait)
+{
+    wait->deadline_ns = 0;
+    wait->nfds = 0;
+    wait->urgent = false;
+    unsigned due = watch.look ? watch.look(watch.arg, wait) : 0;
+    set_urgent(wait->urgent);
+    return due;
+}
+
+/* The exporters' steps for the events a look found due, in the order of the enum. */
+static void run_due(unsigned due)
+{
+    for (unsigned e = 0; due && e <= HS_WRITER_EXIT; e++) {
+        if (due & HS_WRITER_BIT(e)) {
+            due &= ~HS_WRITER_BIT(e);
+            (void)run_exporters((hs_writer_event_t)e, NULL);
+        }
+    }
+}
+
+/*
+ * Sleep until wake (monotonic ns; 0: until posted) or a post, or, when the watch gave
+ * descriptors, until one of them is ready or a slice has passed (see the file comment).
+ * Returns sem_*wait's result (-1 with errno EINTR: go round again).
+ */
+static int sleep_until(uint64_t wake, hs_writer_wait_t *wait)
+{
+    uint64_t now = hs_os_monotonic_ns();
+    if (wait->nfds == 0) {
+        if (!wake)
+            return sem_wait(&W.wake);
+        struct timespec ts = deadline_in(CLOCK_MONOTONIC, wake > now ? wake - now : 0);
+        return sem_clockwait(&W.wake, CLOCK_MONOTONIC, &ts);
+    }
+    uint64_t until = now + HS_WRITER_POLL_SLICE_NS;
+    if (wake && wake < until)
+        until = wake;
+    uint64_t left = until > now ? until - now : 0;
+    struct timespec ts = {(time_t)(left / 1000000000ull), (long)(left % 1000000000ull)};
+    for (nfds_t i = 0; i < wait->nfds; i++)
+        wait->fds[i].revents = 0;
+    int saved = errno;
+    (void)ppoll(wait->fds, wait->nfds, &ts, NULL); /* every signal is blocked here anyway */
+    errno = saved;
+    (void)sem_trywait(&W.wake); /* a request made meanwhile: served below */
+    return 0;
+}
+
+static void serve_term_request(void)
+{
+    uint64_t req = __atomic_load_n(&W.term_req, __ATOMIC_ACQUIRE);
+    if (req == __atomic_load_n(&W.term_done, __ATOMIC_RELAXED))
+        return;
+    (void)run_exporters(HS_WRITER_TERM, NULL);
+    __atomic_store_n(&W.term_done, req, __ATOMIC_RELEASE);
+}
+
 static void serve_api_request(void)
 {
     pthread_mutex_lock(&W.mu);
@@ -159,28 +249,18 @@ static void *writer_main(void *arg)
     (void)arg;
     hs_thread_t *t = hs_thread_get();
     hs_guard_enter(t); /* for life */
-    /* A lower priority (Linux: per thread): on a busy machine a dump mostly yields its core to
-     * the program's threads instead of preempting them (nice 10 weighs about a tenth of nice
-     * 0), yet a program that waits for a dump (API, exit) is not held up for long. An
-     * unprivileged thread can only raise its nice value, never take it back. */
-    int saved = errno;
-    (void)setpriority(PRIO_PROCESS, (id_t)hs_os_gettid(), 10);
-    errno = saved;
+    set_urgent(false);
 
     uint64_t next[HS_WRITER_EXPORTERS_MAX];
     for (size_t i = 0; i < nexporters; i++)
         next[i] = exporters[i].period_ns ? epoch_ns + exporters[i].period_ns : 0;
+    hs_writer_wait_t wait;
+    run_due(look(&wait));
     for (;;) {
-        int rc;
         uint64_t wake = earliest(next);
-        if (wake) {
-            uint64_t now = hs_os_monotonic_ns();
-            struct timespec ts = deadline_in(CLOCK_MONOTONIC, wake > now ? wake - now : 0);
-            rc = sem_clockwait(&W.wake, CLOCK_MONOTONIC, &ts);
-        } else {
-            rc = sem_wait(&W.wake);
-        }
-        if (rc != 0 && errno == EINTR)
+        if (wait.deadline_ns && (!wake || wait.deadline_ns < wake))
+            wake = wait.deadline_ns;
+        if (sleep_until(wake, &wait) != 0 && errno == EINTR)
             continue;
 
         pthread_mutex_lock(&W.mu);
@@ -188,10 +268,12 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&W.mu);
         if (stop)
             break;
+        serve_term_request(); /* first: the process ends as soon as it is done */
         if (__atomic_exchange_n(&W.signal_pending, 0, __ATOMIC_ACQ_REL))
             (void)run_exporters(HS_WRITER_SIGNAL, NULL);
         if (__atomic_exchange_n(&W.growth_pending, 0, __ATOMIC_ACQ_REL))
             (void)run_exporters(HS_WRITER_GROWTH, NULL);
+        run_due(look(&wait));
         serve_api_request();
         run_periodic(next);
     }
@@ -236,22 +318,26 @@ static hs_err_t arm(void)
     epoch_ns = hs_os_monotonic_ns();
     if (start_now)
         return start_thread();
-    /* With no periodic export, only an API request needs the thread (it starts it itself). */
+    /* With no periodic export, only an API request needs the thread (it starts it itself), or
+     * the watch when it pokes (a program with threads of its own gets it at once). */
     uint64_t first = 0;
     for (size_t i = 0; i < nexporters; i++)
         if (exporters[i].period_ns && (!first || exporters[i].period_ns < first))
             first = exporters[i].period_ns;
-    __atomic_store_n(&start_at, first ? epoch_ns + first : 0, __ATOMIC_RELEASE);
+    uint64_t at = first ? epoch_ns + first : watch.look ? UINT64_MAX : 0;
+    __atomic_store_n(&start_at, at, __ATOMIC_RELEASE);
     return HS_OK;
 }
 
-hs_err_t hs_writer_start(const hs_writer_exporter_t *exp, size_t n, int now)
+hs_err_t hs_writer_start(const hs_writer_exporter_t *exp, size_t n, int now,
+                         const hs_writer_watch_t *w)
 {
     if (n > HS_WRITER_EXPORTERS_MAX)
         return HS_ERR_INVALID;
     if (n)
         memcpy(exporters, exp, n * sizeof *exp);
     nexporters = n;
+    watch = w ? *w : (hs_writer_watch_t){0};
     memset(&W, 0, sizeof W);
     init_primitives();
     configured = 1;
@@ -342,9 +428,9 @@ void hs_writer_poke_from_signal(void)
     errno = saved;
 }
 
-void hs_writer_poke_growth(void)
+/* Wake the thread, starting it first if it does not run yet (never blocks). */
+static void poke(void)
 {
-    __atomic_store_n(&W.growth_pending, 1, __ATOMIC_RELEASE);
     if (!hs_writer_running()) {
         /* Due now whatever the thread count: make the lazy start happen at this nudge. */
         uint64_t at = __atomic_load_n(&start_at, __ATOMIC_RELAXED);
@@ -354,6 +440,34 @@ void hs_writer_poke_growth(void)
     }
     if (hs_writer_running())
         sem_post(&W.wake);
+}
+
+void hs_writer_poke_growth(void)
+{
+    __atomic_store_n(&W.growth_pending, 1, __ATOMIC_RELEASE);
+    poke();
+}
+
+void hs_writer_poke_watch(void)
+{
+    poke(); /* the watch looks after every wake-up */
+}
+
+int hs_writer_term_from_signal(unsigned timeout_ms)
+{
+    int saved = errno, done = 0;
+    if (hs_writer_running()) {
+        uint64_t my = __atomic_add_fetch(&W.term_req, 1, __ATOMIC_ACQ_REL);
+        sem_post(&W.wake);
+        static const struct timespec slice = {0, 5 * 1000000L};
+        for (unsigned waited = 0; !done && waited <= timeout_ms; waited += 5) {
+            done = __atomic_load_n(&W.term_done, __ATOMIC_ACQUIRE) >= my;
+            if (!done)
+                (void)nanosleep(&slice, NULL);
+        }
+    }
+    errno = saved;
+    return done;
 }
 
 void hs_writer_stop_final(void)

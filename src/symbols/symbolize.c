@@ -152,6 +152,7 @@ struct hs_symbolizer {
     char **dirs; /* NULL-terminated copy */
     size_t budget;
     size_t dwarf_max;
+    size_t dwarf_room; /* for now (hs_symbolizer_set_dwarf_room); SIZE_MAX: dwarf_max */
     int warned_dwarf;
 
     hs_symfile_t **files; /* by id */
@@ -319,6 +320,7 @@ hs_err_t hs_symbolizer_new_config(const hs_symbolizer_config_t *cfg, hs_symboliz
     s->level = cfg && cfg->level ? cfg->level : HS_SYMBOLIZE_FUNCTIONS;
     s->budget = cfg && cfg->budget ? cfg->budget : HS_SYMBOLIZE_BUDGET;
     s->dwarf_max = cfg && cfg->dwarf_max ? cfg->dwarf_max : HS_SYMBOLIZE_DWARF_MAX;
+    s->dwarf_room = SIZE_MAX;
     const char *const *dirs = cfg && cfg->debug_dirs ? cfg->debug_dirs : hs_symbolize_default_dirs;
     size_t ndirs = 0;
     while (dirs[ndirs])
@@ -391,6 +393,12 @@ void hs_symbolizer_free(hs_symbolizer_t *s)
 size_t hs_symbolizer_memory(const hs_symbolizer_t *s)
 {
     return s ? s->bytes : 0;
+}
+
+void hs_symbolizer_set_dwarf_room(hs_symbolizer_t *s, size_t bytes)
+{
+    if (s)
+        s->dwarf_room = bytes;
 }
 
 void hs_symbolizer_get_stats(const hs_symbolizer_t *s, hs_symbolizer_stats_t *out)
@@ -1219,9 +1227,15 @@ static hs_err_t hs_symbolize_file_misses(hs_symbolizer_t *s, hs_symfile_t *f, co
     hs_dwarf_t *dw = NULL;
     if (want_lines && persistent) {
         uint64_t est = 0;
+        size_t cap = s->dwarf_room < s->dwarf_max ? s->dwarf_room : s->dwarf_max;
         hs_err_t derr = hs_dwarf_open(f->nfiles ? f->files[0].path : f->path, f->path, f->build_id,
-                                      (const char *const *)s->dirs, s->dwarf_max, &est, &dw);
-        if (derr == HS_OK) {
+                                      (const char *const *)s->dirs, cap, &est, &dw);
+        if (derr == HS_ERR_FULL && est <= s->dwarf_max) {
+            /* Over the room of this batch only: names now, not cached, so that a batch with
+             * room adds the lines (counted as past the budget: uncached, lines_fallback). */
+            s->stats.dwarf_deferred++;
+            persistent = 0;
+        } else if (derr == HS_OK) {
             if (f->dwarf == 0)
                 s->stats.dwarf_files++;
             f->dwarf = 1;

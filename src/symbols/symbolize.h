@@ -93,11 +93,21 @@ typedef struct hs_symbolizer_stats {
     uint64_t dwarf_files;    /* files whose DWARF was found (level lines) */
     uint64_t dwarf_refused;  /* files whose DWARF was over dwarf_max: function names only */
     uint64_t dwarf_largest;  /* largest estimated libdw memory of a session opened, bytes */
+    uint64_t dwarf_deferred; /* sessions not opened for want of room (set_dwarf_room), so far */
     uint64_t batch_ns;       /* time of the last batch */
     uint64_t total_ns;       /* time of all batches */
 } hs_symbolizer_stats_t;
 
 void hs_symbolizer_get_stats(const hs_symbolizer_t *s, hs_symbolizer_stats_t *out);
+
+/*
+ * The memory a libdw session may take from now on (SIZE_MAX, the initial value: up to
+ * dwarf_max). A file whose session would need more than that, but not more than dwarf_max,
+ * gets function names only for now, its addresses not cached, so that a later batch with more
+ * room adds its lines; nothing is reported but the stats. A dump near a memory limit sets it
+ * to what is left.
+ */
+void hs_symbolizer_set_dwarf_room(hs_symbolizer_t *s, size_t bytes);
 /* Bytes the symbolizer's caches hold (stats.memory). */
 size_t hs_symbolizer_memory(const hs_symbolizer_t *s);
 

@@ -27,6 +27,14 @@ BAR_ROWS = [
     "profiler memory (self-reported), 10,000 stacks",
     "longest pause of an allocating thread while dumps run",
 ]
+MEMORY_ROWS = [
+    "memory watch: instructions per malloc+free pair, on minus off",
+    "memory watch: CPU of its looks, idle program",
+    "dump of 10000 stacks (symbolize=functions): peak RSS growth",
+    "dump of 10000 stacks (symbolize=lines): peak RSS growth",
+    "fastest leak leaving a profile above 70% of a 128 MiB cgroup, every run",
+    "fastest leak leaving a profile above 80% of a 128 MiB cgroup, every run",
+]
 WALL_ROWS = ["churn, 1 thread", "churn, 2 threads", "python3 (PYTHONMALLOC=malloc)",
              "sqlite3 in-memory"]
 FIGURE = r"(\d+(\.\d+)?( ?(x|ns|us|ms|MiB))?|n/a)"
@@ -77,6 +85,18 @@ class BenchSmoke(unittest.TestCase):
             self.assertEqual(len(r), len(head))
             for cell in r[1:]:
                 self.assertRegex(cell, r"^\d+\.\d+ (s|ns/pair)( \(.*x\))?$")
+
+    def test_memory_limit_table(self):
+        head, rows = self.table("Memory limit")
+        self.assertEqual(head, ["measure", "measured"])
+        self.assertEqual([r[0] for r in rows], MEMORY_ROWS)
+        self.assertRegex(rows[0][1], r"^(-?\d+\.\d+|n/a)")
+        self.assertRegex(rows[1][1], r"^close range \(usage steady\): \d+ us/s \(\d+\.\d+% of a "
+                                     r"core\); far: \d+ us/s; off: \d+ us/s$")
+        for r in rows[2:4]:
+            self.assertRegex(r[1], r"^first dump \d+\.\d MiB .*; later dumps at most \d+\.\d\d MiB$")
+        for r in rows[4:]:
+            self.assertRegex(r[1], r"^(\d+ MiB/s|none of the rates tried|n/a \(.+\))")
 
     def test_instruction_and_unwinder_tables(self):
         if "Instruction counts: n/a" not in self.out:

@@ -11,6 +11,7 @@ run: --pyroscope, --app and repeatable --tag reach the library (joined with HEAP
 bad upload settings are refused before anything runs."""
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -194,6 +195,22 @@ class Upload(hstest.TempDirTest):
                                                             "inuse_objects",
                                                             "inuse_space"].index(t)]
                                                for s in saved["sample"]), t)
+    def test_a_peak_profile_is_not_sent_twice(self):
+        # A peak profile repeats a moment of its series: left out when the series goes too.
+        files = self.make_series(2)
+        peak = re.sub(r"\.\d{4}\.pb\.gz$", ".peak.pb.gz", files[1])
+        shutil.copy(files[1], peak)
+        with Receiver() as r:
+            p = cli("upload", "--pyroscope", r.url, "--app", "peaks", *files, peak)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(len(r.uploads), len(files))
+        self.assertEqual(p.stderr.decode(), "heapsampler upload: %s: not sent: a peak profile "
+                         "repeats a moment of the series uploaded with it (upload it alone to "
+                         "send it)\n" % peak)
+        with Receiver() as r:
+            p = cli("upload", "--pyroscope", r.url, "--app", "peaks", peak)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(len(r.uploads), 1)
 
     def test_refusals_retries_and_unreadable_files(self):
         files = self.make_series(2)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+import urllib.parse
 
 BUILD = os.environ.get("HS_BUILD_DIR") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build")
@@ -52,14 +53,23 @@ class Run:
         self.pid = None
 
     def profiles(self, pid=None):
-        """Profile files written, oldest (lowest sequence) first."""
+        """Numbered profile files written, oldest (lowest sequence) first (not the peak
+        profile: see peak_profile)."""
         pat = self.prefix + (".%d." % pid if pid else ".") + "*.pb*"
-        files = [f for f in glob.glob(pat) if ".tmp" not in f]
+        files = [f for f in glob.glob(pat) if ".tmp" not in f and ".peak.pb" not in f]
 
         def key(f):
             m = re.search(r"\.(\d+)\.(\d+)\.pb", f)
             return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
         return sorted(files, key=key)
+
+    def peak_profile(self, pid=None):
+        """The peak profile <prefix>.<pid>.peak.pb* (one pid: the only one there), or None."""
+        files = [f for f in glob.glob(self.prefix + (".%d" % pid if pid else ".*") + ".peak.pb*")
+                 if ".tmp" not in f]
+        if len(files) > 1:
+            raise AssertionError("several peak profiles: %r" % files)
+        return files[0] if files else None
 
     def last_profile(self, pid=None):
         files = self.profiles(pid)
@@ -207,6 +217,27 @@ class Profile:
     def total(self, sample_type):
         i = self.index(sample_type)
         return sum(vals[i] for vals, _, _ in self.samples)
+
+
+def metadata(path):
+    """A heapsampler profile's metadata (README.md, "Profile comments"): (reason, detail,
+    {key: value}) from `go tool pprof -comments`, values percent-decoded; the header's detail is
+    "" when it has none."""
+    out = subprocess.run(["go", "tool", "pprof", "-comments", path], capture_output=True,
+                         text=True, timeout=TIMEOUT)
+    if out.returncode != 0:
+        raise AssertionError("pprof could not read %s: %s" % (path, out.stderr))
+    lines = out.stdout.splitlines()
+    m = re.match(r"^heapsampler \S+ \(([^,)]+)(?:, (.*))?\)$", lines[0] if lines else "")
+    if not m:
+        raise AssertionError("%s: no heapsampler header in %r" % (path, lines[:1]))
+    keys = {}
+    for line in lines[1:]:
+        for token in line.split(" "):
+            k, eq, v = token.partition("=")
+            if eq and re.match(r"^[a-z0-9_.]+$", k):
+                keys[k] = urllib.parse.unquote(v)
+    return m.group(1), m.group(2) or "", keys
 
 
 def pprof_top(path, *args):

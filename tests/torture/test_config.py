@@ -34,7 +34,9 @@ def options():
     """[(long flag, variable suffix, default)] from `heapsampler run --help`."""
     out = subprocess.run([hstest.CLI, "run", "--help"], capture_output=True, text=True,
                          timeout=60)
-    return re.findall(r"--([a-z-]+)[^\n]*?HEAPSAMPLER_(\w+), default ([^,\s]+)", out.stdout)
+    # A default may hold commas (70,85,95); an enumeration's list of choices follows it.
+    return re.findall(r"--([a-z-]+)[^\n]*?HEAPSAMPLER_(\w+), default (\S+?)(?:, one of [^\n]*)?$",
+                      out.stdout, re.M)
 
 
 def cli_accepts(flag, value, cwd):

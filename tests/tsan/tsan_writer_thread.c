@@ -118,7 +118,7 @@ int main(void)
     hs_sampler_set_active(1);
 
     hs_writer_exporter_t exporter = {.run = hs_dump_export, .period_ns = hs_config.interval_ns};
-    CHECK(hs_writer_start(&exporter, 1, 1) == HS_OK);
+    CHECK(hs_writer_start(&exporter, 1, 1, NULL) == HS_OK);
     pthread_t rec[THREADS], pk, snap;
     CHECK(pthread_create(&pk, NULL, poker, NULL) == 0);
     CHECK(pthread_create(&snap, NULL, snapshotter, NULL) == 0);

@@ -45,6 +45,50 @@ Test(config, defaults)
     cr_assert_eq(c.verbose, 0);
     cr_assert(!c.follow_exec);
     cr_assert_eq(c.compression, HS_COMPRESSION_GZIP);
+    /* Memory limit: detected; profiles at 70, 85 and 95% of it; a peak profile every 5%. */
+    cr_assert_eq(c.memory_limit, 0);
+    for (unsigned p = 1; p <= 100; p++)
+        cr_assert_eq(hs_config_has_percent(&c.memory_thresholds, p), p == 70 || p == 85 || p == 95,
+                     "%u", p);
+    cr_assert_eq(c.peak_step, 5);
+    cr_assert(!c.dump_on_term);
+}
+
+Test(config, percentages)
+{
+    hs_config_t c;
+    char why[128], buf[512];
+    const hs_option_t *o = hs_config_find("MEMORY_THRESHOLDS");
+    hs_config_defaults(&c);
+    cr_assert_eq(set(&c, "MEMORY_THRESHOLDS", "90", why), HS_OK);
+    cr_assert(hs_config_has_percent(&c.memory_thresholds, 90));
+    cr_assert_not(hs_config_has_percent(&c.memory_thresholds, 70));
+    /* Any order, repeats allowed: a set, shown sorted. */
+    cr_assert_eq(set(&c, "MEMORY_THRESHOLDS", "100,1,64,65,64", why), HS_OK);
+    hs_config_format(&c, o, buf, sizeof buf);
+    cr_assert_str_eq(buf, "1,64,65,100");
+    for (const char *off = "off"; off; off = strcmp(off, "off") == 0 ? "NONE" : NULL) {
+        cr_assert_eq(set(&c, "MEMORY_THRESHOLDS", off, why), HS_OK);
+        cr_assert_eq(c.memory_thresholds.bits[0] | c.memory_thresholds.bits[1], 0);
+        hs_config_format(&c, o, buf, sizeof buf);
+        cr_assert_str_eq(buf, "off");
+    }
+    expect_bad("MEMORY_THRESHOLDS", "0", "between 1 and 100");
+    expect_bad("MEMORY_THRESHOLDS", "101", "between 1 and 100");
+    expect_bad("MEMORY_THRESHOLDS", "70,185", "between 1 and 100");
+    expect_bad("MEMORY_THRESHOLDS", "99999999999999999999999", "between 1 and 100");
+    expect_bad("MEMORY_THRESHOLDS", "70,", "not a list of percentages");
+    expect_bad("MEMORY_THRESHOLDS", ",70", "not a list of percentages");
+    expect_bad("MEMORY_THRESHOLDS", "70, 85", "not a list of percentages");
+    expect_bad("MEMORY_THRESHOLDS", "70%", "not a list of percentages");
+    expect_bad("MEMORY_THRESHOLDS", "70;85", "not a list of percentages");
+    expect_bad("MEMORY_THRESHOLDS", "-5", "not a list of percentages");
+    expect_bad("MEMORY_THRESHOLDS", "", "empty value");
+    expect_bad("PEAK_STEP", "101", "between 0 and 100");
+    cr_assert_eq(set(&c, "MEMORY_LIMIT", "128M", why), HS_OK);
+    cr_assert_eq(c.memory_limit, 128ull << 20);
+    cr_assert_eq(set(&c, "DUMP_ON_TERM", "yes", why), HS_OK);
+    cr_assert(c.dump_on_term);
 }
 
 Test(config, sizes)

@@ -99,6 +99,7 @@ static void assert_numbered(const char *name, const char *prefix, pid_t pid, uin
     hs_output_name_t n;
     cr_assert_eq(hs_output_parse_name(name, &n), HS_OK, "%s", name);
     cr_assert(n.numbered, "%s", name);
+    cr_assert_not(n.peak, "%s", name);
     cr_assert_eq(n.prefix_len, strlen(prefix), "%s: prefix length %zu", name, n.prefix_len);
     cr_assert_eq(strncmp(name, prefix, n.prefix_len), 0, "%s", name);
     cr_assert_eq(n.pid, pid, "%s: pid %d", name, (int)n.pid);
@@ -171,6 +172,46 @@ Test(output, parse_odd_names)
         cr_assert_eq(n.seq, 0);
         cr_assert_eq(n.compression, named[i].compression, "%s", named[i].name);
     }
+}
+
+Test(output, peak_names)
+{
+    char buf[256];
+    cr_assert_eq(hs_output_peak_path(buf, sizeof buf, "/tmp/prof/app.v2", 4242, ".pb.gz"), HS_OK);
+    cr_assert_str_eq(buf, "/tmp/prof/app.v2.4242.peak.pb.gz");
+    cr_assert_eq(hs_output_peak_path(buf, 20, "/tmp/prof/app.v2", 4242, ".pb.gz"), HS_ERR_INVALID);
+    cr_assert_eq(hs_output_peak_path(buf, sizeof buf, "", 4242, ".pb"), HS_ERR_INVALID);
+
+    static const struct {
+        const char *name, *prefix;
+        pid_t pid;
+        int compression;
+    } peaks[] = {
+        {"/tmp/prof/app.v2.4242.peak.pb.gz", "/tmp/prof/app.v2", 4242, HS_COMPRESSION_GZIP},
+        {"heapsampler.1.peak.pb.zst", "heapsampler", 1, HS_COMPRESSION_ZSTD},
+        {"x.peak.7.peak.pb", "x.peak", 7, HS_COMPRESSION_NONE},
+    };
+    for (size_t i = 0; i < sizeof peaks / sizeof *peaks; i++) {
+        hs_output_name_t n;
+        cr_assert_eq(hs_output_parse_name(peaks[i].name, &n), HS_OK, "%s", peaks[i].name);
+        cr_assert(n.peak, "%s", peaks[i].name);
+        cr_assert_not(n.numbered, "a peak profile is not one of the series: %s", peaks[i].name);
+        cr_assert_eq(n.pid, peaks[i].pid, "%s", peaks[i].name);
+        cr_assert_eq(n.prefix_len, strlen(peaks[i].prefix), "%s", peaks[i].name);
+        cr_assert_eq(n.seq, 0);
+        cr_assert_eq(n.compression, peaks[i].compression);
+    }
+    /* What a peak name is not: no pid, no prefix, another word; and ".peak" inside a prefix. */
+    static const char *const others[] = {"x.peak.pb.gz", "4242.peak.pb.gz", "x.4242.peaks.pb.gz",
+                                         "x.4242.Peak.pb.gz", "x.4242.xpeak.pb.gz"};
+    for (size_t i = 0; i < sizeof others / sizeof *others; i++) {
+        hs_output_name_t n;
+        cr_assert_eq(hs_output_parse_name(others[i], &n), HS_OK, "%s", others[i]);
+        cr_assert_not(n.peak, "%s", others[i]);
+        cr_assert_not(n.numbered, "%s", others[i]);
+        cr_assert_eq(n.pid, 0, "%s", others[i]);
+    }
+    assert_numbered("x.1.peak.2.3.pb.gz", "x.1.peak", 2, 3, HS_COMPRESSION_GZIP);
 }
 
 Test(output, parse_refuses_what_is_not_a_profile)

@@ -457,3 +457,32 @@ Test(symbolize, dwarf_over_its_limit_falls_back_to_function_names)
     cr_assert_leq(st.dwarf_largest, HS_SYMBOLIZE_DWARF_MAX);
     hs_symbolizer_free(s);
 }
+
+/* Near a memory limit the dump leaves the lines out for now (no room for a libdw session):
+ * names only, not cached, not refused for good; with room again, the same address gets them. */
+Test(symbolize, dwarf_without_room_defers_the_lines)
+{
+    hs_symbolizer_t *s = new_symbolizer(HS_SYMBOLIZE_LINES, 0);
+    hs_symbolizer_set_dwarf_room(s, 0);
+    uintptr_t ret = hs_test_inline_caller();
+    hs_symloc_t loc = resolve(s, ret);
+    cr_assert_eq(loc.n, 1, "no inlined frames without a session");
+    cr_assert_str_eq(loc.frames[0].name, "hs_test_inline_caller");
+    cr_assert_null(loc.frames[0].file);
+    hs_symbolizer_stats_t st;
+    hs_symbolizer_get_stats(s, &st);
+    cr_assert_eq(st.dwarf_deferred, 1);
+    cr_assert_eq(st.dwarf_refused, 0, "not refused: the file is small enough");
+    cr_assert_eq(st.cached, 0, "not cached without its lines");
+    cr_assert_eq(st.lines_fallback, 1);
+
+    hs_symbolizer_set_dwarf_room(s, SIZE_MAX);
+    loc = resolve(s, ret);
+    cr_assert_eq(loc.n, 2, "the lines, once there is room");
+    cr_assert_str_eq(loc.frames[0].name, "hs_test_inlined");
+    cr_assert_eq(loc.frames[1].line, (uint32_t)outer_line);
+    hs_symbolizer_get_stats(s, &st);
+    cr_assert_eq(st.dwarf_files, 1);
+    cr_assert_eq(st.cached, 1);
+    hs_symbolizer_free(s);
+}
