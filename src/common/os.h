@@ -54,6 +54,13 @@ pid_t hs_os_gettid(void);
 int hs_os_thread_start(pthread_t *tid, size_t stack_size, bool detached, void *(*fn)(void *),
                        void *arg);
 
+/*
+ * The name of user uid from /etc/passwd, read directly (no NSS: getpwuid may dlopen a module,
+ * which a profiler thread must not do), into buf; "" when the file does not name it. Not
+ * async-signal-safe only in that it reads a file. Returns buf.
+ */
+const char *hs_os_user_name(uid_t uid, char *buf, size_t len);
+
 /* Round up to a multiple of the page size. */
 size_t hs_os_page_round(size_t n);
 

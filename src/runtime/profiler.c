@@ -7,12 +7,16 @@
  * starts when first needed), then switch sampling on. Allocations made before (other libraries'
  * constructors) pass through unsampled.
  *
- * Which processes are profiled: the first process that loads the library records its pid in
- * HEAPSAMPLER_ROOT_PID. A process image that finds another pid there was started by fork+exec
- * from a profiled process and stays passive unless HEAPSAMPLER_FOLLOW_EXEC=1; an exec in the
- * same process (a wrapper script exec'ing the real program) keeps the pid and is profiled. A
- * value that is not a pid (the profiler writes only digits) counts as unset.
- * A fork without exec (workers, daemons) keeps profiling with its own pid and files.
+ * Which processes are profiled: every process that inherits the library, whatever started it
+ * (a fork+exec child, a launcher's daemon, a script's commands), unless HEAPSAMPLER_PROGRAMS
+ * names other programs (program.h says what a name is matched against) or
+ * HEAPSAMPLER_FOLLOW_EXEC=0 keeps to the first process. The first process that loads the
+ * library records its pid in HEAPSAMPLER_ROOT_PID, so that its descendants know they are not
+ * the first; an exec in the same process (a wrapper script exec'ing the real program) keeps
+ * the pid and stays the first. A value that is not a pid (the profiler writes only digits)
+ * counts as unset. A process left unprofiled passes every call through; its children decide
+ * for themselves, from the environment they inherit. A fork without exec (workers, daemons)
+ * keeps profiling with its own pid and files.
  *
  * Wiring: this is the one file that knows every module. It hands the sampler its callbacks
  * (the writer's nudges), the dump and Pyroscope exporters the start of profiling, registers the
@@ -42,6 +46,7 @@
 #include "live_table.h"
 #include "log.h"
 #include "os.h"
+#include "program.h"
 #include "pyroscope.h"
 #include "real_alloc.h"
 #include "sampler.h"
@@ -100,20 +105,25 @@ static int is_profiled_process(void)
 {
     pid_t me = getpid();
     long rp = root_pid_from_env();
-    if (rp) {
-        if (rp != (long)me && !hs_config.follow_exec) {
-            hs_debug(1,
-                     "pid %d: not profiled (started by fork+exec from profiled process %ld; "
-                     "set HEAPSAMPLER_FOLLOW_EXEC=1 to profile it)",
-                     (int)me, rp);
-            return 0;
-        }
-        if (rp == (long)me)
-            return 1;
+    if (!rp) {
+        char buf[24];
+        snprintf(buf, sizeof buf, "%d", (int)me);
+        setenv("HEAPSAMPLER_ROOT_PID", buf, 1);
     }
-    char buf[24];
-    snprintf(buf, sizeof buf, "%d", (int)me);
-    setenv("HEAPSAMPLER_ROOT_PID", buf, 1);
+    bool first = !rp || rp == (long)me;
+    hs_program_init(first);
+    if (!first && !hs_config.follow_exec) {
+        hs_debug(1,
+                 "pid %d (%s): not profiled: started by process %ld, the first one, and "
+                 "HEAPSAMPLER_FOLLOW_EXEC=0",
+                 (int)me, hs_program_name(), rp);
+        return 0;
+    }
+    if (hs_config.programs[0] && !hs_program_matches(hs_config.programs)) {
+        hs_debug(1, "pid %d (%s): not profiled: not one of HEAPSAMPLER_PROGRAMS=%s", (int)me,
+                 hs_program_name(), hs_config.programs);
+        return 0;
+    }
     return 1;
 }
 
@@ -263,8 +273,9 @@ void hs_profiler_init(void)
     start_exporters();
     if (hs_config.dump_signal)
         install_dump_signal(hs_config.dump_signal);
-    hs_debug(1, "pid %d: profiling, rate %llu bytes, profiles to %s.%d.*", (int)getpid(),
-             (unsigned long long)hs_config.rate, hs_config.output, (int)getpid());
+    hs_debug(1, "pid %d (%s): profiling, rate %llu bytes, profiles to %s.%d.*", (int)getpid(),
+             hs_program_name(), (unsigned long long)hs_config.rate, hs_config.output,
+             (int)getpid());
 out:
     hs_guard_exit(t);
 }

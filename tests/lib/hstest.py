@@ -69,7 +69,7 @@ class Run:
 
 
 def run_profiled(argv, outdir, env=None, preload=True, timeout=TIMEOUT, stdin=None, cwd=None,
-                 **cfg):
+                 preexec_fn=None, **cfg):
     """Run argv with the library preloaded and HEAPSAMPLER_<KEY>=value for each cfg item.
     Profiles go to <outdir>/prof unless cfg has an output (relative to cwd, like the library)."""
     prefix = os.path.join(outdir, "prof")
@@ -83,7 +83,7 @@ def run_profiled(argv, outdir, env=None, preload=True, timeout=TIMEOUT, stdin=No
     if env:
         e.update(env)
     proc = subprocess.run(argv, env=e, capture_output=True, text=True, timeout=timeout,
-                          input=stdin, cwd=cwd)
+                          input=stdin, cwd=cwd, preexec_fn=preexec_fn)
     return Run(proc, outdir, prefix)
 
 
@@ -207,6 +207,38 @@ class Profile:
     def total(self, sample_type):
         i = self.index(sample_type)
         return sum(vals[i] for vals, _, _ in self.samples)
+
+
+def comments(path):
+    """A profile's comments, as `go tool pprof -comments` prints them."""
+    out = subprocess.run(["go", "tool", "pprof", "-comments", path], capture_output=True,
+                         text=True, timeout=TIMEOUT)
+    if out.returncode != 0:
+        raise AssertionError("pprof could not read %s: %s" % (path, out.stderr))
+    return out.stdout.splitlines()
+
+
+def meta(path):
+    """(header, {key: value}) of a profile's metadata (README "Profile comments"): the first
+    comment, and every key=value token of the others with its value percent-decoded."""
+    import urllib.parse
+    lines = comments(path)
+    pairs = {}
+    for line in lines[1:]:
+        for tok in line.split(" "):
+            k, eq, v = tok.partition("=")
+            if eq and re.fullmatch(r"[a-z0-9_.]+", k):
+                pairs[k] = urllib.parse.unquote(v, errors="surrogateescape")
+    return (lines[0] if lines else ""), pairs
+
+
+def by_pid(files):
+    """{pid: [files, in sequence order]} of profile files named <prefix>.<pid>.<seq>.pb*."""
+    out = {}
+    for f in sorted(files, key=lambda f: [int(x) for x in
+                                          re.search(r"\.(\d+)\.(\d+)\.pb", f).groups()]):
+        out.setdefault(int(re.search(r"\.(\d+)\.\d+\.pb", f).group(1)), []).append(f)
+    return out
 
 
 def pprof_top(path, *args):
