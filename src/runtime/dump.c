@@ -306,6 +306,8 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
     hs_profile_meta_header(comment[0], sizeof comment[0], HS_VERSION, hs_dump_reason_name(reason),
                            NULL);
     (void)hs_profile_meta_append_u64(comment[1], sizeof comment[1], "rate", snap.rate);
+    (void)hs_profile_meta_append_u64(comment[1], sizeof comment[1], "interval",
+                                     hs_config.interval_ns);
     (void)hs_profile_meta_append_u64(comment[2], sizeof comment[2], "samples", snap.samples);
     (void)hs_profile_meta_append_u64(comment[2], sizeof comment[2], "dropped", snap.dropped);
     /* Tables, filter and caches (os.h), in bytes: the caches as of the previous dump. */

@@ -18,7 +18,8 @@ import hstest  # noqa: E402
 
 CLI = hstest.CLI
 DEMO = os.path.join(hstest.BUILD, "hs_demo_server")
-SUMMARY = re.compile(r"^heapsampler: (\d+) profiles? written:(.*)$", re.M)
+# One line per process that wrote profiles: its pid, its program (and title), its files.
+SUMMARY = re.compile(r"^heapsampler: (?:  )?pid (\d+)[^\n]*?: (\d+) profiles? written:(.*)$", re.M)
 
 
 def table_options():
@@ -335,8 +336,8 @@ class CliTest(hstest.TempDirTest):
     def listed(self, stderr):
         m = SUMMARY.search(stderr)
         self.assertIsNotNone(m, "no summary line in stderr:\n" + stderr)
-        files = m.group(2).split()
-        self.assertEqual(int(m.group(1)), len(files), m.group(0))
+        files = m.group(3).split()
+        self.assertEqual(int(m.group(2)), len(files), m.group(0))
         return files
 
     def test_profile_written_and_readable(self):

@@ -191,8 +191,8 @@ class SwitchedUser(hstest.TempDirTest):
         ours = [line for line in run.stderr.splitlines() if line.startswith("heapsampler:")]
         self.assertEqual(len(ours), 1, run.stderr)
         self.assertRegex(ours[0], r"^heapsampler: cannot write profile %s/prof\.\d+\.0000\.pb\.gz: "
-                         r"Permission denied: this process runs as uid %d \(nobody\), which may not "
-                         r"create files in %s \(owner uid 0, mode 0755\)"
+                         r"Permission denied: this process runs as uid %d \(nobody\), which "
+                         r"may not create files in %s \(owner uid 0, mode 0755\)"
                          % (re.escape(out), self.nobody.pw_uid, re.escape(out)))
 
     def test_sticky_world_writable_directory(self):
