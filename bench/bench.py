@@ -17,7 +17,14 @@ Every figure is measured against a baseline measured in the same run:
   programs are timed as whole processes;
 * one sample (64 frames unwound and recorded), dumps of 10,000 distinct stacks, the longest
   pause an allocating thread sees while dumps run, and the profiler's own memory as it reports
-  it (HEAPSAMPLER_VERBOSE=1) beside the growth of the peak RSS.
+  it (HEAPSAMPLER_VERBOSE=1) beside the growth of the peak RSS;
+* real servers (tests/lib/servers.py, each on a free loopback port in the benchmark's temporary
+  directory): redis-server under redis-benchmark (SET and GET), PostgreSQL under pgbench
+  (TPC-B-like, started by pg_ctl as the postgres user: needs root) and nginx under wrk (workers
+  as nobody when root), each once without the profiler and once with it preloaded at its
+  defaults, as a service would run (LD_PRELOAD and HEAPSAMPLER_OUTPUT in its environment). Both
+  instances run side by side and the load alternates between them, after a warm-up round; the
+  table shows the median throughput of each and the median of the paired ratios.
 
 heaptrack and jemalloc (prof:true,lg_prof_sample:19, against the same jemalloc without
 profiling) columns appear when they are installed. The unwinder section (libunwind vs frame
@@ -29,6 +36,7 @@ The report (Markdown, ready to paste) goes to stdout, progress to stderr. The ex
 """
 import argparse
 import concurrent.futures
+import contextlib
 import datetime
 import os
 import platform
@@ -40,19 +48,22 @@ import sys
 import tempfile
 import threading
 import time
+import unittest
 
 SOURCE = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 PYTHON = "/usr/bin/python3"  # the system interpreter, not a wrapper script
+sys.path.insert(0, os.path.join(SOURCE, "tests", "lib"))
+import servers  # noqa: E402  (real servers on free loopback ports: the integration tests' own)
 
 # Workload sizes. Full: about 1 s per real-program run and 0.1 s per churn loop natively, so that
 # the whole script stays under 10 minutes on 2 cores with every column. Quick: a smoke run.
 SIZES = {
     "full": dict(churn_pairs=10000000, churn_cg_pairs=500000, py_rounds=3, py_records=8000,
                  sql_rows=50000, sample_n=20000, dumps=5, dump_runs=3, pause_ms=1000,
-                 pause_runs=3),
+                 pause_runs=3, redis_requests=200000, pgbench_seconds=5, wrk_seconds=3),
     "quick": dict(churn_pairs=40000, churn_cg_pairs=20000, py_rounds=1, py_records=200,
                   sql_rows=500, sample_n=500, dumps=2, dump_runs=1, pause_ms=100,
-                  pause_runs=1),
+                  pause_runs=1, redis_requests=10000, pgbench_seconds=1, wrk_seconds=1),
 }
 SAMPLE_DEPTH = 70  # recursion depth of hs_bench_sample: 64 frames are captured
 JEMALLOC_PROF = "prof:true,lg_prof_sample:19"
@@ -66,6 +77,11 @@ BAR_REAL_WALL = 1.05
 BAR_SAMPLE_US = 5.0
 BAR_DUMP_MS = 50.0
 BAR_MEMORY = 32 * MIB
+BAR_SERVER = 0.97  # throughput, heapsampler / no profiler, at least
+
+# The real servers' rows: key, label of the workload.
+SERVER_ROWS = (("redis-set", "redis-benchmark SET"), ("redis-get", "redis-benchmark GET"),
+               ("pgbench", "pgbench (TPC-B-like)"), ("nginx", "wrk against nginx"))
 
 
 START = time.monotonic()
@@ -263,6 +279,96 @@ class Bench:
             return None
         return statistics.median(a / b for a, b in zip(times[config], times[base]))
 
+    # ---- real servers ------------------------------------------------------------------------
+
+    def server_env(self, config):
+        """A server's environment: nothing, or the library at its defaults, as a service's."""
+        if config == "none":
+            return self.env()
+        out = os.path.join(self.tmp, "server-prof")
+        if not os.path.isdir(out):
+            os.makedirs(out)
+            os.chmod(out, 0o1777)  # workers that switch users write there too
+        return self.env({"LD_PRELOAD": self.lib, "HEAPSAMPLER_OUTPUT": out + "/"})
+
+    def server_rounds(self, keys, start, measure):
+        """start(config, workdir) gives a context manager of a running server; measure(server)
+        its throughput per key. Both configurations run side by side, the load alternates
+        between them, after a warm-up round."""
+        try:
+            with contextlib.ExitStack() as stack:
+                running = {}
+                for c in ("none", "heapsampler"):
+                    workdir = os.path.join(self.tmp, "%s-%s" % (keys[0], c))
+                    os.makedirs(workdir)
+                    running[c] = stack.enter_context(start(c, workdir))
+                res = {k: {c: [] for c in running} for k in keys}
+                for rnd in range(self.runs + 1):
+                    log("real servers: %s, %s" % (keys[0], "round %d/%d" % (rnd, self.runs)
+                                                  if rnd else "warm-up"))
+                    for c, server in running.items():
+                        got = measure(server)
+                        if rnd:
+                            for k in keys:
+                                res[k][c].append(got[k])
+                self.server_res.update(res)
+        except unittest.SkipTest as e:
+            for k in keys:
+                self.server_note[k] = str(e)
+        except (AssertionError, OSError, subprocess.SubprocessError) as e:
+            self.failures.append("%s: %s" % (keys[0], e))
+            for k in keys:
+                self.server_note[k] = "failed: see the log"
+
+    def servers(self):
+        self.server_res, self.server_note = {}, {}
+        s = self.size
+        os.chmod(self.tmp, 0o711)  # the servers' users reach their directories below it
+
+        def redis(r):
+            rows = {}
+            for line in r.benchmark("-t", "set,get", "-n", s["redis_requests"], "-r", "100000",
+                                    "-d", "64", "-c", "50").splitlines()[1:]:
+                cells = [c.strip('"') for c in line.split(",")]
+                rows[cells[0]] = float(cells[1])
+            return {"redis-set": rows["SET"], "redis-get": rows["GET"]}
+        self.server_rounds(("redis-set", "redis-get"),
+                           lambda c, d: servers.Redis(d, env=self.server_env(c)), redis)
+
+        @contextlib.contextmanager
+        def postgres(c, d):
+            if os.geteuid() != 0:
+                raise unittest.SkipTest("needs root: pg_ctl runs as the postgres user")
+            with servers.Postgres(d, env=self.server_env(c)) as pg:
+                pg.pgbench("-i", "-s", "1", "-q")
+                yield pg
+
+        def pgbench(pg):
+            out = pg.pgbench("-c", "4", "-j", "2", "-T", s["pgbench_seconds"])
+            m = re.search(r"^tps = ([\d.]+)", out, re.M)
+            if not m:
+                raise AssertionError("pgbench printed no tps:\n" + out)
+            return {"pgbench": float(m.group(1))}
+        self.server_rounds(("pgbench",), postgres, pgbench)
+
+        self.server_rounds(
+            ("nginx",), lambda c, d: servers.Nginx(d, env=self.server_env(c), workers=2),
+            lambda n: {"nginx": servers.wrk(n.url(), seconds=s["wrk_seconds"])})
+
+    def server_versions(self):
+        out = []
+        for argv, pat in ((["redis-server", "--version"], r"v=(\S+)"),
+                          ([os.path.join(servers.PG_BIN, "postgres"), "--version"],
+                           r"(\d+\.\d+)"),
+                          (["nginx", "-v"], r"nginx/(\S+)")):
+            try:
+                p = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+                m = re.search(pat, p.stdout + p.stderr)
+                out.append("%s %s" % (os.path.basename(argv[0]), m.group(1) if m else "?"))
+            except OSError:
+                out.append("%s not installed" % os.path.basename(argv[0]))
+        return ", ".join(out)
+
     # ---- instructions ------------------------------------------------------------------------
 
     def callgrind(self, argv, env, stdin=None, collect=None):
@@ -440,6 +546,10 @@ class Bench:
             "* valgrind: %s; heaptrack: %s; jemalloc: %s" % (
                 self.valgrind or "not installed (instruction rows n/a)",
                 self.heaptrack or "not installed", self.jemalloc_note),
+            "* real servers: %s; redis-benchmark %d requests of each test, 50 connections; "
+            "pgbench -s 1, 4 clients for %d s; wrk 16 connections for %d s" % (
+                self.server_versions(), self.size["redis_requests"],
+                self.size["pgbench_seconds"], self.size["wrk_seconds"]),
         ]
         return lines
 
@@ -526,6 +636,14 @@ class Bench:
             extra = "" if grow is None else " (peak RSS grew by %.1f MiB)" % (grow / MIB)
             self.row(name, "%.1f MiB%s" % (mem / MIB, extra), "< 32 MiB",
                      self.verdict(mem < BAR_MEMORY, True, name))
+        for key, label in SERVER_ROWS:
+            name = "%s: throughput, heapsampler / no profiler" % label
+            if key in self.server_res:
+                r = self.paired(self.server_res[key], "heapsampler", "none")
+                self.row(name, "%.3fx" % r, ">= %gx" % BAR_SERVER, self.verdict(r >= BAR_SERVER))
+            else:
+                self.row(name, "n/a (%s)" % self.server_note.get(key, "not run"),
+                         ">= %gx" % BAR_SERVER, "n/a")
         p = self.pause_res
         self.row("longest pause of an allocating thread while dumps run",
                  "%.2f ms, of which blocked (lock, mmap lock, I/O): %.2f ms; without dumps: "
@@ -560,6 +678,26 @@ class Bench:
                      "heaptrack over none, heapsampler over floor / none, jemalloc-prof over "
                      "jemalloc. Churn times its loop in-process, per malloc+free pair; the "
                      "others are whole processes (heaptrack's includes its interpreter).")
+        return lines
+
+    def server_table(self):
+        lines = ["| server workload | none | heapsampler | heapsampler / none |",
+                 "|---|---|---|---|"]
+        unit = {"pgbench": "tps"}
+        for key, label in SERVER_ROWS:
+            if key not in self.server_res:
+                lines.append("| %s | n/a | n/a | n/a (%s) |" % (
+                    label, self.server_note.get(key, "not run")))
+                continue
+            t = self.server_res[key]
+            lines.append("| %s | %.0f %s | %.0f %s | %.3fx |" % (
+                label, statistics.median(t["none"]), unit.get(key, "req/s"),
+                statistics.median(t["heapsampler"]), unit.get(key, "req/s"),
+                self.paired(t, "heapsampler", "none")))
+        lines.append("")
+        lines.append("Throughput, medians; the ratio is the median of the paired rounds "
+                     "(higher is better). heapsampler runs at its defaults (512 KiB, a "
+                     "profile every 60 s and at exit).")
         return lines
 
     def instr_table(self):
@@ -601,6 +739,7 @@ class Bench:
         out = self.header()
         out += ["", "### Bars", ""] + self.bars()
         out += ["", "### Wall time", ""] + self.wall_table()
+        out += ["", "### Real servers", ""] + self.server_table()
         out += ["", "### Instructions (callgrind)", ""] + self.instr_table()
         out += ["", "### Unwinder: libunwind vs frame pointers", ""] + self.unwinder_table()
         load1 = os.getloadavg()[0]
@@ -617,6 +756,7 @@ class Bench:
             self.dumps()
             self.pauses()
             self.memory()
+            self.servers()
             self.instructions()
             self.report()
         finally:

@@ -2,7 +2,8 @@
 # bench.sh - heapsampler's overhead benchmark: builds the library and the benchmark programs
 # (bench/), then runs bench/bench.py, which measures heapsampler against a forwarding-only
 # interposer (the floor) and no interposer, with heaptrack and jemalloc's profiler beside it when
-# they are installed, and prints a Markdown report on stdout (progress on stderr).
+# they are installed, and the throughput of real servers (redis, PostgreSQL, nginx) with and
+# without it, and prints a Markdown report on stdout (progress on stderr).
 #
 #   scripts/bench.sh [--quick] [--runs N] [--strict] [--no-build] [--build-dir DIR]
 #
@@ -13,7 +14,8 @@
 #   --build-dir   the build directory (default: build/, or $HS_BUILD_DIR)
 #
 # Needs python3; valgrind for the instruction counts (scripts/bootstrap.sh installs it, with
-# heaptrack and libjemalloc2). The full run takes about 5 minutes on 2 cores.
+# heaptrack, libjemalloc2 and the servers; PostgreSQL's rows need root, as pg_ctl runs as the
+# postgres user). The full run takes about 8 minutes on 2 cores.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
