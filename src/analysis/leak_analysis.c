@@ -138,7 +138,8 @@ static int hs_leak_analysis_file_cmp(const void *a, const void *b)
 /* What the load of a process's files keeps of their metadata, for the idle verdict. */
 typedef struct hs_leak_times {
     uint64_t started;     /* 0: not said */
-    uint64_t last_sample; /* 0: none of its own, or not said */
+    uint64_t last_sample; /* the latest; from a coarse clock, may precede started */
+    bool sampled;         /* last_sample was said: the process has samples of its own */
     uint64_t interval;    /* ns between periodic profiles; 0: none, or not said */
 } hs_leak_times_t;
 
@@ -210,8 +211,11 @@ static hs_err_t hs_leak_analysis_load(const hs_leak_analysis_t *a, hs_leak_proce
         if (i == p->first)
             times->started = started;
         (void)hs_profile_meta_get_u64(&m, "interval", &times->interval);
-        if (hs_profile_meta_get_u64(&m, "last_sample", &last) && last > times->last_sample)
-            times->last_sample = last;
+        if (hs_profile_meta_get_u64(&m, "last_sample", &last)) {
+            times->sampled = true;
+            if (last > times->last_sample)
+                times->last_sample = last;
+        }
         if (s.time_nanos <= 0) {
             snprintf(reason, sizeof reason, "the profile has no time stamp (time_nanos)");
             err = HS_ERR_INVALID;
@@ -243,7 +247,8 @@ static void hs_leak_analysis_idle(hs_leak_process_t *p, const hs_leak_times_t *t
     if (!times->started || end <= 0 || (uint64_t)end <= times->started)
         return;
     double life = (double)((uint64_t)end - times->started) / 1e9;
-    double after = times->last_sample > times->started
+    double after = !times->sampled ? -1
+                   : times->last_sample > times->started
                        ? (double)(times->last_sample - times->started) / 1e9
                        : 0;
     double interval = (double)times->interval / 1e9;

@@ -45,7 +45,7 @@ typedef struct hs_leak_process {
     char *title;   /* its command line as it showed it last ("postgres: user db [local] idle") */
     /*
      * Too few profiles for a trend, but no allocation sampled after idle_after seconds of its
-     * life of life seconds (idle_after 0: none of its own at all), in its first half: its
+     * life of life seconds (idle_after < 0: none of its own at all), in its first half: its
      * sampled heap did not grow after that. Not skipped; stable.
      */
     bool idle;

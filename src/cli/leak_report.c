@@ -38,7 +38,7 @@ const char *hs_leak_report_who(const hs_leak_process_t *p, char *buf, size_t len
 const char *hs_leak_report_idle(const hs_leak_process_t *p, char *buf, size_t len)
 {
     char a[32], b[32];
-    if (p->idle_after > 0)
+    if (p->idle_after >= 0)
         snprintf(buf, len, "no allocation sampled after its first %s (of %s): stable",
                  hs_cli_fmt_duration(a, sizeof a, p->idle_after),
                  hs_cli_fmt_duration(b, sizeof b, p->life));
@@ -290,7 +290,7 @@ static void print_json(FILE *f, const hs_leak_analysis_t *a, const hs_cli_opts_t
         }
         if (p->idle) {
             fprintf(f, ", \"verdict\": \"stable\", \"idle\": {\"last_sample_after\": ");
-            hs_cli_json_number(f, p->idle_after);
+            hs_cli_json_number(f, p->idle_after < 0 ? NAN : p->idle_after);
             fprintf(f, ", \"life\": ");
             hs_cli_json_number(f, p->life);
             fprintf(f, ", \"last\": ");

@@ -85,6 +85,11 @@ uint64_t hs_os_wall_ns(void)
     return clock_ns(CLOCK_REALTIME);
 }
 
+uint64_t hs_os_wall_coarse_ns(void)
+{
+    return clock_ns(CLOCK_REALTIME_COARSE);
+}
+
 uint64_t hs_os_monotonic_ns(void)
 {
     return clock_ns(CLOCK_MONOTONIC);

@@ -38,7 +38,9 @@ void hs_os_account_caches(size_t bytes);
 /* The profiler's own memory: mapped + static + caches (see above). */
 size_t hs_os_memory_bytes(void);
 
-uint64_t hs_os_wall_ns(void);      /* CLOCK_REALTIME */
+uint64_t hs_os_wall_ns(void); /* CLOCK_REALTIME */
+/* CLOCK_REALTIME_COARSE: the last tick's time (a few ms behind), for the price of a load. */
+uint64_t hs_os_wall_coarse_ns(void);
 uint64_t hs_os_monotonic_ns(void); /* CLOCK_MONOTONIC */
 
 /* 64 random bits from getrandom(2), or a mix of clock, pid and address if that fails. */

@@ -131,9 +131,11 @@ hs_err_t hs_dump_snapshot(hs_snapshot_t *snap)
 
 /*
  * The comments that name the process (see the file comment), into static buffers (dump_lock
- * held). *n comments are added to comments[].
+ * held). *n comments are added to comments[]. Command lines stay out of what leaves the
+ * machine (uploads): they may carry a password given as an argument.
  */
-static void hs_dump_process_comments(const hs_sampler_stats_t *st, const char **comments, size_t *n)
+static void hs_dump_process_comments(hs_dump_reason_t reason, const hs_sampler_stats_t *st,
+                                     const char **comments, size_t *n)
 {
     static char who[3 * PATH_MAX + 128], cmdline[3 * HS_PROGRAM_CMDLINE_MAX + 32],
         title[3 * HS_PROGRAM_CMDLINE_MAX + 32], now[HS_PROGRAM_CMDLINE_MAX + 4];
@@ -147,6 +149,8 @@ static void hs_dump_process_comments(const hs_sampler_stats_t *st, const char **
     if (*hs_program_exe())
         (void)hs_profile_meta_append(who, sizeof who, "exe", hs_program_exe());
     comments[(*n)++] = who;
+    if (reason == HS_DUMP_UPLOAD)
+        return;
     if (*hs_program_cmdline()) {
         (void)hs_profile_meta_append(cmdline, sizeof cmdline, "cmdline", hs_program_cmdline());
         comments[(*n)++] = cmdline;
@@ -317,7 +321,7 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
     size_t ncomments = 4;
     hs_sampler_stats_t st;
     hs_sampler_get_stats(&st);
-    hs_dump_process_comments(&st, comments, &ncomments);
+    hs_dump_process_comments(reason, &st, comments, &ncomments);
     hs_dump_figures_t figures = {.comments = comments,
                                  .slot = ncomments,
                                  .buf = comment[4],

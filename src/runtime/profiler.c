@@ -127,11 +127,16 @@ static int is_profiled_process(void)
     return 1;
 }
 
-/* Make the output prefix absolute (a daemon's chdir("/") must not move its files) and turn a
- * directory into <dir>/heapsampler. */
+/*
+ * Make the output prefix absolute (a daemon's chdir("/") must not move its files) and turn a
+ * directory into <dir>/heapsampler. A relative value is then put back into the environment as
+ * the absolute prefix: the processes this one starts (a script that cd's before it execs the
+ * server) write next to it, not relative to wherever they start.
+ */
 static int resolve_output_prefix(void)
 {
     char *out = hs_config.output;
+    bool relative = out[0] != '/';
     char buf[HS_CONFIG_STR_MAX];
     struct stat st;
     size_t len = strlen(out);
@@ -159,6 +164,8 @@ static int resolve_output_prefix(void)
         memcpy(buf + l, "/heapsampler", sizeof "/heapsampler");
     }
     memcpy(out, buf, strlen(buf) + 1);
+    if (relative && setenv("HEAPSAMPLER_OUTPUT", out, 1) != 0)
+        hs_debug(1, "cannot pass HEAPSAMPLER_OUTPUT=%s on to child processes", out);
     return 1;
 too_long:
     hs_log("HEAPSAMPLER_OUTPUT is too long once made absolute; profiling is off");
@@ -242,7 +249,8 @@ void hs_profiler_init(void)
         turn_off();
         goto out;
     }
-    if (!is_profiled_process() || !resolve_output_prefix()) {
+    /* The prefix first: a process left unprofiled passes it on all the same. */
+    if (!resolve_output_prefix() || !is_profiled_process()) {
         turn_off();
         goto out;
     }

@@ -268,8 +268,9 @@ static void record(void *p, size_t size)
     __atomic_add_fetch(&stats.samples, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&stats.own_samples, 1, __ATOMIC_RELAXED);
     /* When the process last grew its sampled heap: a process whose profiles are few can still
-     * be judged idle since then (README "Idle processes"). One vDSO clock read per sample. */
-    __atomic_store_n(&stats.last_sample_ns, hs_os_wall_ns(), __ATOMIC_RELAXED);
+     * be judged idle since then (leak_analysis.h). The coarse clock (a tick's resolution is
+     * plenty for that) costs a load where the precise one would cost ~1% of a sample. */
+    __atomic_store_n(&stats.last_sample_ns, hs_os_wall_coarse_ns(), __ATOMIC_RELAXED);
 }
 
 void hs_sampler_alloc_slow(void *p, size_t size)

@@ -104,6 +104,13 @@ class LeaksTest(hstest.TempDirTest):
         r = self.cli("leaks", ".")
         self.assertIn("pid 4243: 1 profile, 251 MiB at the end; no allocation of its own "
                       "sampled in its 10.0 s: stable", r.stdout)
+        procs = json.loads(self.cli("leaks", "--json", ".").stdout)["processes"]
+        self.assertIsNone(procs[1]["idle"]["last_sample_after"])
+        # Sampled at once: last_sample comes from a coarse clock and may precede the start.
+        self.write(4244, 0, profile(T0 + 10 * S, 500, started=T0, last_sample=T0 - 3 * 10**6,
+                                    interval=S // 10))
+        self.assertIn("pid 4244: 1 profile, 251 MiB at the end; no allocation sampled after "
+                      "its first 0 ms (of 10.0 s): stable", self.cli("leaks", ".").stdout)
 
     def test_few_profiles_that_are_not_idle(self):
         # Lived 200 ms with profiles every 100 ms: too short for 3 of them.

@@ -108,6 +108,18 @@ class CliTest(hstest.TempDirTest):
         for short, name in (("-r", "rate"), ("-o", "output"), ("-i", "interval")):
             self.assertRegex(r.stdout, r"(?m)^\s+%s, --%s " % (short, name))
 
+    def test_readme_documents_every_option(self):
+        # README.md's configuration table: every variable of the option table, in its order,
+        # with its default (an empty default is described in words).
+        with open(os.path.join(hstest.SOURCE, "README.md")) as f:
+            rows = re.findall(r"(?m)^\| `HEAPSAMPLER_([A-Z_]+)` \| ([^|]+) \|", f.read())
+        self.assertEqual([name for name, _ in rows], [name for name, _, _ in table_options()])
+        for (name, cell), (_, _, default) in zip(rows, table_options()):
+            if default:
+                self.assertTrue(cell.startswith("`%s`" % default), (name, cell, default))
+            else:
+                self.assertNotIn("`", cell, name)
+
     # ---- exit status ------------------------------------------------------------------------
 
     def test_exit_status_passes_through(self):
@@ -209,7 +221,8 @@ class CliTest(hstest.TempDirTest):
         env = self.run_env("-r", "1", "-o", "out/p", "-i", "5s", "--stack-depth", "32",
                            "--follow-exec", "--dump-signal=USR2", "--compression", "zstd")
         self.assertEqual(env.get("HEAPSAMPLER_RATE"), "1")
-        self.assertEqual(env.get("HEAPSAMPLER_OUTPUT"), "out/p")
+        # The library (preloaded into env too) passes a relative prefix on made absolute.
+        self.assertEqual(env.get("HEAPSAMPLER_OUTPUT"), os.path.join(self.dir, "out/p"))
         self.assertEqual(env.get("HEAPSAMPLER_INTERVAL"), "5s")
         self.assertEqual(env.get("HEAPSAMPLER_STACK_DEPTH"), "32")
         self.assertEqual(env.get("HEAPSAMPLER_FOLLOW_EXEC"), "1")

@@ -115,6 +115,19 @@ class Exec(hstest.TempDirTest):
         run = hstest.run_profiled([link], out, rate=1, programs="hs_target_exac")
         self.assertEqual(run.profiles(), [])
 
+    def test_children_write_where_the_first_process_resolved(self):
+        # A relative prefix is resolved by the first process and passed on absolute: a child
+        # that starts in another directory writes next to the first one's files.
+        elsewhere = os.path.join(self.dir, "elsewhere")
+        os.mkdir(elsewhere)
+        run = hstest.run_profiled(["/bin/sh", "-c", "%s >/dev/null; cd %s && exec %s"
+                                   % ((hstest.target("exact"), elsewhere,
+                                       hstest.target("exact")))],
+                                  self.dir, rate=1, output="rel", cwd=self.dir)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertEqual(len(hstest.by_pid(run.profiles())), 2, os.listdir(self.dir))
+        self.assertEqual(os.listdir(elsewhere), [])
+
     def test_metadata_times(self):
         before = time.time_ns()
         run = hstest.run_profiled([hstest.target("exact")], self.dir, rate=1)
@@ -123,7 +136,9 @@ class Exec(hstest.TempDirTest):
         _, m = hstest.meta(path)
         started, last = int(m["started"]), int(m["last_sample"])
         self.assertLessEqual(before, started)
-        self.assertLessEqual(started, last)
+        self.assertLessEqual(started, after)
+        # last_sample comes from the coarse clock: up to a tick (10 ms at HZ=100) behind.
+        self.assertLessEqual(before - 10**7, last)
         self.assertLessEqual(last, after)
 
     def test_helpers_leave_no_files(self):
