@@ -636,14 +636,7 @@ class Bench:
             extra = "" if grow is None else " (peak RSS grew by %.1f MiB)" % (grow / MIB)
             self.row(name, "%.1f MiB%s" % (mem / MIB, extra), "< 32 MiB",
                      self.verdict(mem < BAR_MEMORY, True, name))
-        for key, label in SERVER_ROWS:
-            name = "%s: throughput, heapsampler / no profiler" % label
-            if key in self.server_res:
-                r = self.paired(self.server_res[key], "heapsampler", "none")
-                self.row(name, "%.3fx" % r, ">= %gx" % BAR_SERVER, self.verdict(r >= BAR_SERVER))
-            else:
-                self.row(name, "n/a (%s)" % self.server_note.get(key, "not run"),
-                         ">= %gx" % BAR_SERVER, "n/a")
+        self.server_bars()
         p = self.pause_res
         self.row("longest pause of an allocating thread while dumps run",
                  "%.2f ms, of which blocked (lock, mmap lock, I/O): %.2f ms; without dumps: "
@@ -653,6 +646,16 @@ class Bench:
                      p["dumping_p999_us"], p["quiet_p999_us"], p["dumps"]),
                  "reported", "-")
         return self.rows
+
+    def server_bars(self):
+        for key, label in SERVER_ROWS:
+            name = "%s: throughput, heapsampler / no profiler" % label
+            if key in self.server_res:
+                r = self.paired(self.server_res[key], "heapsampler", "none")
+                self.row(name, "%.3fx" % r, ">= %gx" % BAR_SERVER, self.verdict(r >= BAR_SERVER))
+            else:
+                self.row(name, "n/a (%s)" % self.server_note.get(key, "not run"),
+                         ">= %gx" % BAR_SERVER, "n/a")
 
     def wall_table(self):
         configs = list(self.configs())
@@ -737,6 +740,13 @@ class Bench:
 
     def report(self):
         out = self.header()
+        if self.args.servers_only:
+            self.rows = ["| bar | measured | limit | met |", "|---|---|---|---|"]
+            self.server_bars()
+            out += ["", "### Bars", ""] + self.rows
+            out += ["", "### Real servers", ""] + self.server_table()
+            print("\n".join(out), flush=True)
+            return
         out += ["", "### Bars", ""] + self.bars()
         out += ["", "### Wall time", ""] + self.wall_table()
         out += ["", "### Real servers", ""] + self.server_table()
@@ -751,13 +761,15 @@ class Bench:
         self.load0 = os.getloadavg()[0]
         t0 = time.monotonic()
         try:
-            self.wall()
-            self.sample_cost()
-            self.dumps()
-            self.pauses()
-            self.memory()
+            if not self.args.servers_only:
+                self.wall()
+                self.sample_cost()
+                self.dumps()
+                self.pauses()
+                self.memory()
             self.servers()
-            self.instructions()
+            if not self.args.servers_only:
+                self.instructions()
             self.report()
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
@@ -779,6 +791,8 @@ def main():
     ap.add_argument("--runs", type=int, default=0, help="timed runs per configuration")
     ap.add_argument("--strict", action="store_true",
                     help="exit 1 if an instruction or memory bar is missed")
+    ap.add_argument("--servers-only", action="store_true",
+                    help="only the real servers' throughput (their table and bar rows)")
     args = ap.parse_args()
     try:
         return Bench(args).main()

@@ -5,10 +5,12 @@
 # they are installed, and the throughput of real servers (redis, PostgreSQL, nginx) with and
 # without it, and prints a Markdown report on stdout (progress on stderr).
 #
-#   scripts/bench.sh [--quick] [--runs N] [--strict] [--no-build] [--build-dir DIR]
+#   scripts/bench.sh [--quick] [--runs N] [--strict] [--servers-only] [--no-build]
+#                    [--build-dir DIR]
 #
 #   --quick       small workloads and 2 runs: checks that everything works (figures are noise)
 #   --runs N      timed runs per configuration (default 5), interleaved A B C A B C ...
+#   --servers-only  only the real servers' throughput table (about 3 minutes)
 #   --strict      exit 1 if an instruction or memory bar is missed (timings never fail it)
 #   --no-build    use the programs already built in the build directory
 #   --build-dir   the build directory (default: build/, or $HS_BUILD_DIR)
