@@ -173,11 +173,13 @@ static int make_dir(const check_args_t *a, char *dir, size_t len)
 {
     if (a->keep) {
         struct stat st;
-        if (stat(a->keep, &st) != 0 &&
-            (errno != ENOENT || hs_cli_make_output_dir(CMD, a->keep, false) != HS_OK)) {
-            if (errno != ENOENT)
+        if (stat(a->keep, &st) != 0) {
+            if (errno != ENOENT) {
                 hs_cli_error(CMD, "--keep %s: %s", a->keep, strerror(errno));
-            return HS_CLI_EXIT_USAGE;
+                return HS_CLI_EXIT_USAGE;
+            }
+            if (hs_cli_make_output_dir(CMD, a->keep, false) != HS_OK)
+                return HS_CLI_EXIT_USAGE;
         }
         if (!realpath(a->keep, dir)) {
             hs_cli_error(CMD, "--keep %s: %s", a->keep, strerror(errno));
