@@ -27,6 +27,13 @@ Every figure is measured against a baseline measured in the same run:
   10,000 stacks, first and later ones), and the fastest leak that still leaves a profile above
   70% and 80% of a 128 MiB memory cgroup before the OOM killer comes (needs root and a memory
   controller: tests/lib/cgroups.py; n/a otherwise).
+* real servers (tests/lib/servers.py, each on a free loopback port in the benchmark's temporary
+  directory): redis-server under redis-benchmark (SET and GET), PostgreSQL under pgbench
+  (TPC-B-like, started by pg_ctl as the postgres user: needs root) and nginx under wrk (workers
+  as nobody when root), each once without the profiler and once with it preloaded at its
+  defaults, as a service would run (LD_PRELOAD and HEAPSAMPLER_OUTPUT in its environment). Both
+  instances run side by side and the load alternates between them, after a warm-up round; the
+  table shows the median throughput of each and the median of the paired ratios.
 
 heaptrack and jemalloc (prof:true,lg_prof_sample:19, against the same jemalloc without
 profiling) columns appear when they are installed. The unwinder section (libunwind vs frame
@@ -38,6 +45,7 @@ The report (Markdown, ready to paste) goes to stdout, progress to stderr. The ex
 """
 import argparse
 import concurrent.futures
+import contextlib
 import datetime
 import os
 import platform
@@ -49,21 +57,24 @@ import sys
 import tempfile
 import threading
 import time
+import unittest
 
 SOURCE = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 PYTHON = "/usr/bin/python3"  # the system interpreter, not a wrapper script
+sys.path.insert(0, os.path.join(SOURCE, "tests", "lib"))
+import servers  # noqa: E402  (real servers on free loopback ports: the integration tests' own)
 
 # Workload sizes. Full: about 1 s per real-program run and 0.1 s per churn loop natively, so that
 # the whole script stays under 10 minutes on 2 cores with every column. Quick: a smoke run.
 SIZES = {
     "full": dict(churn_pairs=10000000, churn_cg_pairs=500000, py_rounds=3, py_records=8000,
                  sql_rows=50000, sample_n=20000, labels_n=200000, labels_cg_n=20000, dumps=5,
-                 dump_runs=3, pause_ms=1000,
-                 pause_runs=3),
+                 dump_runs=3, pause_ms=1000, pause_runs=3, redis_requests=200000,
+                 pgbench_seconds=5, wrk_seconds=3),
     "quick": dict(churn_pairs=40000, churn_cg_pairs=20000, py_rounds=1, py_records=200,
                   sql_rows=500, sample_n=500, labels_n=2000, labels_cg_n=1000, dumps=2,
-                  dump_runs=1, pause_ms=100,
-                  pause_runs=1),
+                  dump_runs=1, pause_ms=100, pause_runs=1, redis_requests=10000,
+                  pgbench_seconds=1, wrk_seconds=1),
 }
 SAMPLE_DEPTH = 70  # recursion depth of hs_bench_sample: 64 frames are captured
 OOM_LIMIT = 128 << 20
@@ -84,6 +95,11 @@ BAR_SAMPLE_US = 5.0
 BAR_LABEL_NS = 300.0
 BAR_DUMP_MS = 50.0
 BAR_MEMORY = 32 * MIB
+BAR_SERVER = 0.97  # throughput, heapsampler / no profiler, at least
+
+# The real servers' rows: key, label of the workload.
+SERVER_ROWS = (("redis-set", "redis-benchmark SET"), ("redis-get", "redis-benchmark GET"),
+               ("pgbench", "pgbench (TPC-B-like)"), ("nginx", "wrk against nginx"))
 
 
 START = time.monotonic()
@@ -284,6 +300,96 @@ class Bench:
         if config not in times or base not in times:
             return None
         return statistics.median(a / b for a, b in zip(times[config], times[base]))
+
+    # ---- real servers ------------------------------------------------------------------------
+
+    def server_env(self, config):
+        """A server's environment: nothing, or the library at its defaults, as a service's."""
+        if config == "none":
+            return self.env()
+        out = os.path.join(self.tmp, "server-prof")
+        if not os.path.isdir(out):
+            os.makedirs(out)
+            os.chmod(out, 0o1777)  # workers that switch users write there too
+        return self.env({"LD_PRELOAD": self.lib, "HEAPSAMPLER_OUTPUT": out + "/"})
+
+    def server_rounds(self, keys, start, measure):
+        """start(config, workdir) gives a context manager of a running server; measure(server)
+        its throughput per key. Both configurations run side by side, the load alternates
+        between them, after a warm-up round."""
+        try:
+            with contextlib.ExitStack() as stack:
+                running = {}
+                for c in ("none", "heapsampler"):
+                    workdir = os.path.join(self.tmp, "%s-%s" % (keys[0], c))
+                    os.makedirs(workdir)
+                    running[c] = stack.enter_context(start(c, workdir))
+                res = {k: {c: [] for c in running} for k in keys}
+                for rnd in range(self.runs + 1):
+                    log("real servers: %s, %s" % (keys[0], "round %d/%d" % (rnd, self.runs)
+                                                  if rnd else "warm-up"))
+                    for c, server in running.items():
+                        got = measure(server)
+                        if rnd:
+                            for k in keys:
+                                res[k][c].append(got[k])
+                self.server_res.update(res)
+        except unittest.SkipTest as e:
+            for k in keys:
+                self.server_note[k] = str(e)
+        except (AssertionError, OSError, subprocess.SubprocessError) as e:
+            self.failures.append("%s: %s" % (keys[0], e))
+            for k in keys:
+                self.server_note[k] = "failed: see the log"
+
+    def servers(self):
+        self.server_res, self.server_note = {}, {}
+        s = self.size
+        os.chmod(self.tmp, 0o711)  # the servers' users reach their directories below it
+
+        def redis(r):
+            rows = {}
+            for line in r.benchmark("-t", "set,get", "-n", s["redis_requests"], "-r", "100000",
+                                    "-d", "64", "-c", "50").splitlines()[1:]:
+                cells = [c.strip('"') for c in line.split(",")]
+                rows[cells[0]] = float(cells[1])
+            return {"redis-set": rows["SET"], "redis-get": rows["GET"]}
+        self.server_rounds(("redis-set", "redis-get"),
+                           lambda c, d: servers.Redis(d, env=self.server_env(c)), redis)
+
+        @contextlib.contextmanager
+        def postgres(c, d):
+            if os.geteuid() != 0:
+                raise unittest.SkipTest("needs root: pg_ctl runs as the postgres user")
+            with servers.Postgres(d, env=self.server_env(c)) as pg:
+                pg.pgbench("-i", "-s", "1", "-q")
+                yield pg
+
+        def pgbench(pg):
+            out = pg.pgbench("-c", "4", "-j", "2", "-T", s["pgbench_seconds"])
+            m = re.search(r"^tps = ([\d.]+)", out, re.M)
+            if not m:
+                raise AssertionError("pgbench printed no tps:\n" + out)
+            return {"pgbench": float(m.group(1))}
+        self.server_rounds(("pgbench",), postgres, pgbench)
+
+        self.server_rounds(
+            ("nginx",), lambda c, d: servers.Nginx(d, env=self.server_env(c), workers=2),
+            lambda n: {"nginx": servers.wrk(n.url(), seconds=s["wrk_seconds"])})
+
+    def server_versions(self):
+        out = []
+        for argv, pat in ((["redis-server", "--version"], r"v=(\S+)"),
+                          ([os.path.join(servers.PG_BIN, "postgres"), "--version"],
+                           r"(\d+\.\d+)"),
+                          (["nginx", "-v"], r"nginx/(\S+)")):
+            try:
+                p = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+                m = re.search(pat, p.stdout + p.stderr)
+                out.append("%s %s" % (os.path.basename(argv[0]), m.group(1) if m else "?"))
+            except OSError:
+                out.append("%s not installed" % os.path.basename(argv[0]))
+        return ", ".join(out)
 
     # ---- instructions ------------------------------------------------------------------------
 
@@ -616,6 +722,10 @@ class Bench:
             "* valgrind: %s; heaptrack: %s; jemalloc: %s" % (
                 self.valgrind or "not installed (instruction rows n/a)",
                 self.heaptrack or "not installed", self.jemalloc_note),
+            "* real servers: %s; redis-benchmark %d requests of each test, 50 connections; "
+            "pgbench -s 1, 4 clients for %d s; wrk 16 connections for %d s" % (
+                self.server_versions(), self.size["redis_requests"],
+                self.size["pgbench_seconds"], self.size["wrk_seconds"]),
         ]
         return lines
 
@@ -714,6 +824,7 @@ class Bench:
             extra = "" if grow is None else " (peak RSS grew by %.1f MiB)" % (grow / MIB)
             self.row(name, "%.1f MiB%s" % (mem / MIB, extra), "< 32 MiB",
                      self.verdict(mem < BAR_MEMORY, True, name))
+        self.server_bars()
         p = self.pause_res
         self.row("longest pause of an allocating thread while dumps run",
                  "%.2f ms, of which blocked (lock, mmap lock, I/O): %.2f ms; without dumps: "
@@ -723,6 +834,16 @@ class Bench:
                      p["dumping_p999_us"], p["quiet_p999_us"], p["dumps"]),
                  "reported", "-")
         return self.rows
+
+    def server_bars(self):
+        for key, label in SERVER_ROWS:
+            name = "%s: throughput, heapsampler / no profiler" % label
+            if key in self.server_res:
+                r = self.paired(self.server_res[key], "heapsampler", "none")
+                self.row(name, "%.3fx" % r, ">= %gx" % BAR_SERVER, self.verdict(r >= BAR_SERVER))
+            else:
+                self.row(name, "n/a (%s)" % self.server_note.get(key, "not run"),
+                         ">= %gx" % BAR_SERVER, "n/a")
 
     def wall_table(self):
         configs = list(self.configs())
@@ -748,6 +869,26 @@ class Bench:
                      "heaptrack over none, heapsampler over floor / none, jemalloc-prof over "
                      "jemalloc. Churn times its loop in-process, per malloc+free pair; the "
                      "others are whole processes (heaptrack's includes its interpreter).")
+        return lines
+
+    def server_table(self):
+        lines = ["| server workload | none | heapsampler | heapsampler / none |",
+                 "|---|---|---|---|"]
+        unit = {"pgbench": "tps"}
+        for key, label in SERVER_ROWS:
+            if key not in self.server_res:
+                lines.append("| %s | n/a | n/a | n/a (%s) |" % (
+                    label, self.server_note.get(key, "not run")))
+                continue
+            t = self.server_res[key]
+            lines.append("| %s | %.0f %s | %.0f %s | %.3fx |" % (
+                label, statistics.median(t["none"]), unit.get(key, "req/s"),
+                statistics.median(t["heapsampler"]), unit.get(key, "req/s"),
+                self.paired(t, "heapsampler", "none")))
+        lines.append("")
+        lines.append("Throughput, medians; the ratio is the median of the paired rounds "
+                     "(higher is better). heapsampler runs at its defaults (512 KiB, a "
+                     "profile every 60 s and at exit).")
         return lines
 
     def instr_table(self):
@@ -787,8 +928,16 @@ class Bench:
 
     def report(self):
         out = self.header()
+        if self.args.servers_only:
+            self.rows = ["| bar | measured | limit | met |", "|---|---|---|---|"]
+            self.server_bars()
+            out += ["", "### Bars", ""] + self.rows
+            out += ["", "### Real servers", ""] + self.server_table()
+            print("\n".join(out), flush=True)
+            return
         out += ["", "### Bars", ""] + self.bars()
         out += ["", "### Wall time", ""] + self.wall_table()
+        out += ["", "### Real servers", ""] + self.server_table()
         out += ["", "### Instructions (callgrind)", ""] + self.instr_table()
         out += ["", "### Unwinder: libunwind vs frame pointers", ""] + self.unwinder_table()
         out += ["", "### Memory limit", ""] + self.memory_table()
@@ -801,16 +950,19 @@ class Bench:
         self.load0 = os.getloadavg()[0]
         t0 = time.monotonic()
         try:
-            self.wall()
-            self.sample_cost()
-            self.label_cost()
-            self.dumps()
-            self.pauses()
-            self.memory()
-            self.watch_cost()
-            self.dump_memory()
-            self.oom_leaks()
-            self.instructions()
+            if not self.args.servers_only:
+                self.wall()
+                self.sample_cost()
+                self.label_cost()
+                self.dumps()
+                self.pauses()
+                self.memory()
+                self.watch_cost()
+                self.dump_memory()
+                self.oom_leaks()
+            self.servers()
+            if not self.args.servers_only:
+                self.instructions()
             self.report()
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
@@ -832,6 +984,8 @@ def main():
     ap.add_argument("--runs", type=int, default=0, help="timed runs per configuration")
     ap.add_argument("--strict", action="store_true",
                     help="exit 1 if an instruction or memory bar is missed")
+    ap.add_argument("--servers-only", action="store_true",
+                    help="only the real servers' throughput (their table and bar rows)")
     args = ap.parse_args()
     try:
         return Bench(args).main()

@@ -2,18 +2,22 @@
 # bench.sh - heapsampler's overhead benchmark: builds the library and the benchmark programs
 # (bench/), then runs bench/bench.py, which measures heapsampler against a forwarding-only
 # interposer (the floor) and no interposer, with heaptrack and jemalloc's profiler beside it when
-# they are installed, and prints a Markdown report on stdout (progress on stderr).
+# they are installed, and the throughput of real servers (redis, PostgreSQL, nginx) with and
+# without it, and prints a Markdown report on stdout (progress on stderr).
 #
-#   scripts/bench.sh [--quick] [--runs N] [--strict] [--no-build] [--build-dir DIR]
+#   scripts/bench.sh [--quick] [--runs N] [--strict] [--servers-only] [--no-build]
+#                    [--build-dir DIR]
 #
 #   --quick       small workloads and 2 runs: checks that everything works (figures are noise)
 #   --runs N      timed runs per configuration (default 5), interleaved A B C A B C ...
+#   --servers-only  only the real servers' throughput table (about 3 minutes)
 #   --strict      exit 1 if an instruction or memory bar is missed (timings never fail it)
 #   --no-build    use the programs already built in the build directory
 #   --build-dir   the build directory (default: build/, or $HS_BUILD_DIR)
 #
 # Needs python3; valgrind for the instruction counts (scripts/bootstrap.sh installs it, with
-# heaptrack and libjemalloc2). The full run takes about 5 minutes on 2 cores.
+# heaptrack, libjemalloc2 and the servers; PostgreSQL's rows need root, as pg_ctl runs as the
+# postgres user). The full run takes about 8 minutes on 2 cores.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -14,7 +14,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # that the tests and benchmarks profile; chromium renders the HTML reports in their test. The
 # torture suite: gdb (its watchdog prints the stacks of a hung run), the allocators it preloads
 # beneath the profiler (jemalloc, tcmalloc, mimalloc), clang with its libFuzzer runtime (fuzz
-# targets).
+# targets). Real servers for the integration tests and the benchmark's server table (redis,
+# nginx with wrk, PostgreSQL with pgbench): each test starts its own instance; the services
+# their packages would start at installation are not started (see policy-rc.d below).
 packages=(
     build-essential
     cmake
@@ -43,9 +45,12 @@ packages=(
     libmimalloc2.0
     clang
     libclang-rt-dev
-    # real servers of the integration tests (tests/lib/servers.py): labels from the environment
+    # real servers: tests/preload/test_servers.py, scripts/bench.sh
     redis-server
     redis-tools
+    nginx-light
+    wrk
+    postgresql
 )
 
 missing=()
@@ -68,8 +73,24 @@ if ((${#missing[@]} > 0)); then
     fi
     echo "bootstrap: installing ${missing[*]}" >&2
     "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    # Server packages start their service once installed (redis on 6379, nginx on 80, a
+    # PostgreSQL cluster on 5432); the tests need none of them. Debian's policy-rc.d
+    # convention refuses the starts for the time of the installation, unless the machine
+    # has a policy of its own.
+    policy=/usr/sbin/policy-rc.d
+    own_policy=0
+    if [[ ! -e "$policy" ]]; then
+        own_policy=1
+        printf '#!/bin/sh\nexit 101\n' | "${as_root[@]}" tee "$policy" >/dev/null
+        "${as_root[@]}" chmod 755 "$policy"
+        trap '"${as_root[@]}" rm -f "$policy"' EXIT
+    fi
     "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if ((own_policy)); then
+        "${as_root[@]}" rm -f "$policy"
+        trap - EXIT
+    fi
 fi
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo --log-level=WARNING

@@ -7,8 +7,22 @@
  * by hs_series_fit all the same (a name is a hint, time_nanos is the fact). Files without a pid
  * in their names sort first (pid -1) and form one group.
  *
+ * Program images: each profile's metadata (profile_meta.h) may say when its process started
+ * (`started`: the exec'd image's init, or the fork). Within a pid, a file that gives another
+ * start than the group's first file begins a new process (an exec in place continues the pid's
+ * numbering; a reused pid starts over): its rows could not be compared with the others'. Files
+ * that do not say (other writers, older versions) stay with their pid.
+ *
+ * Idle processes: a process that wrote fewer than 3 profiles usually lived too briefly for a
+ * trend (less than 3 of its `interval`s: it says so). One that lived long enough but sampled
+ * nothing after the first half of its life (a server's master that allocates at start-up and
+ * then only waits: the writer thread of a single-threaded program starts only with a sample, so
+ * it leaves its exit profile alone) is judged from its metadata: `last_sample` (absent: none of
+ * its own) against `started` and its latest profile's time. Its sampled heap did not grow after
+ * that sample: it is stable, and says since when.
+ *
  * Invariants: procs[i] covers files[procs[i].first .. + nfiles), the groups are disjoint and in
- * file order; a process is either fitted or skipped with a reason, and the reason lives in the
+ * file order; a process is fitted, idle, or skipped with a reason, and the reason lives in the
  * process itself (procs grows by reallocation: nothing may point into it).
  *
  * Single-threaded; allocates (CLI and tests only).
@@ -24,6 +38,8 @@
 #include <sys/stat.h>
 
 #include "output.h"
+#include "pprof_file.h"
+#include "profile_meta.h"
 
 /* ---- files ------------------------------------------------------------------------------- */
 
@@ -124,12 +140,39 @@ static int hs_leak_analysis_file_cmp(const void *a, const void *b)
 
 /* ---- series ------------------------------------------------------------------------------ */
 
-/* Load files[first .. first + n) of a as p's series, and their origins; *kept: some sample matched
- * q's focus. */
-static hs_err_t hs_leak_analysis_load(hs_leak_analysis_t *a, hs_leak_process_t *p,
-                                      const hs_sites_query_t *q, bool *kept, char *why,
-                                      size_t why_len)
+/* What the load of a process's files keeps of their metadata, for the idle verdict. */
+typedef struct hs_leak_times {
+    uint64_t started;     /* 0: not said */
+    uint64_t last_sample; /* the latest; from a coarse clock, may precede started */
+    bool sampled;         /* last_sample was said: the process has samples of its own */
+    uint64_t interval;    /* ns between periodic profiles; 0: none, or not said */
+} hs_leak_times_t;
+
+/* p's name and title from m (the latest profile read so far). */
+static hs_err_t hs_leak_analysis_names(hs_leak_process_t *p, const hs_profile_meta_t *m)
 {
+    const char *program = hs_profile_meta_get(m, "program");
+    const char *title = hs_profile_meta_get(m, "title");
+    if (!title)
+        title = hs_profile_meta_get(m, "cmdline");
+    free(p->program);
+    free(p->title);
+    p->program = program && *program ? strdup(program) : NULL;
+    p->title = title && *title ? strdup(title) : NULL;
+    return (program && *program && !p->program) || (title && *title && !p->title) ? HS_ERR_NOMEM
+                                                                                  : HS_OK;
+}
+
+/*
+ * Load p's files, from files[p->first] on, as its series: at most p->nfiles, fewer when a file
+ * says it belongs to another program image (p->nfiles is cut there), and their origins. times
+ * gets what the idle verdict needs; *kept: some sample matched q's focus.
+ */
+static hs_err_t hs_leak_analysis_load(hs_leak_analysis_t *a, hs_leak_process_t *p,
+                                      const hs_sites_query_t *q, bool *kept, hs_leak_times_t *times,
+                                      char *why, size_t why_len)
+{
+    memset(times, 0, sizeof *times);
     *kept = false;
     if (hs_series_init(&p->series, p->nfiles) != HS_OK) {
         hs_reason(why, why_len, "out of memory");
@@ -144,6 +187,22 @@ static hs_err_t hs_leak_analysis_load(hs_leak_analysis_t *a, hs_leak_process_t *
             hs_reason(why, why_len, "%s: %s", path, reason);
             return err;
         }
+        const hs_profile_meta_t *m = &s.meta;
+        uint64_t started = 0, last = 0;
+        (void)hs_profile_meta_get_u64(m, "started", &started);
+        if (i > p->first && started && times->started && started != times->started) {
+            p->nfiles = i - p->first; /* the next image of this pid starts here */
+            hs_sites_free(&s);
+            break;
+        }
+        if (i == p->first)
+            times->started = started;
+        (void)hs_profile_meta_get_u64(m, "interval", &times->interval);
+        if (hs_profile_meta_get_u64(m, "last_sample", &last)) {
+            times->sampled = true;
+            if (last > times->last_sample)
+                times->last_sample = last;
+        }
         hs_sites_origin(&s, &a->files[i].origin);
         if (s.time_nanos <= 0) {
             snprintf(reason, sizeof reason, "the profile has no time stamp (time_nanos)");
@@ -152,6 +211,10 @@ static hs_err_t hs_leak_analysis_load(hs_leak_analysis_t *a, hs_leak_process_t *
             err = hs_series_add(&p->series, &s, reason, sizeof reason);
         }
         *kept |= s.nrows > 0;
+        if (err == HS_OK && hs_leak_analysis_names(p, m) != HS_OK) {
+            snprintf(reason, sizeof reason, "out of memory");
+            err = HS_ERR_NOMEM;
+        }
         hs_sites_free(&s);
         if (err != HS_OK) {
             hs_reason(why, why_len, "%s: %s", path, reason);
@@ -159,6 +222,37 @@ static hs_err_t hs_leak_analysis_load(hs_leak_analysis_t *a, hs_leak_process_t *
         }
     }
     return HS_OK;
+}
+
+/* Is p, which has no trend, idle (see the file comment)? */
+static void hs_leak_analysis_idle(hs_leak_process_t *p, const hs_leak_times_t *times)
+{
+    const hs_series_t *s = &p->series;
+    int64_t end = 0;
+    for (size_t i = 0; i < s->npoints; i++)
+        if (s->time_nanos[i] > end)
+            end = s->time_nanos[i];
+    if (!times->started || end <= 0 || (uint64_t)end <= times->started)
+        return;
+    double life = (double)((uint64_t)end - times->started) / 1e9;
+    double after = !times->sampled ? -1
+                   : times->last_sample > times->started
+                       ? (double)(times->last_sample - times->started) / 1e9
+                       : 0;
+    double interval = (double)times->interval / 1e9;
+    if (interval > 0 && life < 3 * interval) {
+        size_t n = strlen(p->why);
+        snprintf(p->why + n, sizeof p->why - n,
+                 ": it lived %.3g %s, less than 3 profile intervals of %.3g %s",
+                 life < 1 ? life * 1e3 : life, life < 1 ? "ms" : "s",
+                 interval < 1 ? interval * 1e3 : interval, interval < 1 ? "ms" : "s");
+        return;
+    }
+    if (after > life / 2)
+        return;
+    p->idle = true;
+    p->idle_after = after;
+    p->life = life;
 }
 
 /* The peak profile of p's pid (the last one named), with its origin; a process without a pid
@@ -215,8 +309,9 @@ hs_err_t hs_leak_analysis_run(hs_leak_analysis_t *a, const hs_sites_query_t *que
         p->first = i;
         p->nfiles = j - i;
         bool kept;
+        hs_leak_times_t times;
         p->peak = -1;
-        hs_err_t err = hs_leak_analysis_load(a, p, &q, &kept, why, why_len);
+        hs_err_t err = hs_leak_analysis_load(a, p, &q, &kept, &times, why, why_len);
         if (err == HS_OK)
             err = hs_leak_analysis_peak(a, p, why, why_len);
         if (err != HS_OK)
@@ -233,10 +328,13 @@ hs_err_t hs_leak_analysis_run(hs_leak_analysis_t *a, const hs_sites_query_t *que
             hs_reason(why, why_len, "out of memory");
             return err;
         }
-        p->skipped = err != HS_OK;
         p->unmatched = err == HS_ERR_NOTFOUND;
-        a->fitted += !p->skipped;
-        i = j;
+        if (err != HS_OK && !p->unmatched)
+            hs_leak_analysis_idle(p, &times);
+        p->skipped = err != HS_OK && !p->idle;
+        a->fitted += err == HS_OK;
+        a->idle += p->idle;
+        i += p->nfiles; /* the pid's next image, or the next pid */
     }
     return HS_OK;
 }
@@ -247,8 +345,11 @@ void hs_leak_analysis_free(hs_leak_analysis_t *a)
         free(a->files[i].path);
     for (size_t i = 0; i < a->npeaks; i++)
         free(a->peaks[i].path);
-    for (size_t i = 0; i < a->nprocs; i++)
+    for (size_t i = 0; i < a->nprocs; i++) {
         hs_series_free(&a->procs[i].series);
+        free(a->procs[i].program);
+        free(a->procs[i].title);
+    }
     free(a->files);
     free(a->peaks);
     free(a->procs);

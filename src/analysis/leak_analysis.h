@@ -5,11 +5,14 @@
  * Files are found (a file as given, a directory's profiles), grouped by the process that wrote
  * them (the pid in their names, output.h; files whose names carry none form one more group),
  * and each group is loaded as one series (series.h) and fitted (trend.h): rows of a profile are
- * only comparable within one process. A group with fewer than 3 profiles is kept, marked
- * skipped, with the reason. A peak profile (<prefix>.<pid>.peak.pb.gz, rewritten at each new
- * high of the memory in use) is not a point of the series: it is a copy of a moment of it, or
- * one between two points, and would weigh that moment twice; it is kept beside its process's
- * series, for the reports to name.
+ * only comparable within one process. A pid's files whose metadata (profile_meta.h) give two
+ * different starts are two program images (an exec in the same process continues its series;
+ * a pid may also be reused): each is a process of its own. A group with fewer than 3 profiles
+ * is kept, marked skipped, with the reason, unless its profiles show that it stopped sampling
+ * allocations early in its life: then it is idle, and stable. A peak profile
+ * (<prefix>.<pid>.peak.pb.gz, rewritten at each new high of the memory in use) is not a point
+ * of the series: it is a copy of a moment of it, or one between two points, and would weigh
+ * that moment twice; it is kept beside its process's series, for the reports to name.
  *
  * Usage: a zeroed hs_leak_analysis_t, hs_leak_analysis_collect (as often as needed), then
  * hs_leak_analysis_run once, hs_leak_analysis_free. Errors come with one line in why, naming
@@ -42,7 +45,17 @@ typedef struct hs_leak_process {
     bool skipped;         /* no trend: too few profiles, see why */
     bool unmatched;       /* skipped because no sample matched the query's focus */
     char why[256];
-    hs_series_t series; /* fitted unless skipped */
+    hs_series_t series; /* fitted unless skipped or idle; loaded in any case */
+    /* What its latest profile's metadata say (malloc'd; NULL when it does not say). */
+    char *program; /* "postgres" */
+    char *title;   /* its command line as it showed it last ("postgres: user db [local] idle") */
+    /*
+     * Too few profiles for a trend, but no allocation sampled after idle_after seconds of its
+     * life of life seconds (idle_after < 0: none of its own at all), in its first half: its
+     * sampled heap did not grow after that. Not skipped; stable.
+     */
+    bool idle;
+    double idle_after, life;
 } hs_leak_process_t;
 
 typedef struct hs_leak_analysis {
@@ -52,7 +65,8 @@ typedef struct hs_leak_analysis {
     size_t npeaks, peaks_cap;
     hs_leak_process_t *procs; /* one per pid, in the order of files */
     size_t nprocs, procs_cap;
-    size_t fitted; /* processes not skipped */
+    size_t fitted; /* processes with a trend */
+    size_t idle;   /* processes judged idle (neither fitted nor skipped) */
 } hs_leak_analysis_t;
 
 /*

@@ -108,6 +108,8 @@ static const char *hs_cli_metavar(const hs_option_t *opt)
         return "SECRET";
     case HS_OPT_PERCENTS:
         return "LIST";
+    case HS_OPT_NAMES:
+        return "NAMES";
     }
     return "VALUE";
 }

@@ -138,6 +138,15 @@ hs_err_t hs_cli_find_library(const char *cmd, const char *explicit_path, bool re
 char *hs_cli_preload_value(const char *lib, const char *old);
 
 /*
+ * Give a directory made for a command's profiles its mode: run as root, the command's processes
+ * may switch to other users (a server's workers drop privileges), so it is sticky and
+ * world-writable (01777, as /tmp: every profile stays 0600 and its owner's, and no one may
+ * remove or replace another's file); otherwise private (0700). mkdir too unless exists is set.
+ * Reports "heapsampler <cmd>: PATH: reason" on failure.
+ */
+hs_err_t hs_cli_make_output_dir(const char *cmd, const char *path, bool exists) HS_MUST_CHECK;
+
+/*
  * Run command (execvp) with INT TERM HUP QUIT USR1 USR2 forwarded to it and wait. Returns its
  * status as a shell would: its exit code, 128+N if it died of signal N (said on stderr unless
  * quiet), 127 not found, 126 not executable, HS_CLI_EXIT_FAILURE if fork/wait failed. *pid

@@ -16,11 +16,21 @@
  * profile written, --max-leaked without an exit profile, --max-growth without 3 profiles);
  * 1 when a criterion failed; 0 when COMMAND succeeded and every criterion held.
  *
+ * Processes: every process the command starts profiles itself (the library follows the tree;
+ * --programs and --follow-exec narrow it as HEAPSAMPLER_PROGRAMS and _FOLLOW_EXEC do), and
+ * every one that wrote profiles is listed and judged on its own, named as its profiles name it
+ * (its pid and command line): a server started by a script fails the gate as one started
+ * directly would. A process with too few profiles for a trend is idle, and passes, when it
+ * sampled nothing after the first half of its life (leak_analysis.h); otherwise it is said not
+ * to be checked, and that fails an explicit --max-growth only when no process could be judged
+ * at all (a helper that lived for an instant is no reason to give up). Likewise --max-leaked
+ * needs an exit profile from at least one process.
  * When COMMAND dies of a signal, postmortem.c says what is known of it (the OOM killer, its
  * last profile and top site) before the analysis.
  *
  * Everything check says goes to stderr, so that COMMAND's standard output stays its own. The
- * temporary directory is removed afterwards unless --keep DIR names a directory to keep.
+ * temporary directory is removed afterwards unless --keep DIR names a directory to keep; as
+ * root it is sticky and world-writable (spawn.c), so that workers that switch users write too.
  * Single-threaded; running the child is spawn.c's.
  */
 #include <dirent.h>
@@ -40,6 +50,7 @@
 #include "output.h"
 #include "postmortem.h"
 #include "pprof_file.h"
+#include "profile_meta.h"
 
 #define CMD              "check"
 #define DEFAULT_INTERVAL "100ms"
@@ -50,6 +61,7 @@ typedef struct check_args {
     bool growth_given;
     double max_inuse, max_leaked; /* <0 = off */
     const char *interval, *rate, *keep, *library;
+    const char *programs, *follow_exec; /* HEAPSAMPLER_PROGRAMS, _FOLLOW_EXEC; NULL: inherited */
     bool quiet;
     char **command;
 } check_args_t;
@@ -65,7 +77,21 @@ enum {
     OPT_KEEP,
     OPT_LIBRARY,
     OPT_QUIET,
+    OPT_PROGRAMS,
+    OPT_FOLLOW_EXEC,
 };
+
+/* A value of the profiler's own option name, checked as the library will read it. */
+static hs_err_t check_profiler_value(const char *name, const char *value, char *why, size_t why_len)
+{
+    hs_config_t *cfg = malloc(sizeof *cfg);
+    if (!cfg)
+        return HS_ERR_NOMEM;
+    hs_config_defaults(cfg);
+    hs_err_t err = hs_config_set(cfg, hs_config_find(name), value, why, why_len);
+    free(cfg);
+    return err;
+}
 
 static hs_err_t take(void *ctx, const hs_cli_option_t *opt, const char *value, char *why,
                      size_t why_len)
@@ -111,6 +137,14 @@ static hs_err_t take(void *ctx, const hs_cli_option_t *opt, const char *value, c
     case OPT_QUIET:
         a->quiet = true;
         break;
+    case OPT_PROGRAMS:
+    case OPT_FOLLOW_EXEC:
+        err = check_profiler_value(opt->id == OPT_PROGRAMS ? "PROGRAMS" : "FOLLOW_EXEC", value, why,
+                                   why_len);
+        if (err != HS_OK)
+            return err;
+        *(opt->id == OPT_PROGRAMS ? &a->programs : &a->follow_exec) = value;
+        break;
     default:
         return hs_cli_take_analysis(&a->o, opt, value, why, why_len);
     }
@@ -139,12 +173,19 @@ static void remove_dir(const char *dir)
     rmdir(dir);
 }
 
+/* The directory of the profiles; one check makes is writable by every process of the command
+ * (hs_cli_make_output_dir: a server's workers may switch users), one --keep names is as it is. */
 static int make_dir(const check_args_t *a, char *dir, size_t len)
 {
     if (a->keep) {
-        if (mkdir(a->keep, 0700) != 0 && errno != EEXIST) {
-            hs_cli_error(CMD, "--keep %s: %s", a->keep, strerror(errno));
-            return HS_CLI_EXIT_USAGE;
+        struct stat st;
+        if (stat(a->keep, &st) != 0) {
+            if (errno != ENOENT) {
+                hs_cli_error(CMD, "--keep %s: %s", a->keep, strerror(errno));
+                return HS_CLI_EXIT_USAGE;
+            }
+            if (hs_cli_make_output_dir(CMD, a->keep, false) != HS_OK)
+                return HS_CLI_EXIT_USAGE;
         }
         if (!realpath(a->keep, dir)) {
             hs_cli_error(CMD, "--keep %s: %s", a->keep, strerror(errno));
@@ -157,6 +198,10 @@ static int make_dir(const check_args_t *a, char *dir, size_t len)
     if (!mkdtemp(dir)) {
         hs_cli_error(CMD, "cannot create a temporary directory in %s: %s",
                      tmp && *tmp ? tmp : "/tmp", strerror(errno));
+        return HS_CLI_EXIT_FAILURE;
+    }
+    if (hs_cli_make_output_dir(CMD, dir, true) != HS_OK) {
+        rmdir(dir);
         return HS_CLI_EXIT_FAILURE;
     }
     return 0;
@@ -190,28 +235,37 @@ static bool leak_fails(const check_args_t *a, const hs_trend_t *t)
     return t->slope - a->o.sigma * t->slope_se > a->max_growth;
 }
 
+/*
+ * A process without a trend: an idle one passes (the report says why); one with too few profiles is
+ * not judged, which fails an explicit --max-growth only when no process of the command could be
+ * judged (a helper that lived for an instant beside a server is no reason to give up).
+ */
+static void check_untrended(const check_args_t *a, const hs_leak_analysis_t *la,
+                            const hs_leak_process_t *p, const char *who, verdict_t *v)
+{
+    if (p->idle) {
+        /* The report's line says why it passes. */
+    } else if (a->growth_given && a->max_growth >= 0 && la->fitted + la->idle == 0) {
+        hs_cli_error(CMD,
+                     "%s: cannot check --max-growth: %s (run longer or use a shorter "
+                     "--interval)",
+                     who, p->why);
+        v->cannot++;
+    } else if (!a->quiet && a->max_growth >= 0) {
+        fprintf(stderr,
+                "heapsampler check: %s: no leak check: %s (run longer or use a shorter "
+                "--interval)\n",
+                who, p->why);
+    }
+}
+
 static void check_growth(const check_args_t *a, const hs_leak_process_t *p, const char *who,
                          verdict_t *v)
 {
     const hs_series_t *s = &p->series;
     char r[64], e[64], m[64];
-    if (a->max_growth < 0)
+    if (a->max_growth < 0 || p->skipped || p->idle)
         return;
-    if (p->skipped) {
-        if (a->growth_given) {
-            hs_cli_error(CMD,
-                         "%s: cannot check --max-growth: %s (run longer or use a shorter "
-                         "--interval)",
-                         who, p->why);
-            v->cannot++;
-        } else if (!a->quiet) {
-            fprintf(stderr,
-                    "heapsampler check: %s: no leak check: %s (run longer or use a "
-                    "shorter --interval)\n",
-                    who, p->why);
-        }
-        return;
-    }
     hs_cli_fmt_rate(m, sizeof m, a->max_growth, "bytes");
     double span = s->t[s->npoints - 1];
     char over[64], during[32];
@@ -284,26 +338,51 @@ static void check_inuse(const check_args_t *a, const hs_leak_process_t *p, const
               hs_cli_fmt_value(y, sizeof y, a->max_inuse, s->unit), top);
 }
 
-/* Was path written at exit? Its first comment says "heapsampler <version> (exit)". */
+/* Was path written at exit? Its header says so: "heapsampler <version> (exit)". */
 static bool written_at_exit(const char *path)
 {
     hs_pprof_t p;
+    hs_profile_meta_t m;
     if (hs_pprof_read_file(path, &p, NULL, 0) != HS_OK)
         return false;
-    bool at_exit = false;
-    for (size_t i = 0; i < p.pb->n_comment && !at_exit; i++)
-        at_exit = strstr(hs_pprof_str(&p, p.pb->comment[i]), "(exit)") != NULL;
+    bool at_exit = hs_profile_meta_read(&p, &m) == HS_OK;
+    if (at_exit) {
+        at_exit = m.heapsampler && strcmp(m.reason, "exit") == 0;
+        hs_profile_meta_free(&m);
+    }
     hs_pprof_free(&p);
     return at_exit;
 }
 
-static void check_leaked(const check_args_t *a, const hs_leak_process_t *p, const char *who,
-                         const char *last_file, verdict_t *v)
+/* The latest file of p: files are in sequence order. */
+static const char *last_file(const hs_leak_analysis_t *la, const hs_leak_process_t *p)
+{
+    return la->files[p->first + p->nfiles - 1].path;
+}
+
+/*
+ * --max-leaked needs a profile written at exit. A process that left none (it exec'd, ended
+ * with _exit, or was killed) is not checked; check fails to do its job only when no process of
+ * the command left one.
+ */
+static void check_leaked(const check_args_t *a, const hs_leak_analysis_t *la,
+                         const hs_leak_process_t *p, const char *who, verdict_t *v)
 {
     const hs_series_t *s = &p->series;
     if (a->max_leaked < 0)
         return;
-    if (!last_file || !written_at_exit(last_file)) {
+    if (!written_at_exit(last_file(la, p))) {
+        bool any = false;
+        for (size_t k = 0; k < la->nprocs && !any; k++)
+            any = written_at_exit(last_file(la, &la->procs[k]));
+        if (any) {
+            if (!a->quiet)
+                fprintf(stderr,
+                        "heapsampler check: %s: no --max-leaked check: no profile was written "
+                        "at exit\n",
+                        who);
+            return;
+        }
         hs_cli_error(CMD,
                      "%s: cannot check --max-leaked: no profile was written at exit (the "
                      "process did not return from main or call exit)",
@@ -376,7 +455,25 @@ out:
 
 /* ---- entry ------------------------------------------------------------------------------- */
 
-static int analyse(const check_args_t *a, const char *dir, int status, pid_t pid)
+/* "heapsampler check: 2 processes wrote profiles: pid 4242 start.sh (1), pid 4243 redis-server
+ * (52)": every process of the command is judged, and the user sees which they were. */
+static void list_processes(const hs_leak_analysis_t *la)
+{
+    fprintf(stderr, "heapsampler check: %zu process%s wrote profiles:", la->nprocs,
+            la->nprocs == 1 ? "" : "es");
+    for (size_t k = 0; k < la->nprocs; k++) {
+        const hs_leak_process_t *p = &la->procs[k];
+        if (p->pid < 0)
+            fprintf(stderr, "%s %zu without a pid in their names", k ? "," : "", p->nfiles);
+        else
+            fprintf(stderr, "%s pid %ld%s%s (%zu profile%s)", k ? "," : "", p->pid,
+                    p->program ? " " : "", p->program ? p->program : "", p->nfiles,
+                    p->nfiles == 1 ? "" : "s");
+    }
+    fputc('\n', stderr);
+}
+
+static int analyse(const check_args_t *a, const char *dir, int status)
 {
     char *args[] = {(char *)dir};
     DIR *d = opendir(dir);
@@ -403,22 +500,21 @@ static int analyse(const check_args_t *a, const char *dir, int status, pid_t pid
         hs_leak_analysis_free(&la);
         return status ? status : HS_CLI_EXIT_FAILURE;
     }
-    if (!a->quiet)
+    if (!a->quiet) {
+        list_processes(&la);
         hs_leak_report_print(stderr, &la, &o);
+    }
 
     verdict_t verdict = {0};
     for (size_t k = 0; k < la.nprocs; k++) {
         const hs_leak_process_t *p = &la.procs[k];
-        char who[64];
-        if (p->pid >= 0)
-            snprintf(who, sizeof who, "pid %ld%s", p->pid, p->pid == (long)pid ? "" : " (a child)");
-        else
-            snprintf(who, sizeof who, "profiles without a pid");
-        /* Files are in sequence order: the last one is the latest the process wrote. */
-        const char *last_file = la.files[p->first + p->nfiles - 1].path;
+        char who[HS_LEAK_REPORT_WHO_MAX];
+        hs_leak_report_who(p, who, sizeof who);
+        if (p->skipped || p->idle)
+            check_untrended(a, &la, p, who, &verdict);
         check_growth(a, p, who, &verdict);
         check_inuse(a, p, who, &verdict);
-        check_leaked(a, p, who, last_file, &verdict);
+        check_leaked(a, &la, p, who, &verdict);
     }
     if (a->o.html && !a->o.baseline && hs_leak_report_html(CMD, &la, &o) != 0)
         verdict.cannot++;
@@ -488,7 +584,9 @@ static int check_main(int argc, char **argv)
         setenv("HEAPSAMPLER_OUTPUT", output, 1) != 0 ||
         setenv("HEAPSAMPLER_INTERVAL", a.interval, 1) != 0 ||
         setenv("HEAPSAMPLER_ENABLED", "1", 1) != 0 ||
-        (a.rate && setenv("HEAPSAMPLER_RATE", a.rate, 1) != 0)) {
+        (a.rate && setenv("HEAPSAMPLER_RATE", a.rate, 1) != 0) ||
+        (a.programs && setenv("HEAPSAMPLER_PROGRAMS", a.programs, 1) != 0) ||
+        (a.follow_exec && setenv("HEAPSAMPLER_FOLLOW_EXEC", a.follow_exec, 1) != 0)) {
         hs_cli_error(CMD, "cannot set the environment: %s", strerror(errno ? errno : ENOMEM));
         free(preload);
         if (!a.keep)
@@ -510,7 +608,7 @@ static int check_main(int argc, char **argv)
         snprintf(shown, sizeof shown, "%s/", dir);
         hs_cli_postmortem_end(&pm, "heapsampler check", a.command[0], pid, sig, dir,
                               a.keep ? shown : NULL, "heapsampler");
-        rc = analyse(&a, dir, status, pid);
+        rc = analyse(&a, dir, status);
     }
     if (a.keep)
         fprintf(stderr, "heapsampler check: profiles kept in %s\n", dir);
@@ -560,11 +658,24 @@ static const hs_cli_option_t options[] = {
      .id = OPT_RATE,
      .help = "mean bytes between samples (default: HEAPSAMPLER_RATE, else the library's 512K); "
              "lower rates see smaller leaks in short runs"},
+    {.name = "programs",
+     .arg = HS_CLI_VALUE,
+     .metavar = "NAMES",
+     .id = OPT_PROGRAMS,
+     .help = "profile and judge only the processes of these programs (comma-separated names or "
+             "globs, as HEAPSAMPLER_PROGRAMS; default: every process the command starts)"},
+    {.name = "follow-exec",
+     .arg = HS_CLI_BOOLEAN,
+     .metavar = "BOOL",
+     .id = OPT_FOLLOW_EXEC,
+     .help = "0: profile only the process check starts (as HEAPSAMPLER_FOLLOW_EXEC; default 1: "
+             "its children too, whatever starts them)"},
     {.name = "keep",
      .arg = HS_CLI_VALUE,
      .metavar = "DIR",
      .id = OPT_KEEP,
-     .help = "write the profiles into DIR and keep them"},
+     .help = "write the profiles into DIR and keep them (a DIR that does not exist is made as "
+             "check makes its temporary one)"},
     {.name = "library",
      .arg = HS_CLI_VALUE,
      .metavar = "PATH",
@@ -584,20 +695,22 @@ const hs_cli_command_t hs_cli_check_command = {
     .description =
         "The CI gate. Runs COMMAND under the profiler with a short dump interval (a profile "
         "every 100 ms by default) into a temporary directory, analyses the profiles like "
-        "`heapsampler leaks`, and fails with a short reason that names the call sites when a "
-        "criterion does not hold. With --baseline it fails when a site grows faster than in a "
-        "baseline (profiles kept from an earlier run with --keep, or the samples of one value "
-        "of a label): a memory-regression gate that needs no absolute limit. COMMAND is the first "
-        "operand, or what follows --: it and "
+        "`heapsampler leaks`, and fails with a short reason that names the process and the "
+        "call sites when a criterion does not hold. Every process COMMAND starts is profiled "
+        "and judged (a server started by a script too), unless --programs or --follow-exec 0 "
+        "narrows it; a process idle since its start passes. With --baseline it fails when a "
+        "site grows faster than in a baseline (profiles kept from an earlier run with --keep, "
+        "or the samples of one value of a label): a memory-regression gate that needs no "
+        "absolute limit. COMMAND is the first operand, or what follows --: it and "
         "everything after it are its own command line. Exit status, in this order: 2 for a bad "
         "option; COMMAND's own status when it failed (its exit code, 128+N if it died of signal "
         "N, 127 if not found, 126 if not executable), the criteria being reported all the "
         "same; 125 when check itself could not do its job (no profile written, --max-leaked "
-        "without a profile written at exit, an explicit --max-growth with fewer than 3 "
-        "profiles); 1 when a criterion failed; 0 when COMMAND succeeded and every criterion "
-        "held. When COMMAND dies of a signal, check also names its last profile and the site that "
-        "held the most memory in it, and for SIGKILL says whether the OOM killer did it. All "
-        "output of check goes to stderr.",
+        "without any process's profile written at exit, an explicit --max-growth when no "
+        "process had 3 profiles or was idle); 1 when a criterion failed; 0 when COMMAND "
+        "succeeded and every criterion held. When COMMAND dies of a signal, check also names "
+        "its last profile and the site that held the most memory in it, and for SIGKILL says "
+        "whether the OOM killer did it. All output of check goes to stderr.",
     .options = options,
     .noptions = HS_ARRAY_LEN(options),
     .examples = "  heapsampler check -- ./unit_tests\n"

@@ -75,7 +75,7 @@ static int leaks_main(int argc, char **argv)
         return leaks_compare(argv + 1, noperands, &o);
     hs_leak_analysis_t a = {0};
     rc = hs_cli_load_leaks(CMD, argv + 1, noperands, &o, &a);
-    if (rc == 0 && a.fitted == 0) {
+    if (rc == 0 && a.fitted + a.idle == 0) {
         hs_cli_error(CMD, "%s",
                      a.nprocs == 1 ? a.procs[0].why
                                    : "no process has 3 profiles to fit a trend to");
@@ -111,11 +111,14 @@ const hs_cli_command_t hs_cli_leaks_command = {
         "only when it exceeds K standard errors of the sampling noise (--sigma, default 3); "
         "sites that never rise clearly above the noise get no verdict and are not shown "
         "(--all shows them). Profiles of several processes (<prefix>.<pid>.<seq>.pb.gz) are "
-        "analysed one process at a time. With --baseline, the profiles are the candidate and "
-        "are compared with a baseline (another directory of profiles, or the samples of one "
-        "value of a label such as version): per site, how much faster the candidate grows, "
-        "with its error. Exit status: 0, or 2 for a bad option, an unreadable, corrupt or "
-        "undated profile, or fewer than 3 profiles of every process.",
+        "analysed one process at a time, each named by its pid and command line (the title a "
+        "server gives itself). A process with fewer than 3 profiles that sampled nothing after "
+        "the first half of its life is idle: stable. With --baseline, the profiles are the "
+        "candidate and are compared with a baseline (another directory of profiles, or the "
+        "samples of one value of a label such as version): per site, how much faster the "
+        "candidate grows, with its error. Exit status: 0, or 2 for a bad option, an "
+        "unreadable, corrupt or undated profile, or when no process has 3 profiles or is "
+        "idle.",
     .options = options,
     .noptions = HS_ARRAY_LEN(options),
     .examples = "  heapsampler leaks /tmp/prof/\n"

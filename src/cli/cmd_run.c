@@ -13,7 +13,13 @@
  * belongs to this CLI (build tree or install) prepended to LD_PRELOAD, existing entries kept and
  * ours never listed twice. Running the command (signal forwarding, exec failures, the exit
  * status) is spawn.c's, and what is said after it died of a signal postmortem.c's, both shared
- * with `check`.
+ * with `check`; so is the mode of an output directory run makes (HEAPSAMPLER_OUTPUT ending in
+ * '/' that does not exist yet).
+ *
+ * What it wrote: every process of the command may write profiles (the library follows the
+ * process tree). The directory's profiles are listed before the command starts; afterwards,
+ * those that are new (another name, or another inode: a rewrite) are the run's, one line per
+ * process, named by its latest profile's metadata, with its peak profile when it wrote one.
  *
  * Single-threaded.
  */
@@ -34,6 +40,8 @@
 #include "config.h"
 #include "output.h"
 #include "postmortem.h"
+#include "pprof_file.h"
+#include "profile_meta.h"
 #include "pyroscope_check.h"
 #include "pyroscope_request.h"
 
@@ -184,30 +192,184 @@ static void output_location(const char *value, char *dir, char *base, size_t bas
     snprintf(shown, PATH_MAX, "%.*s", (int)(slash - disp + 1), disp);
 }
 
-/* One line on stderr: the profiles <prefix>.<pid>.* that exist now. */
-static void report_profiles(const char *dir, const char *base, const char *shown, pid_t pid)
+/* A numbered profile in the output directory (output.h). */
+typedef struct profile_file {
+    pid_t pid;
+    uint64_t seq;
+    ino_t ino; /* a file written anew has a new inode: rename replaced it */
+    char *name;
+} profile_file_t;
+
+typedef struct profile_list {
+    profile_file_t *v;
+    size_t n, cap;
+} profile_list_t;
+
+static void profiles_free(profile_list_t *l)
 {
-    hs_cli_profiles_t prof;
-    hs_cli_profiles_find(dir, base, pid, &prof);
-    if (prof.n == 0 && !prof.peak) {
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i].name);
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+static int profile_by_name(const void *a, const void *b)
+{
+    return strcmp(((const profile_file_t *)a)->name, ((const profile_file_t *)b)->name);
+}
+
+static int profile_by_pid(const void *a, const void *b)
+{
+    const profile_file_t *x = a, *y = b;
+    if (x->pid != y->pid)
+        return x->pid < y->pid ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Every profile <base>.<pid>.<seq>.pb* in dir, sorted by name. Out of memory ends the list. */
+static void profiles_scan(const char *dir, const char *base, profile_list_t *l)
+{
+    memset(l, 0, sizeof *l);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        hs_output_name_t parsed;
+        if (hs_output_parse_name(e->d_name, &parsed) != HS_OK || !parsed.numbered ||
+            parsed.prefix_len != strlen(base) || strncmp(e->d_name, base, parsed.prefix_len) != 0)
+            continue;
+        if (hs_array_reserve((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v, 16) != HS_OK)
+            break;
+        profile_file_t *f = &l->v[l->n];
+        *f = (profile_file_t){.pid = parsed.pid, .seq = parsed.seq, .ino = e->d_ino};
+        if (!(f->name = strdup(e->d_name)))
+            break;
+        l->n++;
+    }
+    closedir(d);
+    if (l->n)
+        qsort(l->v, l->n, sizeof *l->v, profile_by_name);
+}
+
+/* Keep in after only the files that are not in before as they were (the run's own). */
+static void profiles_new(profile_list_t *after, const profile_list_t *before)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < after->n; i++) {
+        profile_file_t *f = &after->v[i];
+        const profile_file_t *old =
+            before->n ? bsearch(f, before->v, before->n, sizeof *f, profile_by_name) : NULL;
+        if (old && old->ino == f->ino) {
+            free(f->name);
+            continue;
+        }
+        after->v[kept++] = *f;
+    }
+    after->n = kept;
+}
+
+/* " redis-server" or " postgres (postgres: user db [local] idle)": what the file says. */
+static void process_label(const char *dir, const char *name, char *buf, size_t len)
+{
+    char path[PATH_MAX * 2];
+    hs_pprof_t p;
+    hs_profile_meta_t m;
+    buf[0] = '\0';
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (hs_pprof_read_file(path, &p, NULL, 0) != HS_OK)
+        return;
+    if (hs_profile_meta_read(&p, &m) == HS_OK) {
+        const char *program = hs_profile_meta_get(&m, "program");
+        const char *title = hs_profile_meta_get(&m, "title");
+        if (program && *program) {
+            int n = snprintf(buf, len, " %s", program);
+            if (title && *title && n > 0 && (size_t)n < len)
+                snprintf(buf + n, len - (size_t)n, strlen(title) > 60 ? " (%.57s...)" : " (%s)",
+                         title);
+        }
+        hs_profile_meta_free(&m);
+    }
+    hs_pprof_free(&p);
+}
+
+/* " DIR/first DIR/second ... DIR/last": every file when few, else the first and the last; then
+ * the process's peak profile when it has one (memwatch.h), and the end of the line. */
+static void print_files(const profile_file_t *v, size_t n, const char *dir, const char *base,
+                        const char *shown)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (n > 10 && i == 1) {
+            fprintf(stderr, " ...");
+            i = n - 2;
+            continue;
+        }
+        fprintf(stderr, " %s%s", shown, v[i].name);
+    }
+    char peak[PATH_MAX * 2];
+    struct stat st;
+    int k = snprintf(peak, sizeof peak, "%s/%s.%ld.peak.pb.gz", dir, base, (long)v[0].pid);
+    if (k > 0 && (size_t)k < sizeof peak && stat(peak, &st) == 0)
+        fprintf(stderr, "; peak profile: %s%s.%ld.peak.pb.gz", shown, base, (long)v[0].pid);
+    fputc('\n', stderr);
+}
+
+#define RUN_PROCESSES_SHOWN 20
+
+/*
+ * What the run wrote: the profiles that were not in the output directory before it (`before`),
+ * one line per process that wrote any, named as its latest profile names it (its program, and
+ * the title it gave itself, as servers do). pid is the process run started.
+ */
+static void report_profiles(const char *output, const profile_list_t *before, pid_t pid)
+{
+    char dir[PATH_MAX], base[PATH_MAX], shown[PATH_MAX];
+    output_location(output, dir, base, sizeof base, shown);
+    profile_list_t l;
+    profiles_scan(dir, base, &l);
+    profiles_new(&l, before);
+    if (l.n == 0) {
         fprintf(stderr, "heapsampler: no profile written (expected %s%s.%ld.*.pb.gz)\n", shown,
                 base, (long)pid);
-    } else {
-        fprintf(stderr, "heapsampler: %zu profile%s written", prof.n, prof.n == 1 ? "" : "s");
-        /* Every file when few; the first and the last when many, so the line stays a line. */
-        for (size_t i = 0; i < prof.n; i++) {
-            if (prof.n > 10 && i == 1) {
-                fprintf(stderr, " ...");
-                i = prof.n - 2;
-                continue;
-            }
-            fprintf(stderr, "%s %s%s", i ? "" : ":", shown, prof.names[i]);
-        }
-        if (prof.peak)
-            fprintf(stderr, "; peak profile: %s%s", shown, prof.peak);
-        fputc('\n', stderr);
+        profiles_free(&l);
+        return;
     }
-    hs_cli_profiles_free(&prof);
+    qsort(l.v, l.n, sizeof *l.v, profile_by_pid);
+    size_t nproc = 0;
+    for (size_t i = 0; i < l.n; i++)
+        nproc += i == 0 || l.v[i].pid != l.v[i - 1].pid;
+    if (nproc > 1)
+        fprintf(stderr, "heapsampler: %zu processes wrote %zu profiles:\n", nproc, l.n);
+    size_t shown_procs = 0, rest_files = 0;
+    for (size_t i = 0, j; i < l.n; i = j) {
+        for (j = i; j < l.n && l.v[j].pid == l.v[i].pid;)
+            j++;
+        if (shown_procs == RUN_PROCESSES_SHOWN) {
+            rest_files += j - i;
+            continue;
+        }
+        char label[128];
+        process_label(dir, l.v[j - 1].name, label, sizeof label);
+        fprintf(stderr, "heapsampler: %spid %ld%s: %zu profile%s written:", nproc > 1 ? "  " : "",
+                (long)l.v[i].pid, label, j - i, j - i == 1 ? "" : "s");
+        print_files(l.v + i, j - i, dir, base, shown);
+        shown_procs++;
+    }
+    if (nproc > shown_procs)
+        fprintf(stderr, "heapsampler:   ... %zu more processes wrote %zu profiles\n",
+                nproc - shown_procs, rest_files);
+    profiles_free(&l);
+}
+
+/* Create the output directory the variable names when it ends with '/' and does not exist
+ * (hs_cli_make_output_dir says with which mode). */
+static int make_output_dir(const char *output)
+{
+    size_t n = output ? strlen(output) : 0;
+    struct stat st;
+    if (n == 0 || output[n - 1] != '/' || stat(output, &st) == 0)
+        return 0;
+    return hs_cli_make_output_dir(CMD, output, false) == HS_OK ? 0 : -1;
 }
 
 /* ---- help -------------------------------------------------------------------------------- */
@@ -286,6 +448,14 @@ static int run_main(int argc, char **argv)
         goto out;
     }
 
+    if (make_output_dir(getenv("HEAPSAMPLER_OUTPUT")) != 0)
+        goto out;
+    profile_list_t before = {0};
+    if (!a.quiet) {
+        char dir[PATH_MAX], base[PATH_MAX], shown[PATH_MAX];
+        output_location(getenv("HEAPSAMPLER_OUTPUT"), dir, base, sizeof base, shown);
+        profiles_scan(dir, base, &before);
+    }
     pid_t pid = 0;
     int sig = 0;
     hs_cli_postmortem_t pm;
@@ -294,9 +464,10 @@ static int run_main(int argc, char **argv)
     if (!a.quiet && pid > 0) {
         char dir[PATH_MAX], base[PATH_MAX], shown[PATH_MAX];
         output_location(getenv("HEAPSAMPLER_OUTPUT"), dir, base, sizeof base, shown);
-        report_profiles(dir, base, shown, pid);
+        report_profiles(getenv("HEAPSAMPLER_OUTPUT"), &before, pid);
         hs_cli_postmortem_end(&pm, "heapsampler", a.command[0], pid, sig, dir, shown, base);
     }
+    profiles_free(&before);
 out:
     free(preload);
     free(tags_value);
@@ -337,12 +508,16 @@ const hs_cli_command_t hs_cli_run_command = {
         "what follows --: it and everything after it are its own command line. Exits with "
         "COMMAND's status: 128+N if it died of signal N, 127 if it was not found, 126 if it "
         "could not be executed, 2 for a bad option of this command, 125 if this command itself "
-        "failed. INT, TERM, HUP, QUIT, USR1 and USR2 are forwarded to COMMAND. When COMMAND "
-        "ends, one line on stderr lists the profiles it wrote: <prefix>.<pid>.<seq>.pb.gz and "
-        "its peak profile <prefix>.<pid>.peak.pb.gz. When it dies of a signal, more lines name "
-        "its last profile, why it was written and the site that held the most memory in it, and "
-        "for SIGKILL say whether the OOM killer did it (the OOM-kill counter of its memory "
-        "cgroup moved while it ran).",
+        "failed. INT, TERM, HUP, QUIT, USR1 and USR2 are forwarded to COMMAND. Every process "
+        "COMMAND starts is profiled too, unless --programs or --follow-exec 0 narrows it. "
+        "When COMMAND ends, stderr lists the profiles written during the run, one line per "
+        "process (its pid and program): <prefix>.<pid>.<seq>.pb.gz, and its peak profile "
+        "<prefix>.<pid>.peak.pb.gz. When COMMAND dies of a signal, more lines name its last "
+        "profile, why it was written and the site that held the most memory in it, and for "
+        "SIGKILL say whether the OOM killer did it (the OOM-kill counter of its memory cgroup "
+        "moved while it ran). An output directory (--output ending in /) that does not exist "
+        "is created: sticky and world-writable when run as root, so that processes that switch "
+        "users can write there too; private otherwise.",
     .options = options,
     .noptions = HS_ARRAY_LEN(options),
     .examples = "  heapsampler run -- ./server --port 8080\n"

@@ -15,12 +15,47 @@
 
 /* ---- text -------------------------------------------------------------------------------- */
 
-static void process_name(const hs_leak_process_t *p, char *buf, size_t len)
+#define HS_LEAK_REPORT_TITLE_MAX 100 /* characters of a command line shown */
+
+const char *hs_leak_report_who(const hs_leak_process_t *p, char *buf, size_t len)
 {
+    const char *name = p->title ? p->title : p->program;
+    int n;
     if (p->pid >= 0)
-        snprintf(buf, len, "pid %ld", p->pid);
+        n = snprintf(buf, len, "pid %ld", p->pid);
     else
-        snprintf(buf, len, "profiles without a pid in their names");
+        n = snprintf(buf, len, "profiles without a pid in their names");
+    if (!name || n < 0 || (size_t)n >= len)
+        return buf;
+    size_t shown =
+        strlen(name) > HS_LEAK_REPORT_TITLE_MAX ? HS_LEAK_REPORT_TITLE_MAX - 3 : SIZE_MAX;
+    snprintf(buf + n, len - (size_t)n, "%s%.*s%s", p->pid >= 0 ? " " : " of ",
+             shown == SIZE_MAX ? (int)strlen(name) : (int)shown, name,
+             shown == SIZE_MAX ? "" : "...");
+    return buf;
+}
+
+const char *hs_leak_report_idle(const hs_leak_process_t *p, char *buf, size_t len)
+{
+    char a[32], b[32];
+    if (p->idle_after >= 0)
+        snprintf(buf, len, "no allocation sampled after its first %s (of %s): stable",
+                 hs_cli_fmt_duration(a, sizeof a, p->idle_after),
+                 hs_cli_fmt_duration(b, sizeof b, p->life));
+    else
+        snprintf(buf, len, "no allocation of its own sampled in its %s: stable",
+                 hs_cli_fmt_duration(b, sizeof b, p->life));
+    return buf;
+}
+
+/* The latest point of a series that was not fitted (its points are in file order). */
+static size_t latest_point(const hs_series_t *s)
+{
+    size_t last = 0;
+    for (size_t i = 1; i < s->npoints; i++)
+        if (s->time_nanos[i] >= s->time_nanos[last])
+            last = i;
+    return last;
 }
 
 static const char *error_note(const hs_series_t *s, char *buf, size_t len)
@@ -192,10 +227,17 @@ static void print_series(FILE *f, const hs_leak_analysis_t *la, const hs_leak_pr
                          const hs_cli_opts_t *o)
 {
     const hs_series_t *s = &p->series;
-    char who[64], a[64], b[64], c[64], d[64], e[64], g[64], h[64], note[512];
-    process_name(p, who, sizeof who);
+    char who[HS_LEAK_REPORT_WHO_MAX], a[64], b[64], c[64], d[64], e[64], g[64], h[64], note[512];
+    hs_leak_report_who(p, who, sizeof who);
     if (p->skipped) {
         fprintf(f, "heapsampler leaks: %s: %s; skipped\n", who, p->why);
+        return;
+    }
+    if (p->idle) {
+        fprintf(f, "heapsampler leaks: %s: %zu profile%s, %s at the end; %s\n", who, p->nfiles,
+                p->nfiles == 1 ? "" : "s",
+                hs_cli_fmt_value(a, sizeof a, s->total[latest_point(s)], s->unit),
+                hs_leak_report_idle(p, note, sizeof note));
         return;
     }
     const char *u = s->unit;
@@ -296,6 +338,16 @@ static void json_array(FILE *f, const double *v, size_t n)
     fputc(']', f);
 }
 
+/* `, "key": "value"`, or null when there is no value. */
+static void json_field(FILE *f, const char *key, const char *value)
+{
+    fprintf(f, ", \"%s\": ", key);
+    if (value)
+        hs_cli_json_string(f, value);
+    else
+        fprintf(f, "null");
+}
+
 static void print_json(FILE *f, const hs_leak_analysis_t *a, const hs_cli_opts_t *o)
 {
     fprintf(f, "{\"sigma\": ");
@@ -310,6 +362,8 @@ static void print_json(FILE *f, const hs_leak_analysis_t *a, const hs_cli_opts_t
             fprintf(f, "%ld", p->pid);
         else
             fprintf(f, "null");
+        json_field(f, "program", p->program);
+        json_field(f, "title", p->title);
         fprintf(f, ", \"profiles\": %zu", p->nfiles);
         if (p->skipped) {
             fprintf(f, ", \"skipped\": ");
@@ -317,15 +371,21 @@ static void print_json(FILE *f, const hs_leak_analysis_t *a, const hs_cli_opts_t
             fprintf(f, "}");
             continue;
         }
+        if (p->idle) {
+            fprintf(f, ", \"verdict\": \"stable\", \"idle\": {\"last_sample_after\": ");
+            hs_cli_json_number(f, p->idle_after < 0 ? NAN : p->idle_after);
+            fprintf(f, ", \"life\": ");
+            hs_cli_json_number(f, p->life);
+            fprintf(f, ", \"last\": ");
+            hs_cli_json_number(f, s->total[latest_point(s)]);
+            fprintf(f, "}}");
+            continue;
+        }
         fprintf(f, ", \"type\": ");
         hs_cli_json_string(f, s->type);
         fprintf(f, ", \"unit\": ");
         hs_cli_json_string(f, s->unit);
-        fprintf(f, ", \"error_unknown\": ");
-        if (s->unknown_why)
-            hs_cli_json_string(f, s->unknown_why);
-        else
-            fprintf(f, "null");
+        json_field(f, "error_unknown", s->unknown_why);
         fprintf(f, ",\n  \"time_nanos\": [");
         for (size_t i = 0; i < s->npoints; i++)
             fprintf(f, "%s%lld", i ? ", " : "", (long long)s->time_nanos[i]);
@@ -391,10 +451,16 @@ int hs_leak_report_html(const char *cmd, const hs_leak_analysis_t *la, const hs_
     for (size_t pi = 0; pi < la->nprocs; pi++) {
         const hs_leak_process_t *p = &la->procs[pi];
         const hs_series_t *s = &p->series;
-        char who[64], a[64], b[64], c[64], d[64], e[64], g[64], hh[64], note[512];
-        process_name(p, who, sizeof who);
+        char who[HS_LEAK_REPORT_WHO_MAX], a[64], b[64], c[64], d[64], e[64], g[64], hh[64],
+            note[512];
+        hs_leak_report_who(p, who, sizeof who);
         if (p->skipped) {
             hs_html_text(h, "meta", "%s: %s; skipped", who, p->why);
+            continue;
+        }
+        if (p->idle) {
+            hs_html_text(h, "verdict good", "%s: %s", who,
+                         hs_leak_report_idle(p, note, sizeof note));
             continue;
         }
         const char *u = s->unit;

@@ -1,7 +1,7 @@
 /*
  * spawn.c - what the commands that run a program share (`run`, `check`): finding the preload
- * library that belongs to this CLI, building LD_PRELOAD, running the command with signals
- * forwarded and reporting its status as a shell would.
+ * library that belongs to this CLI, building LD_PRELOAD, making the directory of its profiles,
+ * running the command with signals forwarded and reporting its status as a shell would.
  *
  * Process rules (hs_cli_spawn):
  *  - The forwarded signals (INT TERM HUP QUIT USR1 USR2) are blocked from before fork until
@@ -128,6 +128,23 @@ char *hs_cli_preload_value(const char *lib, const char *old)
     }
     free(copy);
     return out;
+}
+
+/* ---- the output directory --------------------------------------------------------------- */
+
+hs_err_t hs_cli_make_output_dir(const char *cmd, const char *path, bool exists)
+{
+    mode_t mode = geteuid() == 0 ? 01777 : 0700;
+    if (!exists && mkdir(path, 0700) != 0) {
+        hs_cli_error(cmd, "cannot create %s: %s", path, strerror(errno));
+        return HS_ERR_IO;
+    }
+    /* chmod, not mkdir's mode: the umask would take the bits others need. */
+    if (chmod(path, mode) != 0) {
+        hs_cli_error(cmd, "%s: cannot set its mode: %s", path, strerror(errno));
+        return HS_ERR_IO;
+    }
+    return HS_OK;
 }
 
 /* ---- the child --------------------------------------------------------------------------- */

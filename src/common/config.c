@@ -45,6 +45,23 @@ static const hs_option_t options[] = {
      "Also write a profile whenever the estimated in-use bytes exceed the level of the last "
      "such profile by this much (K/M/G; 0 = off): a leak then leaves a profile every step of "
      "growth, while memory that goes up and down below its peak leaves none."},
+    {"MEMORY_LIMIT", HS_OPT_SIZE, OFF(memory_limit), "0", 0, 1ull << 50, NULL,
+     "The memory limit that HEAPSAMPLER_MEMORY_THRESHOLDS and the peak profile count against "
+     "(K/M/G; 0 = detect it: the memory cgroup's, v2 memory.max or memory.high, v1 "
+     "memory.limit_in_bytes, the smallest of the group and its ancestors, against the group's "
+     "working set; else RLIMIT_AS, against the address space; else physical memory, against "
+     "the resident set). A value given here counts against the process's resident set."},
+    {"MEMORY_THRESHOLDS", HS_OPT_PERCENTS, OFF(memory_thresholds), "70,85,95", 0, 0, NULL,
+     "Write a profile at once when the memory in use crosses each of these percentages of the "
+     "memory limit upward (comma-separated whole numbers, 1 to 100; off = none). Once per "
+     "crossing: a threshold is armed again when the memory in use falls 10 points below it."},
+    {"PEAK_STEP", HS_OPT_U64, OFF(peak_step), "5", 0, 100, NULL,
+     "Rewrite the peak profile <prefix>.<pid>.peak.pb.gz whenever the memory in use reaches a "
+     "new high this many percent of the limit above the last one, from 20 points below the "
+     "lowest threshold (50% by default) up (0 = no peak profile)."},
+    {"DUMP_ON_TERM", HS_OPT_BOOL, OFF(dump_on_term), "0", 0, 1, NULL,
+     "Write a profile when SIGTERM arrives, then let it end the process as it would have; only "
+     "when the program has no SIGTERM handler of its own at start-up."},
     {"STACK_DEPTH", HS_OPT_U64, OFF(stack_depth), "64", 1, 512, NULL,
      "Frames recorded per sampled allocation."},
     {"SEED", HS_OPT_U64, OFF(seed), "0", 0, UINT64_MAX, NULL,
@@ -55,9 +72,15 @@ static const hs_option_t options[] = {
      "start-up; the program must not use the signal itself."},
     {"VERBOSE", HS_OPT_U64, OFF(verbose), "0", 0, 3, NULL,
      "1 prints the effective configuration and a summary at exit; 2 also each profile written."},
-    {"FOLLOW_EXEC", HS_OPT_BOOL, OFF(follow_exec), "0", 0, 1, NULL,
-     "Also profile child processes that the program starts with fork+exec (an exec in the same "
-     "process, as a wrapper script does, is always followed)."},
+    {"FOLLOW_EXEC", HS_OPT_BOOL, OFF(follow_exec), "1", 0, 1, NULL,
+     "Profile every process that inherits the library, whatever started it (children started "
+     "with fork+exec, launchers, scripts). 0 = only the first process (the one that first "
+     "loaded the library, with its forks and what it execs in its place)."},
+    {"PROGRAMS", HS_OPT_NAMES, OFF(programs), "", 0, 0, NULL,
+     "Profile only the processes whose program matches one of these comma-separated names or "
+     "globs (e.g. postgres,redis-*): the file name it was executed as (a script's own name), "
+     "the name in its argv[0], or its binary's file name. Others run unprofiled; their "
+     "children decide for themselves. Empty = every process."},
     {"COMPRESSION", HS_OPT_ENUM, OFF(compression), "gzip", 0, 0, compression_names,
      "Compression of profile files: gzip (.pb.gz, what pprof reads), zstd (.pb.zst) or none."},
     {"MAX_LIVE", HS_OPT_U64, OFF(max_live), "4194304", 1024, 1ull << 28, NULL,
@@ -113,24 +136,6 @@ static const hs_option_t options[] = {
      "Most distinct label sets in one upload: Pyroscope makes a series of each (four, with the "
      "sample types), and limits the series per tenant. The lightest others are uploaded with "
      "their values replaced by other; 0 uploads no labels."},
-    /* Appended, not in documentation order: the fuzzer's corpus names options by index. */
-    {"MEMORY_LIMIT", HS_OPT_SIZE, OFF(memory_limit), "0", 0, 1ull << 50, NULL,
-     "The memory limit that HEAPSAMPLER_MEMORY_THRESHOLDS and the peak profile count against "
-     "(K/M/G; 0 = detect it: the memory cgroup's, v2 memory.max or memory.high, v1 "
-     "memory.limit_in_bytes, the smallest of the group and its ancestors, against the group's "
-     "working set; else RLIMIT_AS, against the address space; else physical memory, against "
-     "the resident set). A value given here counts against the process's resident set."},
-    {"MEMORY_THRESHOLDS", HS_OPT_PERCENTS, OFF(memory_thresholds), "70,85,95", 0, 0, NULL,
-     "Write a profile at once when the memory in use crosses each of these percentages of the "
-     "memory limit upward (comma-separated whole numbers, 1 to 100; off = none). Once per "
-     "crossing: a threshold is armed again when the memory in use falls 10 points below it."},
-    {"PEAK_STEP", HS_OPT_U64, OFF(peak_step), "5", 0, 100, NULL,
-     "Rewrite the peak profile <prefix>.<pid>.peak.pb.gz whenever the memory in use reaches a "
-     "new high this many percent of the limit above the last one, from 20 points below the "
-     "lowest threshold (50% by default) up (0 = no peak profile)."},
-    {"DUMP_ON_TERM", HS_OPT_BOOL, OFF(dump_on_term), "0", 0, 1, NULL,
-     "Write a profile when SIGTERM arrives, then let it end the process as it would have; only "
-     "when the program has no SIGTERM handler of its own at start-up."},
 };
 
 /* Variables that the profiler sets for itself; not user options. */
@@ -327,6 +332,35 @@ static hs_err_t parse_bool(const char *s, bool *out, const char **why)
     return HS_ERR_INVALID;
 }
 
+/* A list of program names or globs: "postgres,redis-*". Each entry is matched against a file
+ * name, so it holds no '/', and no blank or control character (a space after a comma would
+ * silently never match); none is empty. */
+static hs_err_t parse_names(const char *s, const char **why)
+{
+    size_t entry = 0;
+    for (const unsigned char *c = (const unsigned char *)s;; c++) {
+        if (*c == ',' || *c == '\0') {
+            if (entry == 0) {
+                *why = "an empty name in the list (example: postgres,redis-*)";
+                return HS_ERR_INVALID;
+            }
+            if (*c == '\0')
+                return HS_OK;
+            entry = 0;
+            continue;
+        }
+        if (*c == '/') {
+            *why = "a name is matched against a file name: no '/' (example: postgres,redis-*)";
+            return HS_ERR_INVALID;
+        }
+        if (*c <= ' ' || *c == 0x7f) {
+            *why = "a blank or control character in the list (example: postgres,redis-*)";
+            return HS_ERR_INVALID;
+        }
+        entry++;
+    }
+}
+
 static const struct {
     const char *name;
     int num;
@@ -477,8 +511,10 @@ hs_err_t hs_config_set(hs_config_t *cfg, const hs_option_t *opt, const char *val
     uint64_t u = 0;
 
     /* A string whose default is empty ("not set") may be set back to empty. */
-    int empty_ok = opt->type == HS_OPT_SIGNAL ||
-                   ((opt->type == HS_OPT_STRING || opt->type == HS_OPT_SECRET) && !opt->def[0]);
+    int empty_ok =
+        opt->type == HS_OPT_SIGNAL ||
+        ((opt->type == HS_OPT_STRING || opt->type == HS_OPT_SECRET || opt->type == HS_OPT_NAMES) &&
+         !opt->def[0]);
     if (*value == '\0' && !empty_ok) {
         reason = "empty value";
         err = HS_ERR_INVALID;
@@ -501,9 +537,12 @@ hs_err_t hs_config_set(hs_config_t *cfg, const hs_option_t *opt, const char *val
     case HS_OPT_DURATION:
         err = parse_duration(value, &u, &reason);
         break;
+    case HS_OPT_NAMES:
     case HS_OPT_STRING:
     case HS_OPT_SECRET:
-        if (strlen(value) >= HS_CONFIG_STR_MAX) {
+        if (opt->type == HS_OPT_NAMES && *value && parse_names(value, &reason) != HS_OK) {
+            err = HS_ERR_INVALID;
+        } else if (strlen(value) >= HS_CONFIG_STR_MAX) {
             reason = "too long";
             err = HS_ERR_INVALID;
         } else if (opt->check && (err = opt->check(value, why, why_len)) != HS_OK) {
@@ -610,6 +649,9 @@ void hs_config_format(const hs_config_t *cfg, const hs_option_t *opt, char *buf,
         break;
     case HS_OPT_STRING:
         format_masked(buf, len, (const char *)field);
+        break;
+    case HS_OPT_NAMES:
+        snprintf(buf, len, "%s", (const char *)field);
         break;
     case HS_OPT_SECRET:
         snprintf(buf, len, "%s", *(const char *)field ? "<hidden>" : "");

@@ -31,24 +31,25 @@ static inline bool hs_config_has_percent(const hs_config_percents_t *set, unsign
 
 typedef struct hs_config {
     bool enabled;
-    uint64_t rate;                  /* mean bytes between samples; 1 = every allocation */
-    char output[HS_CONFIG_STR_MAX]; /* file prefix: <output>.<pid>.<seq>.pb.gz */
-    uint64_t interval_ns;           /* periodic dump interval; 0 = off */
-    uint64_t inuse_growth;          /* dump when estimated in-use bytes pass the last such
-                                       dump's level by this much; 0 = off */
-    uint64_t stack_depth;           /* frames kept per stack */
-    uint64_t seed;                  /* 0 = random */
-    int dump_signal;                /* 0 = none */
-    uint64_t verbose;               /* 0 quiet, 1 config + summary, 2 per dump */
-    bool follow_exec;               /* exec'd children profile themselves too */
-    int compression;                /* hs_compression_t (compress.h) */
-    uint64_t max_live;              /* live sampled allocations tracked */
-    uint64_t max_stacks;            /* distinct stacks interned */
-    uint64_t max_sites;             /* distinct (stack, size, labels) rows */
-    char labels[HS_CONFIG_STR_MAX]; /* labels of every sample: thread,k=v,... (label_spec.h) */
-    uint64_t max_label_sets;        /* distinct label sets interned; beyond, values are "other" */
-    int symbolize;                  /* hs_symbolize_level_t (symbolize.h) */
-    int unwind;                     /* hs_unwind_mode_t (unwind.h) */
+    uint64_t rate;                    /* mean bytes between samples; 1 = every allocation */
+    char output[HS_CONFIG_STR_MAX];   /* file prefix: <output>.<pid>.<seq>.pb.gz */
+    uint64_t interval_ns;             /* periodic dump interval; 0 = off */
+    uint64_t inuse_growth;            /* dump when estimated in-use bytes pass the last such
+                                         dump's level by this much; 0 = off */
+    uint64_t stack_depth;             /* frames kept per stack */
+    uint64_t seed;                    /* 0 = random */
+    int dump_signal;                  /* 0 = none */
+    uint64_t verbose;                 /* 0 quiet, 1 config + summary, 2 per dump */
+    bool follow_exec;                 /* exec'd children profile themselves too */
+    char programs[HS_CONFIG_STR_MAX]; /* HS_OPT_NAMES: only these programs ("" = all) */
+    int compression;                  /* hs_compression_t (compress.h) */
+    uint64_t max_live;                /* live sampled allocations tracked */
+    uint64_t max_stacks;              /* distinct stacks interned */
+    uint64_t max_sites;               /* distinct (stack, size, labels) rows */
+    char labels[HS_CONFIG_STR_MAX];   /* labels of every sample: thread,k=v,... (label_spec.h) */
+    uint64_t max_label_sets;          /* distinct label sets interned; beyond, values are "other" */
+    int symbolize;                    /* hs_symbolize_level_t (symbolize.h) */
+    int unwind;                       /* hs_unwind_mode_t (unwind.h) */
     /* Grafana Pyroscope uploads (pyroscope.h); an empty URL means none. */
     char pyroscope_url[HS_CONFIG_STR_MAX];
     char app_name[HS_CONFIG_STR_MAX]; /* "" = the program's name */
@@ -78,6 +79,7 @@ typedef enum hs_opt_type {
     HS_OPT_SIGNAL,   /* name (USR2, SIGUSR2) or number; "none"/"0"/"" = no signal */
     HS_OPT_SECRET,   /* a string never printed: messages and verbose output show <hidden> */
     HS_OPT_PERCENTS, /* comma-separated whole percentages, 1 to 100, or "off" */
+    HS_OPT_NAMES,    /* comma-separated file names or globs (no '/', no blank, none empty) */
 } hs_opt_type_t;
 
 typedef struct hs_option {

@@ -9,7 +9,10 @@
 #include "os.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
@@ -82,6 +85,11 @@ uint64_t hs_os_wall_ns(void)
     return clock_ns(CLOCK_REALTIME);
 }
 
+uint64_t hs_os_wall_coarse_ns(void)
+{
+    return clock_ns(CLOCK_REALTIME_COARSE);
+}
+
 uint64_t hs_os_monotonic_ns(void)
 {
     return clock_ns(CLOCK_MONOTONIC);
@@ -125,4 +133,69 @@ int hs_os_thread_start(pthread_t *tid, size_t stack_size, bool detached, void *(
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     return rc;
+}
+
+/* Does the passwd line [line, end) name uid? Then its name into buf. */
+static bool hs_os_passwd_line(const char *line, const char *end, uid_t uid, char *buf, size_t len)
+{
+    const char *field[3] = {line, NULL, NULL}; /* name, password, uid */
+    const char *p = line;
+    for (int f = 1; f < 3; f++) {
+        while (p < end && *p != ':')
+            p++;
+        if (p == end)
+            return false;
+        field[f] = ++p;
+    }
+    unsigned long long v = 0;
+    const char *d = field[2];
+    for (; d < end && *d >= '0' && *d <= '9' && v <= UINT32_MAX; d++)
+        v = v * 10 + (unsigned)(*d - '0');
+    if (d == field[2] || d == end || *d != ':' || v != (unsigned long long)uid)
+        return false;
+    snprintf(buf, len, "%.*s", (int)(field[1] - 1 - field[0]), field[0]);
+    return true;
+}
+
+const char *hs_os_user_name(uid_t uid, char *buf, size_t len)
+{
+    int saved = errno;
+    buf[0] = '\0';
+    int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        errno = saved;
+        return buf;
+    }
+    char chunk[4096];
+    size_t have = 0;
+    bool found = false;
+    for (;;) {
+        ssize_t n = read(fd, chunk + have, sizeof chunk - have);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 && have == 0)
+            break;
+        size_t total = have + (n > 0 ? (size_t)n : 0);
+        size_t start = 0;
+        for (size_t i = 0; i < total && !found; i++) {
+            if (chunk[i] != '\n')
+                continue;
+            found = hs_os_passwd_line(chunk + start, chunk + i, uid, buf, len);
+            start = i + 1;
+        }
+        if (found)
+            break;
+        if (n <= 0) { /* a last line without a newline */
+            found = hs_os_passwd_line(chunk + start, chunk + total, uid, buf, len);
+            break;
+        }
+        /* Keep the unfinished line; a line longer than the buffer is skipped. */
+        have = total - start;
+        if (have == sizeof chunk)
+            have = 0;
+        memmove(chunk, chunk + start, have);
+    }
+    close(fd);
+    errno = saved;
+    return buf;
 }

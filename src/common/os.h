@@ -38,7 +38,9 @@ void hs_os_account_caches(size_t bytes);
 /* The profiler's own memory: mapped + static + caches (see above). */
 size_t hs_os_memory_bytes(void);
 
-uint64_t hs_os_wall_ns(void);      /* CLOCK_REALTIME */
+uint64_t hs_os_wall_ns(void); /* CLOCK_REALTIME */
+/* CLOCK_REALTIME_COARSE: the last tick's time (a few ms behind), for the price of a load. */
+uint64_t hs_os_wall_coarse_ns(void);
 uint64_t hs_os_monotonic_ns(void); /* CLOCK_MONOTONIC */
 
 /* 64 random bits from getrandom(2), or a mix of clock, pid and address if that fails. */
@@ -53,6 +55,13 @@ pid_t hs_os_gettid(void);
  */
 int hs_os_thread_start(pthread_t *tid, size_t stack_size, bool detached, void *(*fn)(void *),
                        void *arg);
+
+/*
+ * The name of user uid from /etc/passwd, read directly (no NSS: getpwuid may dlopen a module,
+ * which a profiler thread must not do), into buf; "" when the file does not name it. Not
+ * async-signal-safe only in that it reads a file. Returns buf.
+ */
+const char *hs_os_user_name(uid_t uid, char *buf, size_t len);
 
 /* Round up to a multiple of the page size. */
 size_t hs_os_page_round(size_t n);

@@ -16,6 +16,15 @@
  * through it. No fsync: a profile lost in a power failure is acceptable, stalling the writer
  * thread on the disk is not.
  *
+ * Numbered profiles never replace a file (hs_output_write_numbered): the rename is
+ * renameat2(RENAME_NOREPLACE), or link(2) then unlink of the temporary name where the file
+ * system refuses that flag (both fail with EEXIST instead of replacing). A taken name (the
+ * series of an earlier program image of the same process, before an exec; an earlier process
+ * that had the same pid; anything planted there) moves the profile to the next free sequence
+ * number, found by galloping over the taken ones with lstat, so a process that continues a
+ * series of N files pays O(log N) system calls once. Only a file system that has neither
+ * (no hard links either) falls back to a plain rename.
+ *
  * On any failure the temporary file is removed and HS_ERR_IO is returned with errno describing
  * the first failure (EFBIG over RLIMIT_FSIZE, ENOSPC, EACCES, ENOENT for a missing directory,
  * ENOTDIR, ...). close() failing with EINTR counts as success: Linux releases the descriptor
@@ -28,7 +37,9 @@
  * taken back (sigtimedwait, no wait) before the mask is restored. One that was already pending
  * belongs to the program and is left alone.
  *
- * Thread-safety: reentrant, no global state; no allocation. Nothing to do at fork.
+ * Thread-safety: reentrant, no global state; no allocation. Nothing to do at fork. Two writers
+ * of one numbered series at once (never the case: a process's dumps are serialised) would still
+ * not replace each other's files.
  */
 #include "output.h"
 
@@ -47,7 +58,8 @@
 #include "compress.h"
 #include "os.h"
 
-#define HS_OUTPUT_TMP_TRIES 4 /* fresh random names to try when one exists already */
+#define HS_OUTPUT_TMP_TRIES   4 /* fresh random names to try when one exists already */
+#define HS_OUTPUT_TAKEN_TRIES 8 /* numbered names found taken in turn (someone races us) */
 
 hs_err_t hs_output_path(char *buf, size_t len, const char *prefix, pid_t pid, uint64_t seq,
                         const char *suffix)
@@ -182,6 +194,44 @@ static int hs_output_write_quiet(int fd, const uint8_t *p, size_t len)
     return rc;
 }
 
+/*
+ * The data in a new temporary file next to path (tmp gets its name, PATH_MAX + 32 bytes),
+ * complete and closed. Returns 0, or -1 with errno set and no file left behind.
+ */
+static int hs_output_write_tmp(const char *path, char *tmp, const void *data, size_t len)
+{
+    if (strlen(path) >= PATH_MAX) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int fd = -1, rc, saved;
+    for (int tries = 0; tries < HS_OUTPUT_TMP_TRIES && fd < 0; tries++) {
+        snprintf(tmp, PATH_MAX + 32, "%s.tmp.%016llx", path,
+                 (unsigned long long)hs_os_random_u64());
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (fd < 0)
+        return -1;
+
+    /* The umask may have narrowed the mode; make it exactly 0600 either way. */
+    if (fchmod(fd, 0600) != 0 || hs_output_write_quiet(fd, data, len) != 0)
+        goto fail;
+    rc = close(fd);
+    fd = -1;
+    if (rc != 0 && errno != EINTR)
+        goto fail;
+    return 0;
+fail:
+    saved = errno; /* the first failure is the one to report */
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    errno = saved;
+    return -1;
+}
+
 hs_err_t hs_output_write_atomic(const char *path, const void *data, size_t len)
 {
     if (!path || !path[0] || (!data && len)) {
@@ -189,39 +239,92 @@ hs_err_t hs_output_write_atomic(const char *path, const void *data, size_t len)
         return HS_ERR_INVALID;
     }
     char tmp[PATH_MAX + 32];
-    size_t plen = strlen(path);
-    if (plen >= PATH_MAX) {
-        errno = ENAMETOOLONG;
+    if (hs_output_write_tmp(path, tmp, data, len) != 0)
+        return HS_ERR_IO;
+    if (rename(tmp, path) != 0) {
+        int saved = errno;
+        unlink(tmp);
+        errno = saved;
         return HS_ERR_IO;
     }
-
-    int fd = -1, rc, saved;
-    for (int tries = 0; tries < HS_OUTPUT_TMP_TRIES && fd < 0; tries++) {
-        snprintf(tmp, sizeof tmp, "%s.tmp.%016llx", path, (unsigned long long)hs_os_random_u64());
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0 && errno != EEXIST)
-            break;
-    }
-    if (fd < 0)
-        goto fail_open;
-
-    /* The umask may have narrowed the mode; make it exactly 0600 either way. */
-    if (fchmod(fd, 0600) != 0 || hs_output_write_quiet(fd, data, len) != 0)
-        goto fail_write;
-    rc = close(fd);
-    fd = -1;
-    if (rc != 0 && errno != EINTR)
-        goto fail_write;
-    if (rename(tmp, path) != 0)
-        goto fail_write;
     return HS_OK;
+}
 
-fail_write:
-    saved = errno; /* the first failure is the one to report */
-    if (fd >= 0)
-        close(fd);
+/* Rename tmp to path unless path exists: 0, or -1 with errno (EEXIST when it does). */
+static int hs_output_rename_new(const char *tmp, const char *path)
+{
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS)
+        return -1;
+    /* The file system has no RENAME_NOREPLACE: a hard link is just as exclusive. */
+    if (link(tmp, path) == 0) {
+        unlink(tmp);
+        return 0;
+    }
+    if (errno == EEXIST)
+        return -1;
+    /* Nor hard links (vfat, some FUSE file systems): what every other writer does. */
+    return rename(tmp, path);
+}
+
+/* Is <prefix>.<pid>.<seq><suffix> taken (by anything, a dangling symlink included)? */
+static bool hs_output_taken(char *buf, size_t len, const char *prefix, pid_t pid, uint64_t seq,
+                            const char *suffix)
+{
+    struct stat st;
+    return hs_output_path(buf, len, prefix, pid, seq, suffix) == HS_OK && lstat(buf, &st) == 0;
+}
+
+/* A free sequence number after taken, which is taken: gallop, then bisect. */
+static uint64_t hs_output_next_free(char *buf, size_t len, const char *prefix, pid_t pid,
+                                    uint64_t taken, const char *suffix)
+{
+    uint64_t lo = taken, step = 1;
+    while (step < (UINT64_C(1) << 40) &&
+           hs_output_taken(buf, len, prefix, pid, lo + step, suffix)) {
+        lo += step;
+        step *= 2;
+    }
+    uint64_t hi = lo + step; /* free, or as far as anyone goes */
+    while (hi - lo > 1) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (hs_output_taken(buf, len, prefix, pid, mid, suffix))
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return hi;
+}
+
+hs_err_t hs_output_write_numbered(char *path, size_t path_len, const char *prefix, pid_t pid,
+                                  uint64_t *seq, const char *suffix, const void *data, size_t len)
+{
+    if (!path || !path_len || (!data && len)) {
+        errno = EINVAL;
+        return HS_ERR_INVALID;
+    }
+    hs_err_t err = hs_output_path(path, path_len, prefix, pid, *seq, suffix);
+    if (err != HS_OK) {
+        errno = ENAMETOOLONG;
+        return err;
+    }
+    char tmp[PATH_MAX + 32];
+    if (hs_output_write_tmp(path, tmp, data, len) != 0)
+        return HS_ERR_IO;
+    for (int tries = 0; tries < HS_OUTPUT_TAKEN_TRIES; tries++) {
+        if (hs_output_rename_new(tmp, path) == 0)
+            return HS_OK;
+        if (errno != EEXIST)
+            break;
+        *seq = hs_output_next_free(path, path_len, prefix, pid, *seq, suffix);
+        if (hs_output_path(path, path_len, prefix, pid, *seq, suffix) != HS_OK) {
+            errno = ENAMETOOLONG;
+            break;
+        }
+    }
+    int saved = errno;
     unlink(tmp);
     errno = saved;
-fail_open:
     return HS_ERR_IO;
 }

@@ -10,8 +10,9 @@
  *
  * A profile is written to "<path>.tmp.<random>" opened with O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC
  * and mode 0600, written in full, then renamed to <path>: a reader never sees a partial file,
- * and a symlink planted at the temporary name is refused, never followed. On any failure the
- * temporary file is removed.
+ * and a symlink planted at the temporary name is refused, never followed. A numbered profile
+ * never replaces a file (hs_output_write_numbered). On any failure the temporary file is
+ * removed.
  */
 #ifndef HS_OUTPUT_H
 #define HS_OUTPUT_H
@@ -57,5 +58,16 @@ hs_err_t hs_output_parse_name(const char *name, hs_output_name_t *out) HS_MUST_C
 
 /* errno is left describing the failure when HS_ERR_IO is returned. */
 hs_err_t hs_output_write_atomic(const char *path, const void *data, size_t len) HS_MUST_CHECK;
+
+/*
+ * Write <prefix>.<pid>.<*seq><suffix> as hs_output_write_atomic does, but never over an
+ * existing file: a taken name moves the profile to a free sequence number after it (the
+ * series of an earlier image of the process, before an exec, is continued, not overwritten).
+ * *seq gets the number written and path (path_len bytes) the name. HS_ERR_IO with errno on
+ * failure (HS_ERR_INVALID, errno ENAMETOOLONG, when the name does not fit).
+ */
+hs_err_t hs_output_write_numbered(char *path, size_t path_len, const char *prefix, pid_t pid,
+                                  uint64_t *seq, const char *suffix, const void *data,
+                                  size_t len) HS_MUST_CHECK;
 
 #endif

@@ -22,8 +22,21 @@
  * symbolizer becomes the writer's namer (hs_dump_name), which also writes its figures into the
  * profile's comments once the batch is named.
  *
+ * The profile names its process (README.md "Profile comments"): pid, program, executable,
+ * command line at start and, read again at every dump, the title a server may have written over
+ * it (program.h); when the process started and when it last recorded a sample, from which the
+ * analysis judges a process that wrote few profiles. These comments are formatted into static
+ * buffers under dump_lock: a command line does not fit the stack of every exiting thread.
+ *
+ * Series: numbered files never replace one another (output.h): an exec in the same process
+ * continues the series its earlier image wrote, after its last file. The exit profile of a
+ * process that is not the first of its session (program.h) is written only if the process has
+ * something to show, a sample of its own or an earlier profile: a shell running a script, env,
+ * a shim or a subshell that never sampled leaves no empty file behind.
+ *
  * Failures never stop the host program. Each kind of failure is reported once per process with
- * one line naming the file and the reason; the counters record every one.
+ * one line naming the file and the reason; the counters record every one. A profile the process
+ * may not create says which user it runs as and what the directory allows.
  *
  * Thread-safety: hs_dump_run runs in the writer thread (or the exiting thread once the writer
  * has stopped) with the reentrancy guard held, so its mallocs are not sampled; it takes no
@@ -37,11 +50,13 @@
 #include "dump.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "compress.h"
@@ -55,6 +70,7 @@
 #include "pprof_writer.h"
 #include "profile_meta.h"
 #include "row_labels.h"
+#include "program.h"
 #include "sampler.h"
 #include "snapshot.h"
 #include "symbolize.h"
@@ -70,6 +86,7 @@
 static pthread_mutex_t dump_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t dump_start_ns; /* set at init, before any dump */
 static uint64_t dump_seq;
+static uint64_t dump_files; /* numbered files this process wrote (reset at fork) */
 static hs_symbolizer_t *dump_symbolizer;
 static int dump_busy; /* a dump is between lock and unlock (read by the fork child) */
 static uint64_t dump_ok;
@@ -120,6 +137,39 @@ hs_err_t hs_dump_snapshot(hs_snapshot_t *snap)
         .dropped = st.dropped_full + st.dropped_nomem + st.dropped_unwind,
     };
     return hs_snapshot_take(snap, &info);
+}
+
+/*
+ * The comments that name the process (see the file comment), into static buffers (dump_lock
+ * held). *n comments are added to comments[]. Command lines stay out of what leaves the
+ * machine (uploads): they may carry a password given as an argument.
+ */
+static void hs_dump_process_comments(hs_dump_reason_t reason, const hs_sampler_stats_t *st,
+                                     const char **comments, size_t *n)
+{
+    static char who[3 * PATH_MAX + 128], cmdline[3 * HS_PROGRAM_CMDLINE_MAX + 32],
+        title[3 * HS_PROGRAM_CMDLINE_MAX + 32], now[HS_PROGRAM_CMDLINE_MAX + 4];
+    who[0] = cmdline[0] = title[0] = '\0';
+    (void)hs_profile_meta_append_u64(who, sizeof who, "pid", (uint64_t)getpid());
+    (void)hs_profile_meta_append_u64(who, sizeof who, "started", hs_program_started_ns());
+    if (st->own_samples)
+        (void)hs_profile_meta_append_u64(who, sizeof who, "last_sample", st->last_sample_ns);
+    if (*hs_program_name())
+        (void)hs_profile_meta_append(who, sizeof who, "program", hs_program_name());
+    if (*hs_program_exe())
+        (void)hs_profile_meta_append(who, sizeof who, "exe", hs_program_exe());
+    comments[(*n)++] = who;
+    if (reason == HS_DUMP_UPLOAD)
+        return;
+    if (*hs_program_cmdline()) {
+        (void)hs_profile_meta_append(cmdline, sizeof cmdline, "cmdline", hs_program_cmdline());
+        comments[(*n)++] = cmdline;
+    }
+    hs_program_title(now, sizeof now);
+    if (*now && strcmp(now, hs_program_cmdline()) != 0) {
+        (void)hs_profile_meta_append(title, sizeof title, "title", now);
+        comments[(*n)++] = title;
+    }
 }
 
 /* "symbolizer: ..." figures of the last batch, for the profile's comments and verbose output. */
@@ -303,6 +353,8 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
     hs_profile_meta_header(comment[0], sizeof comment[0], HS_VERSION, hs_dump_reason_name(reason),
                            fig->detail);
     (void)hs_profile_meta_append_u64(comment[1], sizeof comment[1], "rate", snap.rate);
+    (void)hs_profile_meta_append_u64(comment[1], sizeof comment[1], "interval",
+                                     hs_config.interval_ns);
     (void)hs_profile_meta_append_u64(comment[2], sizeof comment[2], "samples", snap.samples);
     (void)hs_profile_meta_append_u64(comment[2], sizeof comment[2], "dropped", snap.dropped);
     /* Tables, filter and caches (os.h), in bytes: the caches as of the previous dump. */
@@ -313,14 +365,17 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
     (void)hs_profile_meta_append_u64(comment[4], sizeof comment[4], "label_sets", ls.sets);
     (void)hs_profile_meta_append_u64(comment[4], sizeof comment[4], "label_sets_max", ls.max_sets);
     (void)hs_profile_meta_append_u64(comment[4], sizeof comment[4], "label_sets_folded", ls.folds);
-    const char *comments[] = {comment[0], comment[1], comment[2], comment[3],
-                              comment[4], NULL,       NULL,       NULL};
-    size_t slot = 5;
+    /* Fixed ones, labels, memory, the process's (at most 3), the figures, the end. */
+    const char *comments[12] = {comment[0], comment[1], comment[2], comment[3], comment[4]};
+    size_t ncomments = 5;
     hs_dump_memory_comment(comment[5], sizeof comment[5], fig);
     if (comment[5][0])
-        comments[slot++] = comment[5];
+        comments[ncomments++] = comment[5];
+    hs_sampler_stats_t st;
+    hs_sampler_get_stats(&st);
+    hs_dump_process_comments(reason, &st, comments, &ncomments);
     hs_dump_figures_t figures = {.comments = comments,
-                                 .slot = slot,
+                                 .slot = ncomments,
                                  .buf = comment[6],
                                  .len = sizeof comment[6],
                                  .verbosity = reason == HS_DUMP_EXIT ? 1 : 2};
@@ -362,26 +417,48 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
     return err;
 }
 
-/* Write data to name (reporting a failure once); HS_ERR_IO with errno set on failure. */
-static hs_err_t hs_dump_write(const char *name, const uint8_t *data, size_t len)
+/*
+ * The one warning about writes (errno describes the failure). Refused permission names the
+ * user the process runs as and what the directory allows: a worker that switched to another
+ * user (nginx's, postgres's) cannot create files where its parent could.
+ */
+static void hs_dump_warn_write(const char *name)
 {
-    hs_err_t err = hs_output_write_atomic(name, data, len);
-    if (err != HS_OK) {
-        char why[128];
-        int saved = errno;
-        const char *msg = strerror_r(saved, why, sizeof why);
-        hs_warn_once(&warned_write,
-                     "cannot write profile %s: %s (the program continues; further write "
-                     "errors are not shown)",
-                     name, msg);
-        errno = saved;
+    /* Static: dump_lock is held, and the exiting thread's stack may be small. */
+    static char detail[PATH_MAX + 512], dir[PATH_MAX];
+    int err = errno;
+    char why[128], why_dir[128];
+    const char *msg = strerror_r(err, why, sizeof why);
+    detail[0] = '\0';
+    if (err == EACCES || err == EPERM) {
+        char user[64];
+        const char *slash = strrchr(name, '/');
+        snprintf(dir, sizeof dir, "%.*s", slash && slash != name ? (int)(slash - name) : 1,
+                 slash ? name : ".");
+        uid_t uid = geteuid();
+        hs_os_user_name(uid, user, sizeof user);
+        struct stat st;
+        int n = snprintf(detail, sizeof detail, ": this process runs as uid %u%s%s%s",
+                         (unsigned)uid, *user ? " (" : "", user, *user ? ")" : "");
+        if (stat(dir, &st) == 0)
+            snprintf(detail + n, sizeof detail - (size_t)n,
+                     ", which may not create files in %s (owner uid %u, mode %04o): make it "
+                     "writable for that user (`heapsampler run` and `check` create theirs "
+                     "sticky and world-writable, as /tmp is)",
+                     dir, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+        else
+            snprintf(detail + n, sizeof detail - (size_t)n, ", which cannot reach %s (%s)", dir,
+                     strerror_r(errno, why_dir, sizeof why_dir));
     }
-    return err;
+    hs_warn_once(&warned_write,
+                 "cannot write profile %s: %s%s (the program continues; further write errors "
+                 "are not shown)",
+                 name, msg, detail);
 }
 
 /*
- * Encode, compress and write one profile: to path, else the next numbered file, and the peak
- * profile for HS_DUMP_PEAK (instead) or when the watch says a threshold is also a new high
+ * Encode, compress and write one profile: to path, else the next free numbered file, and the
+ * peak profile for HS_DUMP_PEAK (instead) or when the watch says a threshold is also a new high
  * (as well). Called with dump_lock held, between the memory watch's begin and end.
  */
 static hs_err_t hs_dump_locked(hs_dump_reason_t reason, const char *path,
@@ -409,27 +486,39 @@ static hs_err_t hs_dump_locked(hs_dump_reason_t reason, const char *path,
     }
 
     if (!name) {
-        err = hs_output_path(numbered, sizeof numbered, hs_config.output, getpid(), dump_seq,
-                             hs_compress_suffix(method));
-        if (err == HS_OK && to_peak)
-            err = hs_output_peak_path(peak, sizeof peak, hs_config.output, getpid(),
-                                      hs_compress_suffix(method));
-        if (err != HS_OK) {
+        if (to_peak && hs_output_peak_path(peak, sizeof peak, hs_config.output, getpid(),
+                                           hs_compress_suffix(method)) != HS_OK) {
+            err = HS_ERR_INVALID;
+        } else if (reason == HS_DUMP_PEAK) {
+            err = hs_output_write_atomic(peak, data, data_len);
+        } else {
+            err = hs_output_write_numbered(numbered, sizeof numbered, hs_config.output, getpid(),
+                                           &dump_seq, hs_compress_suffix(method), data, data_len);
+        }
+        if (err == HS_ERR_INVALID) {
             hs_warn_once(&warned_path,
                          "cannot name profiles after HEAPSAMPLER_OUTPUT=\"%.200s\": %s",
                          hs_config.output, hs_config.output[0] ? "too long" : "empty");
             goto fail_path;
         }
         name = reason == HS_DUMP_PEAK ? peak : numbered;
+    } else {
+        err = hs_output_write_atomic(name, data, data_len);
     }
-
-    err = hs_dump_write(name, data, data_len);
-    if (err != HS_OK)
+    if (err != HS_OK) {
+        hs_dump_warn_write(name);
         goto fail_write;
-    if (!path && reason != HS_DUMP_PEAK)
+    }
+    if (!path && reason != HS_DUMP_PEAK) {
         dump_seq++;
-    if (to_peak && name != peak && hs_dump_write(peak, data, data_len) == HS_OK)
-        hs_debug(2, "wrote %s too", peak);
+        __atomic_add_fetch(&dump_files, 1, __ATOMIC_RELAXED);
+    }
+    if (to_peak && name != peak) {
+        if (hs_output_write_atomic(peak, data, data_len) == HS_OK)
+            hs_debug(2, "wrote %s too", peak);
+        else
+            hs_dump_warn_write(peak);
+    }
     free(data);
     if (written && written_len)
         snprintf(written, written_len, "%s", name);
@@ -463,6 +552,20 @@ hs_err_t hs_dump_run(hs_dump_reason_t reason, const char *path, char *written, s
     return err;
 }
 
+/* Does this process write a profile at exit? (See the file comment.) */
+static bool hs_dump_exit_wanted(void)
+{
+    if (hs_program_is_first() || __atomic_load_n(&dump_files, __ATOMIC_RELAXED))
+        return true;
+    hs_sampler_stats_t st;
+    hs_sampler_get_stats(&st);
+    if (st.own_samples)
+        return true;
+    hs_debug(1, "pid %d (%s): no profile at exit: no sample of its own and no profile written",
+             (int)getpid(), hs_program_name());
+    return false;
+}
+
 hs_err_t hs_dump_export(void *arg, hs_writer_event_t event, const char *path)
 {
     (void)arg;
@@ -493,6 +596,8 @@ hs_err_t hs_dump_export(void *arg, hs_writer_event_t event, const char *path)
         reason = HS_DUMP_EXIT;
         break;
     }
+    if (event == HS_WRITER_EXIT && !hs_dump_exit_wanted())
+        return HS_OK;
     /* Failures are reported (once per kind) by hs_dump_run. */
     return hs_dump_run(reason, path, NULL, 0);
 }
@@ -525,6 +630,7 @@ void hs_dump_postfork_child(void)
 {
     pthread_mutex_init(&dump_lock, NULL);
     dump_seq = 0;
+    dump_files = 0;
     /* A dump interrupted by the fork may have left the caches half-updated. */
     if (dump_busy)
         dump_symbolizer = NULL;

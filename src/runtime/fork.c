@@ -28,13 +28,15 @@
  *   - steps 4 to 2 in reverse: the locks are re-initialised (their holders were the forking
  *     thread or threads that do not exist here) and the gate opens, forgetting the sections of
  *     other threads;
- *   - then the modules restart, each after those it uses: the sampler (the surviving thread
- *     reseeds), dump (its lock, the file sequence for the new pid), the upload code's loader
- *     lock (a parent thread may have held it while loading libcurl; upload/ may not depend on
- *     the runtime, so this file calls it directly), Pyroscope (a baseline from the tables,
- *     usable again), the memory watch (its own descriptors and reserve, thresholds armed
- *     again, its sampler mark), and last the writer thread, which may start at once and run
- *     the exporters and the watch the steps before it prepared.
+ *   - then the modules restart, each after those it uses: the program (the child starts now,
+ *     and is not the first process of its session), the sampler (the surviving thread
+ *     reseeds, its samples of its own start at none), dump (its lock, the file sequence for
+ *     the new pid), the upload code's loader lock (a parent thread may have held it while
+ *     loading libcurl; upload/ may not depend on the runtime, so this file calls it directly),
+ *     Pyroscope (a baseline from the tables, usable again), the memory watch (its own
+ *     descriptors and reserve, thresholds armed again, its sampler mark), and last the writer
+ *     thread, which may start at once and run the exporters and the watch the steps before it
+ *     prepared.
  *
  * A fork from a signal handler that interrupted the profiler (the forking thread holds the
  * guard): the locks cannot be taken (the interrupted code may hold one), so the prepare handler
@@ -60,6 +62,7 @@
 #include "log.h"
 #include "mappings.h"
 #include "memwatch.h"
+#include "program.h"
 #include "pyroscope.h"
 #include "sampler.h"
 #include "stack_table.h"
@@ -125,6 +128,7 @@ static void hs_fork_postfork_child(void)
     hs_live_table_postfork_child();
     hs_labels_postfork_child();
     hs_stack_table_postfork_child();
+    hs_program_postfork_child();
     hs_sampler_postfork_child();
     hs_dump_postfork_child();
     hs_curl_loader_postfork_child();

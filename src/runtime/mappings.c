@@ -11,7 +11,9 @@
  *   bias        = dlpi_addr (runtime address = ELF virtual address + bias).
  * The GNU build ID is read from the module's PT_NOTE segments in memory (they are part of a
  * loaded, readable segment), never from the file. The main executable is the first object
- * dl_iterate_phdr reports, with an empty name; its path comes from /proc/self/exe. The vDSO has
+ * dl_iterate_phdr reports, with an empty name; its path is the one it was executed by when that
+ * still leads to it (program.h: /usr/bin/redis-server rather than the redis-check-rdb it links
+ * to), else /proc/self/exe's. The vDSO has
  * no file: it is recognised by its program headers lying in the image the kernel announced in
  * AT_SYSINFO_EHDR (or by its soname) and is called "[vdso]".
  *
@@ -71,6 +73,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "program.h"
 
 #define HS_MAPPINGS_NOTE_MAX   (1u << 20) /* ignore absurd PT_NOTE sizes */
 #define HS_MAPPINGS_RECORD_MAX 16384u
@@ -253,7 +256,8 @@ static hs_err_t hs_mappings_snapshot(hs_modules_t *out, uint64_t *gen)
     long page = sysconf(_SC_PAGESIZE);
     ctx.page = page > 0 ? (uintptr_t)page : 4096;
     ctx.vdso_hdr = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
-    ctx.exe = hs_mappings_exe_path(); /* NULL (path "") if /proc is not mounted */
+    /* NULL (path "") if /proc is not mounted and the profiler did not name the program. */
+    ctx.exe = *hs_program_exe() ? strdup(hs_program_exe()) : hs_mappings_exe_path();
     ctx.err = HS_OK;
     dl_iterate_phdr(hs_mappings_callback, &ctx);
     free(ctx.exe);

@@ -7,12 +7,16 @@
  * starts when first needed), then switch sampling on. Allocations made before (other libraries'
  * constructors) pass through unsampled.
  *
- * Which processes are profiled: the first process that loads the library records its pid in
- * HEAPSAMPLER_ROOT_PID. A process image that finds another pid there was started by fork+exec
- * from a profiled process and stays passive unless HEAPSAMPLER_FOLLOW_EXEC=1; an exec in the
- * same process (a wrapper script exec'ing the real program) keeps the pid and is profiled. A
- * value that is not a pid (the profiler writes only digits) counts as unset.
- * A fork without exec (workers, daemons) keeps profiling with its own pid and files.
+ * Which processes are profiled: every process that inherits the library, whatever started it
+ * (a fork+exec child, a launcher's daemon, a script's commands), unless HEAPSAMPLER_PROGRAMS
+ * names other programs (program.h says what a name is matched against) or
+ * HEAPSAMPLER_FOLLOW_EXEC=0 keeps to the first process. The first process that loads the
+ * library records its pid in HEAPSAMPLER_ROOT_PID, so that its descendants know they are not
+ * the first; an exec in the same process (a wrapper script exec'ing the real program) keeps
+ * the pid and stays the first. A value that is not a pid (the profiler writes only digits)
+ * counts as unset. A process left unprofiled passes every call through; its children decide
+ * for themselves, from the environment they inherit. A fork without exec (workers, daemons)
+ * keeps profiling with its own pid and files.
  *
  * Wiring: this is the one file that knows every module. It hands the sampler its callbacks
  * (the writer's nudges), the dump and Pyroscope exporters the start of profiling, registers the
@@ -54,6 +58,7 @@
 #include "log.h"
 #include "memwatch.h"
 #include "os.h"
+#include "program.h"
 #include "pyroscope.h"
 #include "real_alloc.h"
 #include "sampler.h"
@@ -114,28 +119,38 @@ static int is_profiled_process(void)
 {
     pid_t me = getpid();
     long rp = root_pid_from_env();
-    if (rp) {
-        if (rp != (long)me && !hs_config.follow_exec) {
-            hs_debug(1,
-                     "pid %d: not profiled (started by fork+exec from profiled process %ld; "
-                     "set HEAPSAMPLER_FOLLOW_EXEC=1 to profile it)",
-                     (int)me, rp);
-            return 0;
-        }
-        if (rp == (long)me)
-            return 1;
+    if (!rp) {
+        char buf[24];
+        snprintf(buf, sizeof buf, "%d", (int)me);
+        setenv("HEAPSAMPLER_ROOT_PID", buf, 1);
     }
-    char buf[24];
-    snprintf(buf, sizeof buf, "%d", (int)me);
-    setenv("HEAPSAMPLER_ROOT_PID", buf, 1);
+    bool first = !rp || rp == (long)me;
+    hs_program_init(first);
+    if (!first && !hs_config.follow_exec) {
+        hs_debug(1,
+                 "pid %d (%s): not profiled: started by process %ld, the first one, and "
+                 "HEAPSAMPLER_FOLLOW_EXEC=0",
+                 (int)me, hs_program_name(), rp);
+        return 0;
+    }
+    if (hs_config.programs[0] && !hs_program_matches(hs_config.programs)) {
+        hs_debug(1, "pid %d (%s): not profiled: not one of HEAPSAMPLER_PROGRAMS=%s", (int)me,
+                 hs_program_name(), hs_config.programs);
+        return 0;
+    }
     return 1;
 }
 
-/* Make the output prefix absolute (a daemon's chdir("/") must not move its files) and turn a
- * directory into <dir>/heapsampler. */
+/*
+ * Make the output prefix absolute (a daemon's chdir("/") must not move its files) and turn a
+ * directory into <dir>/heapsampler. A relative value is then put back into the environment as
+ * the absolute prefix: the processes this one starts (a script that cd's before it execs the
+ * server) write next to it, not relative to wherever they start.
+ */
 static int resolve_output_prefix(void)
 {
     char *out = hs_config.output;
+    bool relative = out[0] != '/';
     char buf[HS_CONFIG_STR_MAX];
     struct stat st;
     size_t len = strlen(out);
@@ -163,6 +178,8 @@ static int resolve_output_prefix(void)
         memcpy(buf + l, "/heapsampler", sizeof "/heapsampler");
     }
     memcpy(out, buf, strlen(buf) + 1);
+    if (relative && setenv("HEAPSAMPLER_OUTPUT", out, 1) != 0)
+        hs_debug(1, "cannot pass HEAPSAMPLER_OUTPUT=%s on to child processes", out);
     return 1;
 too_long:
     hs_log("HEAPSAMPLER_OUTPUT is too long once made absolute; profiling is off");
@@ -278,7 +295,8 @@ void hs_profiler_init(void)
         turn_off();
         goto out;
     }
-    if (!is_profiled_process() || !resolve_output_prefix()) {
+    /* The prefix first: a process left unprofiled passes it on all the same. */
+    if (!resolve_output_prefix() || !is_profiled_process()) {
         turn_off();
         goto out;
     }
@@ -321,8 +339,9 @@ void hs_profiler_init(void)
         install_dump_signal(hs_config.dump_signal);
     if (hs_config.dump_on_term)
         install_term_handler();
-    hs_debug(1, "pid %d: profiling, rate %llu bytes, profiles to %s.%d.*", (int)getpid(),
-             (unsigned long long)hs_config.rate, hs_config.output, (int)getpid());
+    hs_debug(1, "pid %d (%s): profiling, rate %llu bytes, profiles to %s.%d.*", (int)getpid(),
+             hs_program_name(), (unsigned long long)hs_config.rate, hs_config.output,
+             (int)getpid());
 out:
     hs_guard_exit(t);
 }

@@ -29,6 +29,10 @@ typedef struct hs_sampler_stats {
     uint64_t dropped_unwind; /* no frame could be captured */
     uint64_t frees;          /* sampled allocations freed */
     uint64_t threads;        /* threads that allocated */
+    /* This process's own (since its start or its fork; samples counts what a forked child
+     * inherited too), and the wall-clock time of the latest (0: none). */
+    uint64_t own_samples;
+    uint64_t last_sample_ns;
 } hs_sampler_stats_t;
 
 /* Called by the profiler's init; before it, the slow path only passes allocations through. */
@@ -136,8 +140,9 @@ void hs_rng_seed(uint64_t rng[2], uint64_t seed);
 uint64_t hs_rng_next(uint64_t rng[2]);
 
 void hs_sampler_get_stats(hs_sampler_stats_t *out);
-/* Forked child (fork.c): the surviving thread reseeds and counts as new. The sampler holds no
- * lock and no thread, so it has nothing to do before the fork. */
+/* Forked child (fork.c): the surviving thread reseeds and counts as new, and the child has no
+ * sample of its own yet. The sampler holds no lock and no thread, so it has nothing to do
+ * before the fork. */
 void hs_sampler_postfork_child(void);
 
 #endif

@@ -1,6 +1,7 @@
 """scripts/bench.sh --quick: the benchmark script runs to the end on this machine and prints
-every row of its report, each with a figure (or n/a when a tool is missing). Only the format is
-checked, never a timing or a bar: those belong to the full run of the script."""
+every row of its report, each with a figure (or n/a when a tool is missing, with the reason for
+a real server), the real servers' table included. Only the format is checked, never a timing or
+a bar: those belong to the full run of the script."""
 import os
 import re
 import subprocess
@@ -25,6 +26,10 @@ BAR_ROWS = [
     "profiler memory (self-reported), python3",
     "profiler memory (self-reported), sqlite3",
     "profiler memory (self-reported), 10,000 stacks",
+    "redis-benchmark SET: throughput, heapsampler / no profiler",
+    "redis-benchmark GET: throughput, heapsampler / no profiler",
+    "pgbench (TPC-B-like): throughput, heapsampler / no profiler",
+    "wrk against nginx: throughput, heapsampler / no profiler",
     "longest pause of an allocating thread while dumps run",
 ]
 MEMORY_ROWS = [
@@ -35,6 +40,8 @@ MEMORY_ROWS = [
     "fastest leak leaving a profile above 70% of a 128 MiB cgroup, every run",
     "fastest leak leaving a profile above 80% of a 128 MiB cgroup, every run",
 ]
+SERVER_ROWS = ["redis-benchmark SET", "redis-benchmark GET", "pgbench (TPC-B-like)",
+               "wrk against nginx"]
 WALL_ROWS = ["churn, 1 thread", "churn, 2 threads", "python3 (PYTHONMALLOC=malloc)",
              "sqlite3 in-memory"]
 FIGURE = r"(\d+(\.\d+)?( ?(x|ns|us|ms|MiB))?|n/a)"
@@ -97,6 +104,17 @@ class BenchSmoke(unittest.TestCase):
             self.assertRegex(r[1], r"^first dump \d+\.\d MiB .*; later dumps at most \d+\.\d\d MiB$")
         for r in rows[4:]:
             self.assertRegex(r[1], r"^(\d+ MiB/s|none of the rates tried|n/a \(.+\))")
+    def test_real_server_table(self):
+        head, rows = self.table("Real servers")
+        self.assertEqual(head, ["server workload", "none", "heapsampler", "heapsampler / none"])
+        self.assertEqual([r[0] for r in rows], SERVER_ROWS)
+        for r in rows:
+            if r[1] == "n/a":  # a server not installed, or no root for pg_ctl: says why
+                self.assertRegex(r[3], r"^n/a \(.+\)$")
+                continue
+            self.assertRegex(r[1], r"^\d+ (req/s|tps)$")
+            self.assertRegex(r[2], r"^\d+ (req/s|tps)$")
+            self.assertRegex(r[3], r"^\d+\.\d+x$")
 
     def test_instruction_and_unwinder_tables(self):
         if "Instruction counts: n/a" not in self.out:

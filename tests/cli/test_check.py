@@ -23,6 +23,8 @@ import hstest  # noqa: E402
 CLI = hstest.CLI
 DEMO = os.path.join(hstest.BUILD, "hs_demo_server")
 STEPS = 30
+# A failure names the process by its pid and command line.
+FAIL = r"(?m)^heapsampler check: FAIL: pid \d+ \S*hs_target_trend [^:\n]*: "
 
 
 class TrendTest(hstest.TempDirTest):
@@ -106,7 +108,7 @@ class TrendTest(hstest.TempDirTest):
 
     def test_check_fails_on_a_leak_and_names_the_site(self):
         r = self.check("--", *self.trend("leak", str(STEPS)), check_rc=1)
-        self.assertRegex(r.stderr, r"(?m)^heapsampler check: FAIL: pid \d+: leak suspect "
+        self.assertRegex(r.stderr, FAIL + r"leak suspect "
                                    r"leak_records grows \S+ \S+/h ± ")
         self.assertIn("trend leak: 30 steps", r.stdout)  # the command's output is its own
         # A growth allowance above the leak's rate lets it pass.
@@ -122,12 +124,12 @@ class TrendTest(hstest.TempDirTest):
 
     def test_check_bounds(self):
         r = self.check("--max-inuse", "4M", "--", *self.trend("cache", str(STEPS)), check_rc=1)
-        self.assertRegex(r.stderr, r"(?m)^heapsampler check: FAIL: pid \d+: in use \S+ MiB ± .* "
+        self.assertRegex(r.stderr, FAIL + r"in use \S+ MiB ± .* "
                                    r"> --max-inuse 4.00 MiB \(cache_store ")
         self.check("--max-inuse", "64M", "--", *self.trend("cache", str(STEPS)), check_rc=0)
         r = self.check("--max-growth", "off", "--max-leaked", "1M", "--",
                        *self.trend("leak", str(STEPS)), check_rc=1)
-        self.assertRegex(r.stderr, r"(?m)^heapsampler check: FAIL: pid \d+: still allocated at "
+        self.assertRegex(r.stderr, FAIL + r"still allocated at "
                                    r"exit \S+ MiB ± .* > --max-leaked 1.00 MiB \(leak_records ")
         self.assertNotIn("leak suspect leak_records", r.stderr)
         self.check("--max-leaked", "1M", "--", *self.trend("exit", "0"), check_rc=0)

@@ -58,7 +58,9 @@ class Postmortem(hstest.TempDirTest):
                          r"while it ran$" % (re.escape(LEAKER), re.escape(group)))
         m = self.assert_last_profile(r.stderr, "heapsampler", "./out/")
         self.assertEqual(m.group(2), "0002", "the third: 70, 85 and 95% of the limit")
-        self.assertRegex(r.stderr, r"(?m)^heapsampler: 3 profiles written: \./out/\S+0000\.pb\.gz "
+        self.assertRegex(r.stderr, r"(?m)^heapsampler: pid \d+ hs_target_leaker: 3 profiles "
+                         r"written: "
+                         r"\./out/\S+0000\.pb\.gz "
                          r"\S+0001\.pb\.gz \S+0002\.pb\.gz; peak profile: \./out/\S+\.peak\.pb\.gz$")
         self.assertFalse([f for f in os.listdir(os.path.join(self.dir, "out")) if ".tmp." in f])
 
@@ -73,11 +75,13 @@ class Postmortem(hstest.TempDirTest):
         kept = os.path.realpath(os.path.join(self.dir, "kept")) + "/"
         self.assert_last_profile(r.stderr, "heapsampler check", kept)
         # The threshold profiles are the points of the series; the peak profile is named beside.
-        self.assertRegex(r.stderr, r"(?m)^heapsampler leaks: pid \d+, 3 profiles over ")
+        self.assertRegex(r.stderr, r"(?m)^heapsampler leaks: pid \d+ %s -r 64, 3 profiles over "
+                         % re.escape(LEAKER))
         self.assertRegex(r.stderr, r"(?m)^  profiles written for: 3 memory \(70%, 85%, 95% of "
                          r"128 MiB\)$")
         self.assertRegex(r.stderr, r"(?m)^  peak profile: \S+\.peak\.pb\.gz, written for ")
-        self.assertRegex(r.stderr, r"(?m)^heapsampler check: FAIL: pid \d+: leak suspect leak_site")
+        self.assertRegex(r.stderr, r"(?m)^heapsampler check: FAIL: pid \d+ %s -r 64: leak suspect "
+                         r"leak_site" % re.escape(LEAKER))
         self.assertIn("failed (status 137): passing its status through", r.stderr)
 
     def killed_while_waiting(self, sig):

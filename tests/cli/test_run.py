@@ -18,7 +18,8 @@ import hstest  # noqa: E402
 
 CLI = hstest.CLI
 DEMO = os.path.join(hstest.BUILD, "hs_demo_server")
-SUMMARY = re.compile(r"^heapsampler: (\d+) profiles? written:(.*)$", re.M)
+# One line per process that wrote profiles: its pid, its program (and title), its files.
+SUMMARY = re.compile(r"^heapsampler: (?:  )?pid (\d+)[^\n]*?: (\d+) profiles? written:(.*)$", re.M)
 
 
 def table_options():
@@ -106,6 +107,18 @@ class CliTest(hstest.TempDirTest):
                 self.assertIn("default %s" % default, heads[0])
         for short, name in (("-r", "rate"), ("-o", "output"), ("-i", "interval")):
             self.assertRegex(r.stdout, r"(?m)^\s+%s, --%s " % (short, name))
+
+    def test_readme_documents_every_option(self):
+        # README.md's configuration table: every variable of the option table, in its order,
+        # with its default (an empty default is described in words).
+        with open(os.path.join(hstest.SOURCE, "README.md")) as f:
+            rows = re.findall(r"(?m)^\| `HEAPSAMPLER_([A-Z_]+)` \| ([^|]+) \|", f.read())
+        self.assertEqual([name for name, _ in rows], [name for name, _, _ in table_options()])
+        for (name, cell), (_, _, default) in zip(rows, table_options()):
+            if default:
+                self.assertTrue(cell.startswith("`%s`" % default), (name, cell, default))
+            else:
+                self.assertNotIn("`", cell, name)
 
     # ---- exit status ------------------------------------------------------------------------
 
@@ -208,7 +221,8 @@ class CliTest(hstest.TempDirTest):
         env = self.run_env("-r", "1", "-o", "out/p", "-i", "5s", "--stack-depth", "32",
                            "--follow-exec", "--dump-signal=USR2", "--compression", "zstd")
         self.assertEqual(env.get("HEAPSAMPLER_RATE"), "1")
-        self.assertEqual(env.get("HEAPSAMPLER_OUTPUT"), "out/p")
+        # The library (preloaded into env too) passes a relative prefix on made absolute.
+        self.assertEqual(env.get("HEAPSAMPLER_OUTPUT"), os.path.join(self.dir, "out/p"))
         self.assertEqual(env.get("HEAPSAMPLER_INTERVAL"), "5s")
         self.assertEqual(env.get("HEAPSAMPLER_STACK_DEPTH"), "32")
         self.assertEqual(env.get("HEAPSAMPLER_FOLLOW_EXEC"), "1")
@@ -335,8 +349,8 @@ class CliTest(hstest.TempDirTest):
     def listed(self, stderr):
         m = SUMMARY.search(stderr)
         self.assertIsNotNone(m, "no summary line in stderr:\n" + stderr)
-        files = m.group(2).split()
-        self.assertEqual(int(m.group(1)), len(files), m.group(0))
+        files = m.group(3).split()
+        self.assertEqual(int(m.group(2)), len(files), m.group(0))
         return files
 
     def test_profile_written_and_readable(self):

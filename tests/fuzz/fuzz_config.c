@@ -6,7 +6,6 @@
  *   0xff                hs_config_load with the text split at '\n' into an environment
  *   0xfe                hs_config_find with the text as the name
  *   b, otherwise        hs_config_set on option b % N (of N) with the text as the value
- * (Options are appended to the table, so a committed input keeps meaning the same option.)
  * Properties, besides no crash and no undefined behaviour: an accepted numeric value lies in
  * the option's range; an accepted value of any type but a string formats (hs_config_format,
  * "input syntax") to text that parses back to exactly the same configuration, and a secret

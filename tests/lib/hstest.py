@@ -79,7 +79,7 @@ class Run:
 
 
 def run_profiled(argv, outdir, env=None, preload=True, timeout=TIMEOUT, stdin=None, cwd=None,
-                 **cfg):
+                 preexec_fn=None, **cfg):
     """Run argv with the library preloaded and HEAPSAMPLER_<KEY>=value for each cfg item.
     Profiles go to <outdir>/prof unless cfg has an output (relative to cwd, like the library)."""
     prefix = os.path.join(outdir, "prof")
@@ -93,7 +93,7 @@ def run_profiled(argv, outdir, env=None, preload=True, timeout=TIMEOUT, stdin=No
     if env:
         e.update(env)
     proc = subprocess.run(argv, env=e, capture_output=True, text=True, timeout=timeout,
-                          input=stdin, cwd=cwd)
+                          input=stdin, cwd=cwd, preexec_fn=preexec_fn)
     return Run(proc, outdir, prefix)
 
 
@@ -219,25 +219,51 @@ class Profile:
         return sum(vals[i] for vals, _, _ in self.samples)
 
 
-def metadata(path):
-    """A heapsampler profile's metadata (README.md, "Profile comments"): (reason, detail,
-    {key: value}) from `go tool pprof -comments`, values percent-decoded; the header's detail is
-    "" when it has none."""
+def comments(path):
+    """A profile's comments, as `go tool pprof -comments` prints them."""
     out = subprocess.run(["go", "tool", "pprof", "-comments", path], capture_output=True,
                          text=True, timeout=TIMEOUT)
     if out.returncode != 0:
         raise AssertionError("pprof could not read %s: %s" % (path, out.stderr))
-    lines = out.stdout.splitlines()
+    return out.stdout.splitlines()
+
+
+def meta(path):
+    """(header, {key: value}) of a profile's metadata (README "Profile comments"): the first
+    comment, and every key=value token of the others with its value percent-decoded."""
+    lines = comments(path)
+    return (lines[0] if lines else ""), meta_pairs(lines[1:])
+
+
+def meta_pairs(lines):
+    """{key: value} of the key=value tokens of metadata comment lines, values percent-decoded."""
+    pairs = {}
+    for line in lines:
+        for tok in line.split(" "):
+            k, eq, v = tok.partition("=")
+            if eq and re.fullmatch(r"[a-z0-9_.]+", k):
+                pairs[k] = urllib.parse.unquote(v, errors="surrogateescape")
+    return pairs
+
+
+def by_pid(files):
+    """{pid: [files, in sequence order]} of profile files named <prefix>.<pid>.<seq>.pb*."""
+    out = {}
+    for f in sorted(files, key=lambda f: [int(x) for x in
+                                          re.search(r"\.(\d+)\.(\d+)\.pb", f).groups()]):
+        out.setdefault(int(re.search(r"\.(\d+)\.\d+\.pb", f).group(1)), []).append(f)
+    return out
+
+
+def metadata(path):
+    """A heapsampler profile's metadata (README.md, "Profile comments"): (reason, detail,
+    {key: value}) from `go tool pprof -comments`, values percent-decoded; the header's detail is
+    "" when it has none."""
+    lines = comments(path)
     m = re.match(r"^heapsampler \S+ \(([^,)]+)(?:, (.*))?\)$", lines[0] if lines else "")
     if not m:
         raise AssertionError("%s: no heapsampler header in %r" % (path, lines[:1]))
-    keys = {}
-    for line in lines[1:]:
-        for token in line.split(" "):
-            k, eq, v = token.partition("=")
-            if eq and re.match(r"^[a-z0-9_.]+$", k):
-                keys[k] = urllib.parse.unquote(v)
-    return m.group(1), m.group(2) or "", keys
+    return m.group(1), m.group(2) or "", meta_pairs(lines[1:])
 
 
 def pprof_top(path, *args):

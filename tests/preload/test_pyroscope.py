@@ -143,6 +143,12 @@ class Semantics(Upload):
         self.assertEqual(u.by_function("inuse_space", "site_freed"), 0)
         self.assertEqual(u.by_function("alloc_space", "site_freed"), 128000)
         self.assertIn("heapsampler 0.1.0 (upload)", u.comments())
+        # The process is named, but its command line (which may hold a password given as an
+        # argument) does not leave the machine; the file has it.
+        self.assertTrue([c for c in u.comments() if "program=hs_target_exact" in c],
+                        u.comments())
+        self.assertFalse([c for c in u.comments() if "cmdline=" in c or "title=" in c])
+        self.assertIn("cmdline", hstest.meta(run.last_profile())[1])
 
     def test_forked_child_uploads_only_its_own_allocations(self):
         with Receiver() as r:

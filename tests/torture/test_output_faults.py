@@ -40,8 +40,10 @@ class OutputFaults(torture.Case):
         argv = [torture.target("dumper")] + list(mode)
         plain = self.run_plain(argv)
         # Exact mode: profiles of ~15 KiB, more than the small limits below leave.
+        # A wrapper (unshare, sh) would be profiled too: only the dumper is.
         run = self.run_profiled(list(wrap) + argv, prefix=prefix, preexec_fn=preexec_fn,
-                                preload=preload, extra_env=extra_env, rate=1)
+                                preload=preload, extra_env=extra_env, rate=1,
+                                programs="hs_torture_dumper")
         self.assert_same(run, plain, stderr=False)
         ours = [line for line in run.stderr.splitlines() if line.startswith("heapsampler: ")]
         api = [line for line in run.stderr.splitlines() if line.startswith("dumper: ")]
@@ -170,8 +172,10 @@ class OutputFaults(torture.Case):
         self.plant(nothing)
         self.assertFalse(os.path.lexists(nothing), "a file was created through the symlink")
 
-    def test_symlink_retried_and_final_name_replaced(self):
+    def test_symlink_retried_and_final_name_skipped(self):
         # Only the first temporary name is the planted one: the next try gets a fresh name.
+        # A numbered profile never replaces a file: the link planted at ...0001 stays, and the
+        # profile that would have been 0001 is 0002.
         victim = os.path.join(self.dir, "victim")
         with open(victim, "w") as f:
             f.write("victim\n")
@@ -179,13 +183,17 @@ class OutputFaults(torture.Case):
         self.assertEqual(run.stderr, "dumper: rc=0 errno=0\n" * 2)
         with open(victim) as f:
             self.assertEqual(f.read(), "victim\n")
-        files = run.profiles()
-        self.assertEqual(len(files), 3, os.listdir(self.dir))  # two API dumps and the exit
+        files = [f for f in run.profiles() if not os.path.islink(f)]
+        # two API dumps and the exit
+        self.assertEqual([f[-10:] for f in files], ["0000.pb.gz", "0002.pb.gz", "0003.pb.gz"],
+                         os.listdir(self.dir))
         for f in files:
-            self.assertFalse(os.path.islink(f), f)  # the link at ...0001 was replaced
             self.assertEqual(os.stat(f).st_mode & 0o777, 0o600)
             hstest.Profile(f)
-        self.assertEqual(len(self.links()), 1)  # the one at the temporary name, untouched
+        # The one at the temporary name and the one at 0001, both untouched.
+        self.assertEqual(len(self.links()), 2)
+        for link in self.links():
+            self.assertEqual(os.readlink(os.path.join(self.dir, link)), victim)
 
     def test_reader_never_sees_a_partial_profile(self):
         path = os.path.join(self.dir, "watched.pb.gz")

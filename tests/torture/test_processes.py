@@ -72,14 +72,14 @@ class Processes(torture.Case):
         return run
 
     def test_exec_children_passive(self):
-        run = self.spawn(rate=64)
+        run = self.spawn(rate=64, follow_exec=0)
         pids = by_pid(run.profiles())
         self.assertEqual(len(pids), 1, pids)  # the parent only
         for f in list(pids.values())[0]:
             self.assertEqual(hstest.Profile(f).site_values("leaf_site"), (0, 0, 0, 0))
 
     def test_exec_children_followed(self):
-        run = self.spawn(rate=1, follow_exec=1)
+        run = self.spawn(rate=1)  # the default
         leaves = []
         for files in by_pid(run.profiles()).values():
             prof = hstest.Profile(files[-1])

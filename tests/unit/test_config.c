@@ -31,6 +31,15 @@ static void expect_bad(const char *name, const char *value, const char *reason_p
     cr_assert(memcmp(&c, &before, sizeof c) == 0, "%s=\"%s\" changed the config", name, value);
 }
 
+/* A value longer than any string option holds. */
+static void expect_too_long(const char *name)
+{
+    char longv[HS_CONFIG_STR_MAX + 10];
+    memset(longv, 'a', sizeof longv - 1);
+    longv[sizeof longv - 1] = '\0';
+    expect_bad(name, longv, "too long");
+}
+
 Test(config, defaults)
 {
     hs_config_t c;
@@ -43,7 +52,8 @@ Test(config, defaults)
     cr_assert_eq(c.seed, 0);
     cr_assert_eq(c.dump_signal, 0);
     cr_assert_eq(c.verbose, 0);
-    cr_assert(!c.follow_exec);
+    cr_assert(c.follow_exec);
+    cr_assert_str_eq(c.programs, "");
     cr_assert_eq(c.compression, HS_COMPRESSION_GZIP);
     /* Memory limit: detected; profiles at 70, 85 and 95% of it; a peak profile every 5%. */
     cr_assert_eq(c.memory_limit, 0);
@@ -192,12 +202,35 @@ Test(config, booleans_enums_strings)
     cr_assert_eq(c.compression, HS_COMPRESSION_NONE);
     expect_bad("COMPRESSION", "lz4", "not one of");
     expect_bad("OUTPUT", "", "empty");
-    char longv[HS_CONFIG_STR_MAX + 10];
-    memset(longv, 'a', sizeof longv - 1);
-    longv[sizeof longv - 1] = '\0';
-    expect_bad("OUTPUT", longv, "too long");
+    expect_too_long("OUTPUT");
     cr_assert_eq(set(&c, "OUTPUT", "/tmp/x/prof", why), HS_OK);
     cr_assert_str_eq(c.output, "/tmp/x/prof");
+}
+
+Test(config, program_names)
+{
+    hs_config_t c;
+    char why[128];
+    hs_config_defaults(&c);
+    const char *ok[] = {
+        "postgres",   "postgres,redis-server", "redis-*", "python3.1[0-9]", "*", "a,b,c,d", "%s%n",
+        "caf\xc3\xa9"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        cr_assert_eq(set(&c, "PROGRAMS", ok[i], why), HS_OK, "%s: %s", ok[i], why);
+        cr_assert_str_eq(c.programs, ok[i]);
+    }
+    cr_assert_eq(set(&c, "PROGRAMS", "", why), HS_OK, "empty = every program");
+    cr_assert_str_eq(c.programs, "");
+    expect_bad("PROGRAMS", ",", "empty name");
+    expect_bad("PROGRAMS", "postgres,", "empty name");
+    expect_bad("PROGRAMS", ",postgres", "empty name");
+    expect_bad("PROGRAMS", "a,,b", "empty name");
+    expect_bad("PROGRAMS", "postgres, redis-server", "blank");
+    expect_bad("PROGRAMS", " ", "blank");
+    expect_bad("PROGRAMS", "a\tb", "blank");
+    expect_bad("PROGRAMS", "a\x1b", "control");
+    expect_bad("PROGRAMS", "/usr/bin/postgres", "no '/'");
+    expect_too_long("PROGRAMS");
 }
 
 Test(config, signals)

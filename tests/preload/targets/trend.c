@@ -11,6 +11,8 @@
  *                      of them, chosen at random, every step
  *   trend exit CODE    allocates a little, leaks nothing, exits with CODE (for check)
  *   trend quit CODE    writes one profile, then ends with _exit(CODE): no profile at exit
+ *   trend idle MS      keeps 4 MiB allocated at start (leak_records), then waits MS
+ *                      milliseconds without allocating and exits: an idle server's master
  *
  * Every mode also makes short-lived garbage (scratch_work), which must never count as a trend.
  * Sizes and choices come from a fixed-seed generator: the allocation sequence is the same in
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NOINLINE __attribute__((noinline))
@@ -119,7 +122,8 @@ static NOINLINE void churn_buffers(size_t count)
 int main(int argc, char **argv)
 {
     if (argc != 3) {
-        fprintf(stderr, "usage: trend leak|cache|noise STEPS | trend exit|quit CODE\n");
+        fprintf(stderr,
+                "usage: trend leak|cache|noise STEPS | trend exit|quit CODE | trend idle MS\n");
         return 2;
     }
     const char *mode = argv[1];
@@ -132,6 +136,19 @@ int main(int argc, char **argv)
         scratch_work();
         dump();
         _exit(n);
+    }
+    if (strcmp(mode, "idle") == 0) {
+        if (!(records = calloc(16 * 64, sizeof *records)))
+            return 4;
+        for (int i = 0; i < 16; i++)
+            leak_records();
+        printf("trend idle: %zu records, now idle for %d ms\n", nrecords, n);
+        fflush(stdout);
+        /* Being idle is the behaviour under test, not a wait for something. */
+        struct timespec ts = {n / 1000, (long)(n % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0)
+            ;
+        return 0;
     }
     if (n < 1 || n > 100000)
         return 2;
