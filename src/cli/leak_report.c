@@ -193,10 +193,14 @@ static void json_trend(FILE *f, const hs_trend_t *t)
         {"last_stderr", t->last_se},
         {"peak", t->peak},
         {"scatter", t->scatter},
+        {"drops", (double)t->drops},
+        {"floor_rate_per_hour", t->sawtooth ? t->floor_rate * 3600 : NAN},
+        {"floor_rate_per_hour_stderr", t->sawtooth ? t->floor_se * 3600 : NAN},
     };
     fprintf(f, "\"verdict\": ");
     hs_cli_json_string(f, hs_trend_class_name(t->cls));
     fprintf(f, ", \"ceiling_tested\": %s", t->tested ? "true" : "false");
+    fprintf(f, ", \"sawtooth\": %s", t->sawtooth ? "true" : "false");
     for (size_t i = 0; i < HS_ARRAY_LEN(fields); i++) {
         fprintf(f, ", \"%s\": ", fields[i].name);
         hs_cli_json_number(f, fields[i].v);
