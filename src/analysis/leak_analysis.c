@@ -120,8 +120,8 @@ static int hs_leak_analysis_file_cmp(const void *a, const void *b)
 /* ---- series ------------------------------------------------------------------------------ */
 
 /* Load files[first .. first + n) of a as p's series. */
-static hs_err_t hs_leak_analysis_load(const hs_leak_analysis_t *a, hs_leak_process_t *p,
-                                      const char *type, hs_sites_by_t by, char *why, size_t why_len)
+static hs_err_t hs_leak_analysis_load(hs_leak_analysis_t *a, hs_leak_process_t *p,
+                                      const hs_sites_spec_t *spec, char *why, size_t why_len)
 {
     if (hs_series_init(&p->series, p->nfiles) != HS_OK) {
         hs_reason(why, why_len, "out of memory");
@@ -131,11 +131,15 @@ static hs_err_t hs_leak_analysis_load(const hs_leak_analysis_t *a, hs_leak_proce
         const char *path = a->files[i].path;
         char reason[256];
         hs_sites_t s;
-        hs_err_t err = hs_sites_load(path, type, by, &s, reason, sizeof reason);
+        hs_err_t err = hs_sites_load(path, spec, &s, reason, sizeof reason);
         if (err != HS_OK) {
             hs_reason(why, why_len, "%s: %s", path, reason);
             return err;
         }
+        if (s.skip_error[0] && !a->skip_warning[0])
+            snprintf(a->skip_warning, sizeof a->skip_warning,
+                     "%s: ignoring the allocation functions it records (skip=%s): %s", path,
+                     s.skip_recorded, s.skip_error);
         if (s.time_nanos <= 0) {
             snprintf(reason, sizeof reason, "the profile has no time stamp (time_nanos)");
             err = HS_ERR_INVALID;
@@ -151,11 +155,12 @@ static hs_err_t hs_leak_analysis_load(const hs_leak_analysis_t *a, hs_leak_proce
     return HS_OK;
 }
 
-hs_err_t hs_leak_analysis_run(hs_leak_analysis_t *a, const char *type, hs_sites_by_t by,
-                              double sigma, char *why, size_t why_len)
+hs_err_t hs_leak_analysis_run(hs_leak_analysis_t *a, const hs_sites_spec_t *spec, double sigma,
+                              char *why, size_t why_len)
 {
-    if (!type || !type[0])
-        type = "inuse_space";
+    hs_sites_spec_t sp = *spec;
+    const char *type = sp.type && sp.type[0] ? sp.type : "inuse_space";
+    sp.type = type;
     if (strncmp(type, "inuse_", 6) != 0) {
         hs_reason(why, why_len,
                   "a trend needs an in-use type (inuse_space or inuse_objects), not \"%s\"", type);
@@ -177,7 +182,7 @@ hs_err_t hs_leak_analysis_run(hs_leak_analysis_t *a, const char *type, hs_sites_
         p->pid = a->files[i].pid;
         p->first = i;
         p->nfiles = j - i;
-        hs_err_t err = hs_leak_analysis_load(a, p, type, by, why, why_len);
+        hs_err_t err = hs_leak_analysis_load(a, p, &sp, why, why_len);
         if (err != HS_OK)
             return err;
         /* Too few profiles (or no time between them) is the process's verdict, not an error. */

@@ -44,7 +44,8 @@ typedef struct hs_leak_analysis {
     size_t nfiles, files_cap;
     hs_leak_process_t *procs; /* one per pid, in the order of files */
     size_t nprocs, procs_cap;
-    size_t fitted; /* processes not skipped */
+    size_t fitted;           /* processes not skipped */
+    char skip_warning[1024]; /* the first profile whose recorded skip glibc refuses, or "" */
 } hs_leak_analysis_t;
 
 /*
@@ -56,12 +57,13 @@ hs_err_t hs_leak_analysis_collect(hs_leak_analysis_t *a, char *const *args, size
                                   size_t why_len) HS_MUST_CHECK;
 
 /*
- * Group, load and fit (type: an in-use sample type, "" = inuse_space; sigma: the standard
- * errors that make a change significant). An unreadable, corrupt or undated profile fails the
- * whole analysis (why "PATH: reason"): a series with a hole would mislead.
+ * Group, load and fit (spec: the sites, its type an in-use sample type, NULL or "" =
+ * inuse_space; sigma: the standard errors that make a change significant). An unreadable,
+ * corrupt or undated profile fails the whole analysis (why "PATH: reason"): a series with a
+ * hole would mislead.
  */
-hs_err_t hs_leak_analysis_run(hs_leak_analysis_t *a, const char *type, hs_sites_by_t by,
-                              double sigma, char *why, size_t why_len) HS_MUST_CHECK;
+hs_err_t hs_leak_analysis_run(hs_leak_analysis_t *a, const hs_sites_spec_t *spec, double sigma,
+                              char *why, size_t why_len) HS_MUST_CHECK;
 
 void hs_leak_analysis_free(hs_leak_analysis_t *a);
 

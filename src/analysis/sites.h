@@ -21,6 +21,7 @@
 #ifndef HS_SITES_H
 #define HS_SITES_H
 
+#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,6 +34,23 @@ typedef enum hs_sites_by {
     HS_SITES_BY_STACK,
     HS_SITES_BY_FILE,
 } hs_sites_by_t;
+
+/*
+ * Frames that are allocation functions besides the built-in ones (--skip): POSIX extended
+ * regular expressions, each matched anywhere in a frame's function name (as grep matches a
+ * line; ^...$ for the whole name). A zeroed hs_sites_skip_t is empty.
+ */
+typedef struct hs_sites_skip {
+    regex_t *re;
+    size_t n, cap;
+} hs_sites_skip_t;
+
+/* What a site is: the sample type, the grouping, the extra allocation functions. */
+typedef struct hs_sites_spec {
+    const char *type;            /* NULL or "" = the profile's default */
+    hs_sites_by_t by;            /* function, stack or file */
+    const hs_sites_skip_t *skip; /* NULL = none beyond the built-in list and the profile's */
+} hs_sites_spec_t;
 
 /* One sample of the profile. */
 typedef struct hs_sites_row {
@@ -69,21 +87,25 @@ typedef struct hs_sites {
     size_t nrows;
     double total, total_variance; /* total_variance is NAN when any row's is */
     const char *unknown_why;      /* static text; NULL when every error is known */
+    char *skip_recorded;          /* the profile's own allocation functions (its "skip" key) */
+    char skip_error[160];         /* why glibc refused skip_recorded (then unused), or "" */
 } hs_sites_t;
 
 /*
- * Group the profile's samples by site. type names the sample type ("inuse_space"); NULL or ""
- * means the profile's default. Fails (why = one line) when the type does not exist.
+ * Group the profile's samples by site (spec). A sample's site starts at its first frame that
+ * is not an allocation function: the built-in list (hs_sites_is_allocator), spec->skip, and
+ * the expression the profile records (HEAPSAMPLER_SKIP). Fails (why = one line) when the
+ * sample type does not exist.
  */
-hs_err_t hs_sites_build(const hs_pprof_t *p, const char *type, hs_sites_by_t by, hs_sites_t *out,
+hs_err_t hs_sites_build(const hs_pprof_t *p, const hs_sites_spec_t *spec, hs_sites_t *out,
                         char *why, size_t why_len) HS_MUST_CHECK;
 
 /*
  * hs_sites_build on the profile in file path ("-": standard input). why gets the reason alone,
  * without the path: the reader's (unreadable, corrupt) or hs_sites_build's.
  */
-hs_err_t hs_sites_load(const char *path, const char *type, hs_sites_by_t by, hs_sites_t *out,
-                       char *why, size_t why_len) HS_MUST_CHECK;
+hs_err_t hs_sites_load(const char *path, const hs_sites_spec_t *spec, hs_sites_t *out, char *why,
+                       size_t why_len) HS_MUST_CHECK;
 
 /* Sort sites by value, largest first (ties by name), keeping rows[].site right. */
 hs_err_t hs_sites_sort(hs_sites_t *s) HS_MUST_CHECK;
@@ -97,7 +119,26 @@ void hs_sites_free(hs_sites_t *s);
 const char *hs_sites_by_name(hs_sites_by_t by);
 hs_err_t hs_sites_parse_by(const char *name, hs_sites_by_t *out) HS_MUST_CHECK;
 
-/* Is name an allocator entry point (malloc, operator new, ...) that a site skips? */
+/*
+ * Is name a built-in allocation function (the malloc family, operator new, the wrappers of
+ * well-known programs and libraries) that a site skips? The list is fnmatch(3) patterns,
+ * also given by hs_sites_builtin_allocators (README.md lists them).
+ */
 bool hs_sites_is_allocator(const char *name);
+const char *const *hs_sites_builtin_allocators(size_t *n);
+
+/* Add one --skip expression; a bad one fails with why = glibc's reason. */
+hs_err_t hs_sites_skip_add(hs_sites_skip_t *s, const char *pattern, char *why,
+                           size_t why_len) HS_MUST_CHECK;
+/* Does any expression of s (NULL: none) match name? */
+bool hs_sites_skip_match(const hs_sites_skip_t *s, const char *name);
+void hs_sites_skip_free(hs_sites_skip_t *s);
+
+/*
+ * name fitted to width characters for a table: a stack path keeps its leaf, as many callers as
+ * fit and its outermost frame ("a < b < ... < main"); anything else is cut with "...". buf
+ * gets the result (len > width) and is returned.
+ */
+const char *hs_sites_short_name(const char *name, size_t width, char *buf, size_t len);
 
 #endif

@@ -106,6 +106,8 @@ static const char *hs_cli_metavar(const hs_option_t *opt)
         return "SIGNAL";
     case HS_OPT_SECRET:
         return "SECRET";
+    case HS_OPT_REGEX:
+        return "REGEX";
     }
     return "VALUE";
 }

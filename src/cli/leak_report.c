@@ -76,10 +76,11 @@ static size_t list_class(FILE *f, const hs_series_t *s, hs_trend_class_t cls, co
     fprintf(f, "%s%zu %s%s:", prefix, count, name, count == 1 ? "" : "s");
     for (size_t i = 0, k = 0; i < s->nsites && k < 5; i++) {
         const hs_trend_t *t = &s->sites[i].trend;
-        char v[64];
+        char v[64], site[HS_CLI_SHORT_SITE_WIDTH + 1];
         if (t->cls != cls)
             continue;
-        fprintf(f, "%s %s (%s)", k++ ? "," : "", s->sites[i].name,
+        fprintf(f, "%s %s (%s)", k++ ? "," : "",
+                hs_sites_short_name(s->sites[i].name, HS_CLI_SHORT_SITE_WIDTH, site, sizeof site),
                 cls == HS_TREND_LEAK ? hs_cli_fmt_rate(v, sizeof v, t->slope, s->unit)
                                      : hs_cli_fmt_value(v, sizeof v, t->peak, s->unit));
     }
@@ -143,7 +144,12 @@ static void print_series(FILE *f, const hs_leak_process_t *p, const hs_cli_opts_
                 "  %-12s  %12s      \u00b1 1 sigma  %10s      \u00b1 1 sigma  %10s  %6s  %6s  "
                 "%10s  %s\n",
                 "verdict", "growth", "last", "peak", "rising", "R\u00b2", "late/early", "site");
+        const char **full = malloc(shown * sizeof *full);
         size_t i = 0;
+        for (size_t k = 0; full && k < shown; k++)
+            full[k] = next_shown(s, o, &i)->name;
+        char **names = full ? hs_cli_short_names(full, shown, HS_CLI_SITE_WIDTH) : NULL;
+        i = 0;
         for (size_t k = 0; k < shown; k++) {
             const hs_series_site_t *st = next_shown(s, o, &i);
             const hs_trend_t *t = &st->trend;
@@ -153,8 +159,11 @@ static void print_series(FILE *f, const hs_leak_process_t *p, const hs_cli_opts_
                     hs_cli_fmt_value(c, sizeof c, t->last, u),
                     hs_cli_fmt_value(d, sizeof d, t->last_se, u),
                     hs_cli_fmt_value(e, sizeof e, t->peak, u), percent(g, sizeof g, t->monotone),
-                    r2(h, sizeof h, t->r2), ratio(note, sizeof note, t), st->name);
+                    r2(h, sizeof h, t->r2), ratio(note, sizeof note, t),
+                    names ? names[k] : st->name);
         }
+        free(names);
+        free(full);
     }
     size_t visible = s->nsites - hidden;
     if (shown < visible)

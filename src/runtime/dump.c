@@ -265,9 +265,16 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
     /* Tables, filter and caches (os.h), in bytes: the caches as of the previous dump. */
     (void)hs_profile_meta_append_u64(comment[3], sizeof comment[3], "profiler_memory",
                                      snap.profiler_bytes);
-    const char *comments[] = {comment[0], comment[1], comment[2], comment[3], NULL, NULL};
+    const char *comments[] = {comment[0], comment[1], comment[2], comment[3], NULL, NULL, NULL};
+    size_t slot = 4;
+    /* HEAPSAMPLER_SKIP for the analysis; static (dump_lock is held): 3 bytes a character. */
+    static char skip[3 * HS_CONFIG_STR_MAX + 8];
+    skip[0] = '\0';
+    if (hs_config.skip[0] &&
+        hs_profile_meta_append(skip, sizeof skip, "skip", hs_config.skip) == HS_OK)
+        comments[slot++] = skip;
     hs_dump_figures_t figures = {.comments = comments,
-                                 .slot = 4,
+                                 .slot = slot,
                                  .buf = comment[4],
                                  .len = sizeof comment[4],
                                  .verbosity = reason == HS_DUMP_EXIT ? 1 : 2};

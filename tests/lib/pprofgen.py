@@ -53,7 +53,8 @@ def estimate(n, size, rate):
 
 
 class Profile:
-    """One profile. Stacks are lists of function names, innermost first."""
+    """One profile. Stacks are lists of function names, innermost first; an integer in a stack
+    is a frame without a symbol at that offset of the mapping /bin/app (named app+0x...)."""
 
     def __init__(self, time_nanos, period=524288, types=HEAP_TYPES, default="inuse_space",
                  period_type=("space", "bytes"), comments=()):
@@ -76,16 +77,19 @@ class Profile:
         return self.index[s]
 
     def _location(self, name, address):
+        if isinstance(name, int):
+            name, address = None, 0x1000 + name
         key = (name, address)
         if key not in self.locations:
-            if name not in self.functions:
+            if name is not None and name not in self.functions:
                 self.functions[name] = len(self.functions) + 1
             self.locations[key] = len(self.locations) + 1
         return self.locations[key]
 
     def add_raw(self, stack, values, size=None):
         """A sample with explicit values (one per sample type) and an optional size label."""
-        locs = [self._location(name, 0x1000 + 0x10 * depth + 0x100 * (zlib.crc32(name.encode()) % 4096))
+        locs = [self._location(name, 0x1000 + 0x10 * depth +
+                               0x100 * (zlib.crc32(str(name).encode()) % 4096))
                 for depth, name in enumerate(stack)]
         labels = [("bytes", size)] if size is not None else []
         self.samples.append((locs, list(values), labels))
@@ -109,8 +113,8 @@ class Profile:
         mapping = _int(1, 1) + _int(2, 0x1000) + _int(3, 0x2000000) + _int(5, self._s("/bin/app"))
         out += _bytes(3, mapping)
         for (name, address), lid in sorted(self.locations.items(), key=lambda kv: kv[1]):
-            line = _int(1, self.functions[name])
-            out += _bytes(4, _int(1, lid) + _int(2, 1) + _int(3, address) + _bytes(4, line))
+            line = _bytes(4, _int(1, self.functions[name])) if name is not None else b""
+            out += _bytes(4, _int(1, lid) + _int(2, 1) + _int(3, address) + line)
         for name, fid in sorted(self.functions.items(), key=lambda kv: kv[1]):
             out += _bytes(5, _int(1, fid) + _int(2, self._s(name)) + _int(3, self._s(name)) +
                           _int(4, self._s("app.c")))
