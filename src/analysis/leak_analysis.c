@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,8 @@ static hs_err_t hs_leak_analysis_load(hs_leak_analysis_t *a, hs_leak_process_t *
             hs_reason(why, why_len, "%s: %s", path, reason);
             return err;
         }
+        if (s.program)
+            snprintf(p->program, sizeof p->program, "%s", s.program);
         if (s.skip_error[0] && !a->skip_warning[0])
             snprintf(a->skip_warning, sizeof a->skip_warning,
                      "%s: ignoring the allocation functions it records (skip=%s): %s", path,
@@ -152,6 +155,80 @@ static hs_err_t hs_leak_analysis_load(hs_leak_analysis_t *a, hs_leak_process_t *
             return err;
         }
     }
+    return HS_OK;
+}
+
+/* ---- by program ------------------------------------------------------------------------- */
+
+static int hs_leak_analysis_site_cmp(const void *x, const void *y)
+{
+    const hs_leak_site_summary_t *a = x, *b = y;
+    if (a->growth != b->growth)
+        return a->growth > b->growth ? -1 : 1;
+    return strcmp(a->name, b->name);
+}
+
+/* Add process p's leak suspects to its program's summary g. */
+static hs_err_t hs_leak_analysis_add_sites(hs_leak_program_t *g, const hs_leak_process_t *p)
+{
+    const hs_series_t *s = &p->series;
+    bool suspect = s->total_trend.cls == HS_TREND_LEAK;
+    g->whole += suspect;
+    for (size_t k = 0; k < s->nsites; k++) {
+        const hs_series_site_t *st = &s->sites[k];
+        if (st->trend.cls != HS_TREND_LEAK)
+            continue;
+        suspect = true;
+        size_t i = 0;
+        while (i < g->nsites && strcmp(g->sites[i].name, st->name) != 0)
+            i++;
+        if (i == g->nsites) {
+            if (hs_array_reserve((void **)&g->sites, &g->sites_cap, g->nsites + 1, sizeof *g->sites,
+                                 8) != HS_OK)
+                return HS_ERR_NOMEM;
+            g->sites[g->nsites++] = (hs_leak_site_summary_t){.name = st->name, .growth = -INFINITY};
+        }
+        hs_leak_site_summary_t *e = &g->sites[i];
+        e->processes++;
+        if (st->trend.slope > e->growth) {
+            e->name = st->name;
+            e->growth = st->trend.slope;
+            e->growth_se = st->trend.slope_se;
+            e->pid = p->pid;
+        }
+    }
+    g->suspect += suspect;
+    return HS_OK;
+}
+
+/* The processes by program, each program's leak suspects ranked by their largest growth. */
+static hs_err_t hs_leak_analysis_by_program(hs_leak_analysis_t *a)
+{
+    for (size_t k = 0; k < a->nprocs; k++) {
+        const hs_leak_process_t *p = &a->procs[k];
+        size_t i = 0;
+        while (i < a->nprograms && strcmp(a->programs[i].name, p->program) != 0)
+            i++;
+        if (i == a->nprograms) {
+            if (hs_array_reserve((void **)&a->programs, &a->programs_cap, a->nprograms + 1,
+                                 sizeof *a->programs, 4) != HS_OK)
+                return HS_ERR_NOMEM;
+            memset(&a->programs[i], 0, sizeof a->programs[i]);
+            snprintf(a->programs[i].name, sizeof a->programs[i].name, "%s", p->program);
+            a->nprograms++;
+        }
+        hs_leak_program_t *g = &a->programs[i];
+        g->processes++;
+        if (p->skipped)
+            continue;
+        g->fitted++;
+        if (hs_leak_analysis_add_sites(g, p) != HS_OK)
+            return HS_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < a->nprograms; i++)
+        if (a->programs[i].nsites > 1)
+            qsort(a->programs[i].sites, a->programs[i].nsites, sizeof *a->programs[i].sites,
+                  hs_leak_analysis_site_cmp);
     return HS_OK;
 }
 
@@ -195,6 +272,10 @@ hs_err_t hs_leak_analysis_run(hs_leak_analysis_t *a, const hs_sites_spec_t *spec
         a->fitted += !p->skipped;
         i = j;
     }
+    if (hs_leak_analysis_by_program(a) != HS_OK) {
+        hs_reason(why, why_len, "out of memory");
+        return HS_ERR_NOMEM;
+    }
     return HS_OK;
 }
 
@@ -204,7 +285,10 @@ void hs_leak_analysis_free(hs_leak_analysis_t *a)
         free(a->files[i].path);
     for (size_t i = 0; i < a->nprocs; i++)
         hs_series_free(&a->procs[i].series);
+    for (size_t i = 0; i < a->nprograms; i++)
+        free(a->programs[i].sites);
     free(a->files);
     free(a->procs);
+    free(a->programs);
     memset(a, 0, sizeof *a);
 }

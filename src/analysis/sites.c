@@ -625,12 +625,13 @@ static hs_err_t add_row(builder_t *b, const hs_pprof_t *p, const hs_pb_sample_t 
 }
 
 /*
- * The allocation functions the profile records for itself (HEAPSAMPLER_SKIP, its "skip"
- * metadata key), compiled into *recorded; out->skip_recorded and, if glibc refuses the
- * expression, out->skip_error say so. HS_ERR_NOMEM only.
+ * What the profile says of itself in its metadata (profile_meta.h): the allocation functions
+ * it records (HEAPSAMPLER_SKIP, its "skip" key), compiled into *recorded, with
+ * out->skip_recorded and, if glibc refuses the expression, out->skip_error; and its program
+ * (the "program" key, else the file of its first mapping: the main executable, by pprof's
+ * convention). HS_ERR_NOMEM only.
  */
-static hs_err_t hs_sites_recorded_skip(const hs_pprof_t *p, hs_sites_t *out,
-                                       hs_sites_skip_t *recorded)
+static hs_err_t hs_sites_metadata(const hs_pprof_t *p, hs_sites_t *out, hs_sites_skip_t *recorded)
 {
     hs_profile_meta_t meta;
     hs_err_t err = hs_profile_meta_read(p, &meta);
@@ -645,6 +646,11 @@ static hs_err_t hs_sites_recorded_skip(const hs_pprof_t *p, hs_sites_t *out,
                  HS_ERR_NOMEM)
             err = HS_ERR_NOMEM;
     }
+    const char *program = hs_profile_meta_get(&meta, "program");
+    if ((!program || !program[0]) && p->pb->n_mapping > 0)
+        program = base_name(hs_pprof_str(p, p->pb->mapping[0]->filename));
+    if (err == HS_OK && program && program[0] && !(out->program = strdup(program)))
+        err = HS_ERR_NOMEM;
     hs_profile_meta_free(&meta);
     return err;
 }
@@ -691,7 +697,7 @@ hs_err_t hs_sites_build(const hs_pprof_t *p, const hs_sites_spec_t *spec, hs_sit
     size_t stack_cap = 0, all_cap = 0;
     hs_sites_skip_t recorded = {0};
     skipper_t skipper = {.user = spec->skip, .recorded = &recorded};
-    hs_err_t err = hs_sites_recorded_skip(p, out, &recorded);
+    hs_err_t err = hs_sites_metadata(p, out, &recorded);
     for (size_t i = 0; i < pb->n_sample && err == HS_OK; i++) {
         const hs_pb_sample_t *smp = pb->sample[i];
         uint64_t addr_hash = 0;
@@ -826,5 +832,6 @@ void hs_sites_free(hs_sites_t *s)
     free(s->type);
     free(s->unit);
     free(s->skip_recorded);
+    free(s->program);
     memset(s, 0, sizeof *s);
 }

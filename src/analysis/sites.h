@@ -89,6 +89,7 @@ typedef struct hs_sites {
     const char *unknown_why;      /* static text; NULL when every error is known */
     char *skip_recorded;          /* the profile's own allocation functions (its "skip" key) */
     char skip_error[160];         /* why glibc refused skip_recorded (then unused), or "" */
+    char *program; /* its "program" metadata, else its main executable's file name; or NULL */
 } hs_sites_t;
 
 /*

@@ -10,7 +10,10 @@
 #include "analysis.h"
 #include "leak_analysis.h"
 
-/* The table of every process (skipped ones in one line each), or JSON when o->json. */
+/*
+ * The table of every process (skipped ones in one line each) and a summary of each program of
+ * several processes, or JSON (with every program's summary) when o->json.
+ */
 void hs_leak_report_print(FILE *f, const hs_leak_analysis_t *a, const hs_cli_opts_t *o);
 
 /* Write o->html; 0, or HS_CLI_EXIT_FAILURE after a message naming cmd. */

@@ -54,10 +54,11 @@ def estimate(n, size, rate):
 
 class Profile:
     """One profile. Stacks are lists of function names, innermost first; an integer in a stack
-    is a frame without a symbol at that offset of the mapping /bin/app (named app+0x...)."""
+    is a frame without a symbol at that offset of the one mapping, `binary` (/bin/app: named
+    app+0x...)."""
 
     def __init__(self, time_nanos, period=524288, types=HEAP_TYPES, default="inuse_space",
-                 period_type=("space", "bytes"), comments=()):
+                 period_type=("space", "bytes"), comments=(), binary="/bin/app"):
         self.strings = [""]
         self.index = {"": 0}
         self.time_nanos = time_nanos
@@ -66,6 +67,7 @@ class Profile:
         self.default = default
         self.period_type = period_type
         self.comments = list(comments)
+        self.binary = binary  # the file of the one mapping (the main executable)
         self.samples = []   # (location ids, values, labels)
         self.functions = {}  # name -> id
         self.locations = {}  # (name, address) -> id
@@ -110,7 +112,7 @@ class Profile:
             for key, num in labels:
                 body += _bytes(3, _int(1, self._s(key)) + _int(3, num))
             out += _bytes(2, body)
-        mapping = _int(1, 1) + _int(2, 0x1000) + _int(3, 0x2000000) + _int(5, self._s("/bin/app"))
+        mapping = _int(1, 1) + _int(2, 0x1000) + _int(3, 0x2000000) + _int(5, self._s(self.binary))
         out += _bytes(3, mapping)
         for (name, address), lid in sorted(self.locations.items(), key=lambda kv: kv[1]):
             line = _bytes(4, _int(1, self.functions[name])) if name is not None else b""
