@@ -82,7 +82,12 @@
  *    grows. In simulations of Poisson sampling (tests/unit/test_trend.c) a cache that filled
  *    in its first quarter is never called a leak, and a weakly sampled leak (~15 samples in
  *    all) is called a plateau 8% of the time. A growth that slowed to under half its earlier
- *    rate, and is not clearly significant on its own, counts as levelled off.
+ *    rate, and is not clearly significant on its own, counts as levelled off. And the floor
+ *    must have risen too: the lowest point of the last third above the lowest point of the
+ *    middle third. Memory that keeps coming back down to where it was (a large block that
+ *    lives at one profile now and then, a sawtooth too short to show three troughs) is not
+ *    accumulating, however its means fall; a leak's floor rises with it (the weak leak above
+ *    loses 0.2 points of its detection to this).
  *  - plateau: it grew and is no longer growing as above: a cache or a pool that filled up.
  *  - With fewer than 6 points, the ceiling cannot be tested and a significant growth is a leak
  *    suspect (tested = false).
@@ -361,6 +366,7 @@ typedef struct ctx {
 typedef struct thirds {
     size_t cut1, cut2, nb, nc;
     double tb, tc, mb, mc;
+    double low_mid, low_late; /* the lowest point of B and of C */
 } thirds_t;
 
 static void ctx_free(ctx_t *c)
@@ -499,6 +505,12 @@ static void split_thirds(const hs_trend_series_t *s, thirds_t *th)
             th->mb += s->y[i];
         }
     }
+    th->low_mid = th->low_late = INFINITY;
+    for (size_t i = th->cut1; i < n; i++) {
+        double *low = i >= th->cut2 ? &th->low_late : &th->low_mid;
+        if (s->y[i] < *low)
+            *low = s->y[i];
+    }
     th->tc /= (double)th->nc;
     th->tb /= (double)th->nb;
     th->mb /= (double)th->nb;
@@ -517,6 +529,8 @@ static void fit_thirds(const ctx_t *c, const thirds_t *th, hs_trend_t *out)
     double *w = c->w, t0 = s->t[0];
     out->tested = n >= 6 && th->tc > th->tb && th->tb > t0;
     out->late_mean = th->mc;
+    out->low_mid = th->low_mid;
+    out->low_late = th->low_late;
 
     memset(w, 0, n * sizeof *w);
     w[n - 1] = 1;
@@ -771,7 +785,7 @@ static hs_trend_class_t classify(const ctx_t *c, double sigma, const hs_trend_t 
     if (!t->tested)
         return HS_TREND_LEAK;
     if (significant(sigma * 2 / 3, t->late_rate, t->late_se, c->rate_scale) &&
-        (t->late_rate >= 0.5 * t->early_rate || late_growing))
+        (t->late_rate >= 0.5 * t->early_rate || late_growing) && t->low_late > t->low_mid)
         return HS_TREND_LEAK;
     return HS_TREND_PLATEAU;
 }

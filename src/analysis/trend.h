@@ -58,6 +58,7 @@ typedef struct hs_trend {
     double fall, fall_se;                  /* peak - mean of the last third */
     double first, last, last_se, peak, peak_se;
     double late_mean;
+    double low_mid, low_late; /* the lowest point of the middle and of the last third */
     size_t peak_index;
     double scatter;    /* sd of the point-to-point scatter (robust, from the differences) */
     size_t drops;      /* significant falls from a peak */

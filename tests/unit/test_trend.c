@@ -297,6 +297,21 @@ Test(trend, exact_sawtooth_is_judged_by_its_floor)
     cr_assert_eq(tr.cls, HS_TREND_PLATEAU, "%s", hs_trend_class_name(tr.cls));
 }
 
+/*
+ * Blips: a large block that lives at one profile now and then (redis resizing a hash table
+ * during eviction) is back to nothing after each. Two of them in the last third and none in the
+ * middle made a late rate; the lowest points of the two thirds are equal: no leak.
+ */
+Test(trend, blips_back_to_the_floor_are_no_leak)
+{
+    double y[55] = {0};
+    y[13] = y[39] = y[52] = 267264;
+    hs_trend_t tr = fit_exact(y, 55);
+    cr_assert_neq(tr.cls, HS_TREND_LEAK, "%s", hs_trend_class_name(tr.cls));
+    cr_assert_float_eq(tr.low_mid, 0, 0);
+    cr_assert_float_eq(tr.low_late, 0, 0);
+}
+
 Test(trend, too_few_points_cannot_test_a_ceiling)
 {
     double y[5] = {0, 100, 200, 300, 400};
