@@ -33,6 +33,8 @@ packages=(
     golang-go
     python3
     libcurl4-openssl-dev
+    libdebuginfod-dev  # heapsampler symbolize: debug files from debuginfod servers (dlopen)
+    debuginfod         # tests/cli/test_symbolize.py: a real server to fetch them from
     sqlite3
     chromium
     # scripts/bench.sh: instruction counts (valgrind) and the peers it compares against

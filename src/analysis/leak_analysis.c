@@ -32,6 +32,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,19 +149,30 @@ typedef struct hs_leak_times {
     uint64_t interval;    /* ns between periodic profiles; 0: none, or not said */
 } hs_leak_times_t;
 
-/* p's name and title from m (the latest profile read so far). */
-static hs_err_t hs_leak_analysis_names(hs_leak_process_t *p, const hs_profile_meta_t *m)
+/* A copy of s, or NULL for NULL or "" (*nomem set when the copy fails). */
+static char *hs_leak_analysis_dup(const char *s, bool *nomem)
 {
-    const char *program = hs_profile_meta_get(m, "program");
+    char *c = s && *s ? strdup(s) : NULL;
+    *nomem |= s && *s && !c;
+    return c;
+}
+
+/* p's names from s (the latest profile read so far): its program and title as its metadata say,
+ * and the program it is summarised under (sites.h: hs_sites_t.program). */
+static hs_err_t hs_leak_analysis_names(hs_leak_process_t *p, const hs_sites_t *s)
+{
+    const hs_profile_meta_t *m = &s->meta;
     const char *title = hs_profile_meta_get(m, "title");
     if (!title)
         title = hs_profile_meta_get(m, "cmdline");
     free(p->program);
     free(p->title);
-    p->program = program && *program ? strdup(program) : NULL;
-    p->title = title && *title ? strdup(title) : NULL;
-    return (program && *program && !p->program) || (title && *title && !p->title) ? HS_ERR_NOMEM
-                                                                                  : HS_OK;
+    free(p->image);
+    bool nomem = false;
+    p->program = hs_leak_analysis_dup(hs_profile_meta_get(m, "program"), &nomem);
+    p->title = hs_leak_analysis_dup(title, &nomem);
+    p->image = hs_leak_analysis_dup(s->program, &nomem);
+    return nomem ? HS_ERR_NOMEM : HS_OK;
 }
 
 /*
@@ -204,6 +216,10 @@ static hs_err_t hs_leak_analysis_load(hs_leak_analysis_t *a, hs_leak_process_t *
                 times->last_sample = last;
         }
         hs_sites_origin(&s, &a->files[i].origin);
+        if (s.skip_error[0] && !a->skip_warning[0])
+            snprintf(a->skip_warning, sizeof a->skip_warning,
+                     "%s: ignoring the allocation functions it records (skip=%s): %s", path,
+                     s.skip_recorded, s.skip_error);
         if (s.time_nanos <= 0) {
             snprintf(reason, sizeof reason, "the profile has no time stamp (time_nanos)");
             err = HS_ERR_INVALID;
@@ -211,7 +227,7 @@ static hs_err_t hs_leak_analysis_load(hs_leak_analysis_t *a, hs_leak_process_t *
             err = hs_series_add(&p->series, &s, reason, sizeof reason);
         }
         *kept |= s.nrows > 0;
-        if (err == HS_OK && hs_leak_analysis_names(p, m) != HS_OK) {
+        if (err == HS_OK && hs_leak_analysis_names(p, &s) != HS_OK) {
             snprintf(reason, sizeof reason, "out of memory");
             err = HS_ERR_NOMEM;
         }
@@ -240,7 +256,9 @@ static void hs_leak_analysis_idle(hs_leak_process_t *p, const hs_leak_times_t *t
                        ? (double)(times->last_sample - times->started) / 1e9
                        : 0;
     double interval = (double)times->interval / 1e9;
-    if (interval > 0 && life < 3 * interval) {
+    if (interval <= 0)
+        return; /* no periodic profiles: nothing says it lived long enough to be judged */
+    if (life < 3 * interval) {
         size_t n = strlen(p->why);
         snprintf(p->why + n, sizeof p->why - n,
                  ": it lived %.3g %s, less than 3 profile intervals of %.3g %s",
@@ -277,6 +295,81 @@ static hs_err_t hs_leak_analysis_peak(hs_leak_analysis_t *a, hs_leak_process_t *
     }
     hs_sites_origin(&s, &f->origin);
     hs_sites_free(&s);
+    return HS_OK;
+}
+
+/* ---- by program ------------------------------------------------------------------------- */
+
+static int hs_leak_analysis_site_cmp(const void *x, const void *y)
+{
+    const hs_leak_site_summary_t *a = x, *b = y;
+    if (a->growth != b->growth)
+        return a->growth > b->growth ? -1 : 1;
+    return strcmp(a->name, b->name);
+}
+
+/* Add process p's leak suspects to its program's summary g. */
+static hs_err_t hs_leak_analysis_add_sites(hs_leak_program_t *g, const hs_leak_process_t *p)
+{
+    const hs_series_t *s = &p->series;
+    bool suspect = s->total_trend.cls == HS_TREND_LEAK;
+    g->whole += suspect;
+    for (size_t k = 0; k < s->nsites; k++) {
+        const hs_series_site_t *st = &s->sites[k];
+        if (st->trend.cls != HS_TREND_LEAK)
+            continue;
+        suspect = true;
+        size_t i = 0;
+        while (i < g->nsites && strcmp(g->sites[i].name, st->name) != 0)
+            i++;
+        if (i == g->nsites) {
+            if (hs_array_reserve((void **)&g->sites, &g->sites_cap, g->nsites + 1, sizeof *g->sites,
+                                 8) != HS_OK)
+                return HS_ERR_NOMEM;
+            g->sites[g->nsites++] = (hs_leak_site_summary_t){.name = st->name, .growth = -INFINITY};
+        }
+        hs_leak_site_summary_t *e = &g->sites[i];
+        e->processes++;
+        if (st->trend.slope > e->growth) {
+            e->name = st->name;
+            e->growth = st->trend.slope;
+            e->growth_se = st->trend.slope_se;
+            e->pid = p->pid;
+        }
+    }
+    g->suspect += suspect;
+    return HS_OK;
+}
+
+/* The processes by program, each program's leak suspects ranked by their largest growth. */
+static hs_err_t hs_leak_analysis_by_program(hs_leak_analysis_t *a)
+{
+    for (size_t k = 0; k < a->nprocs; k++) {
+        const hs_leak_process_t *p = &a->procs[k];
+        size_t i = 0;
+        const char *program = p->image ? p->image : "";
+        while (i < a->nprograms && strcmp(a->programs[i].name, program) != 0)
+            i++;
+        if (i == a->nprograms) {
+            if (hs_array_reserve((void **)&a->programs, &a->programs_cap, a->nprograms + 1,
+                                 sizeof *a->programs, 4) != HS_OK)
+                return HS_ERR_NOMEM;
+            memset(&a->programs[i], 0, sizeof a->programs[i]);
+            snprintf(a->programs[i].name, sizeof a->programs[i].name, "%s", program);
+            a->nprograms++;
+        }
+        hs_leak_program_t *g = &a->programs[i];
+        g->processes++;
+        if (p->skipped || p->idle)
+            continue;
+        g->fitted++;
+        if (hs_leak_analysis_add_sites(g, p) != HS_OK)
+            return HS_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < a->nprograms; i++)
+        if (a->programs[i].nsites > 1)
+            qsort(a->programs[i].sites, a->programs[i].nsites, sizeof *a->programs[i].sites,
+                  hs_leak_analysis_site_cmp);
     return HS_OK;
 }
 
@@ -336,6 +429,10 @@ hs_err_t hs_leak_analysis_run(hs_leak_analysis_t *a, const hs_sites_query_t *que
         a->idle += p->idle;
         i += p->nfiles; /* the pid's next image, or the next pid */
     }
+    if (hs_leak_analysis_by_program(a) != HS_OK) {
+        hs_reason(why, why_len, "out of memory");
+        return HS_ERR_NOMEM;
+    }
     return HS_OK;
 }
 
@@ -348,10 +445,14 @@ void hs_leak_analysis_free(hs_leak_analysis_t *a)
     for (size_t i = 0; i < a->nprocs; i++) {
         hs_series_free(&a->procs[i].series);
         free(a->procs[i].program);
+        free(a->procs[i].image);
         free(a->procs[i].title);
     }
+    for (size_t i = 0; i < a->nprograms; i++)
+        free(a->programs[i].sites);
     free(a->files);
     free(a->peaks);
     free(a->procs);
+    free(a->programs);
     memset(a, 0, sizeof *a);
 }

@@ -13,6 +13,9 @@
  * (<prefix>.<pid>.peak.pb.gz, rewritten at each new high of the memory in use) is not a point
  * of the series: it is a copy of a moment of it, or one between two points, and would weigh
  * that moment twice; it is kept beside its process's series, for the reports to name.
+ * Processes are then summarised by program (the "program" of their profiles' metadata, else
+ * their main executable): how many, how many have a leak suspect, and the sites that are leak
+ * suspects in any of them.
  *
  * Usage: a zeroed hs_leak_analysis_t, hs_leak_analysis_collect (as often as needed), then
  * hs_leak_analysis_run once, hs_leak_analysis_free. Errors come with one line in why, naming
@@ -49,6 +52,7 @@ typedef struct hs_leak_process {
     /* What its latest profile's metadata say (malloc'd; NULL when it does not say). */
     char *program; /* "postgres" */
     char *title;   /* its command line as it showed it last ("postgres: user db [local] idle") */
+    char *image;   /* the program it is summarised under: program, else its main executable */
     /*
      * Too few profiles for a trend, but no allocation sampled after idle_after seconds of its
      * life of life seconds (idle_after < 0: none of its own at all), in its first half: its
@@ -58,6 +62,24 @@ typedef struct hs_leak_process {
     double idle_after, life;
 } hs_leak_process_t;
 
+/* A site that is a leak suspect in some processes of one program. */
+typedef struct hs_leak_site_summary {
+    const char *name;         /* the site's, in the series of process pid */
+    size_t processes;         /* processes where it is a leak suspect */
+    double growth, growth_se; /* the largest growth among them (per second), its error */
+    long pid;                 /* the process with that growth */
+} hs_leak_site_summary_t;
+
+/* The processes of one program (same program name), summarised. */
+typedef struct hs_leak_program {
+    char name[128];                /* "" for processes whose program is unknown */
+    size_t processes, fitted;      /* all of them, and those with a trend */
+    size_t suspect;                /* processes with a leak suspect (a site or the whole) */
+    size_t whole;                  /* processes whose whole is a leak suspect */
+    hs_leak_site_summary_t *sites; /* leak suspects across them, largest growth first */
+    size_t nsites, sites_cap;
+} hs_leak_program_t;
+
 typedef struct hs_leak_analysis {
     hs_leak_file_t *files; /* sorted by pid, then sequence, then path */
     size_t nfiles, files_cap;
@@ -65,8 +87,11 @@ typedef struct hs_leak_analysis {
     size_t npeaks, peaks_cap;
     hs_leak_process_t *procs; /* one per pid, in the order of files */
     size_t nprocs, procs_cap;
-    size_t fitted; /* processes with a trend */
-    size_t idle;   /* processes judged idle (neither fitted nor skipped) */
+    size_t fitted;               /* processes with a trend */
+    size_t idle;                 /* processes judged idle (neither fitted nor skipped) */
+    hs_leak_program_t *programs; /* by program, in order of first appearance (after run) */
+    size_t nprograms, programs_cap;
+    char skip_warning[1024]; /* the first profile whose recorded skip glibc refuses, or "" */
 } hs_leak_analysis_t;
 
 /*

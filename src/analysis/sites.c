@@ -15,6 +15,7 @@
  */
 #include "sites.h"
 
+#include <fnmatch.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include "keymap.h"
 #include "label_spec.h"
 #include "pprof_file.h"
+#include "profile_meta.h"
 
 /* ---- names ------------------------------------------------------------------------------- */
 
@@ -133,38 +135,276 @@ bool hs_sites_match(const hs_pprof_t *p, const hs_pb_sample_t *s, const hs_sites
     return true;
 }
 
-bool hs_sites_is_allocator(const char *name)
+/*
+ * Allocation functions: a sample's site is its first frame that is none of these. fnmatch(3)
+ * patterns on the function's name (demangled for C++ and Rust), grouped by who defines them;
+ * README.md ("Allocator wrappers") lists the same. A pattern only ever meets the frames at the
+ * top of a stack (what called malloc, what called that, ...): a function that allocates
+ * nothing directly never reaches the test, so a prefix pattern is safe where a name would be
+ * common.
+ */
+static const char *const builtin_allocators[] = {
+    /* the C library: the malloc family, its aliases, functions that return malloc'd memory */
+    "malloc",
+    "calloc",
+    "realloc",
+    "reallocarray",
+    "free",
+    "posix_memalign",
+    "aligned_alloc",
+    "memalign",
+    "valloc",
+    "pvalloc",
+    "__libc_malloc",
+    "__libc_calloc",
+    "__libc_realloc",
+    "__libc_memalign",
+    "strdup",
+    "strndup",
+    "__strdup",
+    "__strndup",
+    "wcsdup",
+    "asprintf",
+    "vasprintf",
+    "__asprintf",
+    "___asprintf",
+    "__asprintf_chk",
+    "__vasprintf_chk",
+    "__vasprintf_internal",
+    "heapsampler_record_alloc",
+    /* C++: operator new and the standard allocators */
+    "operator new*",
+    "_Znw*",
+    "_Zna*",
+    "std::allocator<*>::allocate*",
+    "std::__new_allocator<*>::allocate*",
+    "__gnu_cxx::new_allocator<*>::allocate*",
+    "std::allocator_traits<*>::allocate*",
+    /* Rust: the global allocator's entry points */
+    "__rust_alloc",
+    "__rust_alloc_zeroed",
+    "__rust_realloc",
+    "__rdl_alloc",
+    "__rdl_alloc_zeroed",
+    "__rdl_realloc",
+    "alloc::alloc::*",
+    "<alloc::alloc::Global as core::alloc::Allocator>::*",
+    "alloc::raw_vec::finish_grow*",
+    /* redis (zmalloc.c) */
+    "zmalloc",
+    "zmalloc_usable",
+    "zmalloc_no_tcache",
+    "zcalloc",
+    "zcalloc_usable",
+    "zrealloc",
+    "zrealloc_usable",
+    "ztrymalloc",
+    "ztrymalloc_usable*",
+    "ztrycalloc",
+    "ztrycalloc_usable*",
+    "ztryrealloc",
+    "ztryrealloc_usable*",
+    "zstrdup",
+    /* nginx (ngx_alloc.c, ngx_palloc.c) */
+    "ngx_alloc",
+    "ngx_calloc",
+    "ngx_memalign",
+    "ngx_palloc",
+    "ngx_palloc_small",
+    "ngx_palloc_large",
+    "ngx_palloc_block",
+    "ngx_pnalloc",
+    "ngx_pcalloc",
+    "ngx_pmemalign",
+    "ngx_create_pool",
+    "ngx_pstrdup",
+    /* CPython (obmalloc.c, gcmodule.c, object.c) */
+    "PyMem_Malloc",
+    "PyMem_Calloc",
+    "PyMem_Realloc",
+    "PyMem_RawMalloc",
+    "PyMem_RawCalloc",
+    "PyMem_RawRealloc",
+    "_PyMem_RawMalloc",
+    "_PyMem_RawCalloc",
+    "_PyMem_RawRealloc",
+    "_PyMem_Debug*",
+    "PyObject_Malloc",
+    "PyObject_Calloc",
+    "PyObject_Realloc",
+    "_PyObject_Malloc",
+    "_PyObject_Calloc",
+    "_PyObject_Realloc",
+    "pymalloc_alloc",
+    "pymalloc_realloc",
+    "allocate_from_new_pool",
+    "new_arena",
+    "_PyObject_GC_Malloc",
+    "_PyObject_GC_New",
+    "_PyObject_GC_NewVar",
+    "gc_alloc",
+    "_PyObject_New",
+    "_PyObject_NewVar",
+    "PyType_GenericAlloc",
+    "_PyType_AllocNoTrack",
+    /* PostgreSQL (mcxt.c, aset.c, generation.c, slab.c, fe_memutils.c) */
+    "palloc",
+    "palloc0",
+    "palloc_extended",
+    "palloc_aligned",
+    "repalloc",
+    "repalloc0",
+    "repalloc_extended",
+    "repalloc_huge",
+    "MemoryContextAlloc*",
+    "MemoryContextStrdup",
+    "pstrdup",
+    "pnstrdup",
+    "AllocSetAlloc*",
+    "AllocSetRealloc",
+    "AllocSetContextCreate*",
+    "GenerationAlloc*",
+    "GenerationRealloc",
+    "GenerationContextCreate",
+    "SlabAlloc*",
+    "SlabContextCreate",
+    "BumpAlloc*",
+    "BumpContextCreate",
+    "pg_malloc*",
+    "pg_realloc",
+    "pg_strdup",
+    "guc_malloc",
+    "guc_realloc",
+    "guc_strdup",
+    /* GLib */
+    "g_malloc*",
+    "g_realloc*",
+    "g_try_malloc*",
+    "g_try_realloc*",
+    "g_slice_alloc*",
+    "g_slice_copy",
+    "g_memdup*",
+    "g_strdup",
+    "g_strndup",
+    "g_aligned_alloc*",
+    /* xmalloc and friends (gnulib, libiberty, git, binutils) */
+    "xmalloc",
+    "xcalloc",
+    "xrealloc",
+    "xzalloc",
+    "xmallocz",
+    "xmallocz_gently",
+    "xnmalloc",
+    "xnrealloc",
+    "x2realloc",
+    "x2nrealloc",
+    "xcharalloc",
+    "xreallocarray",
+    "ximalloc",
+    "xicalloc",
+    "xirealloc",
+    "xizalloc",
+    "xireallocarray",
+    "xstrdup",
+    "xstrndup",
+    "xmemdup",
+    "xmemdupz",
+    /* OpenSSL */
+    "CRYPTO_malloc",
+    "CRYPTO_zalloc",
+    "CRYPTO_realloc",
+    "CRYPTO_clear_realloc",
+    "CRYPTO_strdup",
+    "CRYPTO_strndup",
+    "CRYPTO_memdup",
+    /* SQLite */
+    "sqlite3_malloc",
+    "sqlite3_malloc64",
+    "sqlite3_realloc",
+    "sqlite3_realloc64",
+    "sqlite3Malloc",
+    "sqlite3MallocZero",
+    "sqlite3Realloc",
+    "sqlite3MemMalloc",
+    "sqlite3MemRealloc",
+    "mallocWithAlarm",
+    "sqlite3DbMalloc*",
+    "sqlite3DbRealloc",
+    "sqlite3DbReallocOrFree",
+    "dbMallocRawFinish",
+    "dbReallocFinish",
+    "sqlite3DbStrDup",
+    "sqlite3DbStrNDup",
+    /* Lua */
+    "l_alloc",
+    "luaM_malloc_",
+    "luaM_realloc_",
+    "luaM_growaux_",
+    "luaM_saferealloc_",
+};
+
+const char *const *hs_sites_builtin_allocators(size_t *n)
 {
-    /* The C allocator family, its glibc aliases, C++ operator new (readable and mangled). */
-    static const char *const exact[] = {
-        "malloc",
-        "calloc",
-        "realloc",
-        "reallocarray",
-        "free",
-        "posix_memalign",
-        "aligned_alloc",
-        "memalign",
-        "valloc",
-        "pvalloc",
-        "strdup",
-        "strndup",
-        "__libc_malloc",
-        "__libc_calloc",
-        "__libc_realloc",
-        "__libc_memalign",
-        "__strdup",
-        "__strndup",
-        "heapsampler_record_alloc",
-    };
-    static const char *const prefix[] = {"operator new", "_Znw", "_Zna"};
-    for (size_t i = 0; i < HS_ARRAY_LEN(exact); i++)
-        if (strcmp(name, exact[i]) == 0)
-            return true;
-    for (size_t i = 0; i < HS_ARRAY_LEN(prefix); i++)
-        if (strncmp(name, prefix[i], strlen(prefix[i])) == 0)
+    *n = HS_ARRAY_LEN(builtin_allocators);
+    return builtin_allocators;
+}
+
+static bool hs_sites_builtin_match(const char *name)
+{
+    for (size_t i = 0; i < HS_ARRAY_LEN(builtin_allocators); i++)
+        if (fnmatch(builtin_allocators[i], name, FNM_NOESCAPE) == 0)
             return true;
     return false;
+}
+
+bool hs_sites_is_allocator(const char *name)
+{
+    if (hs_sites_builtin_match(name))
+        return true;
+    /* A C function's clone keeps its name before a dot: palloc.part.0, gc_alloc.lto_priv.0,
+     * _PyObject_Calloc.isra.0 (GCC's partial inlining, LTO, interprocedural optimisation). */
+    size_t n = strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+    char base[128];
+    if (n == 0 || name[n] != '.' || n >= sizeof base)
+        return false;
+    memcpy(base, name, n);
+    base[n] = '\0';
+    return hs_sites_builtin_match(base);
+}
+
+/* ---- --skip ----------------------------------------------------------------------------- */
+
+hs_err_t hs_sites_skip_add(hs_sites_skip_t *s, const char *pattern, char *why, size_t why_len)
+{
+    if (hs_array_reserve((void **)&s->re, &s->cap, s->n + 1, sizeof *s->re, 4) != HS_OK) {
+        hs_reason(why, why_len, "out of memory");
+        return HS_ERR_NOMEM;
+    }
+    int rc = regcomp(&s->re[s->n], pattern, REG_EXTENDED | REG_NOSUB);
+    if (rc != 0) {
+        char msg[128];
+        regerror(rc, &s->re[s->n], msg, sizeof msg);
+        hs_reason(why, why_len, "not a regular expression: %s", msg);
+        return rc == REG_ESPACE ? HS_ERR_NOMEM : HS_ERR_INVALID;
+    }
+    s->n++;
+    return HS_OK;
+}
+
+bool hs_sites_skip_match(const hs_sites_skip_t *s, const char *name)
+{
+    for (size_t i = 0; s && i < s->n; i++)
+        if (regexec(&s->re[i], name, 0, NULL, 0) == 0)
+            return true;
+    return false;
+}
+
+void hs_sites_skip_free(hs_sites_skip_t *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        regfree(&s->re[i]);
+    free(s->re);
+    memset(s, 0, sizeof *s);
 }
 
 static const char *base_name(const char *path)
@@ -181,6 +421,8 @@ typedef struct frames {
     size_t *name_at; /* offset of frame i's name in text */
     size_t *file_at; /* offset of frame i's file (or module) in text */
     size_t n, ncap;
+    bool *unnamed; /* frame i has no symbol: "<module>+0x<offset>" */
+    size_t ucap;
 } frames_t;
 
 static hs_err_t frames_text(frames_t *f, const char *s, size_t *at)
@@ -194,12 +436,14 @@ static hs_err_t frames_text(frames_t *f, const char *s, size_t *at)
     return HS_OK;
 }
 
-static hs_err_t frames_push(frames_t *f, const char *name, const char *file)
+static hs_err_t frames_push(frames_t *f, const char *name, const char *file, bool unnamed)
 {
     size_t cap = f->ncap;
     if (hs_array_reserve((void **)&f->name_at, &cap, f->n + 1, sizeof(size_t), 32) != HS_OK ||
-        hs_array_reserve((void **)&f->file_at, &f->ncap, f->n + 1, sizeof(size_t), 32) != HS_OK)
+        hs_array_reserve((void **)&f->file_at, &f->ncap, f->n + 1, sizeof(size_t), 32) != HS_OK ||
+        hs_array_reserve((void **)&f->unnamed, &f->ucap, f->n + 1, sizeof(bool), 32) != HS_OK)
         return HS_ERR_NOMEM;
+    f->unnamed[f->n] = unnamed;
     hs_err_t err = frames_text(f, name, &f->name_at[f->n]);
     if (err == HS_OK)
         err = frames_text(f, file, &f->file_at[f->n]);
@@ -228,7 +472,7 @@ static hs_err_t frames_of(const hs_pprof_t *p, const hs_pb_sample_t *s, frames_t
                          (unsigned long long)(loc->address - map->memory_start + map->file_offset));
             else
                 snprintf(buf, sizeof buf, "0x%llx", (unsigned long long)loc->address);
-            err = frames_push(f, buf, module[0] ? module : "?");
+            err = frames_push(f, buf, module[0] ? module : "?", true);
             if (err != HS_OK)
                 return err;
             continue;
@@ -243,7 +487,7 @@ static hs_err_t frames_of(const hs_pprof_t *p, const hs_pb_sample_t *s, frames_t
             const char *file = hs_pprof_str(p, fn->filename);
             if (!file[0])
                 file = module[0] ? module : "?";
-            err = frames_push(f, name, file);
+            err = frames_push(f, name, file, false);
             if (err != HS_OK)
                 return err;
         }
@@ -267,17 +511,54 @@ static hs_err_t site_index(builder_t *b, const char *name, size_t *index)
                            sizeof *b->out->sites, name, index, &added);
 }
 
-/* The site name of a sample whose frames are f. */
-static hs_err_t site_name(const frames_t *f, hs_sites_by_t by, char **buf, size_t *cap,
-                          const char **name)
+/* The frames every stack ends with (the C library's entry points, a thread's start). */
+static bool hs_sites_is_root(const char *name)
+{
+    static const char *const roots[] = {
+        "_start",  "__libc_start_main", "__libc_start_call_main", "start_thread", "clone", "clone3",
+        "__clone", "__clone3",          "__clone_internal"};
+    for (size_t i = 0; i < HS_ARRAY_LEN(roots); i++)
+        if (strcmp(name, roots[i]) == 0)
+            return true;
+    return false;
+}
+
+/* What counts as an allocation function for one profile: built in, --skip, its own record. */
+typedef struct skipper {
+    const hs_sites_skip_t *user, *recorded;
+} skipper_t;
+
+static bool hs_sites_skips(const skipper_t *k, const char *name)
+{
+    return hs_sites_is_allocator(name) || hs_sites_skip_match(k->user, name) ||
+           hs_sites_skip_match(k->recorded, name);
+}
+
+/*
+ * The site name of a sample whose frames are f: the first frame that is not an allocation
+ * function (the innermost when all are) nor a frame without a symbol between two of them, its
+ * file, or the path from it to the root without the entry points every stack ends with.
+ */
+static hs_err_t site_name(const frames_t *f, hs_sites_by_t by, const skipper_t *k, char **buf,
+                          size_t *cap, const char **name)
 {
     if (f->n == 0) {
         *name = "[no stack]";
         return HS_OK;
     }
     size_t leaf = 0;
-    while (leaf < f->n && hs_sites_is_allocator(f->text + f->name_at[leaf]))
-        leaf++;
+    for (;;) {
+        while (leaf < f->n && hs_sites_skips(k, f->text + f->name_at[leaf]))
+            leaf++;
+        /* Frames without a symbol that an allocation function called on its way to malloc
+         * are its insides (a stripped server's static AllocSetAlloc under palloc). */
+        size_t next = leaf;
+        while (next < f->n && f->unnamed[next])
+            next++;
+        if (next == leaf || next == f->n || !hs_sites_skips(k, f->text + f->name_at[next]))
+            break;
+        leaf = next;
+    }
     if (leaf == f->n)
         leaf = 0; /* nothing but allocator frames: name the innermost */
     if (by == HS_SITES_BY_FUNCTION) {
@@ -288,8 +569,11 @@ static hs_err_t site_name(const frames_t *f, hs_sites_by_t by, char **buf, size_
         *name = f->text + f->file_at[leaf];
         return HS_OK;
     }
+    size_t end = f->n;
+    while (end > leaf + 1 && hs_sites_is_root(f->text + f->name_at[end - 1]))
+        end--;
     size_t len = 0;
-    for (size_t i = leaf; i < f->n; i++) {
+    for (size_t i = leaf; i < end; i++) {
         const char *s = f->text + f->name_at[i];
         size_t n = strlen(s);
         if (hs_array_reserve((void **)buf, cap, len + n + 4, 1, 256) != HS_OK)
@@ -372,6 +656,33 @@ static uint64_t labels_hash(const hs_pprof_t *p, const hs_pb_sample_t *smp)
                 hs_hash_str(hs_pprof_str(p, l->str));
     }
     return h;
+}
+
+const char *hs_sites_short_name(const char *name, size_t width, char *buf, size_t len)
+{
+    static const char sep[] = " < ", gap[] = " < ... < ";
+    size_t n = strlen(name);
+    if (n <= width || width < 16 || len <= width) {
+        snprintf(buf, len, "%s", name);
+        return buf;
+    }
+    /* Whole frames from the leaf on, then the outermost one, while they fit. */
+    const char *last = name, *p;
+    while ((p = strstr(last, sep)) != NULL)
+        last = p + 3;
+    size_t tail = last != name ? strlen(last) : 0, head = 0;
+    for (const char *q = name; (p = strstr(q, sep)) != NULL && p < last; q = p + 3) {
+        if ((size_t)(p - name) + sizeof gap - 1 + tail > width)
+            break;
+        head = (size_t)(p - name);
+    }
+    if (head && tail) {
+        snprintf(buf, len, "%.*s%s%s", (int)head, name, gap, last);
+        return buf;
+    }
+    /* Not even the leaf and the outermost frame fit: the leaf's start, and an ellipsis. */
+    snprintf(buf, len, "%.*s...", (int)(width - 3), name);
+    return buf;
 }
 
 /* The sampling model of the chosen type: which values give sample counts and variances. */
@@ -472,6 +783,34 @@ static hs_err_t add_row(builder_t *b, const hs_pprof_t *p, const hs_pb_sample_t 
     return HS_OK;
 }
 
+/*
+ * What the profile says of itself in its metadata (out->meta, profile_meta.h): the allocation
+ * functions it records (HEAPSAMPLER_SKIP, its "skip" key), compiled into *recorded, with
+ * out->skip_recorded and, if glibc refuses the expression, out->skip_error; and its program
+ * (the "program" key, else the file of its first mapping: the main executable, by pprof's
+ * convention). HS_ERR_NOMEM only.
+ */
+static hs_err_t hs_sites_metadata(const hs_pprof_t *p, hs_sites_t *out, hs_sites_skip_t *recorded)
+{
+    const hs_profile_meta_t *meta = &out->meta; /* read by hs_sites_build */
+    hs_err_t err = HS_OK;
+    const char *value = hs_profile_meta_get(meta, "skip");
+    if (value && value[0]) {
+        out->skip_recorded = strdup(value);
+        if (!out->skip_recorded)
+            err = HS_ERR_NOMEM;
+        else if (hs_sites_skip_add(recorded, value, out->skip_error, sizeof out->skip_error) ==
+                 HS_ERR_NOMEM)
+            err = HS_ERR_NOMEM;
+    }
+    const char *program = hs_profile_meta_get(meta, "program");
+    if ((!program || !program[0]) && p->pb->n_mapping > 0)
+        program = base_name(hs_pprof_str(p, p->pb->mapping[0]->filename));
+    if (err == HS_OK && program && program[0] && !(out->program = strdup(program)))
+        err = HS_ERR_NOMEM;
+    return err;
+}
+
 hs_err_t hs_sites_build(const hs_pprof_t *p, const hs_sites_query_t *q, hs_sites_t *out, char *why,
                         size_t why_len)
 {
@@ -514,7 +853,9 @@ hs_err_t hs_sites_build(const hs_pprof_t *p, const hs_sites_query_t *q, hs_sites
     char *stack = NULL, *all = NULL, *named = NULL;
     size_t stack_cap = 0, all_cap = 0, named_cap = 0;
     hs_sites_by_t by = q->by == HS_SITES_BY_LABELS ? HS_SITES_BY_FUNCTION : q->by;
-    hs_err_t err = HS_OK;
+    hs_sites_skip_t recorded = {0};
+    skipper_t skipper = {.user = q->skip, .recorded = &recorded};
+    hs_err_t err = hs_sites_metadata(p, out, &recorded);
     out->nsamples = pb->n_sample;
     for (size_t i = 0; i < pb->n_sample && err == HS_OK; i++) {
         const hs_pb_sample_t *smp = pb->sample[i];
@@ -525,7 +866,7 @@ hs_err_t hs_sites_build(const hs_pprof_t *p, const hs_sites_query_t *q, hs_sites
         err = frames_of(p, smp, &f, &addr_hash);
         addr_hash ^= labels_hash(p, smp);
         if (err == HS_OK)
-            err = site_name(&f, by, &stack, &stack_cap, &name);
+            err = site_name(&f, by, &skipper, &stack, &stack_cap, &name);
         if (err == HS_OK && (q->nlabels || q->by == HS_SITES_BY_LABELS))
             err = labelled_name(p, smp, q, name, &named, &named_cap, &name);
         /* Every frame's name, for the row's identity. */
@@ -554,9 +895,11 @@ hs_err_t hs_sites_build(const hs_pprof_t *p, const hs_sites_query_t *q, hs_sites
     free(f.text);
     free(f.name_at);
     free(f.file_at);
+    free(f.unnamed);
     free(stack);
     free(all);
     free(named);
+    hs_sites_skip_free(&recorded);
     hs_keymap_free(&b.map);
     if (err != HS_OK)
         goto fail_nomem;
@@ -671,5 +1014,7 @@ void hs_sites_free(hs_sites_t *s)
     free(s->rows);
     free(s->type);
     free(s->unit);
+    free(s->skip_recorded);
+    free(s->program);
     memset(s, 0, sizeof *s);
 }

@@ -24,6 +24,7 @@
 #ifndef HS_SITES_H
 #define HS_SITES_H
 
+#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,6 +45,16 @@ typedef enum hs_sites_by {
 #define HS_SITES_MAX_FOCUS  8        /* conditions of one query */
 #define HS_SITES_NONE       "(none)" /* the value of a label a sample does not have */
 
+/*
+ * Frames that are allocation functions besides the built-in ones (--skip): POSIX extended
+ * regular expressions, each matched anywhere in a frame's function name (as grep matches a
+ * line; ^...$ for the whole name). A zeroed hs_sites_skip_t is empty.
+ */
+typedef struct hs_sites_skip {
+    regex_t *re;
+    size_t n, cap;
+} hs_sites_skip_t;
+
 /* A condition on a sample's labels. */
 typedef struct hs_sites_filter {
     char key[HS_LABEL_KEY_MAX + 1];
@@ -60,6 +71,8 @@ typedef struct hs_sites_query {
     hs_sites_filter_t focus[HS_SITES_MAX_FOCUS]; /* a sample is kept if it matches all */
     size_t nfocus;
     char by_text[HS_SITES_MAX_LABELS * 72 + 16]; /* the grouping as --by spells it */
+    const hs_sites_skip_t *skip; /* allocation functions beyond the built-in list and the
+                                    profile's (--skip); NULL = none */
 } hs_sites_query_t;
 
 /* By function, the default type, every sample. */
@@ -119,11 +132,16 @@ typedef struct hs_sites {
     const char *unknown_why;      /* static text; NULL when every error is known */
     hs_profile_meta_t meta;       /* the profile's metadata (profile_meta.h): why it was written,
                                      the memory limit, ... (empty for a foreign profile) */
+    char *skip_recorded;          /* the profile's own allocation functions (its "skip" key) */
+    char skip_error[160];         /* why glibc refused skip_recorded (then unused), or "" */
+    char *program; /* its "program" metadata, else its main executable's file name; or NULL */
 } hs_sites_t;
 
 /*
- * Group the samples of the profile that q's focus keeps by q's sites, with q's sample type.
- * Fails (why = one line) when the type does not exist.
+ * Group the samples of the profile that q's focus keeps by q's sites, with q's sample type. A
+ * sample's site starts at its first frame that is not an allocation function: the built-in
+ * list (hs_sites_is_allocator), q->skip, and the expression the profile records
+ * (HEAPSAMPLER_SKIP). Fails (why = one line) when the sample type does not exist.
  */
 hs_err_t hs_sites_build(const hs_pprof_t *p, const hs_sites_query_t *q, hs_sites_t *out, char *why,
                         size_t why_len) HS_MUST_CHECK;
@@ -156,7 +174,26 @@ const hs_site_t *hs_sites_find(const hs_sites_t *s, const char *name);
 
 void hs_sites_free(hs_sites_t *s);
 
-/* Is name an allocator entry point (malloc, operator new, ...) that a site skips? */
+/*
+ * Is name a built-in allocation function (the malloc family, operator new, the wrappers of
+ * well-known programs and libraries) that a site skips? The list is fnmatch(3) patterns,
+ * also given by hs_sites_builtin_allocators (README.md lists them).
+ */
 bool hs_sites_is_allocator(const char *name);
+const char *const *hs_sites_builtin_allocators(size_t *n);
+
+/* Add one --skip expression; a bad one fails with why = glibc's reason. */
+hs_err_t hs_sites_skip_add(hs_sites_skip_t *s, const char *pattern, char *why,
+                           size_t why_len) HS_MUST_CHECK;
+/* Does any expression of s (NULL: none) match name? */
+bool hs_sites_skip_match(const hs_sites_skip_t *s, const char *name);
+void hs_sites_skip_free(hs_sites_skip_t *s);
+
+/*
+ * name fitted to width characters for a table: a stack path keeps its leaf, as many callers as
+ * fit and its outermost frame ("a < b < ... < main"); anything else is cut with "...". buf
+ * gets the result (len > width) and is returned.
+ */
+const char *hs_sites_short_name(const char *name, size_t width, char *buf, size_t len);
 
 #endif

@@ -24,6 +24,9 @@ typedef enum hs_trend_class {
 
 #define HS_TREND_NCLASSES 5
 
+/* Troughs a sawtooth needs before its floor decides (trend.c). */
+#define HS_TREND_MIN_TROUGHS 3
+
 /*
  * One row (call stack + size) of the site, for the covariance between two points: the same
  * sampled allocation counts in every profile written while it is live.
@@ -55,8 +58,15 @@ typedef struct hs_trend {
     double fall, fall_se;                  /* peak - mean of the last third */
     double first, last, last_se, peak, peak_se;
     double late_mean;
+    double low_mid, low_late; /* the lowest point of the middle and of the last third */
     size_t peak_index;
     double scatter;    /* sd of the point-to-point scatter (robust, from the differences) */
+    size_t drops;      /* significant falls from a peak */
+    size_t troughs;    /* the lowest points after them, confirmed by a significant rise */
+    double drop_depth; /* the mean fall of the drops */
+    bool sawtooth;     /* judged by its floor: see trend.c */
+    double floor_rate, floor_se; /* growth of the troughs, per second (sawtooth only) */
+    double late_floor_rate;      /* the same through the later half of the troughs */
     double dispersion; /* observed scatter / the sampling model's, as a variance factor >= 1 */
 } hs_trend_t;
 

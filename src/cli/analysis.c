@@ -42,6 +42,11 @@ static hs_err_t hs_cli_label_condition(const char *spec, hs_sites_query_t *q, bo
     return hs_sites_add_focus(q, spec + 6, negate, why, why_len);
 }
 
+void hs_cli_opts_free(hs_cli_opts_t *o)
+{
+    hs_sites_skip_free(&o->skip);
+}
+
 hs_err_t hs_cli_take_analysis(void *ctx, const hs_cli_option_t *opt, const char *value, char *why,
                               size_t why_len)
 {
@@ -107,6 +112,14 @@ hs_err_t hs_cli_take_analysis(void *ctx, const hs_cli_option_t *opt, const char 
         o->html = value;
         reason = *value ? NULL : "empty";
         break;
+    case HS_CLI_OPT_SKIP:
+        if (!*value) {
+            reason = "empty";
+            break;
+        }
+        /* A copy of o (check's) keeps pointing at this one's expressions, which outlive it. */
+        o->q.skip = &o->skip;
+        return hs_sites_skip_add(&o->skip, value, why, why_len);
     }
     if (!reason)
         return HS_OK;
@@ -162,6 +175,19 @@ hs_err_t hs_cli_parse_rate(const char *s, double *per_second, const char **why)
 
 /* ---- profiles ---------------------------------------------------------------------------- */
 
+/* A recorded skip expression glibc refuses: said once per command (it is one program's). */
+static void hs_cli_skip_warning(const char *cmd, const char *path, const hs_sites_t *s)
+{
+    static bool said;
+    if (s->skip_error[0] && !said) {
+        said = true;
+        fprintf(stderr,
+                "heapsampler %s: %s: ignoring the allocation functions it records (skip=%s): "
+                "%s\n",
+                cmd, path, s->skip_recorded, s->skip_error);
+    }
+}
+
 int hs_cli_load_sites(const char *cmd, const char *path, const hs_sites_query_t *q, hs_sites_t *out)
 {
     char why[256];
@@ -170,6 +196,7 @@ int hs_cli_load_sites(const char *cmd, const char *path, const hs_sites_query_t 
         hs_cli_error(cmd, "%s: %s", path, why);
         return err == HS_ERR_NOMEM ? HS_CLI_EXIT_FAILURE : HS_CLI_EXIT_USAGE;
     }
+    hs_cli_skip_warning(cmd, path, out);
     return 0;
 }
 
@@ -181,8 +208,11 @@ static int hs_cli_run_leaks(const char *cmd, char **args, int nargs, const hs_si
     hs_err_t err = hs_leak_analysis_collect(a, args, (size_t)nargs, why, sizeof why);
     if (err == HS_OK)
         err = hs_leak_analysis_run(a, q, sigma, why, sizeof why);
-    if (err == HS_OK)
+    if (err == HS_OK) {
+        if (a->skip_warning[0])
+            fprintf(stderr, "heapsampler %s: %s\n", cmd, a->skip_warning);
         return 0;
+    }
     hs_cli_error(cmd, "%s%s", side, why);
     return err == HS_ERR_NOMEM ? HS_CLI_EXIT_FAILURE : HS_CLI_EXIT_USAGE;
 }
@@ -247,6 +277,49 @@ void hs_cli_json_grouping(FILE *f, const hs_sites_query_t *q)
         hs_cli_json_string(f, cond);
     }
     fprintf(f, "]");
+}
+
+static char **short_sort_names;
+
+static int short_name_cmp(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    int c = strcmp(short_sort_names[x], short_sort_names[y]);
+    return c ? c : (x > y) - (x < y);
+}
+
+char **hs_cli_short_names(const char *const *names, size_t n, size_t width)
+{
+    /* Each name: up to width characters and a " #<number>" of at most 24. */
+    size_t slot = width + 32;
+    char **out = malloc(n * (sizeof *out + slot) + 1);
+    size_t *order = malloc((n ? n : 1) * sizeof *order);
+    if (!out || !order) {
+        free(out);
+        free(order);
+        return NULL;
+    }
+    char *text = (char *)(out + n);
+    for (size_t i = 0; i < n; i++) {
+        out[i] = text + i * slot;
+        hs_sites_short_name(names[i], width, out[i], width + 1);
+        order[i] = i;
+    }
+    short_sort_names = out;
+    qsort(order, n, sizeof *order, short_name_cmp);
+    short_sort_names = NULL;
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && strcmp(out[order[i]], out[order[j]]) == 0)
+            j++;
+        for (size_t k = i; j - i > 1 && k < j; k++) {
+            size_t len = strlen(out[order[k]]);
+            snprintf(out[order[k]] + len, slot - len, " #%zu", k - i + 1);
+        }
+        i = j;
+    }
+    free(order);
+    return out;
 }
 
 static bool is_bytes(const char *unit)

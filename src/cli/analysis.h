@@ -36,7 +36,8 @@ typedef struct hs_cli_opts {
     double threshold;   /* diff --threshold (bytes or count) */
     /* leaks and check: --baseline DIR or label:KEY=VALUE, --candidate label:KEY=VALUE */
     const char *baseline, *candidate;
-    double tolerance; /* --tolerance, a fraction of the baseline's rate */
+    double tolerance;     /* --tolerance, a fraction of the baseline's rate */
+    hs_sites_skip_t skip; /* --skip (repeatable): more allocation functions (q.skip) */
 } hs_cli_opts_t;
 
 #define HS_CLI_DEFAULT_SIGMA 3.0
@@ -56,6 +57,7 @@ enum {
     HS_CLI_OPT_BASELINE,
     HS_CLI_OPT_CANDIDATE,
     HS_CLI_OPT_TOLERANCE,
+    HS_CLI_OPT_SKIP,
     HS_CLI_OPT_OWN,
 };
 
@@ -106,6 +108,12 @@ enum {
         .name = "json", .arg = HS_CLI_SWITCH, .id = HS_CLI_OPT_JSON,                               \
         .help = "print JSON instead of the table"                                                  \
     }
+#define HS_CLI_OPTION_SKIP                                                                         \
+    {                                                                                              \
+        .name = "skip", .arg = HS_CLI_VALUE, .metavar = "REGEX", .id = HS_CLI_OPT_SKIP,            \
+        .help = "also treat functions whose names match REGEX (POSIX extended, anywhere in the "   \
+                "name; repeatable) as allocation functions: a sample's site is their caller"       \
+    }
 #define HS_CLI_OPTION_HTML                                                                         \
     {                                                                                              \
         .name = "html", .arg = HS_CLI_VALUE, .metavar = "OUT.html", .id = HS_CLI_OPT_HTML,         \
@@ -135,8 +143,23 @@ enum {
                 "baseline's rate (runs differ in speed; default 25%) and K standard errors"        \
     }
 
-/* The defaults of the shared flags. */
+/* The defaults of the shared flags; hs_cli_opts_free releases what --skip compiled. */
 void hs_cli_opts_init(hs_cli_opts_t *o);
+void hs_cli_opts_free(hs_cli_opts_t *o);
+
+/*
+ * Widths of a site's name (hs_sites_short_name) in a table, and in a line that lists several:
+ * JSON and HTML keep whole names.
+ */
+#define HS_CLI_SITE_WIDTH       100
+#define HS_CLI_SHORT_SITE_WIDTH 48
+
+/*
+ * The names of a table's rows fitted to width (hs_sites_short_name), kept apart: rows whose
+ * shortened names are equal (stacks that differ only in the frames left out) get " #1", " #2"
+ * in the order given. One malloc'd block, freed with free(); NULL when out of memory.
+ */
+char **hs_cli_short_names(const char *const *names, size_t n, size_t width);
 
 /* The take function (cli.h) of the shared options; ctx is a hs_cli_opts_t. */
 hs_err_t hs_cli_take_analysis(void *ctx, const hs_cli_option_t *opt, const char *value, char *why,
@@ -148,14 +171,18 @@ hs_err_t hs_cli_parse_rate(const char *s, double *per_second, const char **why) 
 
 /* ---- profiles ---- */
 
-/* Read, parse and group one profile; on failure print "heapsampler <cmd>: FILE: <reason>". */
+/*
+ * Read, parse and group one profile as q says; on failure print "heapsampler <cmd>: FILE:
+ * <reason>". A skip expression recorded in the profile that glibc refuses is said once, on
+ * stderr.
+ */
 int hs_cli_load_sites(const char *cmd, const char *path, const hs_sites_query_t *q,
                       hs_sites_t *out);
 
 /*
- * Collect the profiles that args name and analyse them (leak_analysis.h) with o's type, by and
- * sigma: what `leaks` and `check` start with. *a must be zeroed; the caller frees it, also on
- * failure. Prints "heapsampler <cmd>: <reason>" and returns its exit status on failure, else 0.
+ * Collect the profiles that args name and analyse them (leak_analysis.h) with o's type, by,
+ * skip and sigma: what `leaks` and `check` start with. *a must be zeroed; the caller frees it, also
+ * on failure. Prints "heapsampler <cmd>: <reason>" and returns its exit status on failure, else 0.
  */
 int hs_cli_load_leaks(const char *cmd, char **args, int nargs, const hs_cli_opts_t *o,
                       hs_leak_analysis_t *a);

@@ -110,6 +110,8 @@ static const char *hs_cli_metavar(const hs_option_t *opt)
         return "LIST";
     case HS_OPT_NAMES:
         return "NAMES";
+    case HS_OPT_REGEX:
+        return "REGEX";
     }
     return "VALUE";
 }

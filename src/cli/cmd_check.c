@@ -275,8 +275,10 @@ static void check_growth(const check_args_t *a, const hs_leak_process_t *p, cons
         const hs_trend_t *t = &s->sites[i].trend;
         if (!leak_fails(a, t))
             continue;
+        char name[HS_CLI_SITE_WIDTH + 1];
         fail_line(v, "%s: leak suspect %s grows %s \u00b1 %s (%s in %s; --max-growth %s, %g sigma)",
-                  who, s->sites[i].name, hs_cli_fmt_rate(r, sizeof r, t->slope, s->unit),
+                  who, hs_sites_short_name(s->sites[i].name, HS_CLI_SITE_WIDTH, name, sizeof name),
+                  hs_cli_fmt_rate(r, sizeof r, t->slope, s->unit),
                   hs_cli_fmt_rate(e, sizeof e, t->slope_se, s->unit),
                   hs_cli_fmt_change(over, sizeof over, t->slope * span, s->unit), during, m,
                   a->o.sigma);
@@ -311,9 +313,10 @@ static void top_sites(const hs_series_t *s, size_t i, char *buf, size_t len)
     }
     buf[0] = '\0';
     for (size_t j = 0; j < 3 && best[j] != SIZE_MAX; j++) {
-        char v[32];
+        char v[32], name[64];
         size_t n = strlen(buf);
-        snprintf(buf + n, len - n, "%s%s %s", j ? ", " : "", s->sites[best[j]].name,
+        snprintf(buf + n, len - n, "%s%s %s", j ? ", " : "",
+                 hs_sites_short_name(s->sites[best[j]].name, sizeof name - 1, name, sizeof name),
                  hs_cli_fmt_value(v, sizeof v, s->sites[best[j]].y[i], s->unit));
     }
 }
@@ -536,16 +539,10 @@ static int analyse(const check_args_t *a, const char *dir, int status)
     return 0;
 }
 
-static int check_main(int argc, char **argv)
+static int check_run(check_args_t *args, int noperands, char **argv)
 {
-    check_args_t a;
-    int noperands, rc;
-    memset(&a, 0, sizeof a);
-    hs_cli_opts_init(&a.o);
-    a.max_inuse = a.max_leaked = -1;
-    a.interval = DEFAULT_INTERVAL;
-    if (!hs_cli_parse(&hs_cli_check_command, argc, argv, take, &a, &noperands, &rc))
-        return rc;
+    check_args_t a = *args;
+    int rc;
     if (noperands == 0) {
         hs_cli_error(CMD, "no command given (usage: heapsampler check [OPTIONS] [--] COMMAND "
                           "[ARGS...]; see --help)");
@@ -617,6 +614,20 @@ static int check_main(int argc, char **argv)
     return rc;
 }
 
+static int check_main(int argc, char **argv)
+{
+    check_args_t a;
+    int noperands, rc;
+    memset(&a, 0, sizeof a);
+    hs_cli_opts_init(&a.o);
+    a.max_inuse = a.max_leaked = -1;
+    a.interval = DEFAULT_INTERVAL;
+    if (hs_cli_parse(&hs_cli_check_command, argc, argv, take, &a, &noperands, &rc))
+        rc = check_run(&a, noperands, argv);
+    hs_cli_opts_free(&a.o);
+    return rc;
+}
+
 static const hs_cli_option_t options[] = {
     {.help = "Criteria:"},
     {.name = "max-growth",
@@ -645,6 +656,7 @@ static const hs_cli_option_t options[] = {
     {.help = "Options:"},
     HS_CLI_OPTION_BY,
     HS_CLI_OPTION_FOCUS,
+    HS_CLI_OPTION_SKIP,
     HS_CLI_OPTION_SIGMA,
     HS_CLI_OPTION_HTML,
     {.name = "interval",

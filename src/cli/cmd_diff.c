@@ -170,13 +170,20 @@ static void print_table(const hs_sites_t *b, const hs_sites_t *n, const char *bp
     }
     printf("  %12s     \u00b1 1 sigma          base           new  site\n", "change");
     size_t shown = o->top && o->top < m ? o->top : m;
+    const char **full = malloc((shown ? shown : 1) * sizeof *full);
+    for (size_t i = 0; full && i < shown; i++)
+        full[i] = v[i].name;
+    char **names = full ? hs_cli_short_names(full, shown, HS_CLI_SITE_WIDTH) : NULL;
     for (size_t i = 0; i < shown; i++) {
         printf("  %12s  \u00b1 %10s  %12s  %12s  %s%s\n",
                hs_cli_fmt_change(x, sizeof x, v[i].delta, u),
                hs_cli_fmt_value(y, sizeof y, v[i].se, u),
                hs_cli_fmt_value(z, sizeof z, v[i].base, u),
-               hs_cli_fmt_value(t, sizeof t, v[i].next, u), v[i].name, v[i].grew ? "  [grew]" : "");
+               hs_cli_fmt_value(t, sizeof t, v[i].next, u), names ? names[i] : v[i].name,
+               v[i].grew ? "  [grew]" : "");
     }
+    free(names);
+    free(full);
     if (shown < m)
         printf("  ... %zu more site%s\n", m - shown, m - shown == 1 ? "" : "s");
     printf("\n");
@@ -185,9 +192,12 @@ static void print_table(const hs_sites_t *b, const hs_sites_t *n, const char *bp
         return;
     }
     printf("%zu site%s grew:", grew, grew == 1 ? "" : "s");
-    for (size_t i = 0, k = 0; i < m && k < 5; i++)
+    for (size_t i = 0, k = 0; i < m && k < 5; i++) {
+        char name[HS_CLI_SHORT_SITE_WIDTH + 1];
         if (v[i].grew)
-            printf("%s %s", k++ ? "," : "", v[i].name);
+            printf("%s %s", k++ ? "," : "",
+                   hs_sites_short_name(v[i].name, HS_CLI_SHORT_SITE_WIDTH, name, sizeof name));
+    }
     printf("%s\n", grew > 5 ? ", ..." : "");
 }
 
@@ -245,21 +255,11 @@ static int write_html(const hs_sites_t *b, const hs_sites_t *n, const char *bp, 
     return hs_html_close(h);
 }
 
-static int diff_main(int argc, char **argv)
+static int diff_run(const hs_cli_opts_t *opts, const char *bp, const char *np)
 {
-    hs_cli_opts_t o;
-    int noperands, rc;
-    hs_cli_opts_init(&o);
-    if (!hs_cli_parse(&hs_cli_diff_command, argc, argv, hs_cli_take_analysis, &o, &noperands, &rc))
-        return rc;
-    if (noperands != 2) {
-        hs_cli_error(CMD, "needs two profiles (usage: heapsampler diff [OPTIONS] BASE NEW; see "
-                          "--help)");
-        return HS_CLI_EXIT_USAGE;
-    }
-    const char *bp = argv[1], *np = argv[2];
+    const hs_cli_opts_t o = *opts;
     hs_sites_t b, n;
-    rc = hs_cli_load_sites(CMD, bp, &o.q, &b);
+    int rc = hs_cli_load_sites(CMD, bp, &o.q, &b);
     if (rc)
         return rc;
     hs_sites_query_t nq = o.q;
@@ -296,9 +296,28 @@ out:
     return rc;
 }
 
+static int diff_main(int argc, char **argv)
+{
+    hs_cli_opts_t o;
+    int noperands, rc;
+    hs_cli_opts_init(&o);
+    if (hs_cli_parse(&hs_cli_diff_command, argc, argv, hs_cli_take_analysis, &o, &noperands, &rc)) {
+        if (noperands == 2) {
+            rc = diff_run(&o, argv[1], argv[2]);
+        } else {
+            hs_cli_error(CMD, "needs two profiles (usage: heapsampler diff [OPTIONS] BASE NEW; "
+                              "see --help)");
+            rc = HS_CLI_EXIT_USAGE;
+        }
+    }
+    hs_cli_opts_free(&o);
+    return rc;
+}
+
 static const hs_cli_option_t options[] = {
-    HS_CLI_OPTION_TYPE,  HS_CLI_OPTION_BY,        HS_CLI_OPTION_FOCUS, HS_CLI_OPTION_TOP,
-    HS_CLI_OPTION_SIGMA, HS_CLI_OPTION_THRESHOLD, HS_CLI_OPTION_JSON,  HS_CLI_OPTION_HTML,
+    HS_CLI_OPTION_TYPE,      HS_CLI_OPTION_BY,   HS_CLI_OPTION_FOCUS,
+    HS_CLI_OPTION_SKIP,      HS_CLI_OPTION_TOP,  HS_CLI_OPTION_SIGMA,
+    HS_CLI_OPTION_THRESHOLD, HS_CLI_OPTION_JSON, HS_CLI_OPTION_HTML,
 };
 
 const hs_cli_command_t hs_cli_diff_command = {

@@ -60,11 +60,14 @@ static int leaks_main(int argc, char **argv)
     hs_cli_opts_t o;
     int noperands, rc;
     hs_cli_opts_init(&o);
-    if (!hs_cli_parse(&hs_cli_leaks_command, argc, argv, take, &o, &noperands, &rc))
+    if (!hs_cli_parse(&hs_cli_leaks_command, argc, argv, take, &o, &noperands, &rc)) {
+        hs_cli_opts_free(&o);
         return rc;
+    }
     if (noperands == 0) {
         hs_cli_error(CMD, "no profiles given (usage: heapsampler leaks [OPTIONS] FILES...|DIR; "
                           "see --help)");
+        hs_cli_opts_free(&o);
         return HS_CLI_EXIT_USAGE;
     }
     if (o.candidate && !o.baseline) {
@@ -87,13 +90,14 @@ static int leaks_main(int argc, char **argv)
             rc = hs_leak_report_html(CMD, &a, &o);
     }
     hs_leak_analysis_free(&a);
+    hs_cli_opts_free(&o);
     return rc;
 }
 
 static const hs_cli_option_t options[] = {
-    HS_CLI_OPTION_TYPE,     HS_CLI_OPTION_BY,        HS_CLI_OPTION_FOCUS,     HS_CLI_OPTION_TOP,
-    HS_CLI_OPTION_SIGMA,    HS_CLI_OPTION_ALL,       HS_CLI_OPTION_JSON,      HS_CLI_OPTION_HTML,
-    HS_CLI_OPTION_BASELINE, HS_CLI_OPTION_CANDIDATE, HS_CLI_OPTION_TOLERANCE,
+    HS_CLI_OPTION_TYPE, HS_CLI_OPTION_BY,       HS_CLI_OPTION_FOCUS,     HS_CLI_OPTION_SKIP,
+    HS_CLI_OPTION_TOP,  HS_CLI_OPTION_SIGMA,    HS_CLI_OPTION_ALL,       HS_CLI_OPTION_JSON,
+    HS_CLI_OPTION_HTML, HS_CLI_OPTION_BASELINE, HS_CLI_OPTION_CANDIDATE, HS_CLI_OPTION_TOLERANCE,
 };
 
 const hs_cli_command_t hs_cli_leaks_command = {

@@ -127,6 +127,8 @@ static void print_table(const hs_sites_t *s, const char *path, const hs_cli_opts
            hs_cli_fmt_time(t, sizeof t, s->time_nanos));
     print_origin(s);
     printf("  %s\n", err);
+    if (s->skip_recorded && !s->skip_error[0])
+        printf("  allocation functions of the program (HEAPSAMPLER_SKIP): %s\n", s->skip_recorded);
     size_t nonzero = 0;
     for (size_t i = 0; i < s->nsites; i++)
         nonzero += s->sites[i].value != 0;
@@ -141,36 +143,31 @@ static void print_table(const hs_sites_t *s, const char *path, const hs_cli_opts
     printf("  %12s     \u00b1 1 sigma   share  site\n", s->type);
     size_t n = shown_sites(s, o->top);
     double rest = s->total;
+    const char **full = malloc((n ? n : 1) * sizeof *full);
+    for (size_t i = 0; full && i < n; i++)
+        full[i] = s->sites[i].name;
+    char **names = full ? hs_cli_short_names(full, n, HS_CLI_SITE_WIDTH) : NULL;
     for (size_t i = 0; i < n; i++) {
         const hs_site_t *site = &s->sites[i];
         rest -= site->value;
         printf("  %12s  \u00b1 %10s  %5.1f%%  %s\n",
                hs_cli_fmt_value(v, sizeof v, site->value, s->unit),
                hs_cli_fmt_value(e, sizeof e, sqrt(site->variance), s->unit),
-               s->total ? 100 * site->value / s->total : 0.0, site->name);
+               s->total ? 100 * site->value / s->total : 0.0, names ? names[i] : site->name);
     }
+    free(names);
+    free(full);
     if (n < nonzero)
         printf("  ... %zu more site%s %s (%.1f%%)\n", nonzero - n,
                nonzero - n == 1 ? " holds" : "s hold", hs_cli_fmt_value(v, sizeof v, rest, s->unit),
                s->total ? 100 * rest / s->total : 0.0);
 }
 
-static int report_main(int argc, char **argv)
+static int report_run(const hs_cli_opts_t *opts, const char *path)
 {
-    hs_cli_opts_t o;
-    int noperands, rc;
-    hs_cli_opts_init(&o);
-    if (!hs_cli_parse(&hs_cli_report_command, argc, argv, hs_cli_take_analysis, &o, &noperands,
-                      &rc))
-        return rc;
-    if (noperands != 1) {
-        hs_cli_error(CMD, "%s (usage: heapsampler report [OPTIONS] FILE; see --help)",
-                     noperands ? "one profile at a time" : "no profile given");
-        return HS_CLI_EXIT_USAGE;
-    }
-    const char *path = argv[1];
+    const hs_cli_opts_t o = *opts;
     hs_sites_t s;
-    rc = hs_cli_load_sites(CMD, path, &o.q, &s);
+    int rc = hs_cli_load_sites(CMD, path, &o.q, &s);
     if (rc)
         return rc;
     if (hs_sites_sort(&s) != HS_OK) {
@@ -188,8 +185,27 @@ static int report_main(int argc, char **argv)
     return rc;
 }
 
+static int report_main(int argc, char **argv)
+{
+    hs_cli_opts_t o;
+    int noperands, rc;
+    hs_cli_opts_init(&o);
+    if (hs_cli_parse(&hs_cli_report_command, argc, argv, hs_cli_take_analysis, &o, &noperands,
+                     &rc)) {
+        if (noperands == 1) {
+            rc = report_run(&o, argv[1]);
+        } else {
+            hs_cli_error(CMD, "%s (usage: heapsampler report [OPTIONS] FILE; see --help)",
+                         noperands ? "one profile at a time" : "no profile given");
+            rc = HS_CLI_EXIT_USAGE;
+        }
+    }
+    hs_cli_opts_free(&o);
+    return rc;
+}
+
 static const hs_cli_option_t options[] = {
-    HS_CLI_OPTION_TYPE, HS_CLI_OPTION_BY,   HS_CLI_OPTION_FOCUS,
+    HS_CLI_OPTION_TYPE, HS_CLI_OPTION_BY,   HS_CLI_OPTION_FOCUS, HS_CLI_OPTION_SKIP,
     HS_CLI_OPTION_TOP,  HS_CLI_OPTION_JSON, HS_CLI_OPTION_HTML,
 };
 
@@ -203,8 +219,12 @@ const hs_cli_command_t hs_cli_report_command = {
         "estimate comes with its sampling error, one standard error (1 sigma): the variance of "
         "a sampled allocation of size s is s^2 (1-p)/p with p = 1 - exp(-s/period). A profile "
         "without the allocation size of its rows (a numeric \"bytes\" label) or without a "
-        "sampling period has no known error; the report says so. Exit status: 0, or 2 for a "
-        "bad option or an unreadable or corrupt profile.",
+        "sampling period has no known error; the report says so. A site is named after the "
+        "first frame that is not an allocation function: the malloc family, operator new, the "
+        "wrappers of well-known programs (redis zmalloc, nginx ngx_palloc, CPython PyMem_*, "
+        "PostgreSQL palloc, GLib g_malloc, xmalloc, ...), what --skip adds and what the "
+        "program recorded with HEAPSAMPLER_SKIP. Exit status: 0, or 2 for a bad option or an "
+        "unreadable or corrupt profile.",
     .options = options,
     .noptions = HS_ARRAY_LEN(options),
     .examples =

@@ -12,6 +12,10 @@
  *   3. the mapping's own path, under the same condition;
  *   4. a separate debug file <debug-dir>/.build-id/xx/yyyy.debug (it has the symbols and the
  *      DWARF, at the same addresses).
+ * When DEBUGINFOD_URLS names a server and the file found lacks what the level needs (no
+ * .symtab, or no DWARF for lines, in itself or in a separate debug file), the debug file is
+ * fetched by build ID from debuginfod (debuginfod_client.h, with its cache); the program
+ * headers still come from the binary when there is one.
  * The matched file is symbolized with the same symbolizer the library uses (symbolize.h), at
  * level `lines` unless --functions is given, without a memory budget; its separate debug file is
  * searched in the --debug-dir directories (default /usr/lib/debug). Locations of a matched
@@ -45,6 +49,7 @@
 #include "compress.h"
 #include "config.h"
 #include "debuginfo.h"
+#include "debuginfod_client.h"
 #include "keymap.h"
 #include "output.h"
 #include "pprof_file.h"
@@ -61,6 +66,7 @@ typedef struct sym_args {
     char *const *paths; /* FILE|DIR */
     size_t npaths;
     bool functions;
+    hs_debuginfod_client_t *debuginfod; /* when DEBUGINFOD_URLS names a server */
 } sym_args_t;
 
 typedef struct candidate {
@@ -198,7 +204,11 @@ static char *find_file(const candidates_t *c, const char *file, const char *buil
 
 /*
  * The module of a mapping in local file path: the bias from the PT_LOAD segment that holds the
- * mapping's file offset. Returns 0 if the file has no such segment.
+ * mapping's file offset. A separate debug file keeps the program headers of its binary but not
+ * their contents, and objcopy rewrites their offsets: there the segment is the one whose
+ * memory, from its first page, is as long as the mapping (the library writes start = bias +
+ * p_vaddr rounded down to the page, limit = bias + p_vaddr + p_memsz). Returns 0 if the file
+ * has no such segment.
  */
 static int local_module(const char *path, const hs_pb_mapping_t *m, const char *build_id,
                         hs_module_t *out)
@@ -209,17 +219,29 @@ static int local_module(const char *path, const hs_pb_mapping_t *m, const char *
     Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
     size_t phnum = 0;
     int found = 0;
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
     if (elf && elf_kind(elf) == ELF_K_ELF && elf_getphdrnum(elf, &phnum) == 0) {
-        for (size_t i = 0; i < phnum && !found; i++) {
-            GElf_Phdr ph;
-            if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
-                continue;
-            uint64_t lo = ph.p_offset & ~(uint64_t)0xfff;
-            if (m->file_offset < lo || m->file_offset >= ph.p_offset + ph.p_memsz)
-                continue;
-            memset(out, 0, sizeof *out);
-            out->bias = (uintptr_t)(m->memory_start - m->file_offset + ph.p_offset - ph.p_vaddr);
-            found = 1;
+        for (int pass = 0; pass < 2 && !found; pass++) {
+            for (size_t i = 0; i < phnum && !found; i++) {
+                GElf_Phdr ph;
+                if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+                    continue;
+                uint64_t first = ph.p_vaddr & ~(page - 1);
+                memset(out, 0, sizeof *out);
+                if (pass == 0) { /* the file's own contents */
+                    uint64_t lo = ph.p_offset & ~(page - 1);
+                    if (ph.p_filesz == 0 || m->file_offset < lo ||
+                        m->file_offset >= ph.p_offset + ph.p_memsz)
+                        continue;
+                    out->bias =
+                        (uintptr_t)(m->memory_start - m->file_offset + ph.p_offset - ph.p_vaddr);
+                } else { /* a debug file: by the length of the segment's memory */
+                    if (ph.p_vaddr + ph.p_memsz - first != m->memory_limit - m->memory_start)
+                        continue;
+                    out->bias = (uintptr_t)(m->memory_start - first);
+                }
+                found = 1;
+            }
         }
     }
     if (elf)
@@ -446,26 +468,100 @@ static int job_gather_candidates(job_t *j, const sym_args_t *a)
     return 0;
 }
 
-/* Match mappings with local files; returns how many matched. */
-static size_t match_mappings(job_t *j, const sym_args_t *a)
+/* Does the ELF file at path have what the level needs (.symtab; DWARF for lines), in itself
+ * or in a separate debug file of the --debug-dir directories? */
+static bool has_debug_info(const char *path, const char *build_id, const sym_args_t *a)
+{
+    int fd = path ? hs_debuginfo_open(path, NULL) : -1;
+    if (fd < 0)
+        return false;
+    Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
+    bool symtab = false, dwarf = false;
+    size_t shstrndx;
+    if (elf && elf_kind(elf) == ELF_K_ELF && elf_getshdrstrndx(elf, &shstrndx) == 0) {
+        for (Elf_Scn *scn = NULL; (scn = elf_nextscn(elf, scn)) != NULL;) {
+            GElf_Shdr sh;
+            const char *name =
+                gelf_getshdr(scn, &sh) ? elf_strptr(elf, shstrndx, sh.sh_name) : NULL;
+            if (!name || sh.sh_type == SHT_NOBITS)
+                continue;
+            symtab |= sh.sh_type == SHT_SYMTAB;
+            dwarf |= strcmp(name, ".debug_info") == 0;
+        }
+    }
+    bool enough = symtab && (dwarf || a->functions);
+    char *separate = NULL;
+    if (!enough && elf && hs_debuginfo_find(elf, path, build_id, a->dirs, &separate) == HS_OK)
+        enough = true;
+    free(separate);
+    if (elf)
+        elf_end(elf);
+    close(fd);
+    return enough;
+}
+
+/*
+ * The debug file of a mapping from a debuginfod server, when the local file (NULL: none) lacks
+ * what the level needs; NULL otherwise. After one server could not be asked, no other mapping
+ * asks (each would wait as long); what the servers lack is listed once, at the end.
+ */
+static char *from_debuginfod(sym_args_t *a, const char *file, const char *build_id,
+                             const char *local, char *missing, size_t missing_len)
+{
+    if (!a->debuginfod || !build_id[0] || file[0] == '[' || has_debug_info(local, build_id, a))
+        return NULL;
+    char why[512], *path = NULL;
+    hs_err_t err = hs_debuginfod_client_find(a->debuginfod, build_id, &path, why, sizeof why);
+    if (err == HS_OK)
+        return path;
+    if (err == HS_ERR_NOTFOUND) {
+        size_t n = strlen(missing);
+        snprintf(missing + n, missing_len - n, "%s%s", n ? ", " : "", base_name(file));
+        return NULL;
+    }
+    fprintf(stderr,
+            "heapsampler symbolize: no debug file for %s build ID %s from debuginfod: %s (not "
+            "asking for the other files)\n",
+            file, build_id, why);
+    hs_debuginfod_client_close(a->debuginfod);
+    a->debuginfod = NULL;
+    return NULL;
+}
+
+/*
+ * Match mappings with local files; returns how many matched, *fetched how many of them with a
+ * debug file from debuginfod. The program headers come from the binary when there is one (a
+ * debug file's offsets are rewritten), the names and lines from the debug file.
+ */
+static size_t match_mappings(job_t *j, sym_args_t *a, size_t *fetched)
 {
     const hs_pb_profile_t *pb = j->prof.pb;
     size_t matched = 0;
+    char missing[1024] = "";
+    const char *urls = a->debuginfod ? hs_debuginfod_client_urls(a->debuginfod) : "";
     for (size_t i = 0; i < pb->n_mapping; i++) {
         const hs_pb_mapping_t *m = pb->mapping[i];
         const char *file = hs_pprof_str(&j->prof, m->filename);
         const char *bid = hs_pprof_str(&j->prof, m->build_id);
         char *local = find_file(&j->cands, file, bid, a);
-        if (local && local_module(local, m, bid, &j->mods[i])) {
+        char *debug = from_debuginfod(a, file, bid, local, missing, sizeof missing);
+        if ((local || debug) && local_module(local ? local : debug, m, bid, &j->mods[i])) {
             matched++;
+            *fetched += debug != NULL;
+            j->mods[i].path = debug ? debug : local;
+            if (debug)
+                free(local);
         } else {
             free(local);
+            free(debug);
             memset(&j->mods[i], 0, sizeof j->mods[i]);
             if (file[0] && file[0] != '[')
                 fprintf(stderr, "heapsampler symbolize: no local file for %s%s%s\n", file,
                         bid[0] ? " build ID " : "", bid);
         }
     }
+    if (missing[0])
+        fprintf(stderr, "heapsampler symbolize: no debug file on %s for %s\n", urls, missing);
     return matched;
 }
 
@@ -563,7 +659,7 @@ static hs_err_t job_pack(job_t *j, const rewrite_t *rw, int method, uint8_t **da
     return err;
 }
 
-static int run(const sym_args_t *a)
+static int run(sym_args_t *a)
 {
     job_t j;
     memset(&j, 0, sizeof j);
@@ -581,13 +677,13 @@ static int run(const sym_args_t *a)
     rewrite_t rw;
     memset(&rw, 0, sizeof rw);
     uint8_t *data = NULL;
-    size_t data_len = 0, matched = 0, named = 0;
+    size_t data_len = 0, matched = 0, named = 0, fetched = 0;
 
     if (elf_version(EV_CURRENT) == EV_NONE)
         goto out;
     if (job_gather_candidates(&j, a) != 0 || job_alloc(&j) != 0)
         goto fail_nomem;
-    matched = match_mappings(&j, a);
+    matched = match_mappings(&j, a, &fetched);
     job_select_locations(&j, level);
     if (hs_symbolizer_new_config(&cfg, &sym) != HS_OK ||
         hs_symbolize_batch(sym, j.loc_mods, j.addrs, j.nwork, j.res) != HS_OK ||
@@ -599,10 +695,13 @@ static int run(const sym_args_t *a)
         rc = 1;
         goto out;
     }
+    char through[64] = "";
+    if (fetched)
+        snprintf(through, sizeof through, " (%zu through debuginfod)", fetched);
     fprintf(stderr,
-            "heapsampler symbolize: %zu of %zu mappings matched, %zu of %zu locations named; "
+            "heapsampler symbolize: %zu of %zu mappings matched%s, %zu of %zu locations named; "
             "wrote %s\n",
-            matched, pb->n_mapping, named, pb->n_location, a->out);
+            matched, pb->n_mapping, through, named, pb->n_location, a->out);
     rc = 0;
     goto out;
 
@@ -640,7 +739,11 @@ static int symbolize_main(int argc, char **argv)
         a.npaths = (size_t)noperands - 2;
         if (a.ndirs == 0)
             a.dirs[a.ndirs++] = "/usr/lib/debug";
+        char why[512];
+        if (hs_debuginfod_client_open(&a.debuginfod, why, sizeof why) != HS_OK && why[0])
+            fprintf(stderr, "heapsampler symbolize: not asking debuginfod: %s\n", why);
         rc = run(&a);
+        hs_debuginfod_client_close(a.debuginfod);
     } else if (rc == HS_CLI_EXIT_USAGE) {
         /* The whole usage after the error: the operands' order is not guessable. */
         fputc('\n', stderr);
@@ -671,12 +774,16 @@ const hs_cli_command_t hs_cli_symbolize_command = {
         "Name the frames of profile IN from local binaries and debug files; write OUT.\n"
         "FILE|DIR: binaries (or directories searched for them) to take symbols from, matched to "
         "the profile's mappings by GNU build ID, else by file name; the mappings' own paths are "
-        "tried too. OUT is gzip-compressed unless it ends in .zst (zstd) or .pb (none). Exit "
-        "status: 0 (mappings without a local file are listed), 1 if IN cannot be read or OUT "
-        "written, 2 for a usage error.",
+        "tried too. When DEBUGINFOD_URLS names debuginfod servers, the debug files that no "
+        "local file provides are fetched from them by build ID (cached in "
+        "DEBUGINFOD_CACHE_PATH, by default ~/.cache/debuginfod_client). OUT is gzip-compressed "
+        "unless it ends in .zst (zstd) or .pb (none). Exit status: 0 (mappings without a local "
+        "file are listed), 1 if IN cannot be read or OUT written, 2 for a usage error.",
     .options = options,
     .noptions = HS_ARRAY_LEN(options),
     .examples = "  heapsampler symbolize heapsampler.4242.0011.pb.gz named.pb.gz ./build/\n"
-                "  heapsampler symbolize in.pb.gz out.pb.gz --debug-dir /srv/debug\n",
+                "  heapsampler symbolize in.pb.gz out.pb.gz --debug-dir /srv/debug\n"
+                "  DEBUGINFOD_URLS=https://debuginfod.debian.net heapsampler symbolize in.pb.gz "
+                "out.pb.gz\n",
     .main = symbolize_main,
 };

@@ -1,8 +1,9 @@
 /*
  * leak_report.c - how `leaks` and `check` show a leak analysis (leak_analysis.h): per process a
  * header (profiles, time span, what the errors are, the whole process's trend), the table of
- * sites ranked as the analysis ranked them, and a one-line verdict; or JSON with every number
- * and every site's series; or the HTML report with charts.
+ * sites ranked as the analysis ranked them, and a one-line verdict; then, for each program of
+ * several processes, how many of them have leak suspects and the worst sites across them; or
+ * JSON with every number and every site's series; or the HTML report with charts.
  *
  * Sites within the sampling noise are left out unless --all; --top limits the rows. The table
  * formats are fixed (tests/cli/golden). Single-threaded.
@@ -111,10 +112,11 @@ static size_t list_class(FILE *f, const hs_series_t *s, hs_trend_class_t cls, co
     fprintf(f, "%s%zu %s%s:", prefix, count, name, count == 1 ? "" : "s");
     for (size_t i = 0, k = 0; i < s->nsites && k < 5; i++) {
         const hs_trend_t *t = &s->sites[i].trend;
-        char v[64];
+        char v[64], site[HS_CLI_SHORT_SITE_WIDTH + 1];
         if (t->cls != cls)
             continue;
-        fprintf(f, "%s %s (%s)", k++ ? "," : "", s->sites[i].name,
+        fprintf(f, "%s %s (%s)", k++ ? "," : "",
+                hs_sites_short_name(s->sites[i].name, HS_CLI_SHORT_SITE_WIDTH, site, sizeof site),
                 cls == HS_TREND_LEAK ? hs_cli_fmt_rate(v, sizeof v, t->slope, s->unit)
                                      : hs_cli_fmt_value(v, sizeof v, t->peak, s->unit));
     }
@@ -223,6 +225,33 @@ static void print_origins(FILE *f, const hs_leak_analysis_t *a, const hs_leak_pr
     }
 }
 
+/*
+ * The shown sites judged by their floor, in one line: their growth column says little about
+ * them ("sawtooth, judged by its floor: lpInsert (6 drops, floor -248 MiB/h ± 657 MiB/h)").
+ */
+static void print_sawtooths(FILE *f, const hs_series_t *s, const hs_cli_opts_t *o, size_t shown)
+{
+    size_t i = 0, count = 0;
+    for (size_t k = 0; k < shown; k++) {
+        const hs_series_site_t *st = next_shown(s, o, &i);
+        const hs_trend_t *t = &st->trend;
+        char name[HS_CLI_SHORT_SITE_WIDTH + 1], a[64], b[64];
+        if (!t->sawtooth)
+            continue;
+        if (count++ == 5) {
+            fprintf(f, ", ...");
+            break;
+        }
+        fprintf(f, "%s %s (%zu drops, floor %s \u00b1 %s)",
+                count == 1 ? "  sawtooth, judged by the floor it falls back to:" : ",",
+                hs_sites_short_name(st->name, HS_CLI_SHORT_SITE_WIDTH, name, sizeof name), t->drops,
+                hs_cli_fmt_rate(a, sizeof a, t->floor_rate, s->unit),
+                hs_cli_fmt_rate(b, sizeof b, t->floor_se, s->unit));
+    }
+    if (count)
+        fprintf(f, "\n");
+}
+
 static void print_series(FILE *f, const hs_leak_analysis_t *la, const hs_leak_process_t *p,
                          const hs_cli_opts_t *o)
 {
@@ -267,7 +296,12 @@ static void print_series(FILE *f, const hs_leak_analysis_t *la, const hs_leak_pr
                 "  %-12s  %12s      \u00b1 1 sigma  %10s      \u00b1 1 sigma  %10s  %6s  %6s  "
                 "%10s  %s\n",
                 "verdict", "growth", "last", "peak", "rising", "R\u00b2", "late/early", "site");
+        const char **full = malloc(shown * sizeof *full);
         size_t i = 0;
+        for (size_t k = 0; full && k < shown; k++)
+            full[k] = next_shown(s, o, &i)->name;
+        char **names = full ? hs_cli_short_names(full, shown, HS_CLI_SITE_WIDTH) : NULL;
+        i = 0;
         for (size_t k = 0; k < shown; k++) {
             const hs_series_site_t *st = next_shown(s, o, &i);
             const hs_trend_t *t = &st->trend;
@@ -277,8 +311,11 @@ static void print_series(FILE *f, const hs_leak_analysis_t *la, const hs_leak_pr
                     hs_cli_fmt_value(c, sizeof c, t->last, u),
                     hs_cli_fmt_value(d, sizeof d, t->last_se, u),
                     hs_cli_fmt_value(e, sizeof e, t->peak, u), percent(g, sizeof g, t->monotone),
-                    r2(h, sizeof h, t->r2), ratio(note, sizeof note, t), st->name);
+                    r2(h, sizeof h, t->r2), ratio(note, sizeof note, t),
+                    names ? names[k] : st->name);
         }
+        free(names);
+        free(full);
     }
     size_t visible = s->nsites - hidden;
     if (shown < visible)
@@ -287,6 +324,7 @@ static void print_series(FILE *f, const hs_leak_analysis_t *la, const hs_leak_pr
     if (hidden)
         fprintf(f, "  %zu site%s within the sampling noise not shown (--all shows them)\n", hidden,
                 hidden == 1 ? "" : "s");
+    print_sawtooths(f, s, o, shown);
 
     /* The verdict in one line per class that matters. */
     fprintf(f, "\n");
@@ -294,6 +332,30 @@ static void print_series(FILE *f, const hs_leak_analysis_t *la, const hs_leak_pr
         fprintf(f, "verdict: no leak suspect");
     list_class(f, s, HS_TREND_PLATEAU, "; ");
     fprintf(f, "\n");
+}
+
+/* ---- by program -------------------------------------------------------------------------- */
+
+static const char *program_name(const hs_leak_program_t *g)
+{
+    return g->name[0] ? g->name : "an unknown program";
+}
+
+/* The rows of a program's summary that are shown: its leak suspects, at most --top of them. */
+static size_t program_rows(const hs_leak_program_t *g, const hs_cli_opts_t *o)
+{
+    return o->top && o->top < g->nsites ? o->top : g->nsites;
+}
+
+/* "17 processes of postgres (14 analysed, 3 skipped): 2 with leak suspects, 1 of them leak
+ * suspects as a whole" */
+static void program_line(char *buf, size_t len, const hs_leak_program_t *g)
+{
+    char whole[64] = "";
+    if (g->whole)
+        snprintf(whole, sizeof whole, ", %zu of them leak suspects as a whole", g->whole);
+    snprintf(buf, len, "%zu processes of %s (%zu analysed, %zu skipped): %zu with leak suspects%s",
+             g->processes, program_name(g), g->fitted, g->processes - g->fitted, g->suspect, whole);
 }
 
 static void json_trend(FILE *f, const hs_trend_t *t)
@@ -317,10 +379,14 @@ static void json_trend(FILE *f, const hs_trend_t *t)
         {"last_stderr", t->last_se},
         {"peak", t->peak},
         {"scatter", t->scatter},
+        {"drops", (double)t->drops},
+        {"floor_rate_per_hour", t->sawtooth ? t->floor_rate * 3600 : NAN},
+        {"floor_rate_per_hour_stderr", t->sawtooth ? t->floor_se * 3600 : NAN},
     };
     fprintf(f, "\"verdict\": ");
     hs_cli_json_string(f, hs_trend_class_name(t->cls));
     fprintf(f, ", \"ceiling_tested\": %s", t->tested ? "true" : "false");
+    fprintf(f, ", \"sawtooth\": %s", t->sawtooth ? "true" : "false");
     for (size_t i = 0; i < HS_ARRAY_LEN(fields); i++) {
         fprintf(f, ", \"%s\": ", fields[i].name);
         hs_cli_json_number(f, fields[i].v);
@@ -362,7 +428,7 @@ static void print_json(FILE *f, const hs_leak_analysis_t *a, const hs_cli_opts_t
             fprintf(f, "%ld", p->pid);
         else
             fprintf(f, "null");
-        json_field(f, "program", p->program);
+        json_field(f, "program", p->image);
         json_field(f, "title", p->title);
         fprintf(f, ", \"profiles\": %zu", p->nfiles);
         if (p->skipped) {
@@ -425,7 +491,82 @@ static void print_json(FILE *f, const hs_leak_analysis_t *a, const hs_cli_opts_t
         }
         fprintf(f, "],\n  \"not_shown\": %zu}", s->nsites - shown);
     }
+    fprintf(f, "\n], \"programs\": [");
+    for (size_t k = 0; k < a->nprograms; k++) {
+        const hs_leak_program_t *g = &a->programs[k];
+        fprintf(f, "%s\n {\"program\": ", k ? "," : "");
+        if (g->name[0])
+            hs_cli_json_string(f, g->name);
+        else
+            fprintf(f, "null");
+        fprintf(f,
+                ", \"processes\": %zu, \"analysed\": %zu, \"skipped\": %zu, "
+                "\"with_leak_suspects\": %zu, \"whole_process_leak_suspects\": %zu, \"pids\": [",
+                g->processes, g->fitted, g->processes - g->fitted, g->suspect, g->whole);
+        for (size_t i = 0, n = 0; i < a->nprocs; i++) {
+            const hs_leak_process_t *p = &a->procs[i];
+            if (strcmp(p->image ? p->image : "", g->name) == 0)
+                fprintf(f, "%s%ld", n++ ? ", " : "", p->pid);
+        }
+        fprintf(f, "],\n  \"leak_suspects\": [");
+        size_t n = program_rows(g, o);
+        for (size_t i = 0; i < n; i++) {
+            const hs_leak_site_summary_t *e = &g->sites[i];
+            fprintf(f, "%s\n   {\"site\": ", i ? "," : "");
+            hs_cli_json_string(f, e->name);
+            fprintf(f, ", \"processes\": %zu, \"pid\": %ld, \"growth_per_hour\": ", e->processes,
+                    e->pid);
+            hs_cli_json_number(f, e->growth * 3600);
+            fprintf(f, ", \"growth_per_hour_stderr\": ");
+            hs_cli_json_number(f, e->growth_se * 3600);
+            fprintf(f, "}");
+        }
+        fprintf(f, "], \"not_shown\": %zu}", g->nsites - n);
+    }
     fprintf(f, "\n]}\n");
+}
+
+/* Per program of several processes: how many, how many leak, the worst sites across them. */
+static void print_programs(FILE *f, const hs_leak_analysis_t *a, const hs_cli_opts_t *o)
+{
+    const char *u = NULL;
+    for (size_t i = 0; i < a->nprocs && !u; i++)
+        if (!a->procs[i].skipped)
+            u = a->procs[i].series.unit;
+    for (size_t k = 0; k < a->nprograms; k++) {
+        const hs_leak_program_t *g = &a->programs[k];
+        char line[512];
+        if (g->processes < 2)
+            continue;
+        program_line(line, sizeof line, g);
+        fprintf(f, "\nheapsampler leaks: %s\n", line);
+        if (g->nsites == 0) {
+            fprintf(f, "  no site is a leak suspect in any of them\n");
+            continue;
+        }
+        size_t n = program_rows(g, o);
+        const char **full = malloc(n * sizeof *full);
+        for (size_t i = 0; full && i < n; i++)
+            full[i] = g->sites[i].name;
+        char **names = full ? hs_cli_short_names(full, n, HS_CLI_SITE_WIDTH) : NULL;
+        fprintf(f, "  %-15s  %14s      \u00b1 1 sigma  %8s  %s\n", "leak suspect in",
+                "largest growth", "in pid", "site");
+        for (size_t i = 0; i < n; i++) {
+            const hs_leak_site_summary_t *e = &g->sites[i];
+            char x[64], y[64], count[32];
+            snprintf(count, sizeof count, "%zu process%s", e->processes,
+                     e->processes == 1 ? "" : "es");
+            fprintf(f, "  %-15s  %14s  \u00b1 %11s  %8ld  %s\n", count,
+                    hs_cli_fmt_rate(x, sizeof x, e->growth, u),
+                    hs_cli_fmt_rate(y, sizeof y, e->growth_se, u), e->pid,
+                    names ? names[i] : e->name);
+        }
+        if (n < g->nsites)
+            fprintf(f, "  ... %zu more site%s (--top 0 shows all)\n", g->nsites - n,
+                    g->nsites - n == 1 ? "" : "s");
+        free(names);
+        free(full);
+    }
 }
 
 void hs_leak_report_print(FILE *f, const hs_leak_analysis_t *a, const hs_cli_opts_t *o)
@@ -439,15 +580,50 @@ void hs_leak_report_print(FILE *f, const hs_leak_analysis_t *a, const hs_cli_opt
             fprintf(f, "\n");
         print_series(f, a, &a->procs[i], o);
     }
+    print_programs(f, a, o);
 }
 
 /* ---- HTML -------------------------------------------------------------------------------- */
+
+/* Per program of several processes, as print_programs: a line and a table. */
+static void html_programs(hs_html_t *h, const hs_leak_analysis_t *a, const hs_cli_opts_t *o)
+{
+    const char *u = NULL;
+    for (size_t i = 0; i < a->nprocs && !u; i++)
+        if (!a->procs[i].skipped)
+            u = a->procs[i].series.unit;
+    for (size_t k = 0; k < a->nprograms; k++) {
+        const hs_leak_program_t *g = &a->programs[k];
+        char line[512];
+        if (g->processes < 2)
+            continue;
+        program_line(line, sizeof line, g);
+        hs_html_text(h, g->suspect ? "verdict bad" : "verdict good", "%s", line);
+        if (g->nsites == 0)
+            continue;
+        const char *header[] = {"leak suspect in", "largest growth", "\u00b1 1 sigma", "in pid",
+                                "site"};
+        hs_html_table_begin(h, header, 5);
+        for (size_t i = 0, n = program_rows(g, o); i < n; i++) {
+            const hs_leak_site_summary_t *e = &g->sites[i];
+            char x[64], y[64], count[32], pid[32];
+            snprintf(count, sizeof count, "%zu process%s", e->processes,
+                     e->processes == 1 ? "" : "es");
+            snprintf(pid, sizeof pid, "%ld", e->pid);
+            const char *cells[] = {count, hs_cli_fmt_rate(x, sizeof x, e->growth, u),
+                                   hs_cli_fmt_rate(y, sizeof y, e->growth_se, u), pid, e->name};
+            hs_html_table_row(h, "leak", cells, 5);
+        }
+        hs_html_table_end(h);
+    }
+}
 
 int hs_leak_report_html(const char *cmd, const hs_leak_analysis_t *la, const hs_cli_opts_t *o)
 {
     hs_html_t *h = hs_html_open(cmd, o->html, "heapsampler leaks");
     if (!h)
         return HS_CLI_EXIT_FAILURE;
+    html_programs(h, la, o);
     for (size_t pi = 0; pi < la->nprocs; pi++) {
         const hs_leak_process_t *p = &la->procs[pi];
         const hs_series_t *s = &p->series;

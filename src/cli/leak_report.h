@@ -21,7 +21,10 @@ const char *hs_leak_report_who(const hs_leak_process_t *p, char *buf, size_t len
 /* "no allocation sampled after its first 310 ms (of 12.4 s): stable" (an idle process). */
 const char *hs_leak_report_idle(const hs_leak_process_t *p, char *buf, size_t len);
 
-/* The table of every process (skipped and idle ones in one line each), or JSON when o->json. */
+/*
+ * The table of every process (skipped and idle ones in one line each) and a summary of each
+ * program of several processes, or JSON (with every program's summary) when o->json.
+ */
 void hs_leak_report_print(FILE *f, const hs_leak_analysis_t *a, const hs_cli_opts_t *o);
 
 /* Write o->html; 0, or HS_CLI_EXIT_FAILURE after a message naming cmd. */

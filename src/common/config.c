@@ -136,6 +136,11 @@ static const hs_option_t options[] = {
      "Most distinct label sets in one upload: Pyroscope makes a series of each (four, with the "
      "sample types), and limits the series per tenant. The lightest others are uploaded with "
      "their values replaced by other; 0 uploads no labels."},
+    {"SKIP", HS_OPT_REGEX, OFF(skip), "", 0, 0, NULL,
+     "Functions of this program that are allocators (a POSIX extended regular expression on "
+     "function names, e.g. my_alloc|pool_get): recorded in every profile, so that report, "
+     "diff, leaks and check group its samples by their callers, as they do for malloc and the "
+     "wrappers of well-known programs."},
 };
 
 /* Variables that the profiler sets for itself; not user options. */
@@ -361,6 +366,139 @@ static hs_err_t parse_names(const char *s, const char **why)
     }
 }
 
+/*
+ * What regcomp(REG_EXTENDED) refuses for its structure, checked without allocating (regcomp
+ * allocates, and the library reads its configuration in its constructor): a trailing
+ * backslash, an unmatched ( or [, a repetition with nothing to repeat (at the start, after
+ * ( | ^ $ or an anchor such as \b), a malformed or reversed interval {m,n} (at most 32767), an
+ * unknown [:class:], a reversed range or a range right after another. glibc takes a lone ) as
+ * itself, and so does this. Stricter than glibc in two ways: back-references (\1) say nothing
+ * about a function name, and a { that does not start an interval must be written \{. The CLI
+ * compiles the expression when it reads a profile and says so if glibc still refuses it.
+ */
+hs_err_t hs_config_check_regex(const char *s, const char **why)
+{
+    static const char *const classes[] = {"alnum", "alpha", "blank", "cntrl", "digit", "graph",
+                                          "lower", "print", "punct", "space", "upper", "xdigit"};
+    int depth = 0;
+    bool operand = false; /* the last item can be repeated */
+    for (const char *p = s; *p; p++) {
+        switch (*p) {
+        case '\\':
+            if (!p[1]) {
+                *why = "ends with a backslash";
+                return HS_ERR_INVALID;
+            }
+            if (p[1] >= '1' && p[1] <= '9') {
+                *why = "a back-reference (\\1 to \\9): not for function names";
+                return HS_ERR_INVALID;
+            }
+            p++;
+            operand = !strchr("bB<>`'", *p); /* glibc anchors (\b, \<) repeat nothing */
+            break;
+        case '(':
+            depth++;
+            operand = false;
+            break;
+        case ')':
+            depth -= depth > 0;
+            operand = true;
+            break;
+        case '|':
+        case '^':
+        case '$':
+            operand = false;
+            break;
+        case '*':
+        case '+':
+        case '?':
+            if (!operand) {
+                *why = "a repetition (* + ?) with nothing before it to repeat";
+                return HS_ERR_INVALID;
+            }
+            break;
+        case '{': {
+            if (!operand) {
+                *why = "an interval {m,n} with nothing before it to repeat";
+                return HS_ERR_INVALID;
+            }
+            uint64_t lo = 0, hi = 0;
+            int of, nlo = parse_digits(&(const char *){p + 1}, &lo, &of), nhi = 0;
+            const char *q = p + 1 + nlo;
+            bool comma = *q == ',';
+            if (comma) {
+                nhi = parse_digits(&(const char *){q + 1}, &hi, &of);
+                q += 1 + nhi;
+            }
+            if (*q != '}' || (!nlo && !comma) || (comma && nhi && hi < lo)) {
+                *why = *q ? "a malformed interval (examples: {2}, {2,}, {1,3})" : "an unmatched {";
+                return HS_ERR_INVALID;
+            }
+            if (lo > 32767 || hi > 32767) {
+                *why = "an interval over 32767";
+                return HS_ERR_INVALID;
+            }
+            p = q;
+            break;
+        }
+        case '[': {
+            const char *q = p + 1;
+            q += *q == '^';
+            int prev = -1; /* the last single character, for ranges; -2 right after a range */
+            if (*q == ']')
+                prev = (unsigned char)*q++;
+            for (; *q && *q != ']'; q++) {
+                if (*q == '[' && (q[1] == ':' || q[1] == '.' || q[1] == '=')) {
+                    char kind = q[1];
+                    const char *name = q + 2, *end = name;
+                    while (*end && !(end[0] == kind && end[1] == ']'))
+                        end++;
+                    if (!*end) {
+                        *why = "an unmatched [";
+                        return HS_ERR_INVALID;
+                    }
+                    size_t len = (size_t)(end - name);
+                    bool ok = kind != ':';
+                    for (size_t c = 0; !ok && c < HS_ARRAY_LEN(classes); c++)
+                        ok = strlen(classes[c]) == len && strncmp(classes[c], name, len) == 0;
+                    if (!ok || (kind == '.' && len != 1)) {
+                        *why = kind == ':' ? "an unknown character class [:name:]"
+                                           : "an unknown collating element [.x.]";
+                        return HS_ERR_INVALID;
+                    }
+                    prev = kind == '.' ? (unsigned char)*name : -1;
+                    q = end + 1;
+                } else if (*q == '-' && prev != -1 && q[1] && q[1] != ']') {
+                    if (prev == -2 || (unsigned char)q[1] < prev) {
+                        *why = prev == -2 ? "a range right after a range in [...]"
+                                          : "a reversed range in [...]";
+                        return HS_ERR_INVALID;
+                    }
+                    q++;
+                    prev = -2;
+                } else {
+                    prev = (unsigned char)*q;
+                }
+            }
+            if (!*q) {
+                *why = "an unmatched [";
+                return HS_ERR_INVALID;
+            }
+            p = q;
+            operand = true;
+            break;
+        }
+        default:
+            operand = true;
+        }
+    }
+    if (depth) {
+        *why = "an unmatched (";
+        return HS_ERR_INVALID;
+    }
+    return HS_OK;
+}
+
 static const struct {
     const char *name;
     int num;
@@ -512,9 +650,9 @@ hs_err_t hs_config_set(hs_config_t *cfg, const hs_option_t *opt, const char *val
 
     /* A string whose default is empty ("not set") may be set back to empty. */
     int empty_ok =
-        opt->type == HS_OPT_SIGNAL ||
-        ((opt->type == HS_OPT_STRING || opt->type == HS_OPT_SECRET || opt->type == HS_OPT_NAMES) &&
-         !opt->def[0]);
+        opt->type == HS_OPT_SIGNAL || ((opt->type == HS_OPT_STRING || opt->type == HS_OPT_SECRET ||
+                                        opt->type == HS_OPT_NAMES || opt->type == HS_OPT_REGEX) &&
+                                       !opt->def[0]);
     if (*value == '\0' && !empty_ok) {
         reason = "empty value";
         err = HS_ERR_INVALID;
@@ -540,11 +678,15 @@ hs_err_t hs_config_set(hs_config_t *cfg, const hs_option_t *opt, const char *val
     case HS_OPT_NAMES:
     case HS_OPT_STRING:
     case HS_OPT_SECRET:
+    case HS_OPT_REGEX:
         if (opt->type == HS_OPT_NAMES && *value && parse_names(value, &reason) != HS_OK) {
             err = HS_ERR_INVALID;
         } else if (strlen(value) >= HS_CONFIG_STR_MAX) {
             reason = "too long";
             err = HS_ERR_INVALID;
+        } else if (opt->type == HS_OPT_REGEX &&
+                   (err = hs_config_check_regex(value, &reason)) != HS_OK) {
+            /* reason says why */
         } else if (opt->check && (err = opt->check(value, why, why_len)) != HS_OK) {
             return err; /* why is the checker's */
         } else {
@@ -655,6 +797,9 @@ void hs_config_format(const hs_config_t *cfg, const hs_option_t *opt, char *buf,
         break;
     case HS_OPT_SECRET:
         snprintf(buf, len, "%s", *(const char *)field ? "<hidden>" : "");
+        break;
+    case HS_OPT_REGEX:
+        snprintf(buf, len, "%s", (const char *)field);
         break;
     case HS_OPT_ENUM:
         snprintf(buf, len, "%s", opt->choices[*(const int *)field]);

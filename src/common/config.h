@@ -50,6 +50,7 @@ typedef struct hs_config {
     uint64_t max_label_sets;          /* distinct label sets interned; beyond, values are "other" */
     int symbolize;                    /* hs_symbolize_level_t (symbolize.h) */
     int unwind;                       /* hs_unwind_mode_t (unwind.h) */
+    char skip[HS_CONFIG_STR_MAX];     /* allocation functions of the program (a regex); recorded */
     /* Grafana Pyroscope uploads (pyroscope.h); an empty URL means none. */
     char pyroscope_url[HS_CONFIG_STR_MAX];
     char app_name[HS_CONFIG_STR_MAX]; /* "" = the program's name */
@@ -80,6 +81,7 @@ typedef enum hs_opt_type {
     HS_OPT_SECRET,   /* a string never printed: messages and verbose output show <hidden> */
     HS_OPT_PERCENTS, /* comma-separated whole percentages, 1 to 100, or "off" */
     HS_OPT_NAMES,    /* comma-separated file names or globs (no '/', no blank, none empty) */
+    HS_OPT_REGEX,    /* a POSIX extended regular expression, its syntax checked */
 } hs_opt_type_t;
 
 typedef struct hs_option {
@@ -132,6 +134,9 @@ void hs_config_print(const hs_config_t *cfg);
  */
 hs_err_t hs_config_parse_size(const char *s, uint64_t *out, const char **why) HS_MUST_CHECK;
 hs_err_t hs_config_parse_duration(const char *s, uint64_t *out_ns, const char **why) HS_MUST_CHECK;
+/* The structure of a POSIX extended regular expression, as regcomp would judge it, without
+ * allocating (HS_OPT_REGEX). */
+hs_err_t hs_config_check_regex(const char *s, const char **why) HS_MUST_CHECK;
 
 /* The configuration of this process (the preloaded library's). */
 extern hs_config_t hs_config;

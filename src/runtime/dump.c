@@ -365,12 +365,18 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
     (void)hs_profile_meta_append_u64(comment[4], sizeof comment[4], "label_sets", ls.sets);
     (void)hs_profile_meta_append_u64(comment[4], sizeof comment[4], "label_sets_max", ls.max_sets);
     (void)hs_profile_meta_append_u64(comment[4], sizeof comment[4], "label_sets_folded", ls.folds);
-    /* Fixed ones, labels, memory, the process's (at most 3), the figures, the end. */
+    /* Fixed ones, labels, memory, skip, the process's (at most 3), the figures, the end. */
     const char *comments[12] = {comment[0], comment[1], comment[2], comment[3], comment[4]};
     size_t ncomments = 5;
     hs_dump_memory_comment(comment[5], sizeof comment[5], fig);
     if (comment[5][0])
         comments[ncomments++] = comment[5];
+    /* HEAPSAMPLER_SKIP for the analysis; static (dump_lock is held): 3 bytes a character. */
+    static char skip[3 * HS_CONFIG_STR_MAX + 8];
+    skip[0] = '\0';
+    if (hs_config.skip[0] &&
+        hs_profile_meta_append(skip, sizeof skip, "skip", hs_config.skip) == HS_OK)
+        comments[ncomments++] = skip;
     hs_sampler_stats_t st;
     hs_sampler_get_stats(&st);
     hs_dump_process_comments(reason, &st, comments, &ncomments);

@@ -2,8 +2,9 @@
 
 The target tests/preload/targets/trend.c writes a profile after every step (heapsampler_dump),
 so a series does not depend on timing: a linear leak (64 x 4 KiB per step), a cache that fills
-8 MiB during the first quarter of the steps and then evicts, and noise only (a steady 4 MiB
-whose buffers are replaced at random). Runs use HEAPSAMPLER_RATE=64K and a fixed
+8 MiB during the first quarter of the steps and then evicts, noise only (a steady 4 MiB whose
+buffers are replaced at random), and two sawtooths (a list dropped whole every few steps, back
+to the same floor each time or keeping half of its nodes at each drop). Runs use HEAPSAMPLER_RATE=64K and a fixed
 HEAPSAMPLER_SEED, so each is reproducible; the verdicts were also checked over seeds 1-20 (see
 the figures in the issue report). Exact mode (rate 1) gives the known answers exactly.
 
@@ -25,6 +26,7 @@ DEMO = os.path.join(hstest.BUILD, "hs_demo_server")
 STEPS = 30
 # A failure names the process by its pid and command line.
 FAIL = r"(?m)^heapsampler check: FAIL: pid \d+ \S*hs_target_trend [^:\n]*: "
+SAW_STEPS = 38
 
 
 class TrendTest(hstest.TempDirTest):
@@ -84,6 +86,23 @@ class TrendTest(hstest.TempDirTest):
                          verdicts)
         self.assertNotEqual(proc["total"]["verdict"], "leak suspect")
 
+    def test_sawtooths_are_judged_by_their_floor(self):
+        """A list dropped whole every 4-6 steps, but for 1 MiB that stays: the same floor every
+        time, a plateau (before troughs were judged, a quarter of the seeds made it a leak
+        suspect at this length: the means of the last two thirds depend on where the teeth
+        fall). The same list keeping half its nodes at each drop: a floor that rises."""
+        sites, proc = self.series("sawtooth", steps=SAW_STEPS)
+        saw = sites["list_push"]
+        self.assertTrue(saw["sawtooth"], saw)
+        self.assertGreaterEqual(saw["drops"], 6)
+        self.assertEqual(saw["verdict"], "plateau")
+        self.assertNotEqual(proc["total"]["verdict"], "leak suspect")
+        sites, proc = self.series("risingsaw", steps=SAW_STEPS)
+        saw = sites["list_push"]
+        self.assertEqual(saw["verdict"], "leak suspect")
+        self.assertTrue(saw["sawtooth"], saw)
+        self.assertGreater(saw["floor_rate_per_hour"], 0)
+
     def test_exact_mode_known_answers(self):
         sites, _ = self.series("leak", rate=1)
         leak = sites["leak_records"]
@@ -121,6 +140,12 @@ class TrendTest(hstest.TempDirTest):
                 r = self.check("--", *self.trend(mode, str(STEPS)), check_rc=0)
                 self.assertIn("heapsampler check: passed", r.stderr)
                 self.assertNotIn("FAIL", r.stderr)
+
+    def test_check_passes_a_flat_sawtooth_and_fails_a_rising_one(self):
+        r = self.check("--", *self.trend("sawtooth", str(SAW_STEPS)), check_rc=0)
+        self.assertIn("heapsampler check: passed", r.stderr)
+        r = self.check("--", *self.trend("risingsaw", str(SAW_STEPS)), check_rc=1)
+        self.assertRegex(r.stderr, FAIL + r"leak suspect list_push grows ")
 
     def test_check_bounds(self):
         r = self.check("--max-inuse", "4M", "--", *self.trend("cache", str(STEPS)), check_rc=1)

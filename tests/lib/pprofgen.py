@@ -54,10 +54,12 @@ def estimate(n, size, rate):
 
 
 class Profile:
-    """One profile. Stacks are lists of function names, innermost first."""
+    """One profile. Stacks are lists of function names, innermost first; an integer in a stack
+    is a frame without a symbol at that offset of the one mapping, `binary` (/bin/app: named
+    app+0x...)."""
 
     def __init__(self, time_nanos, period=524288, types=HEAP_TYPES, default="inuse_space",
-                 period_type=("space", "bytes"), comments=()):
+                 period_type=("space", "bytes"), comments=(), binary="/bin/app"):
         self.strings = [""]
         self.index = {"": 0}
         self.time_nanos = time_nanos
@@ -66,6 +68,7 @@ class Profile:
         self.default = default
         self.period_type = period_type
         self.comments = list(comments)
+        self.binary = binary  # the file of the one mapping (the main executable)
         self.samples = []   # (location ids, values, labels)
         self.functions = {}  # name -> id
         self.locations = {}  # (name, address) -> id
@@ -77,9 +80,11 @@ class Profile:
         return self.index[s]
 
     def _location(self, name, address):
+        if isinstance(name, int):
+            name, address = None, 0x1000 + name
         key = (name, address)
         if key not in self.locations:
-            if name not in self.functions:
+            if name is not None and name not in self.functions:
                 self.functions[name] = len(self.functions) + 1
             self.locations[key] = len(self.locations) + 1
         return self.locations[key]
@@ -87,7 +92,8 @@ class Profile:
     def add_raw(self, stack, values, size=None, labels=None):
         """A sample with explicit values (one per sample type), an optional size label and
         string labels (a dict)."""
-        locs = [self._location(name, 0x1000 + 0x10 * depth + 0x100 * (zlib.crc32(name.encode()) % 4096))
+        locs = [self._location(name, 0x1000 + 0x10 * depth +
+                               0x100 * (zlib.crc32(str(name).encode()) % 4096))
                 for depth, name in enumerate(stack)]
         nums = [("bytes", size)] if size is not None else []
         strs = sorted((labels or {}).items())
@@ -112,11 +118,11 @@ class Profile:
             for key, value in strs:
                 body += _bytes(3, _int(1, self._s(key)) + _int(2, self._s(value)))
             out += _bytes(2, body)
-        mapping = _int(1, 1) + _int(2, 0x1000) + _int(3, 0x2000000) + _int(5, self._s("/bin/app"))
+        mapping = _int(1, 1) + _int(2, 0x1000) + _int(3, 0x2000000) + _int(5, self._s(self.binary))
         out += _bytes(3, mapping)
         for (name, address), lid in sorted(self.locations.items(), key=lambda kv: kv[1]):
-            line = _int(1, self.functions[name])
-            out += _bytes(4, _int(1, lid) + _int(2, 1) + _int(3, address) + _bytes(4, line))
+            line = _bytes(4, _int(1, self.functions[name])) if name is not None else b""
+            out += _bytes(4, _int(1, lid) + _int(2, 1) + _int(3, address) + line)
         for name, fid in sorted(self.functions.items(), key=lambda kv: kv[1]):
             out += _bytes(5, _int(1, fid) + _int(2, self._s(name)) + _int(3, self._s(name)) +
                           _int(4, self._s("app.c")))

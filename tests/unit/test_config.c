@@ -3,6 +3,7 @@
  * exact warning line for a bad environment value, name lookup, and format/parse round trips.
  */
 #include <criterion/criterion.h>
+#include <regex.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -438,4 +439,67 @@ Test(config, durations_format_exactly)
         cr_assert_eq(hs_config_set(&d, o, buf, why, sizeof why), HS_OK, "%s: %s", buf, why);
         cr_assert_eq(d.interval_ns, c.interval_ns, "%s", buf);
     }
+}
+
+/*
+ * HEAPSAMPLER_SKIP's syntax check must agree with glibc's regcomp, which the CLI uses: exactly
+ * on the cases below, and on 20000 random strings over the characters that matter (fixed
+ * seed) never accept what regcomp refuses, nor refuse what it takes but back-references
+ * (\\1) and a { before a backslash, which are refused on purpose.
+ */
+Test(config, regex_check_agrees_with_regcomp)
+{
+    static const char *const cases[] = {
+        "*a",          "a**",       "+a",
+        "?",           "a|*b",      "(*a)",
+        "a)",          "(a",        "()",
+        "a{2}",        "a{2,1}",    "a{,3}",
+        "{2}",         "a{x}",      "a{",
+        "[a",          "[]a]",      "[[:foo:]]",
+        "[[:alpha:]]", "a\\",       "(|a)",
+        "a||b",        "|a",        "^*",
+        "a{1,2}{3}",   "x{32768}",  "x{32767}",
+        "[z-a]",       "[[.a.]]",   "[[.foo.]]",
+        "a{1",         "\\(",       "{",
+        "a{}",         "a{,}",      "$*",
+        "(^*)",        "zmalloc.*", "^ngx_p(c|n)?alloc$",
+        "[a-]",        "[^]x]",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        regex_t re;
+        int rc = regcomp(&re, cases[i], REG_EXTENDED | REG_NOSUB);
+        if (rc == 0)
+            regfree(&re);
+        const char *why = NULL;
+        hs_err_t err = hs_config_check_regex(cases[i], &why);
+        cr_expect_eq(err == HS_OK, rc == 0, "\"%s\": check %d (%s), regcomp %d", cases[i], err,
+                     why ? why : "", rc);
+    }
+    static const char alphabet[] = "ab()[]{}|*+?^$\\,-19:.=";
+    uint64_t x = 99;
+    int refused_more = 0;
+    for (int n = 0; n < 20000; n++) {
+        char s[12];
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t len = 1 + x % 10;
+        for (size_t k = 0; k < len; k++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            s[k] = alphabet[x % (sizeof alphabet - 1)];
+        }
+        s[len] = '\0';
+        regex_t re;
+        int rc = regcomp(&re, s, REG_EXTENDED | REG_NOSUB);
+        if (rc == 0)
+            regfree(&re);
+        const char *why;
+        hs_err_t err = hs_config_check_regex(s, &why);
+        cr_expect(!(err == HS_OK && rc != 0), "\"%s\" accepted, regcomp refuses it (%d)", s, rc);
+        bool backref = false; /* refused on purpose */
+        for (size_t k = 0; k + 1 < len; k++)
+            backref |= (s[k] == '\\' && s[k + 1] >= '1' && s[k + 1] <= '9') ||
+                       (s[k] == '{' && s[k + 1] == '\\');
+        if (err != HS_OK && rc == 0 && !backref && refused_more++ < 10)
+            cr_log_warn("\"%s\" refused (%s), regcomp takes it", s, why);
+    }
+    cr_expect_eq(refused_more, 0);
 }

@@ -9,6 +9,11 @@
  *                      evicting the oldest entries
  *   trend noise STEPS  churn_buffers holds a steady 4 MiB of 8 KiB buffers and replaces half
  *                      of them, chosen at random, every step
+ *   trend sawtooth STEPS  list_push appends 512 x 4 KiB to a list every step, and the whole
+ *                      list is dropped every 4 to 6 steps (an LRU cache evicting a list key)
+ *                      but for 1 MiB that stays: it rises and falls back to the same floor
+ *   trend risingsaw STEPS  the same, but each drop keeps half of the list's nodes forever
+ *                      (each cleanup frees less than the last): its floor rises
  *   trend exit CODE    allocates a little, leaks nothing, exits with CODE (for check)
  *   trend quit CODE    writes one profile, then ends with _exit(CODE): no profile at exit
  *   trend idle MS      keeps 4 MiB allocated at start (leak_records), then waits MS
@@ -20,6 +25,7 @@
  */
 #define HEAPSAMPLER_WEAK
 #include <heapsampler.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +106,49 @@ static NOINLINE void cache_store(size_t entries)
     }
 }
 
+/* ---- sawtooth ---------------------------------------------------------------------------- */
+
+typedef struct node {
+    struct node *next;
+} node_t;
+
+static node_t *list_head, *kept_head;
+static size_t list_nodes, kept_nodes;
+
+static NOINLINE void list_push(void)
+{
+    for (int i = 0; i < 512; i++) {
+        node_t *p = malloc(4096);
+        if (!p)
+            exit(4);
+        memset(p, 3, 128);
+        p->next = list_head;
+        list_head = p;
+        list_nodes++;
+    }
+}
+
+/*
+ * Drop the list. Kept nodes are never freed: every second one when rising, else the first
+ * 256 (1 MiB: the part of a cache that stays), so that the floor is not zero.
+ */
+static void list_drop(bool rising)
+{
+    int k = 0;
+    while (list_head) {
+        node_t *p = list_head;
+        list_head = p->next;
+        if (rising ? k++ % 2 == 0 : kept_nodes < 256) {
+            p->next = kept_head;
+            kept_head = p;
+            kept_nodes++;
+        } else {
+            free(p);
+        }
+    }
+    list_nodes = 0;
+}
+
 /* ---- noise ------------------------------------------------------------------------------- */
 
 #define CHURN_BUFFERS 512 /* x 8 KiB = 4 MiB */
@@ -122,8 +171,8 @@ static NOINLINE void churn_buffers(size_t count)
 int main(int argc, char **argv)
 {
     if (argc != 3) {
-        fprintf(stderr,
-                "usage: trend leak|cache|noise STEPS | trend exit|quit CODE | trend idle MS\n");
+        fprintf(stderr, "usage: trend leak|cache|noise|sawtooth|risingsaw STEPS | trend exit|quit "
+                        "CODE | trend idle MS\n");
         return 2;
     }
     const char *mode = argv[1];
@@ -160,6 +209,8 @@ int main(int argc, char **argv)
     /* The cache fills in a quarter of the steps: entries per step to reach CACHE_SLOTS. */
     int fill_steps = n / 4 > 0 ? n / 4 : 1;
     size_t per_step = (CACHE_SLOTS + (size_t)fill_steps - 1) / (size_t)fill_steps;
+    bool saw = strcmp(mode, "sawtooth") == 0 || strcmp(mode, "risingsaw") == 0;
+    int next_drop = saw ? 4 + (int)(next_random() % 3) : 0;
     for (int step = 0; step < n; step++) {
         scratch_work();
         if (strcmp(mode, "leak") == 0)
@@ -168,11 +219,17 @@ int main(int argc, char **argv)
             cache_store(per_step);
         else if (strcmp(mode, "noise") == 0)
             churn_buffers(CHURN_BUFFERS / 2);
-        else
+        else if (saw) {
+            if (step == next_drop) {
+                list_drop(mode[0] == 'r');
+                next_drop = step + 4 + (int)(next_random() % 3);
+            }
+            list_push();
+        } else
             return 2;
         dump();
     }
-    printf("trend %s: %d steps, %zu records leaked, %zu cache entries\n", mode, n, nrecords,
-           cache_count);
+    printf("trend %s: %d steps, %zu records leaked, %zu cache entries, %zu list nodes, %zu kept\n",
+           mode, n, nrecords, cache_count, list_nodes, kept_nodes);
     return 0;
 }
