@@ -4,8 +4,9 @@
  * Everything is inline: CSS in a <style> element, charts as inline SVG drawn here, the tables as
  * HTML tables; no script, no network reference, no web font (the system's sans-serif). Every
  * text that comes from a profile (site names, file names) is escaped. The page is built in
- * memory (open_memstream) and written to OUT.html.tmp.<pid>, then renamed over OUT.html, so a
- * reader never sees half a report.
+ * memory (open_memstream) and written to a temporary file of an unguessable name (output.h,
+ * mode 0600 as the profiles it reports on), then renamed over OUT.html, so a reader never sees
+ * half a report and a link planted in the directory is never followed.
  *
  * Charts: time series (total in-use with a 1 sigma band; the top sites' lines coloured by
  * verdict) with nice axis ticks in binary units; horizontal bars with 1 sigma whiskers for
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "analysis.h"
+#include "output.h"
 
 struct hs_html {
     const char *cmd;
@@ -151,19 +153,9 @@ int hs_html_close(hs_html_t *h)
         rc = HS_CLI_EXIT_FAILURE;
         goto out;
     }
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", h->path, (long)getpid());
-    FILE *out = fopen(tmp, "w");
-    if (!out) {
-        hs_cli_error(h->cmd, "%s: %s", h->path, strerror(errno));
-        rc = HS_CLI_EXIT_FAILURE;
-        goto out;
-    }
-    size_t w = fwrite(h->buf, 1, h->len, out);
-    int close_err = fclose(out);
-    if (w != h->len || close_err != 0 || rename(tmp, h->path) != 0) {
+    /* A temporary name no one can guess or plant a link at, then a rename (output.h). */
+    if (hs_output_write_atomic(h->path, h->buf, h->len) != HS_OK) {
         hs_cli_error(h->cmd, "%s: %s", h->path, strerror(errno ? errno : EIO));
-        unlink(tmp);
         rc = HS_CLI_EXIT_FAILURE;
     }
 out:

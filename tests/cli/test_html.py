@@ -184,6 +184,17 @@ class HtmlTest(hstest.TempDirTest):
         html = self.self_contained(page)
         self.assertIn("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;", html)
 
+    def test_written_whole_and_private(self):
+        # Written under a temporary name nobody can guess, then renamed: no leftovers, and the
+        # mode of the profiles it reports on (0600): it shows their command lines.
+        test_analysis.write_series(self.dir)
+        page = os.path.join(self.dir, "leaks.html")
+        os.symlink("/nonexistent-target", page + ".tmp.%d" % os.getpid())
+        self.cli("leaks", "--html", page, ".")
+        self.assertEqual(os.stat(page).st_mode & 0o777, 0o600)
+        self.assertEqual(sorted(f for f in os.listdir(self.dir) if f.startswith("leaks.html")),
+                         ["leaks.html", "leaks.html.tmp.%d" % os.getpid()])
+
     def test_unwritable_output(self):
         test_analysis.write_series(self.dir)
         r = self.cli("leaks", "--html", "/nonexistent-dir/x.html", ".", rc=125)
