@@ -526,13 +526,25 @@ static void print_json(FILE *f, const hs_leak_analysis_t *a, const hs_cli_opts_t
     fprintf(f, "\n]}\n");
 }
 
+/* The unit of the programs' summaries: the series' of the first process with a trend. */
+static const char *programs_unit(const hs_leak_analysis_t *a)
+{
+    for (size_t i = 0; i < a->nprocs; i++)
+        if (!a->procs[i].skipped)
+            return a->procs[i].series.unit;
+    return NULL;
+}
+
+/* "1 process", "3 processes". */
+static void processes_text(char *buf, size_t len, size_t n)
+{
+    snprintf(buf, len, "%zu process%s", n, n == 1 ? "" : "es");
+}
+
 /* Per program of several processes: how many, how many leak, the worst sites across them. */
 static void print_programs(FILE *f, const hs_leak_analysis_t *a, const hs_cli_opts_t *o)
 {
-    const char *u = NULL;
-    for (size_t i = 0; i < a->nprocs && !u; i++)
-        if (!a->procs[i].skipped)
-            u = a->procs[i].series.unit;
+    const char *u = programs_unit(a);
     for (size_t k = 0; k < a->nprograms; k++) {
         const hs_leak_program_t *g = &a->programs[k];
         char line[512];
@@ -554,8 +566,7 @@ static void print_programs(FILE *f, const hs_leak_analysis_t *a, const hs_cli_op
         for (size_t i = 0; i < n; i++) {
             const hs_leak_site_summary_t *e = &g->sites[i];
             char x[64], y[64], count[32];
-            snprintf(count, sizeof count, "%zu process%s", e->processes,
-                     e->processes == 1 ? "" : "es");
+            processes_text(count, sizeof count, e->processes);
             fprintf(f, "  %-15s  %14s  \u00b1 %11s  %8ld  %s\n", count,
                     hs_cli_fmt_rate(x, sizeof x, e->growth, u),
                     hs_cli_fmt_rate(y, sizeof y, e->growth_se, u), e->pid,
@@ -588,10 +599,7 @@ void hs_leak_report_print(FILE *f, const hs_leak_analysis_t *a, const hs_cli_opt
 /* Per program of several processes, as print_programs: a line and a table. */
 static void html_programs(hs_html_t *h, const hs_leak_analysis_t *a, const hs_cli_opts_t *o)
 {
-    const char *u = NULL;
-    for (size_t i = 0; i < a->nprocs && !u; i++)
-        if (!a->procs[i].skipped)
-            u = a->procs[i].series.unit;
+    const char *u = programs_unit(a);
     for (size_t k = 0; k < a->nprograms; k++) {
         const hs_leak_program_t *g = &a->programs[k];
         char line[512];
@@ -607,8 +615,7 @@ static void html_programs(hs_html_t *h, const hs_leak_analysis_t *a, const hs_cl
         for (size_t i = 0, n = program_rows(g, o); i < n; i++) {
             const hs_leak_site_summary_t *e = &g->sites[i];
             char x[64], y[64], count[32], pid[32];
-            snprintf(count, sizeof count, "%zu process%s", e->processes,
-                     e->processes == 1 ? "" : "es");
+            processes_text(count, sizeof count, e->processes);
             snprintf(pid, sizeof pid, "%ld", e->pid);
             const char *cells[] = {count, hs_cli_fmt_rate(x, sizeof x, e->growth, u),
                                    hs_cli_fmt_rate(y, sizeof y, e->growth_se, u), pid, e->name};

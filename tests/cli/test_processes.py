@@ -13,6 +13,7 @@ passes an idle one, narrows to programs with --programs or to the first process 
 --follow-exec 0, and does not give up because a short-lived helper could not be judged. These
 run the trend target (tests/preload/targets/trend.c) under the real library.
 """
+import functools
 import json
 import os
 import re
@@ -47,12 +48,7 @@ def profile(time_nanos, live, **meta):
 
 class LeaksTest(hstest.TempDirTest):
 
-    def cli(self, *args, check_rc=0):
-        r = subprocess.run([CLI, *args], cwd=self.dir, env=hstest.clean_env(),
-                           capture_output=True, text=True, timeout=hstest.TIMEOUT)
-        if check_rc is not None:
-            self.assertEqual(r.returncode, check_rc, r.stdout + r.stderr)
-        return r
+    cli = functools.partialmethod(hstest.TempDirTest.cli, check_rc=0)
 
     def write(self, pid, seq, prof):
         prof.write(os.path.join(self.dir, "heapsampler.%d.%04d.pb.gz" % (pid, seq)))

@@ -11,6 +11,7 @@ pointer into the array of processes, which is reallocated past four of them. Cop
 series under five pids, after two processes with one profile each, must keep every reason and
 every number; scripts/test.sh runs this file against the ASan build of the CLI (HS_CLI).
 """
+import functools
 import json
 import os
 import re
@@ -29,12 +30,7 @@ STEP = 10 * 10**9
 
 class ProgramsTest(hstest.TempDirTest):
 
-    def cli(self, *args, check_rc=0):
-        r = subprocess.run([CLI, *args], cwd=self.dir, env=hstest.clean_env(),
-                           capture_output=True, text=True, timeout=hstest.TIMEOUT)
-        if check_rc is not None:
-            self.assertEqual(r.returncode, check_rc, r.stdout + r.stderr)
-        return r
+    cli = functools.partialmethod(hstest.TempDirTest.cli, check_rc=0)
 
     def series(self, d, pid, n, leak, program=None, binary="/bin/app", other=0):
         """n profiles of one process: a leak of `leak` samples a step in leak_records (and

@@ -63,15 +63,6 @@ WRAPPED = [
 
 class WrapperTest(hstest.TempDirTest):
 
-    def cli(self, *args, check_rc=None, env=None):
-        e = hstest.clean_env()
-        e.update(env or {})
-        r = subprocess.run([CLI, *args], cwd=self.dir, env=e, capture_output=True, text=True,
-                           timeout=hstest.TIMEOUT)
-        if check_rc is not None:
-            self.assertEqual(r.returncode, check_rc, r.stdout + r.stderr)
-        return r
-
     def profile(self, name, stacks, comments=(), time=T0, live=10):
         p = pprofgen.Profile(time, comments=comments)
         for k, stack in enumerate(stacks):

@@ -283,6 +283,17 @@ class TempDirTest(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    def cli(self, *args, check_rc=None, env=None):
+        """heapsampler ARGS in the test's directory with a clean environment (plus env); with
+        check_rc, its exit status must be that."""
+        e = clean_env()
+        e.update(env or {})
+        r = subprocess.run([CLI, *args], cwd=self.dir, env=e, capture_output=True, text=True,
+                           timeout=TIMEOUT)
+        if check_rc is not None:
+            self.assertEqual(r.returncode, check_rc, r.stdout + r.stderr)
+        return r
+
 
 def main():
     if not os.path.exists(LIB):
