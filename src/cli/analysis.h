@@ -17,6 +17,7 @@
 #include <stdio.h>
 
 #include "baseline.h"
+#include "breakdown.h"
 #include "cli.h"
 #include "leak_analysis.h"
 #include "pprof_reader.h"
@@ -221,6 +222,16 @@ void hs_html_table_row(hs_html_t *h, const char *row_class, const char *const *c
 void hs_html_table_end(hs_html_t *h);
 /* Write and close; returns 0 or HS_CLI_EXIT_FAILURE (after a message). */
 int hs_html_close(hs_html_t *h);
+
+/* ---- a profile's memory breakdown (memory_parts.c) ---- */
+
+/* The lines under report's header; nothing when the profile carries no accounting. */
+void hs_cli_print_breakdown(FILE *f, const hs_breakdown_t *b);
+/* `, "memory": {...}` (null when the profile carries no accounting). */
+void hs_cli_json_breakdown(FILE *f, const hs_breakdown_t *b);
+void hs_cli_html_breakdown(hs_html_t *h, const hs_breakdown_t *b);
+/* The audit in one sentence ("" when there is nothing to say). */
+const char *hs_cli_fmt_audit(char *buf, size_t len, const hs_breakdown_t *b);
 
 /* The colour of a verdict (also used for legends). */
 const char *hs_html_class_colour(hs_trend_class_t c);

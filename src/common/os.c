@@ -64,6 +64,11 @@ void hs_os_account_caches(size_t bytes)
     __atomic_store_n(&cache_bytes, bytes, __ATOMIC_RELAXED);
 }
 
+size_t hs_os_cached_bytes(void)
+{
+    return __atomic_load_n(&cache_bytes, __ATOMIC_RELAXED);
+}
+
 size_t hs_os_memory_bytes(void)
 {
     return hs_os_mapped_bytes() + __atomic_load_n(&static_bytes, __ATOMIC_RELAXED) +

@@ -35,6 +35,8 @@ size_t hs_os_mapped_bytes(void);
 void hs_os_account_static(size_t bytes);
 /* The bytes the profiler's caches hold now (replaces the previous figure). */
 void hs_os_account_caches(size_t bytes);
+/* The caches' figure alone: the part of the profiler's memory inside the real allocator's heap. */
+size_t hs_os_cached_bytes(void);
 /* The profiler's own memory: mapped + static + caches (see above). */
 size_t hs_os_memory_bytes(void);
 

@@ -44,6 +44,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "accounting.h"
 #include "compress.h"
 #include "config.h"
 #include "labels.h"
@@ -64,8 +65,9 @@
 #define HS_VERSION "0.1.0"
 #endif
 
-#define HS_DUMP_PATH_MAX    (HS_CONFIG_STR_MAX + 64) /* prefix + .<pid>.<seq><suffix> */
-#define HS_DUMP_COMMENT_MAX 256
+#define HS_DUMP_PATH_MAX       (HS_CONFIG_STR_MAX + 64) /* prefix + .<pid>.<seq><suffix> */
+#define HS_DUMP_COMMENT_MAX    256
+#define HS_DUMP_ACCOUNTING_MAX 512
 
 static pthread_mutex_t dump_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t dump_start_ns; /* set at init, before any dump */
@@ -298,6 +300,17 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
 
     hs_symbolizer_set_dwarf_room(dump_symbolizer, fig->known ? (size_t)(fig->room / 2) : SIZE_MAX);
 
+    /* Where the memory goes (accounting.h): read before naming grows the profiler's caches. */
+    hs_accounting_t acct;
+    hs_accounting_collect(&snap, reason == HS_DUMP_EXIT, &acct);
+    char acomment[3][HS_DUMP_ACCOUNTING_MAX];
+    hs_accounting_comments(&acct, acomment[0], acomment[1], acomment[2], sizeof acomment[0]);
+    if (reason == HS_DUMP_EXIT) {
+        char line[512];
+        hs_accounting_summary(&acct, line, sizeof line);
+        hs_debug(1, "pid %d: %s", (int)getpid(), line);
+    }
+
     /* The metadata of the profile (profile_meta.h; README.md "Profile comments"). */
     char comment[7][HS_DUMP_COMMENT_MAX] = {{0}};
     hs_profile_meta_header(comment[0], sizeof comment[0], HS_VERSION, hs_dump_reason_name(reason),
@@ -313,12 +326,14 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
     (void)hs_profile_meta_append_u64(comment[4], sizeof comment[4], "label_sets", ls.sets);
     (void)hs_profile_meta_append_u64(comment[4], sizeof comment[4], "label_sets_max", ls.max_sets);
     (void)hs_profile_meta_append_u64(comment[4], sizeof comment[4], "label_sets_folded", ls.folds);
-    const char *comments[] = {comment[0], comment[1], comment[2], comment[3],
-                              comment[4], NULL,       NULL,       NULL};
+    const char *comments[11] = {comment[0], comment[1], comment[2], comment[3], comment[4]};
     size_t slot = 5;
     hs_dump_memory_comment(comment[5], sizeof comment[5], fig);
     if (comment[5][0])
         comments[slot++] = comment[5];
+    for (int i = 0; i < 3; i++)
+        if (acomment[i][0])
+            comments[slot++] = acomment[i];
     hs_dump_figures_t figures = {.comments = comments,
                                  .slot = slot,
                                  .buf = comment[6],

@@ -385,7 +385,8 @@ def _processes():
         if not d.isdigit():
             continue
         try:
-            with open("/proc/%s/stat" % d) as f:
+            # A command name is any bytes (a test's hostile values end up in some).
+            with open("/proc/%s/stat" % d, errors="replace") as f:
                 stat = f.read()
         except OSError:
             continue
