@@ -115,9 +115,10 @@ void hs_cli_json_breakdown(FILE *f, const hs_breakdown_t *b)
     member(f, "heap_inuse_bytes", in->heap, &first);
     member(f, "heap_inuse_stderr", in->heap_stderr, &first);
     member(f, "allocator_inuse_bytes", in->has_alloc_inuse ? (double)in->alloc_inuse : NAN, &first);
-    member(f, "allocator_overhead_bytes", in->has_alloc_inuse ? p->overhead : NAN, &first);
+    bool free_known = in->has_alloc_inuse;
+    member(f, "allocator_overhead_bytes", free_known ? p->overhead : NAN, &first);
     member(f, "heap_unsampled_bytes", in->has_alloc_inuse ? p->unseen : NAN, &first);
-    member(f, "allocator_free_bytes", in->has_alloc_inuse ? p->free : NAN, &first);
+    member(f, "allocator_free_bytes", free_known ? p->free : NAN, &first);
     member(f, "mmap_inuse_bytes", in->mmap, &first);
     member(f, "mmap_inuse_stderr", in->mmap_stderr, &first);
     member(f, "thread_stacks_bytes", in->stacks ? p->stacks : NAN, &first);

@@ -14,7 +14,10 @@
  *             (allocated before it started, through a private entry point) - sampling noise
  *             around 0 when the audit passes, so it may be negative
  *   free      memory the allocator keeps free (glibc's free chunks in arenas, jemalloc's
- *             resident - allocated, tcmalloc's page heap and caches): fragmentation
+ *             resident - allocated, tcmalloc's page heap and caches): fragmentation. An
+ *             allocator without an in-use figure (mimalloc) leaves it unknown: its free memory
+ *             is then part of `unattributed` (its committed memory, which mimalloc commits
+ *             ahead of use, is not a resident figure to subtract)
  *   mmap      direct anonymous mmap by the program, as sampled +- error
  *   stacks    thread stacks (when known)
  *   profiler  heapsampler's own memory

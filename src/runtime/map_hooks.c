@@ -43,5 +43,5 @@ HS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
 
 HS_EXPORT void *sbrk(intptr_t inc)
 {
-    return hs_map_track_sbrk(inc);
+    return hs_map_track_sbrk(inc, (uintptr_t)__builtin_return_address(0));
 }

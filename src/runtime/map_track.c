@@ -58,6 +58,7 @@ static void *(*next_mremap)(void *, size_t, size_t, int, ...);
 static void *(*next_sbrk)(intptr_t);
 static uintptr_t self_lo, self_hi, alloc_lo, alloc_hi;
 static uint64_t brk_bytes;
+static int ready; /* the ranges are known: calls can be told apart */
 static int warned_table;
 
 void hs_map_track_init(void)
@@ -67,19 +68,21 @@ void hs_map_track_init(void)
         __atomic_store_n(&self_lo, lo, __ATOMIC_RELAXED);
         __atomic_store_n(&self_hi, hi, __ATOMIC_RELAXED);
     }
-    /* The allocator beneath, unless it is the C library (whose calls never come here). */
+    /* The allocator beneath, unless it is the C library (whose calls never come here). The C
+     * library is found by one of its functions that no allocator defines (tcmalloc defines
+     * mmap, munmap, mremap and sbrk: they are the next ones, not the C library's). */
     uintptr_t libc_lo = 0, libc_hi = 0;
-    void *libc_mmap = dlsym(RTLD_NEXT, "mmap");
-    if (libc_mmap && hs_unwind_find_range((uintptr_t)libc_mmap, &libc_lo, &libc_hi) != HS_OK)
+    if (hs_unwind_find_range((uintptr_t)&getpid, &libc_lo, &libc_hi) != HS_OK)
         libc_lo = libc_hi = 0;
     if (hs_unwind_find_range((uintptr_t)HS_REAL(malloc), &lo, &hi) == HS_OK && lo != libc_lo) {
         __atomic_store_n(&alloc_lo, lo, __ATOMIC_RELAXED);
         __atomic_store_n(&alloc_hi, hi, __ATOMIC_RELAXED);
     }
-    *(void **)&next_mmap = libc_mmap;
+    *(void **)&next_mmap = dlsym(RTLD_NEXT, "mmap");
     *(void **)&next_munmap = dlsym(RTLD_NEXT, "munmap");
     *(void **)&next_mremap = dlsym(RTLD_NEXT, "mremap");
     *(void **)&next_sbrk = dlsym(RTLD_NEXT, "sbrk");
+    __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
 }
 
 uint64_t hs_map_track_brk_bytes(void)
@@ -115,7 +118,8 @@ static void *real_mremap(void *old, size_t old_len, size_t new_len, int flags, v
 /* Is this call the program's own (not the allocator's, not the profiler's)? */
 static int program_call(uintptr_t caller)
 {
-    if (hs_thread_get()->guard)
+    /* Before init the allocator beneath may be setting itself up (tcmalloc's first sbrk). */
+    if (hs_thread_get()->guard || !__atomic_load_n(&ready, __ATOMIC_ACQUIRE))
         return 0;
     uintptr_t lo = __atomic_load_n(&self_lo, __ATOMIC_RELAXED);
     uintptr_t hi = __atomic_load_n(&self_hi, __ATOMIC_RELAXED);
@@ -226,13 +230,14 @@ void *hs_map_track_mremap(void *old, size_t old_len, size_t new_len, int flags, 
     return p;
 }
 
-void *hs_map_track_sbrk(intptr_t inc)
+void *hs_map_track_sbrk(intptr_t inc, uintptr_t caller)
 {
     void *(*next)(intptr_t) = __atomic_load_n(&next_sbrk, __ATOMIC_RELAXED);
     if (!next) /* before init: a program that moves its break from a constructor */
         *(void **)&next = dlsym(RTLD_NEXT, "sbrk");
     void *r = next ? next(inc) : (void *)-1;
-    if (r != (void *)-1 && inc > 0)
+    /* tcmalloc grows its heap with sbrk: the allocator's, not the program's. */
+    if (r != (void *)-1 && inc > 0 && program_call(caller))
         __atomic_add_fetch(&brk_bytes, (uint64_t)inc, __ATOMIC_RELAXED);
     return r;
 }

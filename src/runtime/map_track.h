@@ -23,6 +23,6 @@ void *hs_map_track_mmap(void *addr, size_t len, int prot, int flags, int fd, off
 int hs_map_track_munmap(void *addr, size_t len);
 void *hs_map_track_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr,
                           uintptr_t caller);
-void *hs_map_track_sbrk(intptr_t inc);
+void *hs_map_track_sbrk(intptr_t inc, uintptr_t caller);
 
 #endif
