@@ -216,6 +216,8 @@ void hs_html_diff_chart(hs_html_t *h, const hs_sites_t *base, const hs_sites_t *
                         const char *const *names, const double *change, const double *se,
                         const bool *grew, size_t n);
 void hs_html_series_charts(hs_html_t *h, const hs_series_t *s, size_t top, bool all);
+/* The resident set by part over time, stacked (nothing when the profiles lack the parts). */
+void hs_html_rss_chart(hs_html_t *h, const hs_series_t *s);
 /* A table: a header row, then rows of ncols cells each; cells[0] of a row may carry a class. */
 void hs_html_table_begin(hs_html_t *h, const char *const *header, size_t ncols);
 void hs_html_table_row(hs_html_t *h, const char *row_class, const char *const *cells, size_t ncols);

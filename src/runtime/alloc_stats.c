@@ -161,6 +161,7 @@ hs_err_t hs_alloc_stats_read(int fresh, hs_alloc_stats_t *out)
     out->read_ns = done - now;
     A.last = *out;
     A.last_at = done;
-    A.next_due = done + 100 * out->read_ns;
+    /* A read cheaper than HS_ALLOC_STATS_CHEAP_NS is never spaced. */
+    A.next_due = out->read_ns < HS_ALLOC_STATS_CHEAP_NS ? 0 : done + 100 * out->read_ns;
     return HS_OK;
 }

@@ -15,8 +15,9 @@
  *
  * Cost: mallinfo2 walks every bin of every arena, each under its arena's lock, so an
  * allocating thread of that arena waits for the walk of its free lists (milliseconds with
- * millions of free chunks). The reads are therefore spaced: after a read that took d, the next
- * one waits for 100 d (the walks take at most 1% of the time), and a profile in between
+ * millions of free chunks). The reads are therefore spaced: after a read that took d of at least
+ * HS_ALLOC_STATS_CHEAP_NS, the next one waits for 100 d (the walks take at most 1% of the
+ * time), and a profile in between
  * carries the last figures with their age (the exit profile always reads). The other
  * allocators' figures are counters: cheap, read every time.
  *
@@ -44,6 +45,8 @@ typedef struct hs_alloc_stats {
     uint64_t read_ns;  /* how long the read took */
     uint64_t age_ns;   /* how old the figures are (0: read for this profile) */
 } hs_alloc_stats_t;
+
+#define HS_ALLOC_STATS_CHEAP_NS 1000000ull /* 1 ms */
 
 /* The allocator's figures: a new read, or the last one if a read is not yet due and `fresh` is
  * 0. HS_ERR_NOTFOUND when the allocator is unknown (out->name says so). */

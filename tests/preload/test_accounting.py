@@ -129,6 +129,44 @@ class Accounting(hstest.TempDirTest):
         self.assertEqual(prof.site_values("aligned_block"), (100, 409600, 0, 0))
         self.assertEqual(prof.site_values("kept_block"), (10, 1000, 10, 1000))
 
+    def leaks(self, run, *extra):
+        files = run.profiles()
+        out = subprocess.run([hstest.CLI, "leaks", *extra, *files], capture_output=True,
+                             text=True, timeout=hstest.TIMEOUT)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        return out.stdout
+
+    def test_leaks_names_fragmentation_not_a_leak(self):
+        # 12 rounds: the allocator keeps ~4 MiB more free each, the heap grows 32 KiB.
+        run = hstest.run_profiled([hstest.target("memparts"), "fraggrow", "12"], self.dir,
+                                  seed=3)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        data = json.loads(self.leaks(run, "--json"))
+        rss = data["processes"][0]["rss"]
+        self.assertTrue(rss["growing"], rss)
+        self.assertEqual(rss["explained_by"], "allocator_free", rss)
+        self.assertGreater(rss["share"], 0.8, rss)
+        free = rss["parts"]["allocator_free"]
+        self.assertGreater(free["slope"], 3 * free["slope_stderr"])
+        text = self.leaks(run)
+        self.assertIn("fragmentation, not a leak", text)
+        self.assertIn("MALLOC_ARENA_MAX", text)
+        self.assertIn("malloc_trim", text)
+        # The HTML report stacks RSS by part over time.
+        html = os.path.join(self.dir, "leaks.html")
+        self.leaks(run, "--html", html)
+        with open(html) as f:
+            page = f.read()
+        self.assertIn("Resident set by part over time", page)
+        self.assertIn("allocator_free", page)
+
+    def test_leaks_names_the_heap_when_it_leaks(self):
+        run = hstest.run_profiled([hstest.target("trend"), "leak", "24"], self.dir, seed=5,
+                                  rate=4096)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        rss = json.loads(self.leaks(run, "--json"))["processes"][0]["rss"]
+        self.assertEqual(rss["explained_by"], "heap", rss)
+
     def test_report_json_memory_keys(self):
         run, path = self.run_parts("frag", "1000", "2", rate=1)
         mem = report_json(path)["memory"]

@@ -16,12 +16,21 @@
  *                     has none): sized_block allocates 100 blocks of 1000 bytes and frees them
  *                     with free_sized, aligned_block 100 of 4096 (aligned_alloc) freed with
  *                     free_aligned_sized; kept_block keeps 10 of 100 bytes.
+ *   memparts fraggrow R  fragmentation that grows while the heap hardly does: R rounds, each
+ *                     allocating 1024 holes (frag_hole, 4096 + 64 r bytes, larger every round
+ *                     so that no earlier hole fits), each shrunk in place to a 32-byte pin
+ *                     (frag_pin, realloc, kept) whose freed tail no later request fits, then
+ *                     writing a profile (heapsampler_dump): per round the allocator keeps ~4 MiB
+ *                     more free, the heap grows 32 KiB.
  *   memparts bypass   64 MiB in 64 KiB blocks through glibc's private entry point
  *                     __libc_malloc, which the hooks do not see (plus 1 MiB through malloc).
  *   memparts raw      a private bump allocator on the raw mmap system call: 32 MiB touched.
  *
  * Each prints "memparts: <mode> done" and exits (the exit profile sees everything still held).
  */
+#define HEAPSAMPLER_WEAK
+#include <heapsampler.h>
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +129,39 @@ static void frag(size_t n, size_t every)
     free(all);
 }
 
+NOINLINE static void *frag_hole(size_t size)
+{
+    return malloc(size);
+}
+
+/* Shrinks a hole in place to 32 bytes: the rest of it becomes a free chunk that the pin keeps
+ * from merging with its neighbours. */
+NOINLINE static void *frag_pin(void *hole)
+{
+    return realloc(hole, 32);
+}
+
+static void fraggrow(int rounds)
+{
+    static char *holes[1024];
+    for (int r = 0; r < rounds; r++) {
+        /* All the round's holes first: a hole shrunk before the next is allocated would give
+         * its tail back to the top of the heap. */
+        for (int i = 0; i < 1024; i++)
+            touch(holes[i] = must(frag_hole(4096 + 64 * (size_t)r)), 4096);
+        for (int i = 0; i < 1024; i++) {
+            if (frag_pin(holes[i]) != holes[i]) {
+                fprintf(stderr, "memparts: realloc moved a shrinking block\n");
+                exit(3);
+            }
+        }
+        if (heapsampler_dump && heapsampler_dump() != 0) {
+            perror("memparts: heapsampler_dump");
+            exit(3);
+        }
+    }
+}
+
 /* Weak: Debian 12's C library has neither; the preloaded profiler has both. */
 extern void free_sized(void *, size_t) __attribute__((weak));
 extern void free_aligned_sized(void *, size_t, size_t) __attribute__((weak));
@@ -183,6 +225,8 @@ int main(int argc, char **argv)
     } else if (strcmp(mode, "frag") == 0) {
         frag(argc > 2 ? strtoul(argv[2], NULL, 10) : 400000,
              argc > 3 ? strtoul(argv[3], NULL, 10) : 64);
+    } else if (strcmp(mode, "fraggrow") == 0) {
+        fraggrow(argc > 2 ? atoi(argv[2]) : 12);
     } else if (strcmp(mode, "sized") == 0) {
         sized();
     } else if (strcmp(mode, "bypass") == 0) {
@@ -190,7 +234,7 @@ int main(int argc, char **argv)
     } else if (strcmp(mode, "raw") == 0) {
         raw();
     } else {
-        fprintf(stderr, "usage: memparts mmap|frag [N [K]]|sized|bypass|raw\n");
+        fprintf(stderr, "usage: memparts mmap|frag [N [K]]|fraggrow [R]|sized|bypass|raw\n");
         return 2;
     }
     printf("memparts: %s done\n", mode);
