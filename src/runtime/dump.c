@@ -37,6 +37,7 @@
 #include "dump.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -229,6 +230,48 @@ static hs_err_t hs_dump_rows(const hs_snapshot_t *snap, hs_row_labels_t *labels,
     return HS_OK;
 }
 
+/*
+ * HEAPSAMPLER_RSS_FRAMES: rows with one pseudo-frame each for the parts of RSS that are not
+ * sampled rows (accounting.h), appended to *rows (n of them, malloc'd), so that inuse_space
+ * adds up to the RSS. A part below zero (the unattributed rest, within the errors) has no row.
+ */
+static hs_err_t hs_dump_rss_rows(const hs_accounting_t *a, hs_row_labels_t *labels,
+                                 hs_pprof_row_t **rows, size_t *n)
+{
+    const hs_reconcile_t *p = &a->parts;
+    const struct {
+        const char *name;
+        double bytes;
+    } parts[] = {
+        {"[file-backed and shared]", a->has_rss ? p->file : 0},
+        {"[allocator overhead]", p->overhead},
+        {"[heap not sampled]", p->unseen},
+        {"[allocator free]", p->free},
+        {"[thread stacks]", p->stacks},
+        {"[profiler]", p->profiler},
+        {"[unattributed]", a->has_rss ? p->unattributed : 0},
+    };
+    const hs_label_t *pairs;
+    uint32_t npairs;
+    hs_err_t err = hs_row_labels_resolve(labels, HS_LABELS_NONE, NULL, 0, &pairs, &npairs);
+    if (err != HS_OK)
+        return err;
+    hs_pprof_row_t *v = realloc(*rows, (*n + HS_ARRAY_LEN(parts)) * sizeof *v);
+    if (!v)
+        return HS_ERR_NOMEM;
+    *rows = v;
+    for (size_t i = 0; i < HS_ARRAY_LEN(parts); i++) {
+        if (!(parts[i].bytes >= 1))
+            continue;
+        v[(*n)++] = (hs_pprof_row_t){.size = (uint64_t)llround(parts[i].bytes),
+                                     .gen = HS_MODULES_GEN_NONE,
+                                     .labels = pairs,
+                                     .nlabels = npairs,
+                                     .pseudo = parts[i].name};
+    }
+    return HS_OK;
+}
+
 /* "memory.limit=... memory.usage=..." (profile_meta.h), or "" when the figures are unknown. */
 static void hs_dump_memory_comment(char *buf, size_t len, const hs_memwatch_figures_t *fig)
 {
@@ -353,6 +396,8 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
     hs_row_labels_t labels;
     hs_row_labels_init(&labels, policy);
     err = hs_dump_rows(&snap, &labels, &rows);
+    if (err == HS_OK && hs_config.rss_frames)
+        err = hs_dump_rss_rows(&acct, &labels, &rows, &profile.nrows);
     profile.rows = rows;
     if (err == HS_OK)
         err = hs_pprof_encode(&profile, pb, pb_len);

@@ -129,6 +129,26 @@ class Accounting(hstest.TempDirTest):
         self.assertEqual(prof.site_values("aligned_block"), (100, 409600, 0, 0))
         self.assertEqual(prof.site_values("kept_block"), (10, 1000, 10, 1000))
 
+    def test_rss_frames_add_up_to_rss(self):
+        run, path = self.run_parts("frag", "400000", "8", seed=11, rss_frames=1)
+        prof = hstest.Profile(path)
+        inuse = prof.by_function("inuse_space")
+        _, _, meta = hstest.metadata(path)
+        mem = report_json(path)["memory"]
+        self.assertEqual(inuse["[allocator free]"], int(meta["allocator.free"]))
+        self.assertIn("[file-backed and shared]", inuse)
+        self.assertIn("[profiler]", inuse)
+        # Every part has a row but those below zero (within the errors): the flame graph adds
+        # up to the RSS but for them.
+        below = sum(-mem[k] for k in ("heap_unsampled_bytes", "unattributed_bytes")
+                    if mem[k] < 0)
+        self.assertLessEqual(abs(prof.total("inuse_space") - int(meta["rss"])), below + 8, mem)
+        # Off by default: default profiles stay heap profiles.
+        os.remove(path)
+        run, path = self.run_parts("frag", "1000", "8", seed=11)
+        self.assertFalse([f for f in hstest.Profile(path).by_function("inuse_space")
+                          if f.startswith("[")])
+
     def leaks(self, run, *extra):
         files = run.profiles()
         out = subprocess.run([hstest.CLI, "leaks", *extra, *files], capture_output=True,
