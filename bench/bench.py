@@ -59,11 +59,11 @@ SIZES = {
     "full": dict(churn_pairs=10000000, churn_cg_pairs=500000, py_rounds=3, py_records=8000,
                  sql_rows=50000, sample_n=20000, labels_n=200000, labels_cg_n=20000, dumps=5,
                  dump_runs=3, pause_ms=1000,
-                 pause_runs=3),
+                 pause_runs=3, acct_chunks=2000000, acct_rss_mib=1024, acct_ms=4000),
     "quick": dict(churn_pairs=40000, churn_cg_pairs=20000, py_rounds=1, py_records=200,
                   sql_rows=500, sample_n=500, labels_n=2000, labels_cg_n=1000, dumps=2,
                   dump_runs=1, pause_ms=100,
-                  pause_runs=1),
+                  pause_runs=1, acct_chunks=20000, acct_rss_mib=16, acct_ms=200),
 }
 SAMPLE_DEPTH = 70  # recursion depth of hs_bench_sample: 64 frames are captured
 OOM_LIMIT = 128 << 20
@@ -418,6 +418,24 @@ class Bench:
                 res[k] = res[k] + float(vals[k]) if k == "dumps" else max(res[k], float(vals[k]))
         self.pause_res = res
 
+    def accounting_pauses(self):
+        """The memory accounting of every dump on its worst heap: glibc's mallinfo2 walks
+        every free chunk under the arena's lock, so two million chunks that cannot merge, 1 GiB
+        resident, and MALLOC_ARENA_MAX=1 so that the churning threads share that arena. Long
+        enough that the spaced walks (alloc_stats.h) run during the dumps; each source timed
+        once on its own."""
+        log("accounting pauses")
+        sz = self.size
+        _, out, _ = self.run([self.dumpb, "pause", "1", str(sz["acct_ms"]), str(sz["acct_chunks"]),
+                              str(sz["acct_rss_mib"])],
+                             self.env(dict(self.hs_env(), MALLOC_ARENA_MAX="1")))
+        vals = dict(re.findall(r"(\w+)=([\d.]+)", out))
+        for k in ("mallinfo2_us", "status_us", "smaps_rollup_us", "dumping_blocked_max_us",
+                  "quiet_blocked_max_us", "dumps"):
+            if k not in vals:
+                raise Failure("hs_bench_dump pause (accounting) printed %r" % out)
+        self.acct_res = {k: float(v) for k, v in vals.items()}
+
     # ---- the memory limit --------------------------------------------------------------------
 
     def watch_cost(self):
@@ -722,6 +740,17 @@ class Bench:
                      p["quiet_max_us"] / 1e3, p["quiet_blocked_max_us"] / 1e3,
                      p["dumping_p999_us"], p["quiet_p999_us"], p["dumps"]),
                  "reported", "-")
+        a = self.acct_res
+        self.row("memory accounting: one read of each source (%d free chunks, %d MiB resident)"
+                 % (self.size["acct_chunks"], self.size["acct_rss_mib"]),
+                 "mallinfo2 %.1f ms, /proc/self/status %.0f us, smaps_rollup (not used) %.1f ms"
+                 % (a["mallinfo2_us"] / 1e3, a["status_us"], a["smaps_rollup_us"] / 1e3),
+                 "reported", "-")
+        self.row("longest pause of an allocating thread sharing that arena while dumps run",
+                 "blocked %.1f ms with dumps (%d), %.1f ms without"
+                 % (a["dumping_blocked_max_us"] / 1e3, a["dumps"],
+                    a["quiet_blocked_max_us"] / 1e3),
+                 "bounded: one walk, at most 0.1% of the time", "-")
         return self.rows
 
     def wall_table(self):
@@ -806,6 +835,7 @@ class Bench:
             self.label_cost()
             self.dumps()
             self.pauses()
+            self.accounting_pauses()
             self.memory()
             self.watch_cost()
             self.dump_memory()

@@ -12,6 +12,7 @@
 #include "alloc_stats.h"
 
 #include <dlfcn.h>
+#include <sched.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -155,13 +156,22 @@ hs_err_t hs_alloc_stats_read(int fresh, hs_alloc_stats_t *out)
     }
     memset(out, 0, sizeof *out);
     out->name = kind_names[A.kind];
-    if (!hs_alloc_stats_collect(out))
+    /* A thread of the arena waits for the walk: the writer thread must not be preempted in
+     * it by its own SCHED_BATCH policy while it holds the arena's lock. */
+    struct sched_param sp = {0};
+    int policy = sched_getscheduler(0);
+    if (policy == SCHED_BATCH)
+        (void)sched_setscheduler(0, SCHED_OTHER, &sp);
+    int ok = hs_alloc_stats_collect(out);
+    if (policy == SCHED_BATCH)
+        (void)sched_setscheduler(0, SCHED_BATCH, &sp);
+    if (!ok)
         return HS_ERR_NOTFOUND;
     uint64_t done = hs_os_monotonic_ns();
     out->read_ns = done - now;
     A.last = *out;
     A.last_at = done;
     /* A read cheaper than HS_ALLOC_STATS_CHEAP_NS is never spaced. */
-    A.next_due = out->read_ns < HS_ALLOC_STATS_CHEAP_NS ? 0 : done + 100 * out->read_ns;
+    A.next_due = out->read_ns < HS_ALLOC_STATS_CHEAP_NS ? 0 : done + 1000 * out->read_ns;
     return HS_OK;
 }

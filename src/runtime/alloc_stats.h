@@ -16,10 +16,14 @@
  * Cost: mallinfo2 walks every bin of every arena, each under its arena's lock, so an
  * allocating thread of that arena waits for the walk of its free lists (milliseconds with
  * millions of free chunks). The reads are therefore spaced: after a read that took d of at least
- * HS_ALLOC_STATS_CHEAP_NS, the next one waits for 100 d (the walks take at most 1% of the
- * time), and a profile in between
+ * HS_ALLOC_STATS_CHEAP_NS, the next one waits for 1000 d (the walks take at most 0.1% of the
+ * time: with two million free chunks, a walk of 15 to 35 ms every 15 to 35 s), and a profile in
+ * between
  * carries the last figures with their age (the exit profile always reads). The other
  * allocators' figures are counters: cheap, read every time.
+ *
+ * While it walks, the writer thread leaves SCHED_BATCH for the ordinary policy: preempted
+ * with an arena's lock held, it would make that arena's threads wait for its next turn too.
  *
  * Threads: called by the dump (writer thread or exiting thread) under the reentrancy guard,
  * serialised by the dump lock; the lookup calls into the loader once (dladdr, dlopen
