@@ -58,10 +58,12 @@ const char *hs_rss_growth_advice(const hs_rss_growth_t *g, const char *allocator
         return "the program's direct mappings grow: see the sites labelled allocator=mmap";
     case HS_PART_UNATTRIBUTED:
         return "memory outside the heap, the allocator and the sampled mappings grows (a private "
-               "allocator on raw system calls, reservations made writable with mprotect, thread "
-               "stacks): the profile does not see it";
+               "allocator on raw system calls, reservations made writable with mprotect): the "
+               "profile does not see it";
     case HS_PART_FILE:
         return "file-backed and shared pages grow (mapped files, shared memory)";
+    case HS_PART_STACKS:
+        return "thread stacks grow: threads that do not end, or that use ever more stack";
     case HS_PART_PROFILER:
         return "the profiler's own memory grows";
     default:

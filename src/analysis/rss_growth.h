@@ -9,8 +9,9 @@
  *                 fragmentation, not a leak (glibc: MALLOC_ARENA_MAX, malloc_trim)
  *   mmap          the program's direct mappings: their sites (allocator=mmap)
  *   unattributed  memory outside all of these (a private allocator on raw system calls,
- *                 reservations made writable with mprotect, thread stacks, ...)
+ *                 reservations made writable with mprotect, ...)
  *   file          file-backed and shared pages
+ *   thread_stacks the stacks' resident pages
  *
  * Pure functions of the series; no allocation.
  */

@@ -125,7 +125,8 @@ static void add_parts(hs_series_t *s, const hs_sites_t *p, size_t pt)
     s->part[HS_PART_MMAP][pt] = r->mmap;
     s->part_var[HS_PART_MMAP][pt] = b.in.mmap_stderr * b.in.mmap_stderr;
     s->part[HS_PART_FILE][pt] = r->file;
-    s->part[HS_PART_PROFILER][pt] = r->profiler + r->stacks;
+    s->part[HS_PART_STACKS][pt] = r->stacks;
+    s->part[HS_PART_PROFILER][pt] = r->profiler;
     /* The rest, so that the parts add up to RSS: the heap's noise is the rest's too. */
     s->part[HS_PART_UNATTRIBUTED][pt] = r->unattributed;
     s->part_var[HS_PART_UNATTRIBUTED][pt] = heap_var + s->part_var[HS_PART_MMAP][pt];

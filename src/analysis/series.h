@@ -41,7 +41,8 @@ typedef struct hs_series_row {
  * The parts of RSS per point (breakdown.h), when every profile of the series carries the
  * accounting (parts_known): RSS itself, the heap (the allocator's in-use figure when it gives
  * one, exact; else the sampled heap with its error), the allocator's free memory, direct
- * mmap (sampled), file-backed and shared pages, the profiler, and the unattributed rest.
+ * mmap (sampled), file-backed and shared pages, thread stacks, the profiler, and the
+ * unattributed rest.
  * Each is fitted like a site (its own trend).
  */
 typedef enum hs_series_part {
@@ -50,11 +51,13 @@ typedef enum hs_series_part {
     HS_PART_FREE,
     HS_PART_MMAP,
     HS_PART_FILE,
+    HS_PART_STACKS,
     HS_PART_PROFILER,
     HS_PART_UNATTRIBUTED,
     HS_NPARTS
 } hs_series_part_t;
-/* "rss", "heap", "allocator_free", "mmap", "file", "profiler", "unattributed". */
+/* "rss", "heap", "allocator_free", "mmap", "file", "thread_stacks", "profiler",
+ * "unattributed". */
 const char *hs_series_part_name(hs_series_part_t part);
 
 typedef struct hs_series {

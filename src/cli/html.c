@@ -455,10 +455,12 @@ void hs_html_rss_chart(hs_html_t *h, const hs_series_t *s)
     polyline(f, &p, s->t, s->part[HS_PART_RSS], n, "#000000", 2.0, "6 3");
     fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" fill=\"#000\">rss (dashed)</text>\n",
             p.x0 + p.w + 8, p.y0 + 14 + 16 * (double)HS_ARRAY_LEN(order));
-    fprintf(f, "</svg>\n<figcaption>The parts of the resident set at each profile, stacked: "
-               "file-backed and shared pages, the heap, the allocator's free memory, direct "
-               "mmap, the profiler, and the unattributed rest; the dashed line is the RSS "
-               "itself.</figcaption>\n</figure>\n");
+    fprintf(
+        f,
+        "</svg>\n<figcaption>The parts of the resident set at each profile, stacked: "
+        "file-backed and shared pages, the heap, the allocator's free memory, direct "
+        "mmap, thread stacks, the profiler, and the unattributed rest; the dashed line is the RSS "
+        "itself.</figcaption>\n</figure>\n");
     free(base);
     free(top);
 }

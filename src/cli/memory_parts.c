@@ -54,7 +54,7 @@ static size_t parts_of(const hs_breakdown_t *b, part_t *out)
     }
     out[n++] = (part_t){"direct mmap (sampled)", p->mmap, in->mmap_stderr, "allocator=mmap rows"};
     if (in->stacks)
-        out[n++] = (part_t){"thread stacks", p->stacks, -1, ""};
+        out[n++] = (part_t){"thread stacks", p->stacks, -1, "resident pages of stacks"};
     out[n++] = (part_t){"the profiler", p->profiler, -1, "tables, caches"};
     out[n++] =
         (part_t){"unattributed", p->unattributed, -1, "anonymous memory none of these explains"};

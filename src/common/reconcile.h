@@ -19,7 +19,7 @@
  *             is then part of `unattributed` (its committed memory, which mimalloc commits
  *             ahead of use, is not a resident figure to subtract)
  *   mmap      direct anonymous mmap by the program, as sampled +- error
- *   stacks    thread stacks (when known)
+ *   stacks    thread stacks, resident (when they can be told apart)
  *   profiler  heapsampler's own memory
  *   unattributed  the rest: anonymous memory none of the above explains (may be negative
  *             within the errors: blocks allocated but not yet touched are not resident)

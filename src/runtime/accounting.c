@@ -61,6 +61,7 @@ void hs_accounting_collect(const hs_snapshot_t *snap, int fresh, hs_accounting_t
         out->usable_var += var * k * k;
     }
     out->brk = hs_map_track_brk_bytes();
+    out->has_stacks = hs_thread_stacks_read(&out->stacks) == HS_OK;
     out->profiler = snap->profiler_bytes;
     out->profiler_heap = hs_os_cached_bytes();
     hs_reconcile_in_t *in = &out->in;
@@ -80,6 +81,7 @@ void hs_accounting_collect(const hs_snapshot_t *snap, int fresh, hs_accounting_t
     in->mmap = out->mmap;
     in->mmap_stderr = sqrt(out->mmap_var);
     in->profiler = out->profiler;
+    in->stacks = out->has_stacks ? out->stacks.resident : 0;
     hs_reconcile(in, &out->parts);
 }
 
@@ -126,6 +128,10 @@ void hs_accounting_comments(const hs_accounting_t *a, char *rss, char *alloc, ch
     put_i64(est, len, "mmap.stderr", sqrt(a->mmap_var));
     if (a->brk)
         (void)hs_profile_meta_append_u64(est, len, "brk", a->brk);
+    if (a->has_stacks) {
+        (void)hs_profile_meta_append_u64(est, len, "stacks", a->stacks.resident);
+        (void)hs_profile_meta_append_u64(est, len, "stacks.count", a->stacks.count);
+    }
     if (a->has_rss)
         put_i64(est, len, "unattributed", a->parts.unattributed);
     (void)hs_profile_meta_append(est, len, "audit", hs_reconcile_audit_name(a->parts.audit));
@@ -142,14 +148,14 @@ void hs_accounting_summary(const hs_accounting_t *a, char *buf, size_t len)
 {
     const hs_reconcile_t *p = &a->parts;
     const double mib = 1024.0 * 1024.0;
-    int n =
-        snprintf(buf, len,
-                 "memory: rss %.1f MiB = file %.1f + heap %.1f +- %.1f + allocator overhead "
-                 "%.1f + unsampled %.1f + allocator free %.1f + mmap %.1f +- %.1f + profiler "
-                 "%.1f + unattributed %.1f MiB",
-                 (double)a->rss.rss / mib, p->file / mib, p->heap / mib, sqrt(a->heap_var) / mib,
-                 p->overhead / mib, p->unseen / mib, p->free / mib, p->mmap / mib,
-                 sqrt(a->mmap_var) / mib, p->profiler / mib, p->unattributed / mib);
+    int n = snprintf(buf, len,
+                     "memory: rss %.1f MiB = file %.1f + heap %.1f +- %.1f + allocator overhead "
+                     "%.1f + unsampled %.1f + allocator free %.1f + mmap %.1f +- %.1f + thread "
+                     "stacks %.2f + profiler %.1f + unattributed %.1f MiB",
+                     (double)a->rss.rss / mib, p->file / mib, p->heap / mib,
+                     sqrt(a->heap_var) / mib, p->overhead / mib, p->unseen / mib, p->free / mib,
+                     p->mmap / mib, sqrt(a->mmap_var) / mib, p->stacks / mib, p->profiler / mib,
+                     p->unattributed / mib);
     if (n < 0 || (size_t)n >= len)
         return;
     if (p->audit == HS_AUDIT_NONE && !a->in.has_alloc_inuse)

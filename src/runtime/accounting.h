@@ -20,6 +20,7 @@
 #include "memlimit.h"
 #include "reconcile.h"
 #include "snapshot.h"
+#include "thread_stacks.h"
 
 typedef struct hs_accounting {
     bool has_rss;
@@ -28,6 +29,8 @@ typedef struct hs_accounting {
     hs_alloc_stats_t alloc;
     double heap, heap_var, usable, usable_var, mmap, mmap_var;
     uint64_t brk; /* the program's own brk/sbrk growth (bytes; not attributed) */
+    bool has_stacks;
+    hs_thread_stacks_t stacks;
     uint64_t profiler, profiler_heap;
     hs_reconcile_in_t in;
     hs_reconcile_t parts;

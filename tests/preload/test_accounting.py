@@ -122,6 +122,19 @@ class Accounting(hstest.TempDirTest):
         self.assertGreater(mem["unattributed_bytes"], 30 * MIB, mem)
         self.assertEqual(mem["mmap_inuse_bytes"], 0)
 
+    def test_thread_stacks_told_apart(self):
+        # 8 threads with 512 KiB of their stacks touched, alive at the profile (and the main
+        # thread's stack, and the writer thread's).
+        run = hstest.run_profiled([hstest.target("memparts"), "stacks", "8"], self.dir)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        first = [f for f in run.profiles() if f.endswith(".0000.pb.gz")][0]
+        _, _, meta = hstest.metadata(first)
+        self.assertGreaterEqual(int(meta["stacks.count"]), 9, meta)
+        self.assertGreaterEqual(int(meta["stacks"]), 8 * 512 * 1024, meta)
+        self.assertLess(int(meta["stacks"]), 8 * 512 * 1024 + 4 * MIB, meta)
+        mem = report_json(first)["memory"]
+        self.assertEqual(mem["thread_stacks_bytes"], int(meta["stacks"]))
+
     def test_sized_frees_free_sampled_blocks(self):
         run, path = self.run_parts("sized", rate=1)
         prof = hstest.Profile(path)
@@ -197,7 +210,7 @@ class Accounting(hstest.TempDirTest):
         # The parts add up to RSS.
         parts = ("file_bytes", "heap_inuse_bytes", "allocator_overhead_bytes",
                  "heap_unsampled_bytes", "allocator_free_bytes", "mmap_inuse_bytes",
-                 "profiler_bytes", "unattributed_bytes")
+                 "thread_stacks_bytes", "profiler_bytes", "unattributed_bytes")
         self.assertAlmostEqual(sum(mem[k] for k in parts), mem["rss_bytes"], delta=1)
 
 

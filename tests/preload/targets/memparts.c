@@ -22,6 +22,9 @@
  *                     (frag_pin, realloc, kept) whose freed tail no later request fits, then
  *                     writing a profile (heapsampler_dump): per round the allocator keeps ~4 MiB
  *                     more free, the heap grows 32 KiB.
+ *   memparts stacks N N threads each touch 512 KiB of their stack (stack_user), then wait while
+ *                     the main thread writes a profile (heapsampler_dump): the stacks hold at
+ *                     least N x 512 KiB resident.
  *   memparts bypass   64 MiB in 64 KiB blocks through glibc's private entry point
  *                     __libc_malloc, which the hooks do not see (plus 1 MiB through malloc).
  *   memparts raw      a private bump allocator on the raw mmap system call: 32 MiB touched.
@@ -32,6 +35,7 @@
 #include <heapsampler.h>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +166,39 @@ static void fraggrow(int rounds)
     }
 }
 
+static pthread_barrier_t touched, dumped;
+
+NOINLINE static void *stack_user(void *arg)
+{
+    volatile char buf[512 * 1024];
+    for (size_t i = 0; i < sizeof buf; i += 4096)
+        buf[i] = (char)i;
+    (void)arg;
+    pthread_barrier_wait(&touched);
+    pthread_barrier_wait(&dumped);
+    return NULL;
+}
+
+static void stacks(int n)
+{
+    pthread_t t[64];
+    if (n < 1 || n > 64)
+        exit(2);
+    pthread_barrier_init(&touched, NULL, (unsigned)n + 1);
+    pthread_barrier_init(&dumped, NULL, (unsigned)n + 1);
+    for (int i = 0; i < n; i++)
+        if (pthread_create(&t[i], NULL, stack_user, NULL) != 0)
+            exit(3);
+    pthread_barrier_wait(&touched);
+    if (heapsampler_dump && heapsampler_dump() != 0) {
+        perror("memparts: heapsampler_dump");
+        exit(3);
+    }
+    pthread_barrier_wait(&dumped);
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+}
+
 /* Weak: Debian 12's C library has neither; the preloaded profiler has both. */
 extern void free_sized(void *, size_t) __attribute__((weak));
 extern void free_aligned_sized(void *, size_t, size_t) __attribute__((weak));
@@ -227,6 +264,8 @@ int main(int argc, char **argv)
              argc > 3 ? strtoul(argv[3], NULL, 10) : 64);
     } else if (strcmp(mode, "fraggrow") == 0) {
         fraggrow(argc > 2 ? atoi(argv[2]) : 12);
+    } else if (strcmp(mode, "stacks") == 0) {
+        stacks(argc > 2 ? atoi(argv[2]) : 8);
     } else if (strcmp(mode, "sized") == 0) {
         sized();
     } else if (strcmp(mode, "bypass") == 0) {
@@ -234,7 +273,8 @@ int main(int argc, char **argv)
     } else if (strcmp(mode, "raw") == 0) {
         raw();
     } else {
-        fprintf(stderr, "usage: memparts mmap|frag [N [K]]|fraggrow [R]|sized|bypass|raw\n");
+        fprintf(stderr,
+                "usage: memparts mmap|frag [N [K]]|fraggrow [R]|stacks N|sized|bypass|raw\n");
         return 2;
     }
     printf("memparts: %s done\n", mode);

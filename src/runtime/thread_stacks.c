@@ -1,0 +1,109 @@
+/*
+ * thread_stacks.c - the stacks' resident memory (see thread_stacks.h).
+ *
+ * /proc/self/maps is read line by line into a stack buffer; each line is
+ * "lo-hi perms offset dev inode [path]". The previous line is remembered: a "---p" anonymous
+ * mapping of at most HS_STACK_GUARD_MAX bytes ending where a "rw-p" anonymous one begins is a
+ * guard below a stack. mincore counts the resident pages, HS_STACK_VEC pages at a time.
+ */
+#include "thread_stacks.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define HS_STACK_GUARD_MAX (64 * 1024)
+#define HS_STACK_VEC       4096
+
+typedef struct maps_line {
+    uintptr_t lo, hi;
+    char perms[5];
+    int anon; /* no path (inode 0 and nothing after it) */
+    int main_stack;
+} maps_line_t;
+
+static int parse_line(const char *s, maps_line_t *out)
+{
+    char *end;
+    memset(out, 0, sizeof *out);
+    out->lo = (uintptr_t)strtoull(s, &end, 16);
+    if (*end != '-')
+        return 0;
+    out->hi = (uintptr_t)strtoull(end + 1, &end, 16);
+    if (*end != ' ' || strlen(end + 1) < 4)
+        return 0;
+    memcpy(out->perms, end + 1, 4);
+    /* Skip perms, offset, dev, inode: the path (if any) follows. */
+    const char *p = end + 1;
+    for (int field = 0; field < 4 && p; field++) {
+        p = strchr(p, ' ');
+        if (p)
+            p += strspn(p, " ");
+    }
+    out->anon = !p || !*p;
+    out->main_stack = p && strcmp(p, "[stack]") == 0;
+    return out->hi > out->lo;
+}
+
+static uint64_t resident(uintptr_t lo, uintptr_t hi)
+{
+    static __thread unsigned char vec[HS_STACK_VEC]; /* one dump at a time per thread */
+    long page = sysconf(_SC_PAGESIZE);
+    uint64_t bytes = 0;
+    for (uintptr_t a = lo; a < hi;) {
+        size_t n = (size_t)((hi - a) / (uintptr_t)page);
+        if (n > HS_STACK_VEC)
+            n = HS_STACK_VEC;
+        if (n == 0 || mincore((void *)a, n * (size_t)page, vec) != 0)
+            break;
+        for (size_t i = 0; i < n; i++)
+            bytes += (vec[i] & 1) ? (uint64_t)page : 0;
+        a += n * (uintptr_t)page;
+    }
+    return bytes;
+}
+
+hs_err_t hs_thread_stacks_read(hs_thread_stacks_t *out)
+{
+    char buf[4096];
+    size_t have = 0;
+    maps_line_t prev = {0}, cur;
+    memset(out, 0, sizeof *out);
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return HS_ERR_IO;
+    for (;;) {
+        ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+        buf[have] = '\0';
+        char *line = buf, *nl;
+        while ((nl = strchr(line, '\n')) != NULL) {
+            *nl = '\0';
+            if (parse_line(line, &cur)) {
+                int thread = cur.anon && strcmp(cur.perms, "rw-p") == 0 && prev.anon &&
+                             strcmp(prev.perms, "---p") == 0 && prev.hi == cur.lo &&
+                             prev.hi - prev.lo <= HS_STACK_GUARD_MAX;
+                if (thread || cur.main_stack) {
+                    out->resident += resident(cur.lo, cur.hi);
+                    out->count++;
+                }
+                prev = cur;
+            }
+            line = nl + 1;
+        }
+        /* Keep the partial last line; a line longer than the buffer is dropped. */
+        have = strlen(line);
+        if (have >= sizeof buf - 1)
+            have = 0;
+        memmove(buf, line, have);
+    }
+    close(fd);
+    return out->count ? HS_OK : HS_ERR_NOTFOUND;
+}
