@@ -30,11 +30,7 @@
 
 /* ---- reading ------------------------------------------------------------------------------ */
 
-/* Called with each line (NUL-terminated, without its newline); returns 1 to stop reading. */
-typedef int (*hs_memlimit_line_fn)(void *ctx, char *line);
-
-/* Every line of path to fn. HS_ERR_IO (errno set) when the file cannot be opened or read. */
-static hs_err_t hs_memlimit_lines(const char *path, hs_memlimit_line_fn fn, void *ctx)
+hs_err_t hs_memlimit_lines(const char *path, hs_memlimit_line_fn fn, void *ctx)
 {
     char buf[HS_MEMLIMIT_LINE_MAX];
     size_t have = 0;

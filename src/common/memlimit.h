@@ -127,6 +127,14 @@ typedef struct hs_memlimit_rss {
 } hs_memlimit_rss_t;
 hs_err_t hs_memlimit_rss(const char *root, pid_t pid, hs_memlimit_rss_t *out) HS_MUST_CHECK;
 
+/*
+ * Every line of a file (a /proc or cgroup file) to fn, NUL-terminated, without its newline; fn
+ * returns 1 to stop reading. A line longer than 8 KiB is skipped whole. Allocation-free.
+ * HS_ERR_IO (errno set) when the file cannot be opened or read.
+ */
+typedef int (*hs_memlimit_line_fn)(void *ctx, char *line);
+hs_err_t hs_memlimit_lines(const char *path, hs_memlimit_line_fn fn, void *ctx) HS_MUST_CHECK;
+
 /* Names for messages and profile metadata: "cgroup2.max", "working_set", ... */
 const char *hs_memlimit_source_name(hs_memlimit_source_t source);
 const char *hs_memusage_source_name(hs_memusage_source_t source);

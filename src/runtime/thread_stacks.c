@@ -1,19 +1,19 @@
 /*
  * thread_stacks.c - the stacks' resident memory (see thread_stacks.h).
  *
- * /proc/self/maps is read line by line into a stack buffer; each line is
+ * /proc/self/maps is read line by line (memlimit.h's reader: allocation-free); each line is
  * "lo-hi perms offset dev inode [path]". The previous line is remembered: a "---p" anonymous
  * mapping of at most HS_STACK_GUARD_MAX bytes ending where a "rw-p" anonymous one begins is a
  * guard below a stack. mincore counts the resident pages, HS_STACK_VEC pages at a time.
  */
 #include "thread_stacks.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include "memlimit.h"
 
 #define HS_STACK_GUARD_MAX (64 * 1024)
 #define HS_STACK_VEC       4096
@@ -66,44 +66,34 @@ static uint64_t resident(uintptr_t lo, uintptr_t hi)
     return bytes;
 }
 
+typedef struct scan {
+    hs_thread_stacks_t *out;
+    maps_line_t prev;
+} scan_t;
+
+static int scan_line(void *ctx, char *line)
+{
+    scan_t *sc = ctx;
+    maps_line_t cur;
+    if (!parse_line(line, &cur))
+        return 0;
+    const maps_line_t *prev = &sc->prev;
+    int thread = cur.anon && strcmp(cur.perms, "rw-p") == 0 && prev->anon &&
+                 strcmp(prev->perms, "---p") == 0 && prev->hi == cur.lo &&
+                 prev->hi - prev->lo <= HS_STACK_GUARD_MAX;
+    if (thread || cur.main_stack) {
+        sc->out->resident += resident(cur.lo, cur.hi);
+        sc->out->count++;
+    }
+    sc->prev = cur;
+    return 0;
+}
+
 hs_err_t hs_thread_stacks_read(hs_thread_stacks_t *out)
 {
-    char buf[4096];
-    size_t have = 0;
-    maps_line_t prev = {0}, cur;
     memset(out, 0, sizeof *out);
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    scan_t sc = {.out = out};
+    if (hs_memlimit_lines("/proc/self/maps", scan_line, &sc) != HS_OK)
         return HS_ERR_IO;
-    for (;;) {
-        ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        have += (size_t)n;
-        buf[have] = '\0';
-        char *line = buf, *nl;
-        while ((nl = strchr(line, '\n')) != NULL) {
-            *nl = '\0';
-            if (parse_line(line, &cur)) {
-                int thread = cur.anon && strcmp(cur.perms, "rw-p") == 0 && prev.anon &&
-                             strcmp(prev.perms, "---p") == 0 && prev.hi == cur.lo &&
-                             prev.hi - prev.lo <= HS_STACK_GUARD_MAX;
-                if (thread || cur.main_stack) {
-                    out->resident += resident(cur.lo, cur.hi);
-                    out->count++;
-                }
-                prev = cur;
-            }
-            line = nl + 1;
-        }
-        /* Keep the partial last line; a line longer than the buffer is dropped. */
-        have = strlen(line);
-        if (have >= sizeof buf - 1)
-            have = 0;
-        memmove(buf, line, have);
-    }
-    close(fd);
     return out->count ? HS_OK : HS_ERR_NOTFOUND;
 }
