@@ -16,7 +16,7 @@
 #include "memlimit.h"
 
 #define HS_STACK_GUARD_MAX (64 * 1024)
-#define HS_STACK_VEC       4096
+#define HS_STACK_VEC       1024
 
 typedef struct maps_line {
     uintptr_t lo, hi;
@@ -50,7 +50,7 @@ static int parse_line(const char *s, maps_line_t *out)
 
 static uint64_t resident(uintptr_t lo, uintptr_t hi)
 {
-    static __thread unsigned char vec[HS_STACK_VEC]; /* one dump at a time per thread */
+    unsigned char vec[HS_STACK_VEC];
     long page = sysconf(_SC_PAGESIZE);
     uint64_t bytes = 0;
     for (uintptr_t a = lo; a < hi;) {
