@@ -97,8 +97,9 @@ static uint32_t sat_add(uint32_t a, uint32_t b)
 
 const char *hs_series_part_name(hs_series_part_t part)
 {
-    static const char *const names[HS_NPARTS] = {"rss",  "heap",     "allocator_free", "mmap",
-                                                 "file", "profiler", "unattributed"};
+    static const char *const names[HS_NPARTS] = {"rss",      "heap",        "allocator_free",
+                                                 "mmap",     "file",        "thread_stacks",
+                                                 "profiler", "unattributed"};
     return (unsigned)part < HS_NPARTS ? names[part] : "?";
 }
 

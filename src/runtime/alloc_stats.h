@@ -50,7 +50,7 @@ typedef struct hs_alloc_stats {
     uint64_t age_ns;   /* how old the figures are (0: read for this profile) */
 } hs_alloc_stats_t;
 
-#define HS_ALLOC_STATS_CHEAP_NS 1000000ull /* 1 ms */
+#define HS_ALLOC_STATS_CHEAP_NS 10000000ull /* 10 ms */
 
 /* The allocator's figures: a new read, or the last one if a read is not yet due and `fresh` is
  * 0. HS_ERR_NOTFOUND when the allocator is unknown (out->name says so). */

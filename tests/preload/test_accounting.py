@@ -179,6 +179,8 @@ class Accounting(hstest.TempDirTest):
         self.assertTrue(rss["growing"], rss)
         self.assertEqual(rss["explained_by"], "allocator_free", rss)
         self.assertGreater(rss["share"], 0.8, rss)
+        self.assertEqual(set(rss["parts"]), {"rss", "heap", "allocator_free", "mmap", "file",
+                                             "thread_stacks", "profiler", "unattributed"})
         free = rss["parts"]["allocator_free"]
         self.assertGreater(free["slope"], 3 * free["slope_stderr"])
         text = self.leaks(run)
