@@ -48,7 +48,9 @@ void hs_breakdown_read(const hs_profile_meta_t *m, hs_breakdown_t *out)
     (void)get_double(m, "mmap.stderr", &in->mmap_stderr);
     if (hs_profile_meta_get_u64(m, "stacks", &u))
         in->stacks = u;
-    if (hs_profile_meta_get_u64(m, "profiler_memory", &u))
+    /* The profiler's resident memory; older profiles have only its memory as it counts it. */
+    if (hs_profile_meta_get_u64(m, "profiler.resident", &u) ||
+        hs_profile_meta_get_u64(m, "profiler_memory", &u))
         in->profiler = u;
     (void)hs_profile_meta_get_u64(m, "brk", &out->brk);
     out->known = in->has_rss || heap;

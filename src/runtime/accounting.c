@@ -19,6 +19,7 @@
 
 #include "estimate.h"
 #include "labels.h"
+#include "live_table.h"
 #include "map_track.h"
 #include "os.h"
 #include "profile_meta.h"
@@ -62,7 +63,12 @@ void hs_accounting_collect(const hs_snapshot_t *snap, int fresh, hs_accounting_t
     }
     out->brk = hs_map_track_brk_bytes();
     out->has_stacks = hs_thread_stacks_read(&out->stacks) == HS_OK;
-    out->profiler = snap->profiler_bytes;
+    /* The profiler's memory as the RSS counts it: profiler_memory counts its tables at their
+     * mapped size and its 1 MiB filter at its full size, but only the pages in use are
+     * resident; its caches in the allocator's heap as their owners estimate them. */
+    out->profiler = hs_os_mapped_resident_bytes() +
+                    hs_os_resident_bytes(hs_live_filter, sizeof hs_live_filter) +
+                    hs_os_cached_bytes();
     out->profiler_heap = hs_os_cached_bytes();
     hs_reconcile_in_t *in = &out->in;
     in->has_rss = out->has_rss;
@@ -120,6 +126,7 @@ void hs_accounting_comments(const hs_accounting_t *a, char *rss, char *alloc, ch
         (void)hs_profile_meta_append_u64(alloc, len, "allocator.age_ms", a->alloc.age_ns / 1000000);
     }
     (void)hs_profile_meta_append_u64(alloc, len, "profiler_heap", a->profiler_heap);
+    (void)hs_profile_meta_append_u64(alloc, len, "profiler.resident", a->profiler);
     put_i64(est, len, "heap.inuse", a->heap);
     put_i64(est, len, "heap.stderr", sqrt(a->heap_var));
     put_i64(est, len, "heap.usable", a->usable);

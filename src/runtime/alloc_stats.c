@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "loader_gate.h"
 #include "os.h"
 #include "real_alloc.h"
 
@@ -40,11 +41,23 @@ static struct {
 
 static const char *const kind_names[] = {"unknown", "glibc", "jemalloc", "tcmalloc", "mimalloc"};
 
+static void hs_alloc_stats_find(void);
+
+/* The lookup calls into the loader: inside the loader gate, so that a fork never copies the
+ * loader's locks held by this thread (loader_gate.h). */
 static void hs_alloc_stats_lookup(void)
 {
     if (A.looked)
         return;
+    while (!hs_loader_gate_enter())
+        sched_yield();
+    hs_alloc_stats_find();
+    hs_loader_gate_exit();
     A.looked = 1;
+}
+
+static void hs_alloc_stats_find(void)
+{
     Dl_info info;
     void *real_malloc = (void *)HS_REAL(malloc);
     if (!dladdr(real_malloc, &info) || !info.dli_fname)

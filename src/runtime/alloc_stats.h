@@ -27,8 +27,9 @@
  *
  * Threads: called by the dump (writer thread or exiting thread) under the reentrancy guard,
  * serialised by the dump lock; the lookup calls into the loader once (dladdr, dlopen
- * RTLD_NOLOAD, dlsym), holding no profiler lock. Fork: the child keeps what was found (the
- * same objects are mapped) and the time of the last read.
+ * RTLD_NOLOAD, dlsym) inside the loader gate, holding only the dump lock, which no allocation
+ * takes. Fork: the child keeps what was found (the same objects are mapped) and the time of
+ * the last read.
  */
 #ifndef HS_ALLOC_STATS_H
 #define HS_ALLOC_STATS_H

@@ -4,7 +4,7 @@
  * /proc/self/maps is read line by line (memlimit.h's reader: allocation-free); each line is
  * "lo-hi perms offset dev inode [path]". The previous line is remembered: a "---p" anonymous
  * mapping of at most HS_STACK_GUARD_MAX bytes ending where a "rw-p" anonymous one begins is a
- * guard below a stack. mincore counts the resident pages, HS_STACK_VEC pages at a time.
+ * guard below a stack. mincore counts the resident pages (os.h).
  */
 #include "thread_stacks.h"
 
@@ -14,9 +14,9 @@
 #include <unistd.h>
 
 #include "memlimit.h"
+#include "os.h"
 
 #define HS_STACK_GUARD_MAX (64 * 1024)
-#define HS_STACK_VEC       1024
 
 typedef struct maps_line {
     uintptr_t lo, hi;
@@ -48,24 +48,6 @@ static int parse_line(const char *s, maps_line_t *out)
     return out->hi > out->lo;
 }
 
-static uint64_t resident(uintptr_t lo, uintptr_t hi)
-{
-    unsigned char vec[HS_STACK_VEC];
-    long page = sysconf(_SC_PAGESIZE);
-    uint64_t bytes = 0;
-    for (uintptr_t a = lo; a < hi;) {
-        size_t n = (size_t)((hi - a) / (uintptr_t)page);
-        if (n > HS_STACK_VEC)
-            n = HS_STACK_VEC;
-        if (n == 0 || mincore((void *)a, n * (size_t)page, vec) != 0)
-            break;
-        for (size_t i = 0; i < n; i++)
-            bytes += (vec[i] & 1) ? (uint64_t)page : 0;
-        a += n * (uintptr_t)page;
-    }
-    return bytes;
-}
-
 typedef struct scan {
     hs_thread_stacks_t *out;
     maps_line_t prev;
@@ -82,7 +64,7 @@ static int scan_line(void *ctx, char *line)
                  strcmp(prev->perms, "---p") == 0 && prev->hi == cur.lo &&
                  prev->hi - prev->lo <= HS_STACK_GUARD_MAX;
     if (thread || cur.main_stack) {
-        sc->out->resident += resident(cur.lo, cur.hi);
+        sc->out->resident += hs_os_resident_bytes((const void *)cur.lo, cur.hi - cur.lo);
         sc->out->count++;
     }
     sc->prev = cur;
