@@ -151,12 +151,20 @@ static void piece_gone(void *arg, const hs_map_entry_t *old)
 
 static const hs_map_cut_ops_t cut_ops = {piece_keep, piece_gone, NULL};
 
+/*
+ * The table's lock is held under the reentrancy guard: munmap is async-signal-safe, and a
+ * signal handler that unmaps while its thread holds the lock must pass through (its mapping
+ * stays in the table until its address is mapped again), not wait for itself.
+ */
 static void cut(void *addr, size_t len)
 {
-    if (!hs_map_table_active() || hs_thread_get()->guard)
+    hs_thread_t *t = hs_thread_get();
+    if (!hs_map_table_active() || t->guard)
         return;
     int saved = errno;
+    hs_guard_enter(t);
     hs_map_table_cut((uintptr_t)addr, len, &cut_ops);
+    hs_guard_exit(t);
     errno = saved;
 }
 
@@ -164,11 +172,14 @@ static void track(void *p, size_t len, uint32_t site)
 {
     if (site == HS_LIVE_NO_SITE)
         return;
+    hs_thread_t *t = hs_thread_get();
     int saved = errno;
+    hs_guard_enter(t);
     if (hs_map_table_insert((uintptr_t)p, len, site) != HS_OK) {
         hs_sampler_map_lost(site);
         hs_warn_once(&warned_table, "too many sampled mappings; further ones are not tracked");
     }
+    hs_guard_exit(t);
     errno = saved;
 }
 
@@ -199,9 +210,12 @@ void *hs_map_track_mremap(void *old, size_t old_len, size_t new_len, int flags, 
 {
     hs_map_entry_t e;
     int had = 0;
-    if (hs_map_table_active() && !hs_thread_get()->guard) {
+    hs_thread_t *t = hs_thread_get();
+    if (hs_map_table_active() && !t->guard) {
         int saved = errno;
+        hs_guard_enter(t);
         had = hs_map_table_take((uintptr_t)old, &e);
+        hs_guard_exit(t);
         errno = saved;
     }
     /* A destination given with MREMAP_FIXED is replaced, like MAP_FIXED. */
