@@ -28,6 +28,7 @@ static struct {
     void *p;
     size_t size;
 } regions[HS_OS_REGIONS];
+static unsigned region_hint;
 
 size_t hs_os_page_round(size_t n)
 {
@@ -44,12 +45,16 @@ void *hs_os_map(size_t size)
     if (p == MAP_FAILED)
         return NULL;
     __atomic_add_fetch(&mapped_bytes, size, __ATOMIC_RELAXED);
-    for (int i = 0; i < HS_OS_REGIONS; i++) {
+    /* From the slot after the last one taken: regions are mostly kept, so that one is free. */
+    unsigned start = __atomic_load_n(&region_hint, __ATOMIC_RELAXED);
+    for (unsigned k = 0; k < HS_OS_REGIONS; k++) {
+        unsigned i = (start + k) % HS_OS_REGIONS;
         void *none = NULL;
         if (__atomic_load_n(&regions[i].p, __ATOMIC_RELAXED) == NULL &&
             __atomic_compare_exchange_n(&regions[i].p, &none, p, 0, __ATOMIC_RELAXED,
                                         __ATOMIC_RELAXED)) {
             __atomic_store_n(&regions[i].size, size, __ATOMIC_RELEASE);
+            __atomic_store_n(&region_hint, (i + 1) % HS_OS_REGIONS, __ATOMIC_RELAXED);
             break;
         }
     }

@@ -135,6 +135,13 @@ class Accounting(hstest.TempDirTest):
         mem = report_json(first)["memory"]
         self.assertEqual(mem["thread_stacks_bytes"], int(meta["stacks"]))
 
+    def test_mappings_from_signal_handlers_never_deadlock(self):
+        # Every mapping sampled (rate 1), cut in two, while a handler maps and unmaps on the same
+        # thread every 200 us: a handler that finds the table's lock held passes through.
+        run, path = self.run_parts("signals", "20000", rate=1)
+        _, _, meta = hstest.metadata(path)
+        self.assertEqual(int(meta["mmap.inuse"]), 0, meta)
+
     def test_sized_frees_free_sampled_blocks(self):
         run, path = self.run_parts("sized", rate=1)
         prof = hstest.Profile(path)

@@ -25,6 +25,9 @@
  *   memparts stacks N N threads each touch 512 KiB of their stack (stack_user), then wait while
  *                     the main thread writes a profile (heapsampler_dump): the stacks hold at
  *                     least N x 512 KiB resident.
+ *   memparts signals N  N rounds of map_loop mapping and unmapping 1 MiB while a SIGALRM handler
+ *                     (every 200 us) maps and unmaps 64 KiB (map_in_handler): the sampled
+ *                     mappings' table must never wait for itself; nothing stays mapped.
  *   memparts bypass   64 MiB in 64 KiB blocks through glibc's private entry point
  *                     __libc_malloc, which the hooks do not see (plus 1 MiB through malloc).
  *   memparts raw      a private bump allocator on the raw mmap system call: 32 MiB touched.
@@ -34,12 +37,15 @@
 #define HEAPSAMPLER_WEAK
 #include <heapsampler.h>
 
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -199,6 +205,37 @@ static void stacks(int n)
         pthread_join(t[i], NULL);
 }
 
+NOINLINE static void map_in_handler(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    void *p = mmap(NULL, 64 * 1024, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p != MAP_FAILED)
+        munmap(p, 64 * 1024);
+    errno = saved;
+}
+
+NOINLINE static void map_loop(int rounds)
+{
+    for (int i = 0; i < rounds; i++) {
+        char *p = must(mmap(NULL, MIB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+        p[0] = 1;
+        munmap(p + MIB / 2, MIB / 2); /* a cut that keeps a piece */
+        munmap(p, MIB / 2);
+    }
+}
+
+static void signals(int rounds)
+{
+    struct sigaction sa = {.sa_handler = map_in_handler};
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {{0, 200}, {0, 200}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    map_loop(rounds);
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+}
+
 /* Weak: Debian 12's C library has neither; the preloaded profiler has both. */
 extern void free_sized(void *, size_t) __attribute__((weak));
 extern void free_aligned_sized(void *, size_t, size_t) __attribute__((weak));
@@ -266,6 +303,8 @@ int main(int argc, char **argv)
         fraggrow(argc > 2 ? atoi(argv[2]) : 12);
     } else if (strcmp(mode, "stacks") == 0) {
         stacks(argc > 2 ? atoi(argv[2]) : 8);
+    } else if (strcmp(mode, "signals") == 0) {
+        signals(argc > 2 ? atoi(argv[2]) : 20000);
     } else if (strcmp(mode, "sized") == 0) {
         sized();
     } else if (strcmp(mode, "bypass") == 0) {
@@ -274,7 +313,7 @@ int main(int argc, char **argv)
         raw();
     } else {
         fprintf(stderr,
-                "usage: memparts mmap|frag [N [K]]|fraggrow [R]|stacks N|sized|bypass|raw\n");
+                "usage: memparts mmap|frag [N [K]]|fraggrow [R]|stacks N|signals N|sized|bypass|raw\n");
         return 2;
     }
     printf("memparts: %s done\n", mode);
