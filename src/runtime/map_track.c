@@ -61,6 +61,14 @@ static uint64_t brk_bytes;
 static int ready; /* the ranges are known: calls can be told apart */
 static int warned_table;
 
+void hs_map_track_resolve(void)
+{
+    *(void **)&next_mmap = dlsym(RTLD_NEXT, "mmap");
+    *(void **)&next_munmap = dlsym(RTLD_NEXT, "munmap");
+    *(void **)&next_mremap = dlsym(RTLD_NEXT, "mremap");
+    *(void **)&next_sbrk = dlsym(RTLD_NEXT, "sbrk");
+}
+
 void hs_map_track_init(void)
 {
     uintptr_t lo, hi;
@@ -78,10 +86,6 @@ void hs_map_track_init(void)
         __atomic_store_n(&alloc_lo, lo, __ATOMIC_RELAXED);
         __atomic_store_n(&alloc_hi, hi, __ATOMIC_RELAXED);
     }
-    *(void **)&next_mmap = dlsym(RTLD_NEXT, "mmap");
-    *(void **)&next_munmap = dlsym(RTLD_NEXT, "munmap");
-    *(void **)&next_mremap = dlsym(RTLD_NEXT, "mremap");
-    *(void **)&next_sbrk = dlsym(RTLD_NEXT, "sbrk");
     __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
 }
 

@@ -9,8 +9,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* At the profiler's init, under the guard: the ranges whose calls are not the program's, and
- * the next functions. Calls into the loader. */
+/* At the profiler's init, under the guard, first thing (also when profiling is off: the calls
+ * then pass to the next functions, which may be another interposer's): the next functions. */
+void hs_map_track_resolve(void);
+/* Then, when profiling starts: the ranges whose calls are not the program's; sampling starts.
+ * Both call into the loader. */
 void hs_map_track_init(void);
 
 /* Bytes the program grew its break by with sbrk (counted, not attributed). */

@@ -264,6 +264,7 @@ void hs_profiler_init(void)
     hs_thread_t *t = hs_thread_get();
     hs_guard_enter(t);
     hs_real_alloc_resolve();
+    hs_map_track_resolve();
     hs_config_load(&hs_config, environ, true);
     hs_log_set_verbosity((int)hs_config.verbose);
 
