@@ -55,7 +55,8 @@ const char *hs_rss_growth_advice(const hs_rss_growth_t *g, const char *allocator
                        "fragmentation, not a leak (see the allocator's options for returning "
                        "free memory)";
     case HS_PART_MMAP:
-        return "the program's direct mappings grow: see the sites labelled allocator=mmap";
+        return "the program's direct mappings grow: their sites are the rows labelled "
+               "allocator=mmap (--focus allocator=mmap)";
     case HS_PART_UNATTRIBUTED:
         return "memory outside the heap, the allocator and the sampled mappings grows (a private "
                "allocator on raw system calls, reservations made writable with mprotect): the "

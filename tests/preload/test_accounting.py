@@ -209,6 +209,17 @@ class Accounting(hstest.TempDirTest):
         rss = json.loads(self.leaks(run, "--json"))["processes"][0]["rss"]
         self.assertEqual(rss["explained_by"], "heap", rss)
 
+    def test_leaks_names_direct_mmap_and_memory_outside(self):
+        for how, part in (("mmap", "mmap"), ("raw", "unattributed")):
+            run = hstest.run_profiled([hstest.target("memparts"), "grow", how, "10"], self.dir,
+                                      output=os.path.join(self.dir, how))
+            self.assertEqual(run.returncode, 0, run.stderr)
+            out = subprocess.run([hstest.CLI, "leaks", "--json", *run.profiles()],
+                                 capture_output=True, text=True, timeout=hstest.TIMEOUT)
+            rss = json.loads(out.stdout)["processes"][0]["rss"]
+            self.assertEqual(rss["explained_by"], part, rss)
+            self.assertGreater(rss["share"], 0.8, rss)
+
     def test_report_json_memory_keys(self):
         run, path = self.run_parts("frag", "1000", "2", rate=1)
         mem = report_json(path)["memory"]

@@ -28,6 +28,9 @@
  *   memparts signals N  N rounds of map_loop mapping and unmapping 1 MiB while a SIGALRM handler
  *                     (every 200 us) maps and unmaps 64 KiB (map_in_handler): the sampled
  *                     mappings' table must never wait for itself; nothing stays mapped.
+ *   memparts grow mmap|raw R  R rounds, each keeping 4 MiB more (touched) from map_grower:
+ *                     through mmap (sampled, allocator=mmap) or the raw system call (seen by
+ *                     nothing but the RSS), then writing a profile (heapsampler_dump).
  *   memparts bypass   64 MiB in 64 KiB blocks through glibc's private entry point
  *                     __libc_malloc, which the hooks do not see (plus 1 MiB through malloc).
  *   memparts raw      a private bump allocator on the raw mmap system call: 32 MiB touched.
@@ -236,6 +239,26 @@ static void signals(int rounds)
     setitimer(ITIMER_REAL, &off, NULL);
 }
 
+NOINLINE static void map_grower(int raw_syscall)
+{
+    char *p = raw_syscall
+                  ? (char *)syscall(SYS_mmap, NULL, 4 * MIB, PROT_READ | PROT_WRITE,
+                                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                  : mmap(NULL, 4 * MIB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    touch(must(p), 4 * MIB);
+}
+
+static void grow(const char *how, int rounds)
+{
+    for (int r = 0; r < rounds; r++) {
+        map_grower(strcmp(how, "raw") == 0);
+        if (heapsampler_dump && heapsampler_dump() != 0) {
+            perror("memparts: heapsampler_dump");
+            exit(3);
+        }
+    }
+}
+
 /* Weak: Debian 12's C library has neither; the preloaded profiler has both. */
 extern void free_sized(void *, size_t) __attribute__((weak));
 extern void free_aligned_sized(void *, size_t, size_t) __attribute__((weak));
@@ -305,6 +328,8 @@ int main(int argc, char **argv)
         stacks(argc > 2 ? atoi(argv[2]) : 8);
     } else if (strcmp(mode, "signals") == 0) {
         signals(argc > 2 ? atoi(argv[2]) : 20000);
+    } else if (strcmp(mode, "grow") == 0 && argc > 3) {
+        grow(argv[2], atoi(argv[3]));
     } else if (strcmp(mode, "sized") == 0) {
         sized();
     } else if (strcmp(mode, "bypass") == 0) {
@@ -312,8 +337,8 @@ int main(int argc, char **argv)
     } else if (strcmp(mode, "raw") == 0) {
         raw();
     } else {
-        fprintf(stderr,
-                "usage: memparts mmap|frag [N [K]]|fraggrow [R]|stacks N|signals N|sized|bypass|raw\n");
+        fprintf(stderr, "usage: memparts mmap|frag [N [K]]|fraggrow [R]|stacks N|signals N|grow "
+                        "mmap|raw R|sized|bypass|raw\n");
         return 2;
     }
     printf("memparts: %s done\n", mode);
