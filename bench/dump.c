@@ -14,7 +14,13 @@
  *     CPU during each dump (/proc/self/task/TID/schedstat): the wall time also holds the time
  *     it waited for a core, which on a busy machine is most of it (the writer runs as
  *     SCHED_BATCH: it waits for its turn rather than preempting the program).
- *   hs_bench_dump pause THREADS MILLISECONDS
+ *   hs_bench_dump pause THREADS MILLISECONDS [FREE_CHUNKS RSS_MIB]
+ *     With FREE_CHUNKS and RSS_MIB, first the heap gets FREE_CHUNKS free chunks (blocks of 40
+ *     bytes, every other one freed: none can merge) and RSS_MIB MiB of resident memory, so that
+ *     the memory accounting of each dump (accounting.h: glibc's mallinfo2 walks every free
+ *     chunk under the arena's lock; the RSS) has the most to do; run it with
+ *     MALLOC_ARENA_MAX=1 so that the churning threads share that arena. It then also prints
+ *     "sources mallinfo2_us=M status_us=S smaps_rollup_us=R": one call of each, timed.
  *     THREADS threads churn malloc/free (default rate) and measure the longest gap between
  *     two checks of the clock 16 pairs apart, first for MILLISECONDS with no dump, then for
  *     MILLISECONDS while the main thread writes profiles back to back: "pause threads=T
@@ -37,6 +43,7 @@
 #define HEAPSAMPLER_WEAK
 #include <heapsampler.h>
 #include <dirent.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -239,6 +246,46 @@ static uint64_t p999(int ph, int threads)
     return 0;
 }
 
+/* The time one read of a /proc file takes (us), or -1. */
+static double read_us(const char *path)
+{
+    char buf[4096];
+    uint64_t t0 = bench_now_ns();
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    while (fread(buf, 1, sizeof buf, f) > 0)
+        ;
+    fclose(f);
+    return (double)(bench_now_ns() - t0) / 1e3;
+}
+
+/* FREE_CHUNKS free chunks that cannot merge, RSS_MIB MiB resident; the sources timed. */
+static int heavy_heap(long free_chunks, long rss_mib)
+{
+    if (free_chunks < 0 || rss_mib < 0)
+        return 1;
+    /* All first, then every other one freed (freed at once, a hole would be the next block). */
+    void **blocks = malloc((size_t)free_chunks * 2 * sizeof *blocks + 1);
+    if (!blocks)
+        return 1;
+    for (long i = 0; i < free_chunks * 2; i++)
+        if (!(blocks[i] = malloc(40)))
+            return 1;
+    for (long i = 0; i < free_chunks * 2; i += 2)
+        free(blocks[i]); /* its neighbours are kept: it cannot merge */
+    char *big = malloc((size_t)rss_mib * 1024 * 1024 + 1);
+    if (!big)
+        return 1;
+    memset(big, 1, (size_t)rss_mib * 1024 * 1024 + 1);
+    uint64_t t0 = bench_now_ns();
+    struct mallinfo2 mi = mallinfo2();
+    double mi_us = (double)(bench_now_ns() - t0) / 1e3;
+    printf("sources mallinfo2_us=%.0f status_us=%.0f smaps_rollup_us=%.0f free_bytes=%zu\n", mi_us,
+           read_us("/proc/self/status"), read_us("/proc/self/smaps_rollup"), mi.fordblks);
+    return 0;
+}
+
 static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
@@ -250,7 +297,9 @@ int main(int argc, char **argv)
 {
     if (argc < 3 ||
         (strcmp(argv[1], "dump") && strcmp(argv[1], "pause") && strcmp(argv[1], "memory"))) {
-        fprintf(stderr, "usage: %s dump N | memory N | pause THREADS MILLISECONDS\n", argv[0]);
+        fprintf(stderr,
+                "usage: %s dump N | memory N | pause THREADS MILLISECONDS [FREE_CHUNKS RSS_MIB]\n",
+                argv[0]);
         return 2;
     }
     if (!heapsampler_dump) {
@@ -296,6 +345,8 @@ int main(int argc, char **argv)
     int threads = atoi(argv[2]), ms = argc > 3 ? atoi(argv[3]) : 1000;
     if (threads < 1 || threads > 64 || ms < 1)
         return 2;
+    if (argc > 5 && heavy_heap(strtol(argv[4], NULL, 10), strtol(argv[5], NULL, 10)) != 0)
+        return 1;
     if (heapsampler_dump() != 0) /* starts the writer thread, reads the symbol tables */
         return 1;
     pthread_t tid[64];

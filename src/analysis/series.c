@@ -12,6 +12,8 @@
  */
 #include "series.h"
 
+#include "breakdown.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +30,14 @@ hs_err_t hs_series_init(hs_series_t *s, size_t max_points)
     s->t = calloc(m, sizeof *s->t);
     s->total = calloc(m, sizeof *s->total);
     s->total_var = calloc(m, sizeof *s->total_var);
-    if (!s->time_nanos || !s->added || !s->t || !s->total || !s->total_var) {
+    s->parts_known = s->alloc_known = true;
+    bool parts_ok = true;
+    for (int k = 0; k < HS_NPARTS; k++) {
+        s->part[k] = calloc(m, sizeof *s->part[k]);
+        s->part_var[k] = calloc(m, sizeof *s->part_var[k]);
+        parts_ok = parts_ok && s->part[k] && s->part_var[k];
+    }
+    if (!s->time_nanos || !s->added || !s->t || !s->total || !s->total_var || !parts_ok) {
         hs_series_free(s);
         return HS_ERR_NOMEM;
     }
@@ -86,6 +95,44 @@ static uint32_t sat_add(uint32_t a, uint32_t b)
     return a > UINT32_MAX - 1 - b ? UINT32_MAX - 1 : a + b;
 }
 
+const char *hs_series_part_name(hs_series_part_t part)
+{
+    static const char *const names[HS_NPARTS] = {"rss",      "heap",        "allocator_free",
+                                                 "mmap",     "file",        "thread_stacks",
+                                                 "profiler", "unattributed"};
+    return (unsigned)part < HS_NPARTS ? names[part] : "?";
+}
+
+/* The parts of RSS at point pt, from the profile's accounting (breakdown.h). */
+static void add_parts(hs_series_t *s, const hs_sites_t *p, size_t pt)
+{
+    hs_breakdown_t b;
+    hs_breakdown_read(&p->meta, &b);
+    const hs_reconcile_t *r = &b.parts;
+    if (!b.in.has_rss)
+        s->parts_known = false;
+    if (!b.in.has_alloc_inuse)
+        s->alloc_known = false;
+    snprintf(s->allocator, sizeof s->allocator, "%s", b.allocator);
+    double heap = r->heap, heap_var = b.in.heap_stderr * b.in.heap_stderr;
+    if (b.in.has_alloc_inuse) {
+        heap = r->heap + r->overhead + r->unseen; /* the allocator's own figure: exact */
+        heap_var = 0;
+    }
+    s->part[HS_PART_RSS][pt] = (double)b.in.rss;
+    s->part[HS_PART_HEAP][pt] = heap;
+    s->part_var[HS_PART_HEAP][pt] = heap_var;
+    s->part[HS_PART_FREE][pt] = r->free;
+    s->part[HS_PART_MMAP][pt] = r->mmap;
+    s->part_var[HS_PART_MMAP][pt] = b.in.mmap_stderr * b.in.mmap_stderr;
+    s->part[HS_PART_FILE][pt] = r->file;
+    s->part[HS_PART_STACKS][pt] = r->stacks;
+    s->part[HS_PART_PROFILER][pt] = r->profiler;
+    /* The rest, so that the parts add up to RSS: the heap's noise is the rest's too. */
+    s->part[HS_PART_UNATTRIBUTED][pt] = r->unattributed;
+    s->part_var[HS_PART_UNATTRIBUTED][pt] = heap_var + s->part_var[HS_PART_MMAP][pt];
+}
+
 hs_err_t hs_series_add(hs_series_t *s, const hs_sites_t *p, char *why, size_t why_len)
 {
     if (s->npoints >= s->max_points) {
@@ -104,6 +151,7 @@ hs_err_t hs_series_add(hs_series_t *s, const hs_sites_t *p, char *why, size_t wh
     if (p->unknown_why && !s->unknown_why)
         s->unknown_why = p->unknown_why;
     size_t pt = s->npoints;
+    add_parts(s, p, pt);
     s->time_nanos[pt] = p->time_nanos;
     s->added[pt] = pt;
     s->total[pt] = p->total;
@@ -185,6 +233,10 @@ static hs_err_t order_points(hs_series_t *s)
     for (size_t k = 0; k < s->nrows; k++) {
         PERMUTE(uint32_t, s->rows[k].live, perm, n, tmp);
         PERMUTE(uint32_t, s->rows[k].allocs, perm, n, tmp);
+    }
+    for (int k = 0; k < HS_NPARTS; k++) {
+        PERMUTE(double, s->part[k], perm, n, tmp);
+        PERMUTE(double, s->part_var[k], perm, n, tmp);
     }
     for (size_t i = 0; i < n; i++)
         s->t[i] = (double)(s->time_nanos[i] - s->time_nanos[0]) / 1e9;
@@ -288,6 +340,13 @@ hs_err_t hs_series_fit(hs_series_t *s, double sigma, char *why, size_t why_len)
     err = fit_one(s, s->total, s->total_var, NULL, s->nrows, sigma, &s->total_trend);
     if (err != HS_OK)
         goto fail_err;
+    /* The parts of RSS: independent points (each profile reads them afresh). */
+    for (int k = 0; k < HS_NPARTS && s->parts_known; k++) {
+        hs_trend_series_t ts = {.n = s->npoints, .t = s->t, .y = s->part[k], .var = s->part_var[k]};
+        err = hs_trend_fit(&ts, sigma, &s->part_trend[k]);
+        if (err != HS_OK)
+            goto fail_err;
+    }
     /* Ranking moves sites: rows[].site and the site map follow. */
     qsort(s->sites, s->nsites, sizeof *s->sites, site_rank_cmp);
     hs_keymap_free(&s->site_map);
@@ -328,6 +387,10 @@ void hs_series_free(hs_series_t *s)
     free(s->t);
     free(s->total);
     free(s->total_var);
+    for (int k = 0; k < HS_NPARTS; k++) {
+        free(s->part[k]);
+        free(s->part_var[k]);
+    }
     free(s->type);
     free(s->unit);
     hs_keymap_free(&s->site_map);

@@ -37,6 +37,29 @@ typedef struct hs_series_row {
     uint32_t *live, *allocs; /* per point */
 } hs_series_row_t;
 
+/*
+ * The parts of RSS per point (breakdown.h), when every profile of the series carries the
+ * accounting (parts_known): RSS itself, the heap (the allocator's in-use figure when it gives
+ * one, exact; else the sampled heap with its error), the allocator's free memory, direct
+ * mmap (sampled), file-backed and shared pages, thread stacks, the profiler, and the
+ * unattributed rest.
+ * Each is fitted like a site (its own trend).
+ */
+typedef enum hs_series_part {
+    HS_PART_RSS = 0,
+    HS_PART_HEAP,
+    HS_PART_FREE,
+    HS_PART_MMAP,
+    HS_PART_FILE,
+    HS_PART_STACKS,
+    HS_PART_PROFILER,
+    HS_PART_UNATTRIBUTED,
+    HS_NPARTS
+} hs_series_part_t;
+/* "rss", "heap", "allocator_free", "mmap", "file", "thread_stacks", "profiler",
+ * "unattributed". */
+const char *hs_series_part_name(hs_series_part_t part);
+
 typedef struct hs_series {
     size_t npoints, max_points;
     int64_t *time_nanos; /* per point */
@@ -52,6 +75,12 @@ typedef struct hs_series {
     bool allocs_known;       /* every profile has alloc_objects (else points are independent) */
     const char *unknown_why; /* static text: why the sampling error is unknown, or NULL */
     hs_keymap_t site_map, row_map;
+    bool parts_known;                 /* every point has the accounting (and rss) */
+    bool alloc_known;                 /* every point has the allocator's in-use figure */
+    char allocator[32];               /* of the last point */
+    double *part[HS_NPARTS];          /* per point */
+    double *part_var[HS_NPARTS];      /* per point (0: exact) */
+    hs_trend_t part_trend[HS_NPARTS]; /* after hs_series_fit, when parts_known */
 } hs_series_t;
 
 /* An empty series for at most max_points profiles. */

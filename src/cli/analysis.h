@@ -17,6 +17,7 @@
 #include <stdio.h>
 
 #include "baseline.h"
+#include "breakdown.h"
 #include "cli.h"
 #include "leak_analysis.h"
 #include "pprof_reader.h"
@@ -242,12 +243,24 @@ void hs_html_diff_chart(hs_html_t *h, const hs_sites_t *base, const hs_sites_t *
                         const char *const *names, const double *change, const double *se,
                         const bool *grew, size_t n);
 void hs_html_series_charts(hs_html_t *h, const hs_series_t *s, size_t top, bool all);
+/* The resident set by part over time, stacked (nothing when the profiles lack the parts). */
+void hs_html_rss_chart(hs_html_t *h, const hs_series_t *s);
 /* A table: a header row, then rows of ncols cells each; cells[0] of a row may carry a class. */
 void hs_html_table_begin(hs_html_t *h, const char *const *header, size_t ncols);
 void hs_html_table_row(hs_html_t *h, const char *row_class, const char *const *cells, size_t ncols);
 void hs_html_table_end(hs_html_t *h);
 /* Write and close; returns 0 or HS_CLI_EXIT_FAILURE (after a message). */
 int hs_html_close(hs_html_t *h);
+
+/* ---- a profile's memory breakdown (memory_parts.c) ---- */
+
+/* The lines under report's header; nothing when the profile carries no accounting. */
+void hs_cli_print_breakdown(FILE *f, const hs_breakdown_t *b);
+/* `, "memory": {...}` (null when the profile carries no accounting). */
+void hs_cli_json_breakdown(FILE *f, const hs_breakdown_t *b);
+void hs_cli_html_breakdown(hs_html_t *h, const hs_breakdown_t *b);
+/* The audit in one sentence ("" when there is nothing to say). */
+const char *hs_cli_fmt_audit(char *buf, size_t len, const hs_breakdown_t *b);
 
 /* The colour of a verdict (also used for legends). */
 const char *hs_html_class_colour(hs_trend_class_t c);

@@ -68,6 +68,9 @@ static void print_json(const hs_sites_t *s, const char *path, const hs_cli_opts_
         hs_cli_json_string(stdout, s->unknown_why);
     else
         printf("null");
+    hs_breakdown_t b;
+    hs_breakdown_read(&s->meta, &b);
+    hs_cli_json_breakdown(stdout, &b);
     printf(",\n \"total\": ");
     hs_cli_json_number(stdout, s->total);
     printf(", \"total_stderr\": ");
@@ -101,6 +104,9 @@ static int write_html(const hs_sites_t *s, const char *path, const hs_cli_opts_t
     hs_html_text(h, "meta", "%s", err);
     hs_html_text(h, "meta", "total %s \u00b1 %s", hs_cli_fmt_value(v, sizeof v, s->total, s->unit),
                  hs_cli_fmt_value(e, sizeof e, sqrt(s->total_variance), s->unit));
+    hs_breakdown_t b;
+    hs_breakdown_read(&s->meta, &b);
+    hs_cli_html_breakdown(h, &b);
     hs_html_report_chart(h, s, o->top ? o->top : 20);
     const char *header[] = {s->type, "\u00b1 1 sigma", "share", "site"};
     hs_html_table_begin(h, header, 4);
@@ -126,6 +132,9 @@ static void print_table(const hs_sites_t *s, const char *path, const hs_cli_opts
     printf("  %s (%s) by %s, %s\n", s->type, s->unit, hs_cli_grouping(&o->q, by, sizeof by),
            hs_cli_fmt_time(t, sizeof t, s->time_nanos));
     print_origin(s);
+    hs_breakdown_t b;
+    hs_breakdown_read(&s->meta, &b);
+    hs_cli_print_breakdown(stdout, &b);
     printf("  %s\n", err);
     if (s->skip_recorded && !s->skip_error[0])
         printf("  allocation functions of the program (HEAPSAMPLER_SKIP): %s\n", s->skip_recorded);

@@ -392,6 +392,71 @@ void hs_html_series_charts(hs_html_t *h, const hs_series_t *s, size_t top, bool 
     free(pick);
 }
 
+/* ---- leaks: the resident set by part, stacked --------------------------------------------- */
+
+void hs_html_rss_chart(hs_html_t *h, const hs_series_t *s)
+{
+    /* Bottom to top; unattributed last (a negative rest, within the errors, is drawn as 0). */
+    static const hs_series_part_t order[] = {HS_PART_FILE, HS_PART_HEAP,     HS_PART_FREE,
+                                             HS_PART_MMAP, HS_PART_PROFILER, HS_PART_UNATTRIBUTED};
+    static const char *const colour[] = {"#9e9e9e", "#1565c0", "#ef6c00",
+                                         "#6a1b9a", "#2e7d32", "#c62828"};
+    FILE *f = h->f;
+    size_t n = s->npoints;
+    if (!s->parts_known || n < 2)
+        return;
+    double *base = calloc(n, sizeof *base), *top = calloc(n, sizeof *top);
+    if (!base || !top) {
+        free(base);
+        free(top);
+        return;
+    }
+    plot_t p = {.x0 = 90, .y0 = 30, .w = 640, .h = 230, .xmin = 0, .xmax = s->t[n - 1]};
+    for (size_t i = 0; i < n; i++) {
+        double sum = 0;
+        for (size_t k = 0; k < HS_ARRAY_LEN(order); k++)
+            sum += s->part[order[k]][i] > 0 ? s->part[order[k]][i] : 0;
+        double hi = sum > s->part[HS_PART_RSS][i] ? sum : s->part[HS_PART_RSS][i];
+        if (hi > p.ymax)
+            p.ymax = hi;
+    }
+    if (!(p.ymax > 0))
+        p.ymax = 1;
+    p.ymax *= 1.05;
+    fprintf(f, "<h2>Resident set by part over time</h2>\n<figure>\n"
+               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"960\" height=\"310\" "
+               "viewBox=\"0 0 960 310\" role=\"img\">\n"
+               "<rect x=\"0\" y=\"0\" width=\"960\" height=\"310\" fill=\"#ffffff\"/>\n");
+    axes(h, &p, "bytes", "resident set (bytes)", "time since the first profile");
+    for (size_t k = 0; k < HS_ARRAY_LEN(order); k++) {
+        const double *y = s->part[order[k]];
+        for (size_t i = 0; i < n; i++)
+            top[i] = base[i] + (y[i] > 0 ? y[i] : 0);
+        fprintf(f, "<polygon fill=\"%s\" fill-opacity=\"0.55\" stroke=\"none\" points=\"",
+                colour[k]);
+        for (size_t i = 0; i < n; i++)
+            fprintf(f, "%s%.1f,%.1f", i ? " " : "", px(&p, s->t[i]), py(&p, top[i]));
+        for (size_t i = n; i-- > 0;)
+            fprintf(f, " %.1f,%.1f", px(&p, s->t[i]), py(&p, base[i]));
+        fprintf(f, "\"/>\n");
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" fill=\"%s\">%s</text>\n",
+                p.x0 + p.w + 8, p.y0 + 14 + 16 * (double)(HS_ARRAY_LEN(order) - 1 - k), colour[k],
+                hs_series_part_name(order[k]));
+        memcpy(base, top, n * sizeof *base);
+    }
+    polyline(f, &p, s->t, s->part[HS_PART_RSS], n, "#000000", 2.0, "6 3");
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" fill=\"#000\">rss (dashed)</text>\n",
+            p.x0 + p.w + 8, p.y0 + 14 + 16 * (double)HS_ARRAY_LEN(order));
+    fprintf(
+        f,
+        "</svg>\n<figcaption>The parts of the resident set at each profile, stacked: "
+        "file-backed and shared pages, the heap, the allocator's free memory, direct "
+        "mmap, thread stacks, the profiler, and the unattributed rest; the dashed line is the RSS "
+        "itself.</figcaption>\n</figure>\n");
+    free(base);
+    free(top);
+}
+
 /* ---- report and diff: horizontal bars with 1 sigma whiskers ------------------------------ */
 
 /*

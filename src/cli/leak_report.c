@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rss_growth.h"
+
 /* ---- text -------------------------------------------------------------------------------- */
 
 #define HS_LEAK_REPORT_TITLE_MAX 100 /* characters of a command line shown */
@@ -252,6 +254,74 @@ static void print_sawtooths(FILE *f, const hs_series_t *s, const hs_cli_opts_t *
         fprintf(f, "\n");
 }
 
+static void json_array(FILE *f, const double *v, size_t n);
+
+/* The RSS line and its parts (rss_growth.h), when the profiles carry the accounting. */
+static void print_rss(FILE *f, const hs_series_t *s, double sigma)
+{
+    char a[64], b[64], c[64];
+    hs_rss_growth_t g;
+    hs_rss_growth(s, sigma, &g);
+    if (!g.known)
+        return;
+    const hs_trend_t *rt = &s->part_trend[HS_PART_RSS];
+    fprintf(f, "  resident set: %s at the end, growing %s \u00b1 %s",
+            hs_cli_fmt_value(a, sizeof a, rt->last, "bytes"),
+            hs_cli_fmt_rate(b, sizeof b, rt->slope, "bytes"),
+            hs_cli_fmt_rate(c, sizeof c, rt->slope_se, "bytes"));
+    if (g.growing && g.explains != HS_PART_RSS)
+        fprintf(f, ", %.0f%% of it %s\n", 100 * g.share, hs_series_part_name(g.explains));
+    else
+        fprintf(f, "%s\n", g.growing ? "" : ": not growing");
+    fprintf(f, "    parts:");
+    for (int k = HS_PART_HEAP; k < HS_NPARTS; k++) {
+        const hs_trend_t *t = &s->part_trend[k];
+        fprintf(f, "%s %s %s \u00b1 %s", k == HS_PART_HEAP ? "" : ",",
+                hs_series_part_name((hs_series_part_t)k),
+                hs_cli_fmt_rate(a, sizeof a, t->slope, "bytes"),
+                hs_cli_fmt_rate(b, sizeof b, t->slope_se, "bytes"));
+    }
+    fprintf(f, "\n");
+    const char *advice = hs_rss_growth_advice(&g, s->allocator);
+    if (advice[0])
+        fprintf(f, "  %s\n", advice);
+}
+
+static void json_rss(FILE *f, const hs_series_t *s, double sigma)
+{
+    hs_rss_growth_t g;
+    hs_rss_growth(s, sigma, &g);
+    fprintf(f, ",\n  \"rss\": ");
+    if (!g.known) {
+        fprintf(f, "null");
+        return;
+    }
+    fprintf(f, "{\"growing\": %s, \"explained_by\": ", g.growing ? "true" : "false");
+    if (g.growing && g.explains != HS_PART_RSS)
+        hs_cli_json_string(f, hs_series_part_name(g.explains));
+    else
+        fprintf(f, "null");
+    fprintf(f, ", \"share\": ");
+    hs_cli_json_number(f, g.share);
+    fprintf(f, ", \"allocator\": ");
+    hs_cli_json_string(f, s->allocator);
+    fprintf(f, ", \"advice\": ");
+    hs_cli_json_string(f, hs_rss_growth_advice(&g, s->allocator));
+    fprintf(f, ", \"parts\": {");
+    for (int k = 0; k < HS_NPARTS; k++) {
+        const hs_trend_t *t = &s->part_trend[k];
+        fprintf(f, "%s\"%s\": {\"values\": ", k ? ", " : "",
+                hs_series_part_name((hs_series_part_t)k));
+        json_array(f, s->part[k], s->npoints);
+        fprintf(f, ", \"slope\": ");
+        hs_cli_json_number(f, t->slope);
+        fprintf(f, ", \"slope_stderr\": ");
+        hs_cli_json_number(f, t->slope_se);
+        fprintf(f, "}");
+    }
+    fprintf(f, "}}");
+}
+
 static void print_series(FILE *f, const hs_leak_analysis_t *la, const hs_leak_process_t *p,
                          const hs_cli_opts_t *o)
 {
@@ -286,6 +356,7 @@ static void print_series(FILE *f, const hs_leak_analysis_t *la, const hs_leak_pr
     if (!tt->tested)
         fprintf(f, "  too few profiles in each third of the time to tell a filling cache from a "
                    "leak: every significant growth is a leak suspect\n");
+    print_rss(f, s, o->sigma);
     fprintf(f, "\n");
 
     size_t hidden, shown = shown_count(s, o, &hidden);
@@ -476,7 +547,9 @@ static void print_json(FILE *f, const hs_leak_analysis_t *a, const hs_cli_opts_t
         json_array(f, s->total, s->npoints);
         fprintf(f, ", ");
         json_trend(f, &s->total_trend);
-        fprintf(f, "},\n  \"sites\": [");
+        fprintf(f, "}");
+        json_rss(f, s, o->sigma);
+        fprintf(f, ",\n  \"sites\": [");
         size_t hidden, shown = shown_count(s, o, &hidden);
         size_t i = 0;
         for (size_t k = 0; k < shown; k++) {
@@ -662,6 +735,19 @@ int hs_leak_report_html(const char *cmd, const hs_leak_analysis_t *la, const hs_
                      hs_cli_fmt_value(a, sizeof a, tt->last, u),
                      hs_cli_fmt_rate(b, sizeof b, tt->slope, u),
                      hs_cli_fmt_rate(c, sizeof c, tt->slope_se, u), hs_trend_class_name(tt->cls));
+        hs_rss_growth_t rg;
+        hs_rss_growth(s, o->sigma, &rg);
+        if (rg.known) {
+            const hs_trend_t *rt = &s->part_trend[HS_PART_RSS];
+            hs_html_text(h, "meta", "resident set: %s at the end, growing %s \u00b1 %s%s%s. %s",
+                         hs_cli_fmt_value(a, sizeof a, rt->last, "bytes"),
+                         hs_cli_fmt_rate(b, sizeof b, rt->slope, "bytes"),
+                         hs_cli_fmt_rate(c, sizeof c, rt->slope_se, "bytes"),
+                         rg.growing && rg.explains != HS_PART_RSS ? ", mostly " : "",
+                         rg.growing && rg.explains != HS_PART_RSS ? hs_series_part_name(rg.explains)
+                                                                  : "",
+                         hs_rss_growth_advice(&rg, s->allocator));
+        }
         const char *header[] = {"verdict",        "growth", "\u00b1 1 sigma", "last",
                                 "\u00b1 1 sigma", "peak",   "rising",         "R\u00b2",
                                 "late/early",     "site"};
@@ -690,6 +776,7 @@ int hs_leak_report_html(const char *cmd, const hs_leak_analysis_t *la, const hs_
         if (hidden)
             hs_html_text(h, "meta", "%zu site%s within the sampling noise not shown.", hidden,
                          hidden == 1 ? "" : "s");
+        hs_html_rss_chart(h, s);
         hs_html_series_charts(h, s, o->top ? (o->top < 8 ? o->top : 8) : 8, o->all);
     }
     return hs_html_close(h);

@@ -62,6 +62,10 @@ static const hs_option_t options[] = {
     {"DUMP_ON_TERM", HS_OPT_BOOL, OFF(dump_on_term), "0", 0, 1, NULL,
      "Write a profile when SIGTERM arrives, then let it end the process as it would have; only "
      "when the program has no SIGTERM handler of its own at start-up."},
+    {"RSS_FRAMES", HS_OPT_BOOL, OFF(rss_frames), "0", 0, 1, NULL,
+     "Add to every profile and upload one row per part of the resident set that is not heap "
+     "or mmap, each with one pseudo-frame ([allocator free], [file-backed], [profiler], "
+     "[unattributed], ...) in inuse_space, so that a flame graph adds up to the RSS."},
     {"STACK_DEPTH", HS_OPT_U64, OFF(stack_depth), "64", 1, 512, NULL,
      "Frames recorded per sampled allocation."},
     {"SEED", HS_OPT_U64, OFF(seed), "0", 0, UINT64_MAX, NULL,

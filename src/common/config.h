@@ -68,6 +68,7 @@ typedef struct hs_config {
     hs_config_percents_t memory_thresholds; /* percent of the limit; empty = off */
     uint64_t peak_step;                     /* percent of the limit; 0 = no peak profile */
     bool dump_on_term; /* a profile when SIGTERM arrives (no handler of its own) */
+    bool rss_frames;   /* rows of pseudo-frames for the parts of RSS (HEAPSAMPLER_RSS_FRAMES) */
 } hs_config_t;
 
 typedef enum hs_opt_type {

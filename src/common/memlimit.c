@@ -30,11 +30,7 @@
 
 /* ---- reading ------------------------------------------------------------------------------ */
 
-/* Called with each line (NUL-terminated, without its newline); returns 1 to stop reading. */
-typedef int (*hs_memlimit_line_fn)(void *ctx, char *line);
-
-/* Every line of path to fn. HS_ERR_IO (errno set) when the file cannot be opened or read. */
-static hs_err_t hs_memlimit_lines(const char *path, hs_memlimit_line_fn fn, void *ctx)
+hs_err_t hs_memlimit_lines(const char *path, hs_memlimit_line_fn fn, void *ctx)
 {
     char buf[HS_MEMLIMIT_LINE_MAX];
     size_t have = 0;
@@ -523,6 +519,57 @@ hs_err_t hs_memlimit_usage(const char *root, pid_t pid, const hs_memlimit_t *lim
         *source = HS_MEMUSAGE_RSS;
         return hs_memlimit_statm(root, pid, 1, bytes);
     }
+}
+
+/* One /proc/<pid>/status line into the RSS split ("RssAnon:\t  1234 kB"). */
+static int hs_memlimit_status_line(void *ctx, char *line)
+{
+    static const char *const keys[] = {"VmRSS:", "RssAnon:", "RssFile:", "RssShmem:", "Threads:"};
+    hs_memlimit_rss_t *r = ctx;
+    uint64_t *fields[] = {&r->rss, &r->anon, &r->file, &r->shmem, &r->threads};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        size_t klen = strlen(keys[i]);
+        if (strncmp(line, keys[i], klen) != 0)
+            continue;
+        char *v = line + klen;
+        v += strspn(v, " \t");
+        size_t digits = strspn(v, "0123456789");
+        int kb = strcmp(v + digits, " kB") == 0;
+        v[digits] = '\0';
+        uint64_t n;
+        if (hs_memlimit_parse_u64(v, &n) && (!kb || n <= UINT64_MAX / 1024))
+            *fields[i] = kb ? n * 1024 : n;
+        return 0;
+    }
+    return 0;
+}
+
+hs_err_t hs_memlimit_rss(const char *root, pid_t pid, hs_memlimit_rss_t *out)
+{
+    char path[HS_MEMLIMIT_PATH_MAX + 64];
+    if (!root)
+        root = "";
+    memset(out, 0, sizeof *out);
+    if (pid > 0)
+        snprintf(path, sizeof path, "%s/proc/%d/status", root, (int)pid);
+    else
+        snprintf(path, sizeof path, "%s/proc/self/status", root);
+    if (hs_memlimit_lines(path, hs_memlimit_status_line, out) == HS_OK && out->rss &&
+        out->anon + out->file + out->shmem) {
+        out->source = "status";
+        return HS_OK;
+    }
+    memset(out, 0, sizeof *out);
+    uint64_t shared;
+    hs_err_t err = hs_memlimit_statm(root, pid, 1, &out->rss);
+    if (err == HS_OK)
+        err = hs_memlimit_statm(root, pid, 2, &shared);
+    if (err != HS_OK)
+        return err;
+    out->file = shared < out->rss ? shared : out->rss;
+    out->anon = out->rss - out->file;
+    out->source = "statm";
+    return HS_OK;
 }
 
 hs_err_t hs_memlimit_oom_kills(const hs_memlimit_group_t *g, uint64_t *out)

@@ -113,6 +113,28 @@ hs_err_t hs_memlimit_oom_kills(const hs_memlimit_group_t *g, uint64_t *out) HS_M
 hs_err_t hs_memlimit_group_file(const char *dir, const char *name, char *buf,
                                 size_t len) HS_MUST_CHECK;
 
+/*
+ * The resident set of process pid (0: self), split as the kernel counts it. Read from
+ * <root>/proc/<pid>/status (VmRSS, RssAnon, RssFile, RssShmem, Threads: counters the kernel
+ * keeps, so the read costs the same whatever the size of the process, unlike smaps_rollup,
+ * which walks the page tables under the mm lock); else from statm (resident, and shared =
+ * file + shmem, so anon = resident - shared, and shmem unknown: 0).
+ */
+typedef struct hs_memlimit_rss {
+    uint64_t rss, anon, file, shmem; /* bytes */
+    uint64_t threads;                /* 0: unknown */
+    const char *source;              /* "status" or "statm" */
+} hs_memlimit_rss_t;
+hs_err_t hs_memlimit_rss(const char *root, pid_t pid, hs_memlimit_rss_t *out) HS_MUST_CHECK;
+
+/*
+ * Every line of a file (a /proc or cgroup file) to fn, NUL-terminated, without its newline; fn
+ * returns 1 to stop reading. A line longer than 8 KiB is skipped whole. Allocation-free.
+ * HS_ERR_IO (errno set) when the file cannot be opened or read.
+ */
+typedef int (*hs_memlimit_line_fn)(void *ctx, char *line);
+hs_err_t hs_memlimit_lines(const char *path, hs_memlimit_line_fn fn, void *ctx) HS_MUST_CHECK;
+
 /* Names for messages and profile metadata: "cgroup2.max", "working_set", ... */
 const char *hs_memlimit_source_name(hs_memlimit_source_t source);
 const char *hs_memusage_source_name(hs_memusage_source_t source);

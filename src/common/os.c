@@ -23,6 +23,16 @@ static size_t mapped_bytes;
 static size_t static_bytes;
 static size_t cache_bytes;
 
+/* The regions hs_os_map gave out, for their resident size (a slot is free when p is 0; the
+ * tables grow by doubling, so they are few; regions beyond HS_OS_REGIONS count at their full
+ * size). */
+#define HS_OS_REGIONS 512
+static struct {
+    void *p;
+    size_t size;
+} regions[HS_OS_REGIONS];
+static unsigned region_hint;
+
 size_t hs_os_page_round(size_t n)
 {
     size_t page = 4096;
@@ -38,6 +48,19 @@ void *hs_os_map(size_t size)
     if (p == MAP_FAILED)
         return NULL;
     __atomic_add_fetch(&mapped_bytes, size, __ATOMIC_RELAXED);
+    /* From the slot after the last one taken: regions are mostly kept, so that one is free. */
+    unsigned start = __atomic_load_n(&region_hint, __ATOMIC_RELAXED);
+    for (unsigned k = 0; k < HS_OS_REGIONS; k++) {
+        unsigned i = (start + k) % HS_OS_REGIONS;
+        void *none = NULL;
+        if (__atomic_load_n(&regions[i].p, __ATOMIC_RELAXED) == NULL &&
+            __atomic_compare_exchange_n(&regions[i].p, &none, p, 0, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED)) {
+            __atomic_store_n(&regions[i].size, size, __ATOMIC_RELEASE);
+            __atomic_store_n(&region_hint, (i + 1) % HS_OS_REGIONS, __ATOMIC_RELAXED);
+            break;
+        }
+    }
     return p;
 }
 
@@ -47,6 +70,13 @@ void hs_os_unmap(void *p, size_t size)
         return;
     int saved = errno;
     size = hs_os_page_round(size);
+    for (int i = 0; i < HS_OS_REGIONS; i++) {
+        if (__atomic_load_n(&regions[i].p, __ATOMIC_RELAXED) == p) {
+            __atomic_store_n(&regions[i].size, 0, __ATOMIC_RELAXED);
+            __atomic_store_n(&regions[i].p, NULL, __ATOMIC_RELEASE);
+            break;
+        }
+    }
     munmap(p, size);
     __atomic_sub_fetch(&mapped_bytes, size, __ATOMIC_RELAXED);
     errno = saved;
@@ -65,6 +95,48 @@ void hs_os_account_static(size_t bytes)
 void hs_os_account_caches(size_t bytes)
 {
     __atomic_store_n(&cache_bytes, bytes, __ATOMIC_RELAXED);
+}
+
+uint64_t hs_os_resident_bytes(const void *p, size_t len)
+{
+    unsigned char vec[1024];
+    long page = sysconf(_SC_PAGESIZE);
+    uint64_t bytes = 0;
+    if (page <= 0)
+        return 0;
+    uintptr_t a = (uintptr_t)p & ~(uintptr_t)(page - 1), hi = (uintptr_t)p + len;
+    while (a < hi) {
+        size_t n = (size_t)((hi - a + (uintptr_t)page - 1) / (uintptr_t)page);
+        if (n > sizeof vec)
+            n = sizeof vec;
+        if (mincore((void *)a, n * (size_t)page, vec) != 0)
+            break;
+        for (size_t i = 0; i < n; i++)
+            bytes += (vec[i] & 1) ? (uint64_t)page : 0;
+        a += n * (uintptr_t)page;
+    }
+    return bytes;
+}
+
+uint64_t hs_os_mapped_resident_bytes(void)
+{
+    uint64_t tracked = 0, resident = 0;
+    for (int i = 0; i < HS_OS_REGIONS; i++) {
+        void *p = __atomic_load_n(&regions[i].p, __ATOMIC_ACQUIRE);
+        size_t size = __atomic_load_n(&regions[i].size, __ATOMIC_ACQUIRE);
+        if (!p || !size)
+            continue;
+        tracked += size;
+        /* A region unmapped meanwhile: mincore fails and it counts as nothing. */
+        resident += hs_os_resident_bytes(p, size);
+    }
+    uint64_t all = hs_os_mapped_bytes();
+    return resident + (all > tracked ? all - tracked : 0);
+}
+
+size_t hs_os_cached_bytes(void)
+{
+    return __atomic_load_n(&cache_bytes, __ATOMIC_RELAXED);
 }
 
 size_t hs_os_memory_bytes(void)

@@ -35,8 +35,16 @@ size_t hs_os_mapped_bytes(void);
 void hs_os_account_static(size_t bytes);
 /* The bytes the profiler's caches hold now (replaces the previous figure). */
 void hs_os_account_caches(size_t bytes);
+/* The caches' figure alone: the part of the profiler's memory inside the real allocator's heap. */
+size_t hs_os_cached_bytes(void);
 /* The profiler's own memory: mapped + static + caches (see above). */
 size_t hs_os_memory_bytes(void);
+
+/* The resident bytes of [p, p + len) (mincore). 0 if it cannot tell. */
+uint64_t hs_os_resident_bytes(const void *p, size_t len);
+/* Of hs_os_mapped_bytes, what is resident (tables are mapped ahead of use). Not signal-safe
+ * in the sense of exactness: regions mapped or unmapped meanwhile may be missed. */
+uint64_t hs_os_mapped_resident_bytes(void);
 
 uint64_t hs_os_wall_ns(void); /* CLOCK_REALTIME */
 /* CLOCK_REALTIME_COARSE: the last tick's time (a few ms behind), for the price of a load. */

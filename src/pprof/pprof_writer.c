@@ -417,11 +417,13 @@ static hs_err_t hs_pprof_writer_emit(void *sink, size_t i, const hs_pprof_frame_
                                      uint32_t n)
 {
     hs_pw_t *w = sink;
-    if (i >= w->nlocs || w->locs[i].nlines)
-        return HS_ERR_INVALID; /* not a location of the batch, or named twice */
+    if (i >= w->nlocs)
+        return HS_ERR_INVALID; /* not a location of the batch */
     hs_pw_loc_t *loc = &w->locs[i];
     if (n == 0 || !loc->module)
-        return HS_OK;
+        return HS_OK; /* nothing to name, or a pseudo-frame (named already) */
+    if (loc->nlines)
+        return HS_ERR_INVALID; /* named twice */
     hs_err_t err =
         hs_array_reserve((void **)&w->lines, &w->lines_cap, w->nlines + n, sizeof *w->lines, 256);
     loc->first_line = (uint32_t)w->nlines;
@@ -458,8 +460,36 @@ static hs_err_t hs_pprof_writer_name(hs_pw_t *w, hs_pprof_namer_fn namer, void *
     return err;
 }
 
+/* A new location for a pseudo-frame row: no address, no mapping, one line naming it. */
+static hs_err_t hs_pprof_writer_pseudo(hs_pw_t *w, const char *name, uint64_t *id)
+{
+    if (w->nlocs >= UINT32_MAX - 1)
+        return HS_ERR_FULL;
+    hs_err_t err =
+        hs_array_reserve((void **)&w->locs, &w->locs_cap, w->nlocs + 1, sizeof *w->locs, 64);
+    if (err == HS_OK)
+        err = hs_array_reserve((void **)&w->lines, &w->lines_cap, w->nlines + 1, sizeof *w->lines,
+                               256);
+    if (err != HS_OK)
+        return err;
+    hs_pw_loc_t *loc = &w->locs[w->nlocs++];
+    memset(loc, 0, sizeof *loc);
+    loc->first_line = (uint32_t)w->nlines;
+    loc->nlines = 1;
+    hs_pw_line_t *line = &w->lines[w->nlines++];
+    memset(line, 0, sizeof *line);
+    hs_pprof_frame_t f = {.name = name, .system_name = name};
+    *id = w->nlocs;
+    return hs_pprof_writer_function(w, &f, &line->function_id);
+}
+
 static void hs_pprof_writer_values(uint64_t rate, const hs_pprof_row_t *row, int64_t *v)
 {
+    if (row->pseudo) {
+        v[0] = v[1] = v[2] = 0;
+        v[3] = row->size > INT64_MAX ? INT64_MAX : (int64_t)row->size;
+        return;
+    }
     double objects, bytes;
     hs_estimate_row(rate, row->size, row->allocs, &objects, &bytes);
     v[0] = llround(objects);
@@ -529,21 +559,25 @@ static void hs_pprof_writer_msg_release(hs_pw_msg_t *g)
 static hs_err_t hs_pprof_writer_labels(hs_pw_t *w, hs_pw_msg_t *g, const hs_pprof_row_t *row,
                                        int64_t bytes_key, size_t at)
 {
-    Perftools__Profiles__Label *label = &g->labels[at];
-    perftools__profiles__label__init(label);
-    label->key = bytes_key;
-    label->num = row->size > INT64_MAX ? INT64_MAX : (int64_t)row->size;
-    g->label_ptrs[at] = label;
+    Perftools__Profiles__Label *label;
+    if (!row->pseudo) { /* a pseudo-frame row is no allocation: it has no size */
+        label = &g->labels[at];
+        perftools__profiles__label__init(label);
+        label->key = bytes_key;
+        label->num = row->size > INT64_MAX ? INT64_MAX : (int64_t)row->size;
+        g->label_ptrs[at] = label;
+        at++;
+    }
     uint32_t n = row->labels ? row->nlabels : 0;
     for (uint32_t i = 0; i < n; i++) {
-        label = &g->labels[at + 1 + i];
+        label = &g->labels[at + i];
         perftools__profiles__label__init(label);
         hs_err_t err = hs_pprof_writer_intern(w, row->labels[i].key, &label->key);
         if (err == HS_OK)
             err = hs_pprof_writer_intern(w, row->labels[i].value, &label->str);
         if (err != HS_OK)
             return err;
-        g->label_ptrs[at + 1 + i] = label;
+        g->label_ptrs[at + i] = label;
     }
     return HS_OK;
 }
@@ -555,7 +589,9 @@ static hs_err_t hs_pprof_writer_samples(hs_pw_t *w, hs_pw_msg_t *g,
 {
     size_t nframes = 0, nlabels = 0;
     for (size_t r = 0; r < profile->nrows; r++) {
-        if (profile->rows[r].frames)
+        if (profile->rows[r].pseudo)
+            nframes += 1;
+        else if (profile->rows[r].frames)
             nframes += profile->rows[r].depth;
         nlabels += 1 + (profile->rows[r].labels ? profile->rows[r].nlabels : 0);
     }
@@ -578,7 +614,13 @@ static hs_err_t hs_pprof_writer_samples(hs_pw_t *w, hs_pw_msg_t *g,
             continue;
         uint64_t *ids = &g->loc_ids[used];
         size_t depth = 0;
-        uint32_t nframes_row = row->frames ? row->depth : 0; /* no frames: an empty stack */
+        uint32_t nframes_row = row->frames && !row->pseudo ? row->depth : 0; /* none: empty */
+        if (row->pseudo) {
+            hs_err_t err = hs_pprof_writer_pseudo(w, row->pseudo, &ids[depth]);
+            if (err != HS_OK)
+                return err;
+            depth++;
+        }
         for (uint32_t k = 0; k < nframes_row; k++) {
             if (!row->frames[k])
                 continue;
@@ -588,7 +630,7 @@ static hs_err_t hs_pprof_writer_samples(hs_pw_t *w, hs_pw_msg_t *g,
             depth++;
         }
         used += depth;
-        size_t nl = 1 + (row->labels ? row->nlabels : 0);
+        size_t nl = (row->pseudo ? 0 : 1) + (row->labels ? row->nlabels : 0);
         hs_err_t err = hs_pprof_writer_labels(w, g, row, bytes_key, labels_used);
         if (err != HS_OK)
             return err;

@@ -36,6 +36,11 @@ typedef struct hs_pprof_row {
      * strings must live until hs_pprof_encode returns. NULL when nlabels is 0. */
     const hs_label_t *labels;
     uint32_t nlabels;
+    /* A pseudo-frame row (not a sampled allocation): one location without an address or a
+     * mapping whose function is named pseudo ("[allocator free]"), inuse_space = size exactly
+     * (no unbiasing), no "bytes" label; frames, allocs and live are ignored. NULL: an ordinary
+     * row. The string must live until hs_pprof_encode returns. */
+    const char *pseudo;
 } hs_pprof_row_t;
 
 /* One frame at a code address, as a namer gives it. */

@@ -51,6 +51,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -59,6 +60,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "accounting.h"
 #include "compress.h"
 #include "config.h"
 #include "labels.h"
@@ -80,8 +82,9 @@
 #define HS_VERSION "0.1.0"
 #endif
 
-#define HS_DUMP_PATH_MAX    (HS_CONFIG_STR_MAX + 64) /* prefix + .<pid>.<seq><suffix> */
-#define HS_DUMP_COMMENT_MAX 256
+#define HS_DUMP_PATH_MAX       (HS_CONFIG_STR_MAX + 64) /* prefix + .<pid>.<seq><suffix> */
+#define HS_DUMP_COMMENT_MAX    256
+#define HS_DUMP_ACCOUNTING_MAX 512
 
 static pthread_mutex_t dump_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t dump_start_ns; /* set at init, before any dump */
@@ -277,6 +280,48 @@ static hs_err_t hs_dump_rows(const hs_snapshot_t *snap, hs_row_labels_t *labels,
     return HS_OK;
 }
 
+/*
+ * HEAPSAMPLER_RSS_FRAMES: rows with one pseudo-frame each for the parts of RSS that are not
+ * sampled rows (accounting.h), appended to *rows (n of them, malloc'd), so that inuse_space
+ * adds up to the RSS. A part below zero (the unattributed rest, within the errors) has no row.
+ */
+static hs_err_t hs_dump_rss_rows(const hs_accounting_t *a, hs_row_labels_t *labels,
+                                 hs_pprof_row_t **rows, size_t *n)
+{
+    const hs_reconcile_t *p = &a->parts;
+    const struct {
+        const char *name;
+        double bytes;
+    } parts[] = {
+        {"[file-backed and shared]", a->has_rss ? p->file : 0},
+        {"[allocator overhead]", p->overhead},
+        {"[heap not sampled]", p->unseen},
+        {"[allocator free]", p->free},
+        {"[thread stacks]", p->stacks},
+        {"[profiler]", p->profiler},
+        {"[unattributed]", a->has_rss ? p->unattributed : 0},
+    };
+    const hs_label_t *pairs;
+    uint32_t npairs;
+    hs_err_t err = hs_row_labels_resolve(labels, HS_LABELS_NONE, NULL, 0, &pairs, &npairs);
+    if (err != HS_OK)
+        return err;
+    hs_pprof_row_t *v = realloc(*rows, (*n + HS_ARRAY_LEN(parts)) * sizeof *v);
+    if (!v)
+        return HS_ERR_NOMEM;
+    *rows = v;
+    for (size_t i = 0; i < HS_ARRAY_LEN(parts); i++) {
+        if (!(parts[i].bytes >= 1))
+            continue;
+        v[(*n)++] = (hs_pprof_row_t){.size = (uint64_t)llround(parts[i].bytes),
+                                     .gen = HS_MODULES_GEN_NONE,
+                                     .labels = pairs,
+                                     .nlabels = npairs,
+                                     .pseudo = parts[i].name};
+    }
+    return HS_OK;
+}
+
 /* "memory.limit=... memory.usage=..." (profile_meta.h), or "" when the figures are unknown. */
 static void hs_dump_memory_comment(char *buf, size_t len, const hs_memwatch_figures_t *fig)
 {
@@ -348,6 +393,17 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
 
     hs_symbolizer_set_dwarf_room(dump_symbolizer, fig->known ? (size_t)(fig->room / 2) : SIZE_MAX);
 
+    /* Where the memory goes (accounting.h): read before naming grows the profiler's caches. */
+    hs_accounting_t acct;
+    hs_accounting_collect(&snap, reason == HS_DUMP_EXIT, &acct);
+    char acomment[3][HS_DUMP_ACCOUNTING_MAX];
+    hs_accounting_comments(&acct, acomment[0], acomment[1], acomment[2], sizeof acomment[0]);
+    if (reason == HS_DUMP_EXIT) {
+        char line[512];
+        hs_accounting_summary(&acct, line, sizeof line);
+        hs_debug(1, "pid %d: %s", (int)getpid(), line);
+    }
+
     /* The metadata of the profile (profile_meta.h; README.md "Profile comments"). */
     char comment[7][HS_DUMP_COMMENT_MAX] = {{0}};
     hs_profile_meta_header(comment[0], sizeof comment[0], HS_VERSION, hs_dump_reason_name(reason),
@@ -365,8 +421,8 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
     (void)hs_profile_meta_append_u64(comment[4], sizeof comment[4], "label_sets", ls.sets);
     (void)hs_profile_meta_append_u64(comment[4], sizeof comment[4], "label_sets_max", ls.max_sets);
     (void)hs_profile_meta_append_u64(comment[4], sizeof comment[4], "label_sets_folded", ls.folds);
-    /* Fixed ones, labels, memory, skip, the process's (at most 3), the figures, the end. */
-    const char *comments[12] = {comment[0], comment[1], comment[2], comment[3], comment[4]};
+    /* Fixed ones, labels, memory, accounting (3), skip, the process's (3), the figures, the end. */
+    const char *comments[16] = {comment[0], comment[1], comment[2], comment[3], comment[4]};
     size_t ncomments = 5;
     hs_dump_memory_comment(comment[5], sizeof comment[5], fig);
     if (comment[5][0])
@@ -377,6 +433,9 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
     if (hs_config.skip[0] &&
         hs_profile_meta_append(skip, sizeof skip, "skip", hs_config.skip) == HS_OK)
         comments[ncomments++] = skip;
+    for (int i = 0; i < 3; i++)
+        if (acomment[i][0])
+            comments[ncomments++] = acomment[i];
     hs_sampler_stats_t st;
     hs_sampler_get_stats(&st);
     hs_dump_process_comments(reason, &st, comments, &ncomments);
@@ -399,6 +458,8 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
     hs_row_labels_t labels;
     hs_row_labels_init(&labels, policy);
     err = hs_dump_rows(&snap, &labels, &rows);
+    if (err == HS_OK && hs_config.rss_frames)
+        err = hs_dump_rss_rows(&acct, &labels, &rows, &profile.nrows);
     profile.rows = rows;
     if (err == HS_OK)
         err = hs_pprof_encode(&profile, pb, pb_len);

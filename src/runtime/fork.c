@@ -9,8 +9,9 @@
  * long work (an API request waits for a whole dump, an upload is encoded under build_mu, a dump
  *      symbolizes for seconds), and a fork must not wait for that: their children rebuild
  *      instead. They are listed here so that every handler names every module, in one order.
- *   2. stack table (its two intern tables, stacks then sites: each one's shards, then its
- *      directory), label sets (the sets, then the folded sets), then live table: every shard
+ *   2. map table (sampled mappings: a cut interns sites while holding it, so it comes before
+ *      the stack table), stack table (its two intern tables, stacks then sites: each one's shards,
+ * then its directory), label sets (the sets, then the folded sets), then live table: every shard
  *      lock. A sample (and heapsampler_label_set) takes these one at a time and never inside a
  *      loader-gate section, so the forking thread waits at most for one short critical section
  *      per lock. The tables come before the gate because while
@@ -60,6 +61,7 @@
 #include "live_table.h"
 #include "loader_gate.h"
 #include "log.h"
+#include "map_table.h"
 #include "mappings.h"
 #include "memwatch.h"
 #include "program.h"
@@ -83,6 +85,7 @@ static void hs_fork_prefork(void)
     hs_pyroscope_prefork();
     hs_memwatch_prefork();
     hs_dump_prefork();
+    hs_map_table_prefork();
     hs_stack_table_prefork();
     hs_labels_prefork();
     hs_live_table_prefork();
@@ -101,6 +104,7 @@ static void hs_fork_postfork_parent(void)
     hs_live_table_postfork_parent();
     hs_labels_postfork_parent();
     hs_stack_table_postfork_parent();
+    hs_map_table_postfork_parent();
     hs_dump_postfork_parent();
     hs_memwatch_postfork_parent();
     hs_pyroscope_postfork_parent();
@@ -117,6 +121,7 @@ static void hs_fork_postfork_child(void)
             hs_live_table_postfork_child();
             hs_labels_postfork_child();
             hs_stack_table_postfork_child();
+            hs_map_table_postfork_child();
             hs_loader_gate_postfork_child();
             fork_disable();
         }
@@ -129,6 +134,7 @@ static void hs_fork_postfork_child(void)
     hs_labels_postfork_child();
     hs_stack_table_postfork_child();
     hs_program_postfork_child();
+    hs_map_table_postfork_child();
     hs_sampler_postfork_child();
     hs_dump_postfork_child();
     hs_curl_loader_postfork_child();

@@ -198,6 +198,40 @@ HS_EXPORT void *pvalloc(size_t n)
     HOOK_ALIGNED(void *, HS_REAL(pvalloc)(n), r_ != NULL, r_, n);
 }
 
+/*
+ * C23's sized frees (glibc 2.43; compilers emit them for free(p) where the size is known).
+ * Without them a program that frees through them would leave its sampled blocks live forever.
+ * They forward to the next allocator's own version, or to free (real_alloc.c).
+ */
+static HS_NOINLINE void hooks_free_sized_slow(void *p, size_t align, size_t n, int aligned)
+{
+    if (hs_real_alloc_is_bootstrap(p))
+        return;
+    hs_sampler_free_slow(p);
+    if (aligned)
+        HS_REAL(free_aligned_sized)(p, align, n);
+    else
+        HS_REAL(free_sized)(p, n);
+}
+
+HS_EXPORT void free_sized(void *p, size_t n)
+{
+    if (HS_UNLIKELY(hs_live_maybe_sampled(p))) {
+        hooks_free_sized_slow(p, 0, n, 0);
+        return;
+    }
+    HS_REAL(free_sized)(p, n);
+}
+
+HS_EXPORT void free_aligned_sized(void *p, size_t align, size_t n)
+{
+    if (HS_UNLIKELY(hs_live_maybe_sampled(p))) {
+        hooks_free_sized_slow(p, align, n, 1);
+        return;
+    }
+    HS_REAL(free_aligned_sized)(p, align, n);
+}
+
 HS_EXPORT size_t malloc_usable_size(void *p)
 {
     if (HS_UNLIKELY(hs_real_alloc_is_bootstrap(p)))

@@ -54,6 +54,7 @@
 #include "guard.h"
 #include "label_spec.h"
 #include "labels.h"
+#include "map_track.h"
 #include "live_table.h"
 #include "log.h"
 #include "memwatch.h"
@@ -280,6 +281,7 @@ void hs_profiler_init(void)
     hs_thread_t *t = hs_thread_get();
     hs_guard_enter(t);
     hs_real_alloc_resolve();
+    hs_map_track_resolve();
     hs_config_load(&hs_config, environ, true);
     hs_log_set_verbosity((int)hs_config.verbose);
 
@@ -314,6 +316,7 @@ void hs_profiler_init(void)
     uintptr_t lo, hi;
     if (hs_unwind_find_self_range(&lo, &hi) == HS_OK)
         hs_unwind_set_self_range(lo, hi);
+    hs_map_track_init();
     hs_sampler_configure(hs_config.rate, hs_config.seed, (uint32_t)hs_config.stack_depth);
     hs_sampler_set_growth_step(hs_config.inuse_growth);
     /* The sampler's slow path starts the writer thread when it is due, asks it for a profile

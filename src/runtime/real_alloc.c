@@ -144,6 +144,21 @@ static size_t fallback_usable_size(void *p)
     return 0;
 }
 
+/* C23's sized frees, for an allocator that has none (glibc before 2.43, jemalloc 5.3's free
+ * under its own names only): the size is a hint, free is always right. */
+static void fallback_free_sized(void *p, size_t n)
+{
+    (void)n;
+    HS_REAL(free)(p);
+}
+
+static void fallback_free_aligned_sized(void *p, size_t align, size_t n)
+{
+    (void)align;
+    (void)n;
+    HS_REAL(free)(p);
+}
+
 /* ---- boot functions: resolve, then call through ------------------------------------------- */
 
 static void *boot_malloc(size_t n);
@@ -156,6 +171,8 @@ static void *boot_memalign(size_t align, size_t n);
 static void *boot_valloc(size_t n);
 static void *boot_pvalloc(size_t n);
 static size_t boot_usable_size(void *p);
+static void boot_free_sized(void *p, size_t n);
+static void boot_free_aligned_sized(void *p, size_t align, size_t n);
 
 hs_real_alloc_t hs_real = {
     .malloc = boot_malloc,
@@ -168,6 +185,8 @@ hs_real_alloc_t hs_real = {
     .valloc = boot_valloc,
     .pvalloc = boot_pvalloc,
     .malloc_usable_size = boot_usable_size,
+    .free_sized = boot_free_sized,
+    .free_aligned_sized = boot_free_aligned_sized,
 };
 
 #define STORE(field, value) __atomic_store_n(&hs_real.field, (value), __ATOMIC_RELEASE)
@@ -204,6 +223,8 @@ void hs_real_alloc_resolve(void)
     void *va = from_object(dlsym(scope, "valloc"), base);
     void *pv = from_object(dlsym(scope, "pvalloc"), base);
     void *us = from_object(dlsym(scope, "malloc_usable_size"), base);
+    void *fs = from_object(dlsym(scope, "free_sized"), base);
+    void *fas = from_object(dlsym(scope, "free_aligned_sized"), base);
     resolving--;
     if (!m || !c || !r || !f) {
         /* No allocator at all: cannot happen in a dynamically linked glibc program. */
@@ -224,6 +245,9 @@ void hs_real_alloc_resolve(void)
     STORE(valloc, va ? (void *(*)(size_t))va : fallback_valloc);
     STORE(pvalloc, pv ? (void *(*)(size_t))pv : fallback_pvalloc);
     STORE(malloc_usable_size, us ? (size_t(*)(void *))us : fallback_usable_size);
+    STORE(free_sized, fs ? (void (*)(void *, size_t))fs : fallback_free_sized);
+    STORE(free_aligned_sized,
+          fas ? (void (*)(void *, size_t, size_t))fas : fallback_free_aligned_sized);
     __atomic_store_n(&resolved, 1, __ATOMIC_RELEASE);
     errno = saved;
 }
@@ -260,10 +284,29 @@ static void *boot_realloc(void *p, size_t n)
 
 static void boot_free(void *p)
 {
-    if (hs_real_alloc_is_bootstrap(p))
+    /* While resolving, a failed lookup frees its error string (dlsym of free_sized, which an
+     * older C library lacks): free(NULL) or an arena pointer, never passed on, and resolving
+     * again here would recurse. */
+    if (!p || hs_real_alloc_is_bootstrap(p) || resolving)
         return;
     hs_real_alloc_resolve();
     hs_real.free(p);
+}
+
+static void boot_free_sized(void *p, size_t n)
+{
+    if (hs_real_alloc_is_bootstrap(p))
+        return;
+    hs_real_alloc_resolve();
+    hs_real.free_sized(p, n);
+}
+
+static void boot_free_aligned_sized(void *p, size_t align, size_t n)
+{
+    if (hs_real_alloc_is_bootstrap(p))
+        return;
+    hs_real_alloc_resolve();
+    hs_real.free_aligned_sized(p, align, n);
 }
 
 static int boot_posix_memalign(void **out, size_t align, size_t n)

@@ -25,6 +25,8 @@ typedef struct hs_real_alloc {
     void *(*valloc)(size_t);
     void *(*pvalloc)(size_t);
     size_t (*malloc_usable_size)(void *);
+    void (*free_sized)(void *, size_t);                 /* C23; else free */
+    void (*free_aligned_sized)(void *, size_t, size_t); /* C23; else free */
 } hs_real_alloc_t;
 
 extern hs_real_alloc_t hs_real HS_HIDDEN;

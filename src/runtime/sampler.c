@@ -256,26 +256,37 @@ static void count_drop(hs_err_t err, int *warned, const char *table, const char 
     }
 }
 
-static void record(void *p, size_t size, uint32_t thread_labels)
+/* The caller's stack and the sample's labels as a site (HS_LIVE_NO_SITE: dropped, counted). */
+/* Inlined: each frame between the allocation and the unwinder costs every sample a step of the
+ * unwind (about 500 instructions with libunwind). */
+HS_INLINE uint32_t record_site(size_t size, uint32_t labels)
 {
     uintptr_t frames[HS_UNWIND_BUF];
     uint32_t n = hs_unwind_capture(frames, S.depth);
     if (n == 0) {
         __atomic_add_fetch(&stats.dropped_unwind, 1, __ATOMIC_RELAXED);
-        return;
+        return HS_LIVE_NO_SITE;
     }
-    uint32_t stack_id, site_id, replaced;
+    uint32_t stack_id, site_id;
     hs_err_t err = hs_stack_intern(frames, n, &stack_id);
     if (err != HS_OK) {
         count_drop(err, &warned_full_stack, "stack", "MAX_STACKS");
-        return;
+        return HS_LIVE_NO_SITE;
     }
-    err = hs_site_intern(stack_id, size, hs_labels_sample(thread_labels), &site_id);
+    err = hs_site_intern(stack_id, size, labels, &site_id);
     if (err != HS_OK) {
         count_drop(err, &warned_full_site, "site", "MAX_SITES");
-        return;
+        return HS_LIVE_NO_SITE;
     }
-    err = hs_live_insert(p, site_id, &replaced);
+    return site_id;
+}
+
+static void record(void *p, size_t size, uint32_t thread_labels)
+{
+    uint32_t site_id = record_site(size, hs_labels_sample(thread_labels)), replaced;
+    if (site_id == HS_LIVE_NO_SITE)
+        return;
+    hs_err_t err = hs_live_insert(p, site_id, &replaced);
     if (err != HS_OK) {
         count_drop(err, &warned_full_live, "live allocation", "MAX_LIVE");
         return;
@@ -292,34 +303,103 @@ static void record(void *p, size_t size, uint32_t thread_labels)
     __atomic_store_n(&stats.last_sample_ns, hs_os_wall_coarse_ns(), __ATOMIC_RELAXED);
 }
 
+/* The countdown came due on size bytes: 1 if this one is to be recorded (a new thread starts
+ * first, and its fresh countdown decides); 0 if not (the thread is new, waiting or off). */
+static int slow_due(hs_thread_t *t, size_t size)
+{
+    if (HS_UNLIKELY(t->state != HS_THREAD_ACTIVE)) {
+        if (!thread_start(t))
+            return 0;
+        /* The fresh countdown decides, as hs_sampler_charge would (unsigned: see there). */
+        if (size < (uint64_t)t->countdown) {
+            t->countdown -= (int64_t)size;
+            return 0;
+        }
+    }
+    if (HS_UNLIKELY(__atomic_load_n(&S.mode, __ATOMIC_RELAXED) != MODE_ACTIVE)) {
+        t->state = HS_THREAD_OFF;
+        t->countdown = HS_COUNTDOWN_PARKED;
+        return 0;
+    }
+    return 1;
+}
+
 void hs_sampler_alloc_slow(void *p, size_t size)
 {
     hs_thread_t *t = hs_thread_get();
     if (t->guard)
         return;
     int saved = errno;
-    if (HS_UNLIKELY(t->state != HS_THREAD_ACTIVE)) {
-        if (!thread_start(t))
-            goto out;
-        /* The fresh countdown decides, as hs_sampler_charge would (unsigned: see there). */
-        if (size < (uint64_t)t->countdown) {
-            t->countdown -= (int64_t)size;
-            goto out;
-        }
+    if (slow_due(t, size)) {
+        hs_guard_enter(t);
+        if (p)
+            record(p, size, t->labels);
+        hs_guard_set_countdown(t, hs_sampler_next_countdown(t, S.rate));
+        hs_guard_exit(t);
     }
-    if (HS_UNLIKELY(__atomic_load_n(&S.mode, __ATOMIC_RELAXED) != MODE_ACTIVE)) {
-        t->state = HS_THREAD_OFF;
-        t->countdown = HS_COUNTDOWN_PARKED;
-        goto out;
-    }
-    hs_guard_enter(t);
-    if (p)
-        record(p, size, t->labels);
-    hs_guard_set_countdown(t, hs_sampler_next_countdown(t, S.rate));
-    hs_guard_exit(t);
-out:
     hs_sampler_call(&cb_nudge);
     errno = saved;
+}
+
+/* The label set of a mapping sampled on a thread whose set is thread_set. */
+static uint32_t map_labels(uint32_t thread_set)
+{
+    uint32_t id;
+    if (hs_labels_with(hs_labels_sample(thread_set), "allocator", "mmap", HS_LABELS_MAX_PAIRS,
+                       &id) != HS_OK)
+        id = hs_labels_sample(thread_set);
+    return id;
+}
+
+uint32_t hs_sampler_map_slow(size_t size)
+{
+    hs_thread_t *t = hs_thread_get();
+    if (t->guard)
+        return HS_LIVE_NO_SITE;
+    int saved = errno;
+    uint32_t site_id = HS_LIVE_NO_SITE;
+    if (slow_due(t, size)) {
+        hs_guard_enter(t);
+        site_id = record_site(size, map_labels(t->labels));
+        if (site_id != HS_LIVE_NO_SITE) {
+            site_gained(site_id, size);
+            __atomic_add_fetch(&stats.samples, 1, __ATOMIC_RELAXED);
+        }
+        hs_guard_set_countdown(t, hs_sampler_next_countdown(t, S.rate));
+        hs_guard_exit(t);
+    }
+    hs_sampler_call(&cb_nudge);
+    errno = saved;
+    return site_id;
+}
+
+uint32_t hs_sampler_map_resize(uint32_t site_id, uint64_t old_size, uint64_t new_size)
+{
+    hs_thread_t *t = hs_thread_get();
+    hs_site_key_t key;
+    if (new_size == 0 || !hs_site_key(site_id, &key))
+        return HS_LIVE_NO_SITE;
+    hs_guard_enter(t);
+    uint32_t out = HS_LIVE_NO_SITE;
+    double keep = 1.0;
+    if (new_size < old_size && S.rate > 1)
+        keep = hs_estimate_prob(new_size, S.rate) / hs_estimate_prob(old_size, S.rate);
+    /* A thread that never sampled has no generator yet: seed it as a sample would. */
+    if (keep < 1.0 && t->state != HS_THREAD_ACTIVE)
+        hs_rng_seed(t->rng, S.seed ? S.seed ^ new_size : hs_os_random_u64());
+    double u = keep < 1.0 ? (double)(hs_rng_next(t->rng) >> 11) * 0x1.0p-53 : 0.0;
+    if (u < keep && hs_site_intern(key.stack_id, new_size, key.labels, &out) == HS_OK)
+        site_gained(out, new_size);
+    else
+        out = HS_LIVE_NO_SITE;
+    hs_guard_exit(t);
+    return out;
+}
+
+void hs_sampler_map_lost(uint32_t site_id)
+{
+    site_lost(site_id);
+    __atomic_add_fetch(&stats.frees, 1, __ATOMIC_RELAXED);
 }
 
 void hs_sampler_free_slow(void *p)

@@ -132,6 +132,22 @@ HS_INLINE void hs_sampler_on_free(void *p)
         hs_sampler_free_slow(p);
 }
 
+/*
+ * Direct mappings (map_hooks.c). hs_sampler_map_slow: the countdown came due on a mapping of
+ * size bytes (charged with hs_sampler_charge, as an allocation): record the caller's stack with
+ * the thread's labels and allocator=mmap, and return the site (HS_LIVE_NO_SITE: not recorded).
+ * hs_sampler_map_resize: a sampled mapping of site_id (of old_size bytes) keeps new_size bytes
+ * (a part unmapped or remapped): the site for it, or HS_LIVE_NO_SITE to forget it. A smaller
+ * piece is kept with probability p(new_size)/p(old_size), so that it has been sampled with
+ * probability p(new_size) in all, as a mapping of its size would be: its unbiased weight
+ * new_size/p(new_size) stays unbiased. hs_sampler_map_lost: a sampled mapping of site_id is
+ * gone. All three take the guard themselves and are called with no profiler lock held, except
+ * resize and lost, which the map table calls with its own lock (they intern sites only).
+ */
+uint32_t hs_sampler_map_slow(size_t size);
+uint32_t hs_sampler_map_resize(uint32_t site_id, uint64_t old_size, uint64_t new_size);
+void hs_sampler_map_lost(uint32_t site_id);
+
 /* Exponential draw with mean rate (>= 1), from the thread's generator. */
 int64_t hs_sampler_next_countdown(hs_thread_t *t, uint64_t rate);
 

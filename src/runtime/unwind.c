@@ -100,7 +100,12 @@ static int self_cb(struct dl_phdr_info *info, size_t size, void *arg)
 
 hs_err_t hs_unwind_find_self_range(uintptr_t *lo, uintptr_t *hi)
 {
-    struct self_search s = {.target = (uintptr_t)&hs_unwind_capture};
+    return hs_unwind_find_range((uintptr_t)&hs_unwind_capture, lo, hi);
+}
+
+hs_err_t hs_unwind_find_range(uintptr_t addr, uintptr_t *lo, uintptr_t *hi)
+{
+    struct self_search s = {.target = addr};
     dl_iterate_phdr(self_cb, &s);
     /* Linked into the main program (unit tests): nothing to trim by range. */
     if (!s.found || s.is_main)

@@ -31,6 +31,9 @@ typedef enum hs_unwind_mode {
 void hs_unwind_set_self_range(uintptr_t lo, uintptr_t hi);
 /* The text range of the object that contains this code (via dl_iterate_phdr). */
 hs_err_t hs_unwind_find_self_range(uintptr_t *lo, uintptr_t *hi) HS_MUST_CHECK;
+/* The executable range of the shared object that contains addr (HS_ERR_NOTFOUND: none, or the
+ * main program). Calls into the loader: never with a profiler lock held. */
+hs_err_t hs_unwind_find_range(uintptr_t addr, uintptr_t *lo, uintptr_t *hi) HS_MUST_CHECK;
 
 /* Profiler frames above the caller of malloc (capture, record, slow path, hook) + margin. */
 #define HS_UNWIND_SLACK 12

@@ -31,6 +31,11 @@ BAR_ROWS = [
     "pgbench (TPC-B-like): throughput, heapsampler / no profiler",
     "wrk against nginx: throughput, heapsampler / no profiler",
     "longest pause of an allocating thread while dumps run",
+    "memory accounting: one read of each source, on its worst heap",
+    "longest pause of a thread sharing that arena while dumps run",
+    "reconciliation: python3 exit profile",
+    "reconciliation: sqlite3 exit profile",
+    "reconciliation: demo server exit profile",
 ]
 MEMORY_ROWS = [
     "memory watch: instructions per malloc+free pair, on minus off",

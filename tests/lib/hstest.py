@@ -149,11 +149,15 @@ class Profile:
                 if m and self.samples:
                     self.samples[-1][2][m.group(1)] = m.group(2).split()
             elif section == "locations":
-                m = re.match(r"^\s*(\d+):\s*(0x[0-9a-f]+)\s+M=(\d+)\s*(.*)$", line)
+                # A pseudo-frame ("[allocator free]", HEAPSAMPLER_RSS_FRAMES) has no mapping
+                # and a name with spaces.
+                m = re.match(r"^\s*(\d+):\s*(0x[0-9a-f]+)(?:\s+M=(\d+))?\s*(.*)$", line)
                 if m:
                     lid = int(m.group(1))
                     fn = m.group(4).split()
-                    self.locations[lid] = [int(m.group(2), 16), int(m.group(3)),
+                    if m.group(4).startswith("["):
+                        fn = [m.group(4)[:m.group(4).index("]") + 1]]
+                    self.locations[lid] = [int(m.group(2), 16), int(m.group(3) or 0),
                                            [fn[0]] if fn else []]
                     self._last = lid
                     continue
@@ -422,7 +426,8 @@ def _processes():
         if not d.isdigit():
             continue
         try:
-            with open("/proc/%s/stat" % d) as f:
+            # A command name is any bytes (a test's hostile values end up in some).
+            with open("/proc/%s/stat" % d, errors="replace") as f:
                 stat = f.read()
         except OSError:
             continue

@@ -145,7 +145,9 @@ class Exports(hstest.TempDirTest):
         names = {line.split()[-1] for line in out.splitlines() if line.strip()}
         names = {n.split("@")[0] for n in names}
         family = {"malloc", "calloc", "realloc", "reallocarray", "free", "posix_memalign",
-                  "aligned_alloc", "memalign", "valloc", "pvalloc", "malloc_usable_size"}
+                  "aligned_alloc", "memalign", "valloc", "pvalloc", "malloc_usable_size",
+                  "free_sized", "free_aligned_sized", "mmap", "mmap64", "munmap", "mremap",
+                  "sbrk"}
         self.assertTrue(family <= names, family - names)
         extra = {n for n in names - family if not n.startswith("heapsampler_")}
         self.assertEqual(extra, set())

@@ -62,6 +62,42 @@ class Allocators(torture.Case):
         self.assertEqual(run.stdout, "".join("child %d status 0\n" % i for i in range(6)))
         self.valid_profiles(run, at_least=8)
 
+    def accounting(self, name, path):
+        """The allocator's own figures under the profiler, and its own mmap and sbrk calls
+        kept apart from the program's (tests/preload/targets/memparts.c)."""
+        parts = hstest.target("memparts")
+        # 400000 blocks of 256 bytes, 1 in 4 kept (25 MiB): 75 MiB the allocator keeps free.
+        run = self.run_profiled([parts, "frag", "400000", "4"], preload=(hstest.LIB, path),
+                                rate=1, prefix=os.path.join(self.dir, name + "-frag"))
+        self.assertEqual(run.returncode, 0, run.stderr)
+        _, _, meta = hstest.metadata(self.valid_profiles(run).path)
+        self.assertEqual(meta["allocator"], name)
+        self.assertEqual(int(meta["mmap.inuse"]), 0, meta)  # its arenas are not the program's
+        self.assertNotIn("brk", meta)                       # nor is tcmalloc's sbrk
+        if name == "mimalloc":
+            # Its release build counts no bytes in use: no audit, its committed memory only.
+            self.assertEqual(meta["audit"], "none")
+            self.assertNotIn("allocator.inuse", meta)
+            self.assertGreater(int(meta["allocator.mapped"]), 0)
+        else:
+            self.assertEqual(meta["audit"], "ok", meta)
+            self.assertLess(abs(float(meta["audit.ratio"]) - 1), 0.05, meta)
+            self.assertGreater(int(meta["allocator.free"]), 40 * 1024 * 1024, meta)
+        run = self.run_profiled([parts, "mmap"], preload=(hstest.LIB, path), rate=1,
+                                prefix=os.path.join(self.dir, name + "-mmap"))
+        self.assertEqual(run.returncode, 0, run.stderr)
+        _, _, meta = hstest.metadata(self.valid_profiles(run).path)
+        self.assertEqual(int(meta["mmap.inuse"]), 22 * 1024 * 1024, meta)
+
+    def test_jemalloc_accounting(self):
+        self.accounting(*self.pick("jemalloc"))
+
+    def test_tcmalloc_accounting(self):
+        self.accounting(*self.pick("tcmalloc"))
+
+    def test_mimalloc_accounting(self):
+        self.accounting(*self.pick("mimalloc"))
+
     def test_jemalloc_beneath(self):
         self.beneath(*self.pick("jemalloc"))
 

@@ -333,6 +333,30 @@ Test(memlimit, process_usage_without_a_group)
     cr_assert_eq(hs_memlimit_usage(root, 0, &lim, 0, &usage, &src), HS_ERR_INVALID);
 }
 
+Test(memlimit, resident_set_split)
+{
+    put("proc/self/status", "Name:\tx\nVmRSS:\t    10240 kB\nRssAnon:\t     8192 kB\n"
+                            "RssFile:\t     1024 kB\nRssShmem:\t     1024 kB\nThreads:\t3\n");
+    hs_memlimit_rss_t r;
+    cr_assert_eq(hs_memlimit_rss(root, 0, &r), HS_OK);
+    cr_assert_str_eq(r.source, "status");
+    cr_assert_eq(r.rss, 10240ull * 1024);
+    cr_assert_eq(r.anon, 8192ull * 1024);
+    cr_assert_eq(r.file, 1024ull * 1024);
+    cr_assert_eq(r.shmem, 1024ull * 1024);
+    cr_assert_eq(r.threads, 3);
+    /* A kernel without the split (before 4.5): statm's resident and shared. */
+    put("proc/42/status", "Name:\tx\nVmRSS:\t    10240 kB\n");
+    put("proc/42/statm", "51200 2560 300 10 0 3000 0\n");
+    long page = sysconf(_SC_PAGESIZE);
+    cr_assert_eq(hs_memlimit_rss(root, 42, &r), HS_OK);
+    cr_assert_str_eq(r.source, "statm");
+    cr_assert_eq(r.rss, 2560ull * (uint64_t)page);
+    cr_assert_eq(r.file, 300ull * (uint64_t)page);
+    cr_assert_eq(r.anon, 2260ull * (uint64_t)page);
+    cr_assert_eq(hs_memlimit_rss(root, 43, &r), HS_ERR_IO);
+}
+
 Test(memlimit, group_file_paths)
 {
     char buf[32];
