@@ -246,6 +246,27 @@ uint64_t hs_live_count(void)
     return __atomic_load_n(&live_count, __ATOMIC_RELAXED);
 }
 
+size_t hs_live_copy(hs_live_block_t *out, size_t max, uint64_t *max_hold_ns)
+{
+    size_t n = 0;
+    uint64_t longest = 0;
+    for (int i = 0; i < HS_LIVE_SHARDS && n < max; i++) {
+        live_shard_t *s = &shards[i];
+        pthread_mutex_lock(&s->lock);
+        uint64_t t0 = hs_os_monotonic_ns();
+        for (uint32_t j = 0; j < s->capacity && n < max; j++)
+            if (s->v[j].addr)
+                out[n++] = (hs_live_block_t){s->v[j].addr, s->v[j].site};
+        pthread_mutex_unlock(&s->lock);
+        uint64_t held = hs_os_monotonic_ns() - t0;
+        if (held > longest)
+            longest = held;
+    }
+    if (max_hold_ns)
+        *max_hold_ns = longest;
+    return n;
+}
+
 void hs_live_table_prefork(void)
 {
     for (int i = 0; i < HS_LIVE_SHARDS; i++)
