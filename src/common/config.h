@@ -65,7 +65,9 @@ typedef struct hs_config {
     uint64_t memory_limit;                  /* bytes; 0 = detect (memlimit.h) */
     hs_config_percents_t memory_thresholds; /* percent of the limit; empty = off */
     uint64_t peak_step;                     /* percent of the limit; 0 = no peak profile */
-    bool dump_on_term; /* a profile when SIGTERM arrives (no handler of its own) */
+    bool dump_on_term;        /* a profile when SIGTERM arrives (no handler of its own) */
+    int reach;                /* hs_reach_mode_t (reach_scan.h) */
+    uint64_t reach_budget_ns; /* the longest one scan may take */
 } hs_config_t;
 
 typedef enum hs_opt_type {
