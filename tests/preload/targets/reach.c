@@ -14,6 +14,9 @@
  *
  * `reach move N` instead runs N threads that keep moving 1000 blocks of 8000 bytes between two
  * global arrays (each pointer is in one array or both, never in neither) until exit.
+ * `reach grow N` leaks in N steps of about a millisecond, 64 KiB a step from each of two
+ * sites: grow_lost (pointer overwritten) and grow_held (pushed on the global list grow_list),
+ * and writes a profile through the API every 100 steps.
  * `reach sparse` reserves 64 GiB PROT_NONE and 64 GiB MAP_NORESERVE (a few pages touched, one
  * holding a block of 9000), writes a profile through the API and prints VmRSS and VmPTE before
  * and after: the scan must read neither reservation.
@@ -189,8 +192,49 @@ static int run_sparse(void)
     return 0;
 }
 
+/* ---- grow ---- */
+
+struct gnode {
+    struct gnode *next;
+    char pad[4096 - sizeof(struct gnode *)];
+};
+struct gnode *grow_list;
+
+void grow_lost(void)
+{
+    lost_slot = malloc(4096);
+    memset(lost_slot, 0, 4096);
+}
+
+void grow_held(void)
+{
+    struct gnode *n = malloc(sizeof *n);
+    memset(n, 0, sizeof *n);
+    n->next = grow_list;
+    grow_list = n;
+}
+
+static int run_grow(int ms)
+{
+    for (int i = 0; i < ms; i++) {
+        for (int k = 0; k < 16; k++) {
+            grow_lost();
+            grow_held();
+        }
+        usleep(1000);
+        /* A profile every 100 steps, whatever the speed of the machine. */
+        if (i % 100 == 99 && heapsampler_dump)
+            heapsampler_dump();
+    }
+    lost_slot = NULL;
+    printf("reach: grew for %d ms\n", ms);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 2 && !strcmp(argv[1], "grow"))
+        return run_grow(atoi(argv[2]));
     if (argc > 2 && !strcmp(argv[1], "move"))
         return run_move(atoi(argv[2]));
     if (argc > 1 && !strcmp(argv[1], "sparse"))
