@@ -88,10 +88,11 @@ typedef struct hs_live_block {
 } hs_live_block_t;
 
 /*
- * Copy up to max live entries into out, one shard at a time under that shard's lock only (the
- * longest such hold, in ns, goes to *max_hold_ns). out must not be memory of the real allocator
- * when the copy feeds the reachability scan (stale copies of the addresses would be found
- * there). Returns how many were copied; entries inserted meanwhile may be missing.
+ * Copy up to max live entries into out, a slice of one shard at a time under that shard's lock
+ * only (the longest such hold, in ns, goes to *max_hold_ns). out must not be memory of the real
+ * allocator when the copy feeds the reachability scan (stale copies of the addresses would be
+ * found there). Returns how many were copied; entries inserted or moved meanwhile may be
+ * missing or copied twice.
  */
 size_t hs_live_copy(hs_live_block_t *out, size_t max, uint64_t *max_hold_ns);
 

@@ -236,17 +236,19 @@ static inline ptrdiff_t look_find(const scan_t *s, uintptr_t v)
     uint64_t bit = (v / HS_REACH_PAGE) & ((1u << HS_REACH_FILTER_BITS) - 1);
     if (!(s->filter[bit / 64] >> (bit % 64) & 1))
         return -1;
-    size_t lo = 0, hi = s->nlook;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (s->starts[mid] <= v)
-            lo = mid + 1;
-        else
-            hi = mid;
+    /* The last start <= v, without a branch per step (a conditional move): the steps of a
+     * search are unpredictable, and most of the scan's time went to mispredicting them. */
+    const uintptr_t *base = s->starts;
+    size_t len = s->nlook;
+    while (len > 1) {
+        size_t half = len / 2;
+        base = base[half] <= v ? base + half : base;
+        len -= half;
     }
-    if (lo == 0 || v >= s->ends[lo - 1])
+    size_t k = (size_t)(base - s->starts);
+    if (!s->nlook || base[0] > v || v >= s->ends[k])
         return -1;
-    return (ptrdiff_t)lo - 1;
+    return (ptrdiff_t)k;
 }
 
 /* ---- the mappings ------------------------------------------------------------------------- */
@@ -903,8 +905,14 @@ hs_err_t hs_reach_scan(hs_snapshot_t *snap, const hs_reach_config_t *cfg, hs_rea
     }
     hs_os_unmap(blocks, s.cap * sizeof *blocks);
     blocks = NULL;
-    st->blocks = s.n;
     cand_sort(s.c, s.n);
+    /* The copy may hold an entry twice (live_table.h). */
+    size_t kept = 0;
+    for (size_t i = 0; i < s.n; i++)
+        if (!kept || s.c[kept - 1].start != s.c[i].start)
+            s.c[kept++] = s.c[i];
+    s.n = kept;
+    st->blocks = s.n;
 
     /* The memory: every buffer is mapped by now, so the register leaves all of them out. */
     s.nown = hs_os_regions(s.own, HS_REACH_OWN_MAX);
