@@ -59,11 +59,11 @@ SIZES = {
     "full": dict(churn_pairs=10000000, churn_cg_pairs=500000, py_rounds=3, py_records=8000,
                  sql_rows=50000, sample_n=20000, labels_n=200000, labels_cg_n=20000, dumps=5,
                  dump_runs=3, pause_ms=1000,
-                 pause_runs=3),
+                 pause_runs=3, reach_mib=1024),
     "quick": dict(churn_pairs=40000, churn_cg_pairs=20000, py_rounds=1, py_records=200,
                   sql_rows=500, sample_n=500, labels_n=2000, labels_cg_n=1000, dumps=2,
                   dump_runs=1, pause_ms=100,
-                  pause_runs=1),
+                  pause_runs=1, reach_mib=64),
 }
 SAMPLE_DEPTH = 70  # recursion depth of hs_bench_sample: 64 frames are captured
 OOM_LIMIT = 128 << 20
@@ -112,9 +112,10 @@ class Bench:
         self.rss = os.path.join(self.build, "bench", "hs_bench_rss")
         self.labels = os.path.join(self.build, "bench", "hs_bench_labels")
         self.watchb = os.path.join(self.build, "bench", "hs_bench_watch")
+        self.reachb = os.path.join(self.build, "bench", "hs_bench_reach")
         self.leaker = os.path.join(self.build, "tests", "hs_target_leaker")
         for f in (self.lib, self.floor, self.churn, self.sample, self.dumpb, self.rss,
-                  self.labels, self.watchb):
+                  self.labels, self.watchb, self.reachb):
             if not os.path.exists(f):
                 raise Failure("%s is not built (run scripts/bench.sh without --no-build)" % f)
         self.sqlite = shutil.which("sqlite3")
@@ -438,6 +439,34 @@ class Bench:
                 raise Failure("hs_bench_watch printed %r" % out)
             self.watch_res[name] = int(m.group(1)) / float(m.group(2))  # us of CPU per second
 
+    def reach_cost(self):
+        """The reachability scan at exit of a heap of pointers (hs_bench_reach): its speed from
+        the exit profile's figures, and the process's wall time with the scan over without it
+        (HEAPSAMPLER_REACH=exit / off, interleaved runs, median of paired ratios)."""
+        mib = self.size["reach_mib"]
+        times = {"exit": [], "off": []}
+        scans = []
+        for i in range(self.runs):
+            for mode in ("exit", "off"):
+                log("reachability scan: %d MiB heap, REACH=%s, run %d" % (mib, mode, i + 1))
+                secs, _, err = self.run([self.reachb, str(mib)], self.env(self.hs_env(
+                    HEAPSAMPLER_REACH=mode, HEAPSAMPLER_VERBOSE="1")))
+                times[mode].append(secs)
+                m = re.search(r"reach\.bytes=(\d+) .*reach\.time_ms=([\d.]+) "
+                              r"reach\.lock_max_us=([\d.]+)", err)
+                if mode == "exit":
+                    if not m:
+                        raise Failure("no reach figures in %r" % err[-1000:])
+                    scans.append((int(m.group(1)), float(m.group(2)), float(m.group(3))))
+        ratios = [a / b for a, b in zip(times["exit"], times["off"])]
+        self.reach_res = dict(
+            mib=mib, bytes=statistics.median(b for b, _, _ in scans),
+            ms=statistics.median(t for _, t, _ in scans),
+            gbps=statistics.median(b / t / 1e6 for b, t, _ in scans),
+            lock_us=max(u for _, _, u in scans),
+            extra=statistics.median(a - b for a, b in zip(times["exit"], times["off"])),
+            ratio=statistics.median(ratios), off=statistics.median(times["off"]))
+
     def dump_memory(self):
         """The peak RSS growth of dumps of 10,000 stacks (hs_bench_dump memory)."""
         self.dump_mem_res = {}
@@ -722,6 +751,13 @@ class Bench:
                      p["quiet_max_us"] / 1e3, p["quiet_blocked_max_us"] / 1e3,
                      p["dumping_p999_us"], p["quiet_p999_us"], p["dumps"]),
                  "reported", "-")
+        r = self.reach_res
+        self.row("reachability scan at exit, %d MiB heap of pointers" % r["mib"],
+                 "%.0f ms for %.0f MiB read (%.2f GB/s); process %.2f s longer than without "
+                 "the scan (%.2fx of %.2f s); longest live-table lock held %.1f us" % (
+                     r["ms"], r["bytes"] / MIB, r["gbps"], r["extra"], r["ratio"], r["off"],
+                     r["lock_us"]),
+                 "reported", "-")
         return self.rows
 
     def wall_table(self):
@@ -808,6 +844,7 @@ class Bench:
             self.pauses()
             self.memory()
             self.watch_cost()
+            self.reach_cost()
             self.dump_memory()
             self.oom_leaks()
             self.instructions()
