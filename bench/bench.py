@@ -752,11 +752,11 @@ class Bench:
                      p["dumping_p999_us"], p["quiet_p999_us"], p["dumps"]),
                  "reported", "-")
         r = self.reach_res
-        self.row("reachability scan at exit, %d MiB heap of pointers" % r["mib"],
-                 "%.0f ms for %.0f MiB read (%.2f GB/s); process %.2f s longer than without "
-                 "the scan (%.2fx of %.2f s); longest live-table lock held %.1f us" % (
-                     r["ms"], r["bytes"] / MIB, r["gbps"], r["extra"], r["ratio"], r["off"],
-                     r["lock_us"]),
+        self.row("reachability scan at exit, a heap of pointers",
+                 "%.0f ms for a %d MiB heap, %.0f MiB read (%.2f GB/s); process %.2f s longer "
+                 "than without the scan (%.2fx of %.2f s); longest live-table lock held %.1f "
+                 "us" % (r["ms"], r["mib"], r["bytes"] / MIB, r["gbps"], r["extra"], r["ratio"],
+                         r["off"], r["lock_us"]),
                  "reported", "-")
         return self.rows
 

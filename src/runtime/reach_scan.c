@@ -77,6 +77,7 @@
 #define HS_REACH_ARENA_ALIGN ((uintptr_t)64 << 20)
 #define HS_REACH_THREADS     4096
 #define HS_REACH_MAX_PASSES  4
+#define HS_REACH_GIANT       ((uintptr_t)64 << 30)
 #define HS_REACH_RED_ZONE    128 /* bytes below a stack pointer that a leaf function may use */
 
 enum { CLS_NONE = 0, CLS_REFERENCED, CLS_UNREFERENCED, CLS_FREED };
@@ -97,6 +98,10 @@ typedef struct region {
     uintptr_t min_at; /* words below are dead stack (live_from) */
     uint8_t kind;
     uint8_t pagemap; /* some pages are in swap: residency from pagemap */
+    /* A giant mapping (HS_REACH_GIANT or more: a sanitizer's shadow, a sparse reservation) is
+     * read until as many resident or swapped pages were found as smaps counted in it: after
+     * them there is nothing left but holes, which cost mincore's time for nothing. */
+    uint64_t counted, left;
 } region_t;
 
 /* The scan's working state, all in memory from hs_os_map (registered, so never scanned). */
@@ -327,8 +332,10 @@ static void smap_end(scan_t *s, smap_t *m, smap_t *prev, int *have)
     if (!*have)
         return;
     uint8_t kind = smap_kind(s, m, prev);
+    uint64_t counted =
+        m->end - m->start >= HS_REACH_GIANT ? (m->rss_kb + m->swap_kb) / 4 + 1 : UINT64_MAX;
     if (kind && region_push(s, (region_t){m->start, m->end, live_from(s, m->start, m->end), kind,
-                                          m->swap_kb != 0}) == 0)
+                                          m->swap_kb != 0, counted, counted}) == 0)
         s->st->regions++;
     else if (!kind && m->perms[0] == 'r' && m->perms[1] == 'w' && !m->io)
         s->st->skipped += m->end - m->start;
@@ -501,27 +508,50 @@ static void residency(scan_t *s, int pagemap, uintptr_t a, size_t npages)
     }
 }
 
+/* The first page from i on whose residency byte has bit 0 set (mincore's other bits are
+ * reserved), or n: eight bytes at a time, for a sparse mapping is mostly holes. */
+static size_t next_resident(const unsigned char *vec, size_t i, size_t n)
+{
+    for (; i < n && i % 8; i++)
+        if (vec[i] & 1)
+            return i;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, vec + i, 8);
+        if (w & 0x0101010101010101ull)
+            break;
+    }
+    for (; i < n; i++)
+        if (vec[i] & 1)
+            return i;
+    return n;
+}
+
 /*
  * Read the words of [from, to) (from >= min_at) that are resident. holder NULL: roots of region
  * r, where the words inside sampled blocks are skipped (a block counts only once reached);
  * else the contents of the reached block holder.
  */
-static void scan_range(scan_t *s, const region_t *r, const cand_t *holder, uintptr_t from,
-                       uintptr_t to, uintptr_t min_at, int pass)
+static void scan_range(scan_t *s, region_t *r, const cand_t *holder, uintptr_t from, uintptr_t to,
+                       uintptr_t min_at, int pass)
 {
     uintptr_t a = from & ~(uintptr_t)(HS_REACH_PAGE - 1);
     if (min_at < from)
         min_at = from;
-    while (a < to && !s->out_of_time) {
+    while (a < to && !s->out_of_time && (!r || r->left)) {
         size_t npages = (to - a + HS_REACH_PAGE - 1) / HS_REACH_PAGE;
         if (npages > HS_REACH_RES_PAGES)
             npages = HS_REACH_RES_PAGES;
         uintptr_t wend = a + npages * HS_REACH_PAGE;
         residency(s, r ? r->pagemap : 0, a, npages);
+        /* Holes take time too (mincore fills a byte per page): the budget counts them. */
+        if (hs_os_monotonic_ns() > s->deadline)
+            s->out_of_time = 1;
         for (size_t i = 0; i < npages && !s->out_of_time;) {
             if (!(s->vec[i] & 1)) {
-                s->st->skipped += HS_REACH_PAGE;
-                i++;
+                size_t k = next_resident(s->vec, i, npages);
+                s->st->skipped += (k - i) * HS_REACH_PAGE;
+                i = k;
                 continue;
             }
             size_t j = i;
@@ -552,6 +582,8 @@ static void scan_range(scan_t *s, const region_t *r, const cand_t *holder, uintp
             }
             if (lo < hi && got < hi - lo)
                 j = (lo + got - a) / HS_REACH_PAGE + 1; /* skip the page that failed */
+            if (r && r->left != UINT64_MAX)
+                r->left = r->left > j - i ? r->left - (j - i) : 0;
             i = j > i ? j : i + 1;
             if (hs_os_monotonic_ns() > s->deadline)
                 s->out_of_time = 1;
@@ -564,8 +596,9 @@ static void scan_range(scan_t *s, const region_t *r, const cand_t *holder, uintp
 static void scan_roots(scan_t *s, int pass)
 {
     for (size_t i = 0; i < s->nr && !s->out_of_time; i++) {
-        const region_t *r = &s->r[i];
+        region_t *r = &s->r[i];
         uintptr_t a = r->start, b = r->end;
+        r->left = r->counted;
         while (a < b && !s->out_of_time) {
             /* The next piece of the profiler's own memory at or after a. */
             uintptr_t os = b, oe = b;

@@ -26,6 +26,7 @@ BAR_ROWS = [
     "profiler memory (self-reported), sqlite3",
     "profiler memory (self-reported), 10,000 stacks",
     "longest pause of an allocating thread while dumps run",
+    "reachability scan at exit, a heap of pointers",
 ]
 MEMORY_ROWS = [
     "memory watch: instructions per malloc+free pair, on minus off",

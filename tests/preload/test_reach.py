@@ -77,13 +77,15 @@ class Reach(hstest.TempDirTest):
         self.assertEqual({k[1] for k in reach_rows(prof)}, {None})
         _, _, meta = hstest.metadata(run.last_profile())
         self.assertNotIn("reach", meta)
-        # A budget too short for the scan leaves blocks unclassified, never unreferenced.
-        run = self.run_reach("sparse", reach="exit", reach_budget="1ms",
-                             memory_thresholds="off")
+        # A budget too short for the scan leaves blocks unclassified, never unreferenced: no
+        # machine reads the 200 MiB that `grow 1600` leaves in 1 ms.
+        run = self.run_reach("grow", "1600", rate="64K", reach_budget="1ms")
         _, _, meta = hstest.metadata(run.last_profile())
-        if meta["reach.complete"] == "0":
-            self.assertEqual(meta["reach.unreferenced"], "0")
-            self.assertGreater(int(meta["reach.unscanned"]), 0)
+        self.assertEqual(meta["reach.complete"], "0", meta)
+        self.assertEqual(meta["reach.unreferenced"], "0", meta)
+        self.assertGreater(int(meta["reach.unscanned"]), 0, meta)
+        rows = reach_rows(hstest.Profile(run.last_profile()))
+        self.assertNotIn("unreferenced", {k[1] for k in rows})
 
     def test_sparse_reservations_are_not_read(self):
         # 64 GiB PROT_NONE and 64 GiB MAP_NORESERVE with 64 pages touched: the scan reads the
