@@ -76,7 +76,7 @@
 #define HS_REACH_OWN_MAX     1024 /* the profiler's own mappings left out */
 #define HS_REACH_ARENA_ALIGN ((uintptr_t)64 << 20)
 #define HS_REACH_THREADS     4096
-#define HS_REACH_MAX_PASSES  4
+#define HS_REACH_MAX_PASSES  6
 #define HS_REACH_GIANT       ((uintptr_t)64 << 30)
 #define HS_REACH_RED_ZONE    128 /* bytes below a stack pointer that a leaf function may use */
 
@@ -129,6 +129,7 @@ typedef struct scan {
     uintptr_t stack_floor;
     uintptr_t sps[HS_REACH_THREADS]; /* stack pointers of the other threads, where known */
     size_t nsps;
+    size_t running; /* other threads running (not blocked) when the scan began */
     hs_reach_stats_t *st;
 } scan_t;
 
@@ -146,8 +147,38 @@ int hs_reach_read(uintptr_t addr, void *buf, size_t len, size_t *got)
 }
 
 /* Read [addr, addr + len) into s->buf: the bytes read (0: unreadable). */
-static size_t scan_read(scan_t *s, uintptr_t addr, size_t len)
+/*
+ * Read the pages of [addr, addr + len) from the last to the first in one call, each into its
+ * place in s->buf: all of them, or 0 (the caller then reads them in order). A pass in the other
+ * direction decorrelates its misses from the previous pass's: a thread that moves pointers in
+ * the direction and at the pace of the reading would make the same ones escape every pass.
+ */
+static size_t scan_read_backwards(scan_t *s, uintptr_t addr, size_t len)
 {
+    struct iovec local[HS_REACH_CHUNK / HS_REACH_PAGE + 2],
+        remote[HS_REACH_CHUNK / HS_REACH_PAGE + 2];
+    size_t n = 0;
+    for (uintptr_t end = addr + len; end > addr; n++) {
+        uintptr_t start = (end - 1) & ~(uintptr_t)(HS_REACH_PAGE - 1); /* the last byte's page */
+        if (start < addr)
+            start = addr;
+        local[n] = (struct iovec){s->buf + (start - addr), end - start};
+        remote[n] = (struct iovec){(void *)start, end - start};
+        end = start;
+    }
+    int saved = errno;
+    ssize_t r = process_vm_readv(getpid(), local, n, remote, n, 0);
+    errno = saved;
+    return r == (ssize_t)len ? len : 0;
+}
+
+static size_t scan_read(scan_t *s, uintptr_t addr, size_t len, int backwards)
+{
+    if (backwards && !s->use_mem && len <= HS_REACH_CHUNK) {
+        size_t got = scan_read_backwards(s, addr, len);
+        if (got)
+            return got;
+    }
     if (!s->use_mem) {
         size_t got;
         int saved = errno;
@@ -434,6 +465,8 @@ static void threads_read(scan_t *s)
         for (char *save = NULL, *t = strtok_r(text, " \n", &save); t && n < 16;
              t = strtok_r(NULL, " \n", &save))
             tok[n++] = t;
+        if (n >= 1 && !strncmp(tok[0], "running", 7))
+            s->running++;
         if (n < 3 || !strncmp(tok[0], "running", 7))
             continue;
         unsigned long long sp = strtoull(tok[n - 2], NULL, 16);
@@ -527,6 +560,28 @@ static size_t next_resident(const unsigned char *vec, size_t i, size_t n)
     return n;
 }
 
+/* Look at the got bytes read from lo into s->buf (see scan_range for holder). */
+static void scan_words(scan_t *s, const region_t *r, const cand_t *holder, uintptr_t lo, size_t got,
+                       int pass)
+{
+    const uintptr_t *w = (const uintptr_t *)s->buf;
+    size_t nw = got / sizeof *w;
+    size_t cur = holder ? s->n : cand_after(s, lo);
+    for (size_t q = 0; q < nw; q++) {
+        uintptr_t at = lo + q * sizeof *w;
+        if (cur < s->n && s->c[cur].start <= at) {
+            /* Inside a sampled block: read when (if) the block is reached. */
+            uintptr_t end = s->c[cur].end;
+            q = (end - lo + sizeof *w - 1) / sizeof *w - 1;
+            cur = cand_after(s, end);
+            continue;
+        }
+        note_reference(s, r, holder, at, w[q], pass);
+        while (cur < s->n && s->c[cur].end <= at + sizeof *w)
+            cur++;
+    }
+}
+
 /*
  * Read the words of [from, to) (from >= min_at) that are resident. holder NULL: roots of region
  * r, where the words inside sampled blocks are skipped (a block counts only once reached);
@@ -562,23 +617,14 @@ static void scan_range(scan_t *s, region_t *r, const cand_t *holder, uintptr_t f
                 lo = min_at & ~(uintptr_t)(sizeof(uintptr_t) - 1);
             if (hi > to)
                 hi = to;
-            size_t got = lo < hi ? scan_read(s, lo, hi - lo) : 0;
-            s->st->bytes += got;
-            const uintptr_t *w = (const uintptr_t *)s->buf;
-            size_t nw = got / sizeof *w;
-            size_t cur = holder ? s->n : cand_after(s, lo);
-            for (size_t q = 0; q < nw; q++) {
-                uintptr_t at = lo + q * sizeof *w;
-                if (cur < s->n && s->c[cur].start <= at) {
-                    /* Inside a sampled block: read when (if) the block is reached. */
-                    uintptr_t end = s->c[cur].end;
-                    q = (end - lo + sizeof *w - 1) / sizeof *w - 1;
-                    cur = cand_after(s, end);
-                    continue;
-                }
-                note_reference(s, r, holder, at, w[q], pass);
-                while (cur < s->n && s->c[cur].end <= at + sizeof *w)
-                    cur++;
+            /* A confirming pass reads each piece twice, in both directions, right after each
+             * other: a pointer that moves between two of its pages while one read copies them
+             * must move back before the other ends to escape. */
+            size_t got = 0;
+            for (int rep = 0; rep < (pass >= 2 ? 2 : 1) && lo < hi; rep++) {
+                got = scan_read(s, lo, hi - lo, (pass % 2 == 0) ^ rep);
+                s->st->bytes += got;
+                scan_words(s, r, holder, lo, got, pass);
             }
             if (lo < hi && got < hi - lo)
                 j = (lo + got - a) / HS_REACH_PAGE + 1; /* skip the page that failed */
@@ -595,8 +641,9 @@ static void scan_range(scan_t *s, region_t *r, const cand_t *holder, uintptr_t f
 /* The roots: every region, around the profiler's own memory. */
 static void scan_roots(scan_t *s, int pass)
 {
-    for (size_t i = 0; i < s->nr && !s->out_of_time; i++) {
-        region_t *r = &s->r[i];
+    for (size_t n = 0; n < s->nr && !s->out_of_time; n++) {
+        /* Every other pass takes the regions from the last (and reads pages backwards). */
+        region_t *r = &s->r[pass % 2 == 0 ? s->nr - 1 - n : n];
         uintptr_t a = r->start, b = r->end;
         r->left = r->counted;
         while (a < b && !s->out_of_time) {
@@ -965,6 +1012,11 @@ hs_err_t hs_reach_scan(hs_snapshot_t *snap, const hs_reach_config_t *cfg, hs_rea
     for (size_t i = 0; i < s.n && done; i++)
         if (s.c[i].cls == CLS_NONE)
             s.c[i].cls = CLS_UNREFERENCED;
+    /* When other threads run, or once pointers were seen moving (a pass reached blocks the one
+     * before missed), two quiet passes in a row, one in each direction, confirm the rest: a
+     * running thread may move pointers during a pass, and the scan may be preempted between
+     * two pages for as long as the scheduler likes. */
+    int quiet = 0, moving = s.running > 0;
     for (int pass = 2; done && pass <= HS_REACH_MAX_PASSES; pass++) {
         look_build(&s, CLS_UNREFERENCED);
         if (!s.nlook)
@@ -973,8 +1025,12 @@ hs_err_t hs_reach_scan(hs_snapshot_t *snap, const hs_reach_config_t *cfg, hs_rea
         scan_pass(&s, pass);
         done = !s.out_of_time;
         st->passes = (uint32_t)pass;
-        if (st->confirmed == before)
+        if (st->confirmed != before) {
+            moving = 1;
+            quiet = 0;
+        } else if (++quiet >= 1 + moving) {
             break;
+        }
     }
     if (st->passes == 0 && done)
         st->passes = 1;

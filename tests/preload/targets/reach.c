@@ -12,8 +12,10 @@
  *   6000  interior: 5 blocks known only by a pointer 100 bytes inside: held by global:interior
  *   7000  churn: a thread allocating and freeing during the scan, holding at most 4 at a time
  *
- * `reach move N` instead runs N threads that keep moving 1000 blocks of 8000 bytes between two
- * global arrays (each pointer is in one array or both, never in neither) until exit.
+ * `reach move N [spin]` instead runs N threads that keep moving 64 each of 1000 blocks of 8000
+ * bytes between two global arrays (each pointer is in one array or both, never in neither)
+ * until exit, yielding the processor after each sweep of their blocks, or never (spin: each
+ * pointer then changes arrays about every microsecond).
  * `reach grow N` leaks in N steps of about a millisecond, 64 KiB a step from each of two
  * sites: grow_lost (pointer overwritten) and grow_held (pushed on the global list grow_list),
  * and writes a profile through the API every 100 steps.
@@ -22,6 +24,7 @@
  * and after: the scan must read neither reservation.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,11 +124,16 @@ void *mover_block(void)
     return malloc(8000);
 }
 
+static int move_spin; /* `move N spin`: no pause between sweeps */
+
 void *mover(void *arg)
 {
     unsigned id = (unsigned)(uintptr_t)arg;
-    /* Each thread owns the indices i with i % nthreads == id: copy, then clear the source. */
+    /* Each thread owns the indices i with i % 64 == id: copy, then clear the source; then
+     * yields (a program moving its pointers as it works), or not at all with `spin`. */
     for (;;) {
+        if (!move_spin)
+            sched_yield();
         for (unsigned i = id; i < MOVE_BLOCKS; i += 64) {
             if (__atomic_load_n(&move_a[i], __ATOMIC_RELAXED)) {
                 __atomic_store_n(&move_b[i], move_a[i], __ATOMIC_RELAXED);
@@ -139,8 +147,9 @@ void *mover(void *arg)
     return NULL;
 }
 
-static int run_move(int nthreads)
+static int run_move(int nthreads, int spin)
 {
+    move_spin = spin;
     for (int i = 0; i < MOVE_BLOCKS; i++)
         move_a[i] = mover_block();
     for (int t = 0; t < nthreads && t < 64; t++) {
@@ -248,7 +257,7 @@ int main(int argc, char **argv)
     if (argc > 2 && !strcmp(argv[1], "grow"))
         return run_grow(atoi(argv[2]));
     if (argc > 2 && !strcmp(argv[1], "move"))
-        return run_move(atoi(argv[2]));
+        return run_move(atoi(argv[2]), argc > 3 && !strcmp(argv[3], "spin"));
     if (argc > 1 && !strcmp(argv[1], "sparse"))
         return run_sparse();
     lost_overwritten();
