@@ -135,8 +135,8 @@ static const hs_option_t options[] = {
     {"REACH", HS_OPT_ENUM, OFF(reach), "exit", 0, 0, reach_names,
      "Scan the process's memory for pointers to the sampled live blocks, so that profiles tell "
      "lost memory (reach=unreferenced) from memory still held (reach=referenced, held_by=...): "
-     "at exit (the exit profile), every (every profile written to a file; each scan reads all "
-     "resident writable memory) or off."},
+     "at exit (the exit profile), every (every profile written to a file but those near the "
+     "memory limit or on SIGTERM; each scan reads all resident writable memory) or off."},
     {"REACH_BUDGET", HS_OPT_DURATION, OFF(reach_budget_ns), "10s", 1000000ull, 3600 * NS_PER_S,
      NULL,
      "Longest time one reachability scan may take; the blocks it has not classified by then are "

@@ -260,10 +260,15 @@ static const char *hs_dump_reach_namer(void *arg, const uintptr_t *frames, uint3
     return first;
 }
 
-/* Does a profile of this reason carry the reachability scan (HEAPSAMPLER_REACH)? */
+/*
+ * Does a profile of this reason carry the reachability scan (HEAPSAMPLER_REACH)? Not the ones
+ * written near the memory limit or on SIGTERM: they must be on disk before the process dies,
+ * and the scan's tables take memory in proportion to the live samples.
+ */
 static bool hs_dump_reach_wanted(hs_dump_reason_t reason)
 {
-    if (reason == HS_DUMP_UPLOAD || reason == HS_DUMP_PEAK)
+    if (reason == HS_DUMP_UPLOAD || reason == HS_DUMP_PEAK || reason == HS_DUMP_MEMORY ||
+        reason == HS_DUMP_TERM)
         return false;
     return hs_config.reach == HS_REACH_EVERY ||
            (hs_config.reach == HS_REACH_EXIT && reason == HS_DUMP_EXIT);
