@@ -73,12 +73,12 @@ SIZES = {
                  sql_rows=50000, sample_n=20000, labels_n=200000, labels_cg_n=20000, dumps=5,
                  dump_runs=3, pause_ms=1000, pause_runs=3, redis_requests=200000,
                  pgbench_seconds=5, wrk_seconds=3, acct_chunks=2000000, acct_rss_mib=1024,
-                 acct_ms=4000),
+                 acct_ms=4000, reach_mib=1024),
     "quick": dict(churn_pairs=40000, churn_cg_pairs=20000, py_rounds=1, py_records=200,
                   sql_rows=500, sample_n=500, labels_n=2000, labels_cg_n=1000, dumps=2,
                   dump_runs=1, pause_ms=100, pause_runs=1, redis_requests=10000,
                   pgbench_seconds=1, wrk_seconds=1, acct_chunks=20000, acct_rss_mib=16,
-                  acct_ms=200),
+                  acct_ms=200, reach_mib=64),
 }
 SAMPLE_DEPTH = 70  # recursion depth of hs_bench_sample: 64 frames are captured
 OOM_LIMIT = 128 << 20
@@ -132,9 +132,10 @@ class Bench:
         self.rss = os.path.join(self.build, "bench", "hs_bench_rss")
         self.labels = os.path.join(self.build, "bench", "hs_bench_labels")
         self.watchb = os.path.join(self.build, "bench", "hs_bench_watch")
+        self.reachb = os.path.join(self.build, "bench", "hs_bench_reach")
         self.leaker = os.path.join(self.build, "tests", "hs_target_leaker")
         for f in (self.lib, self.floor, self.churn, self.sample, self.dumpb, self.rss,
-                  self.labels, self.watchb):
+                  self.labels, self.watchb, self.reachb):
             if not os.path.exists(f):
                 raise Failure("%s is not built (run scripts/bench.sh without --no-build)" % f)
         self.sqlite = shutil.which("sqlite3")
@@ -591,6 +592,34 @@ class Bench:
                 raise Failure("hs_bench_watch printed %r" % out)
             self.watch_res[name] = int(m.group(1)) / float(m.group(2))  # us of CPU per second
 
+    def reach_cost(self):
+        """The reachability scan at exit of a heap of pointers (hs_bench_reach): its speed from
+        the exit profile's figures, and the process's wall time with the scan over without it
+        (HEAPSAMPLER_REACH=exit / off, interleaved runs, median of paired ratios)."""
+        mib = self.size["reach_mib"]
+        times = {"exit": [], "off": []}
+        scans = []
+        for i in range(self.runs):
+            for mode in ("exit", "off"):
+                log("reachability scan: %d MiB heap, REACH=%s, run %d" % (mib, mode, i + 1))
+                secs, _, err = self.run([self.reachb, str(mib)], self.env(self.hs_env(
+                    HEAPSAMPLER_REACH=mode, HEAPSAMPLER_VERBOSE="1")))
+                times[mode].append(secs)
+                m = re.search(r"reach\.bytes=(\d+) .*reach\.time_ms=([\d.]+) "
+                              r"reach\.lock_max_us=([\d.]+)", err)
+                if mode == "exit":
+                    if not m:
+                        raise Failure("no reach figures in %r" % err[-1000:])
+                    scans.append((int(m.group(1)), float(m.group(2)), float(m.group(3))))
+        ratios = [a / b for a, b in zip(times["exit"], times["off"])]
+        self.reach_res = dict(
+            mib=mib, bytes=statistics.median(b for b, _, _ in scans),
+            ms=statistics.median(t for _, t, _ in scans),
+            gbps=statistics.median(b / t / 1e6 for b, t, _ in scans),
+            lock_us=max(u for _, _, u in scans),
+            extra=statistics.median(a - b for a, b in zip(times["exit"], times["off"])),
+            ratio=statistics.median(ratios), off=statistics.median(times["off"]))
+
     def dump_memory(self):
         """The peak RSS growth of dumps of 10,000 stacks (hs_bench_dump memory)."""
         self.dump_mem_res = {}
@@ -900,6 +929,13 @@ class Bench:
                          m["rss_bytes"] / MIB, m["unattributed_bytes"] / MIB,
                          100 * m["unattributed_bytes"] / m["rss_bytes"], audit),
                      "reported", "-")
+        r = self.reach_res
+        self.row("reachability scan at exit, a heap of pointers",
+                 "%.0f ms for a %d MiB heap, %.0f MiB read (%.2f GB/s); process %.2f s longer "
+                 "than without the scan (%.2fx of %.2f s); longest live-table lock held %.1f "
+                 "us" % (r["ms"], r["mib"], r["bytes"] / MIB, r["gbps"], r["extra"], r["ratio"],
+                         r["off"], r["lock_us"]),
+                 "reported", "-")
         return self.rows
 
     def server_bars(self):
@@ -1027,6 +1063,7 @@ class Bench:
                 self.reconciliation()
                 self.memory()
                 self.watch_cost()
+                self.reach_cost()
                 self.dump_memory()
                 self.oom_leaks()
             self.servers()

@@ -645,15 +645,18 @@ static hs_err_t labelled_name(const hs_pprof_t *p, const hs_pb_sample_t *smp,
     return HS_OK;
 }
 
-/* A hash of a sample's string labels: samples that differ only by labels are other rows. */
+/* A hash of a sample's string labels: samples that differ only by labels are other rows
+ * (but for the reachability scan's). */
 static uint64_t labels_hash(const hs_pprof_t *p, const hs_pb_sample_t *smp)
 {
     uint64_t h = 0;
     for (size_t i = 0; i < smp->n_label; i++) {
         const Perftools__Profiles__Label *l = smp->label[i];
-        if (l->str)
-            h = hs_mix64(h ^ hs_hash_str(hs_pprof_str(p, l->key))) ^
-                hs_hash_str(hs_pprof_str(p, l->str));
+        const char *key = hs_pprof_str(p, l->key);
+        /* The reachability scan splits a row at the dump (reach, held_by): the same
+         * allocations as the row of the other profiles, which keep one identity. */
+        if (l->str && strcmp(key, "reach") != 0 && strcmp(key, "held_by") != 0)
+            h = hs_mix64(h ^ hs_hash_str(key)) ^ hs_hash_str(hs_pprof_str(p, l->str));
     }
     return h;
 }

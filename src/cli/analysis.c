@@ -176,7 +176,7 @@ hs_err_t hs_cli_parse_rate(const char *s, double *per_second, const char **why)
 /* ---- profiles ---------------------------------------------------------------------------- */
 
 /* A recorded skip expression glibc refuses: said once per command (it is one program's). */
-static void hs_cli_skip_warning(const char *cmd, const char *path, const hs_sites_t *s)
+void hs_cli_skip_warning(const char *cmd, const char *path, const hs_sites_t *s)
 {
     static bool said;
     if (s->skip_error[0] && !said) {

@@ -177,6 +177,9 @@ hs_err_t hs_cli_parse_rate(const char *s, double *per_second, const char **why) 
  * <reason>". A skip expression recorded in the profile that glibc refuses is said once, on
  * stderr.
  */
+/* A skip expression recorded in the profile that glibc refuses: said once per command. */
+void hs_cli_skip_warning(const char *cmd, const char *path, const hs_sites_t *s);
+
 int hs_cli_load_sites(const char *cmd, const char *path, const hs_sites_query_t *q,
                       hs_sites_t *out);
 

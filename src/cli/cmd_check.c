@@ -7,13 +7,16 @@
  *  - the estimated in-use memory of the process exceeds --max-inuse in any profile;
  *  - the memory still allocated when the process exited (the estimate of the profile written at
  *    exit) exceeds --max-leaked;
+ *  - the memory no pointer reached at exit (the exit profile's reachability scan, estimated
+ *    like the rest) exceeds --max-unreferenced;
  *  - with --baseline, a site (or the whole process) grows faster than in the baseline by more
  *    than the noise and --tolerance (baseline.h); --max-growth is then off unless given.
  *
  * Exit status, in this order of precedence: 2 for a bad option; COMMAND's own status when it
  * failed (its exit code, 128+N if it died of signal N, 127 not found, 126 not executable; the
  * criteria are still reported); 125 when check itself could not do its job (no library, no
- * profile written, --max-leaked without an exit profile, --max-growth without 3 profiles);
+ * profile written, --max-leaked or --max-unreferenced without an exit profile, or without a
+ * finished reachability scan, --max-growth without 3 profiles);
  * 1 when a criterion failed; 0 when COMMAND succeeded and every criterion held.
  *
  * Processes: every process the command starts profiles itself (the library follows the tree;
@@ -49,6 +52,7 @@
 #include "leak_report.h"
 #include "output.h"
 #include "postmortem.h"
+#include "reach_report.h"
 #include "pprof_file.h"
 #include "profile_meta.h"
 
@@ -60,6 +64,7 @@ typedef struct check_args {
     double max_growth; /* bytes per second; <0 = off */
     bool growth_given;
     double max_inuse, max_leaked; /* <0 = off */
+    double max_unreferenced;      /* <0 = off */
     const char *interval, *rate, *keep, *library;
     const char *programs, *follow_exec; /* HEAPSAMPLER_PROGRAMS, _FOLLOW_EXEC; NULL: inherited */
     bool quiet;
@@ -72,6 +77,7 @@ enum {
     OPT_MAX_GROWTH = HS_CLI_OPT_OWN,
     OPT_MAX_INUSE,
     OPT_MAX_LEAKED,
+    OPT_MAX_UNREFERENCED,
     OPT_INTERVAL,
     OPT_RATE,
     OPT_KEEP,
@@ -113,6 +119,9 @@ static hs_err_t take(void *ctx, const hs_cli_option_t *opt, const char *value, c
         break;
     case OPT_MAX_LEAKED:
         err = hs_cli_parse_size(value, &a->max_leaked, &reason);
+        break;
+    case OPT_MAX_UNREFERENCED:
+        err = hs_cli_parse_size(value, &a->max_unreferenced, &reason);
         break;
     case OPT_INTERVAL:
         err = hs_config_parse_duration(value, &u, &reason);
@@ -408,6 +417,72 @@ static void check_leaked(const check_args_t *a, const hs_leak_analysis_t *la,
               hs_cli_fmt_value(y, sizeof y, a->max_leaked, s->unit), top);
 }
 
+/*
+ * The memory no pointer reached any more when the process exited (the exit profile's
+ * reachability scan) against --max-unreferenced. A profile without a finished scan cannot
+ * pass: the gate would pass a leaking program.
+ */
+static void check_unreferenced(const check_args_t *a, const hs_leak_analysis_t *la,
+                               const hs_leak_process_t *p, const char *who, verdict_t *v)
+{
+    if (a->max_unreferenced < 0)
+        return;
+    const char *path = last_file(la, p);
+    if (!written_at_exit(path)) {
+        /* As --max-leaked: a helper without an exit profile is no reason to give up. */
+        bool any = false;
+        for (size_t k = 0; k < la->nprocs && !any; k++)
+            any = written_at_exit(last_file(la, &la->procs[k]));
+        if (any) {
+            if (!a->quiet)
+                fprintf(stderr,
+                        "heapsampler check: %s: no --max-unreferenced check: no profile was "
+                        "written at exit\n",
+                        who);
+            return;
+        }
+        hs_cli_error(CMD,
+                     "%s: cannot check --max-unreferenced: no profile was written at exit (the "
+                     "process did not return from main or call exit)",
+                     who);
+        v->cannot++;
+        return;
+    }
+    hs_sites_query_t q = a->o.q;
+    q.type = "inuse_space";
+    hs_reach_view_t rv;
+    if (hs_reach_view_load(CMD, path, &q, false, &rv) != 0) {
+        v->cannot++;
+        return;
+    }
+    char x[32], y[32], e[32], top[1024] = "";
+    if (!rv.scanned) {
+        hs_cli_error(CMD,
+                     "%s: cannot check --max-unreferenced: the exit profile has no "
+                     "reachability scan (HEAPSAMPLER_REACH=off in the environment?)",
+                     who);
+        v->cannot++;
+    } else if (!rv.complete) {
+        hs_cli_error(CMD,
+                     "%s: cannot check --max-unreferenced: the reachability scan stopped at its "
+                     "time budget with %llu sampled blocks unclassified (raise "
+                     "HEAPSAMPLER_REACH_BUDGET)",
+                     who, (unsigned long long)rv.unscanned);
+        v->cannot++;
+    } else if (rv.unref.total > a->max_unreferenced && hs_sites_sort(&rv.unref) == HS_OK) {
+        for (size_t j = 0; j < 3 && j < rv.unref.nsites && rv.unref.sites[j].value > 0; j++) {
+            size_t n = strlen(top);
+            snprintf(top + n, sizeof top - n, "%s%s %s", j ? ", " : "", rv.unref.sites[j].name,
+                     hs_cli_fmt_value(x, sizeof x, rv.unref.sites[j].value, "bytes"));
+        }
+        fail_line(v, "%s: unreferenced at exit (lost) %s \u00b1 %s > --max-unreferenced %s (%s)",
+                  who, hs_cli_fmt_value(x, sizeof x, rv.unref.total, "bytes"),
+                  hs_cli_fmt_value(e, sizeof e, sqrt(rv.unref.total_variance), "bytes"),
+                  hs_cli_fmt_value(y, sizeof y, a->max_unreferenced, "bytes"), top);
+    }
+    hs_reach_view_free(&rv);
+}
+
 static void baseline_fail(verdict_t *v, const hs_baseline_site_t *s, const char *what,
                           const char *unit, const hs_cli_opts_t *o)
 {
@@ -518,6 +593,7 @@ static int analyse(const check_args_t *a, const char *dir, int status)
         check_growth(a, p, who, &verdict);
         check_inuse(a, p, who, &verdict);
         check_leaked(a, &la, p, who, &verdict);
+        check_unreferenced(a, &la, p, who, &verdict);
     }
     if (a->o.html && !a->o.baseline && hs_leak_report_html(CMD, &la, &o) != 0)
         verdict.cannot++;
@@ -620,7 +696,7 @@ static int check_main(int argc, char **argv)
     int noperands, rc;
     memset(&a, 0, sizeof a);
     hs_cli_opts_init(&a.o);
-    a.max_inuse = a.max_leaked = -1;
+    a.max_inuse = a.max_leaked = a.max_unreferenced = -1;
     a.interval = DEFAULT_INTERVAL;
     if (hs_cli_parse(&hs_cli_check_command, argc, argv, take, &a, &noperands, &rc))
         rc = check_run(&a, noperands, argv);
@@ -650,6 +726,13 @@ static const hs_cli_option_t options[] = {
      .id = OPT_MAX_LEAKED,
      .help = "fail when the memory still allocated when the process exited (estimated from the "
              "samples never freed) exceeds SIZE"},
+    {.name = "max-unreferenced",
+     .arg = HS_CLI_VALUE,
+     .metavar = "SIZE",
+     .id = OPT_MAX_UNREFERENCED,
+     .help = "fail when the memory that no pointer reached any more when the process exited "
+             "(lost: the exit profile's reachability scan) exceeds SIZE; with --rate 1 every "
+             "block is scanned, as LeakSanitizer would, without recompiling"},
     HS_CLI_OPTION_BASELINE,
     HS_CLI_OPTION_CANDIDATE,
     HS_CLI_OPTION_TOLERANCE,

@@ -11,8 +11,36 @@
 #include <string.h>
 
 #include "analysis.h"
+#include "pprof_file.h"
+#include "reach_report.h"
 
-#define CMD "report"
+#define CMD           "report"
+#define HOLDERS_SHOWN 3
+
+/* report's flags: the shared ones and --holders. */
+typedef struct report_args {
+    hs_cli_opts_t o;
+    bool holders;
+} report_args_t;
+
+enum { OPT_HOLDERS = HS_CLI_OPT_OWN };
+
+static hs_err_t take(void *ctx, const hs_cli_option_t *opt, const char *value, char *why,
+                     size_t why_len)
+{
+    report_args_t *a = ctx;
+    if (opt->id == OPT_HOLDERS) {
+        a->holders = true;
+        return HS_OK;
+    }
+    return hs_cli_take_analysis(&a->o, opt, value, why, why_len);
+}
+
+/* Is the reachability scan worth a column: the profile has one and the type is in use. */
+static bool reach_shown(const hs_sites_t *s, const hs_reach_view_t *v)
+{
+    return v->scanned && strncmp(s->type, "inuse_", 6) == 0;
+}
 /* The header lines every output shares: what the numbers are and how good they are. */
 static void describe_error(const hs_sites_t *s, char *buf, size_t len)
 {
@@ -48,8 +76,10 @@ static size_t shown_sites(const hs_sites_t *s, size_t top)
     return n;
 }
 
-static void print_json(const hs_sites_t *s, const char *path, const hs_cli_opts_t *o)
+static void print_json(const hs_sites_t *s, const char *path, const hs_cli_opts_t *o,
+                       const hs_reach_view_t *v)
 {
+    bool reach = reach_shown(s, v);
     printf("{\"file\": ");
     hs_cli_json_string(stdout, path);
     printf(", \"type\": ");
@@ -85,9 +115,42 @@ static void print_json(const hs_sites_t *s, const char *path, const hs_cli_opts_
         hs_cli_json_number(stdout, site->value);
         printf(", \"stderr\": ");
         hs_cli_json_number(stdout, sqrt(site->variance));
-        printf(", \"rows\": %zu}", site->nrows);
+        printf(", \"rows\": %zu", site->nrows);
+        if (reach) {
+            const hs_site_t *u = hs_reach_view_unreferenced(v, site->name);
+            printf(", \"unreferenced\": ");
+            hs_cli_json_number(stdout, u ? u->value : 0);
+            printf(", \"unreferenced_stderr\": ");
+            hs_cli_json_number(stdout, u ? sqrt(u->variance) : 0);
+            const hs_site_t *h[HOLDERS_SHOWN];
+            const char *hn[HOLDERS_SHOWN];
+            size_t hl[HOLDERS_SHOWN];
+            size_t nh = hs_reach_view_holders(v, site->name, h, hn, hl, HOLDERS_SHOWN);
+            if (v->have_holders) {
+                printf(", \"holders\": [");
+                for (size_t k = 0; k < nh; k++) {
+                    char name[512];
+                    snprintf(name, sizeof name, "%.*s", (int)hl[k], hn[k]);
+                    printf("%s{\"held_by\": ", k ? ", " : "");
+                    hs_cli_json_string(stdout, name);
+                    printf(", \"value\": ");
+                    hs_cli_json_number(stdout, h[k]->value);
+                    printf("}");
+                }
+                printf("]");
+            }
+        }
+        printf("}");
     }
-    printf("\n]}\n");
+    printf("\n]");
+    if (reach) {
+        printf(", \"unreferenced\": ");
+        hs_cli_json_number(stdout, v->unref.total);
+        printf(", \"unreferenced_stderr\": ");
+        hs_cli_json_number(stdout, sqrt(v->unref.total_variance));
+        printf(", \"reach_complete\": %s", v->complete ? "true" : "false");
+    }
+    printf("}\n");
 }
 
 static int write_html(const hs_sites_t *s, const char *path, const hs_cli_opts_t *o)
@@ -124,8 +187,10 @@ static int write_html(const hs_sites_t *s, const char *path, const hs_cli_opts_t
     return hs_html_close(h);
 }
 
-static void print_table(const hs_sites_t *s, const char *path, const hs_cli_opts_t *o)
+static void print_table(const hs_sites_t *s, const char *path, const hs_cli_opts_t *o,
+                        const hs_reach_view_t *rv)
 {
+    bool reach = reach_shown(s, rv);
     char t[64], v[32], e[32], err[512], by[1024];
     describe_error(s, err, sizeof err);
     printf("heapsampler report: %s\n", path);
@@ -138,6 +203,8 @@ static void print_table(const hs_sites_t *s, const char *path, const hs_cli_opts
     printf("  %s\n", err);
     if (s->skip_recorded && !s->skip_error[0])
         printf("  allocation functions of the program (HEAPSAMPLER_SKIP): %s\n", s->skip_recorded);
+    if (reach)
+        hs_reach_view_describe(stdout, rv, s->unit);
     size_t nonzero = 0;
     for (size_t i = 0; i < s->nsites; i++)
         nonzero += s->sites[i].value != 0;
@@ -149,7 +216,11 @@ static void print_table(const hs_sites_t *s, const char *path, const hs_cli_opts
         printf("  (no site holds any %s)\n", s->type);
         return;
     }
-    printf("  %12s     \u00b1 1 sigma   share  site\n", s->type);
+    if (reach)
+        printf("  %12s     \u00b1 1 sigma   share  %12s     \u00b1 1 sigma  site\n", s->type,
+               "unreferenced");
+    else
+        printf("  %12s     \u00b1 1 sigma   share  site\n", s->type);
     size_t n = shown_sites(s, o->top);
     double rest = s->total;
     const char **full = malloc((n ? n : 1) * sizeof *full);
@@ -158,11 +229,34 @@ static void print_table(const hs_sites_t *s, const char *path, const hs_cli_opts
     char **names = full ? hs_cli_short_names(full, n, HS_CLI_SITE_WIDTH) : NULL;
     for (size_t i = 0; i < n; i++) {
         const hs_site_t *site = &s->sites[i];
+        char uv[32], ue[32];
+        hs_cli_fmt_value(uv, sizeof uv, 0, s->unit);
+        hs_cli_fmt_value(ue, sizeof ue, 0, s->unit);
         rest -= site->value;
-        printf("  %12s  \u00b1 %10s  %5.1f%%  %s\n",
-               hs_cli_fmt_value(v, sizeof v, site->value, s->unit),
-               hs_cli_fmt_value(e, sizeof e, sqrt(site->variance), s->unit),
-               s->total ? 100 * site->value / s->total : 0.0, names ? names[i] : site->name);
+        if (reach) {
+            const hs_site_t *u = hs_reach_view_unreferenced(rv, site->name);
+            if (u) {
+                hs_cli_fmt_value(uv, sizeof uv, u->value, s->unit);
+                hs_cli_fmt_value(ue, sizeof ue, sqrt(u->variance), s->unit);
+            }
+            printf("  %12s  \u00b1 %10s  %5.1f%%  %12s  \u00b1 %10s  %s\n",
+                   hs_cli_fmt_value(v, sizeof v, site->value, s->unit),
+                   hs_cli_fmt_value(e, sizeof e, sqrt(site->variance), s->unit),
+                   s->total ? 100 * site->value / s->total : 0.0, uv, ue,
+                   names ? names[i] : site->name);
+        } else {
+            printf("  %12s  \u00b1 %10s  %5.1f%%  %s\n",
+                   hs_cli_fmt_value(v, sizeof v, site->value, s->unit),
+                   hs_cli_fmt_value(e, sizeof e, sqrt(site->variance), s->unit),
+                   s->total ? 100 * site->value / s->total : 0.0, names ? names[i] : site->name);
+        }
+        const hs_site_t *h[HOLDERS_SHOWN];
+        const char *hn[HOLDERS_SHOWN];
+        size_t hl[HOLDERS_SHOWN];
+        size_t nh = reach ? hs_reach_view_holders(rv, site->name, h, hn, hl, HOLDERS_SHOWN) : 0;
+        for (size_t k = 0; k < nh; k++)
+            printf("  %12s  held by %.*s\n", hs_cli_fmt_value(v, sizeof v, h[k]->value, s->unit),
+                   (int)hl[k], hn[k]);
     }
     free(names);
     free(full);
@@ -172,50 +266,86 @@ static void print_table(const hs_sites_t *s, const char *path, const hs_cli_opts
                s->total ? 100 * rest / s->total : 0.0);
 }
 
-static int report_run(const hs_cli_opts_t *opts, const char *path)
+static int report_run(const report_args_t *args, const char *path)
 {
-    const hs_cli_opts_t o = *opts;
+    const hs_cli_opts_t o = args->o;
+    int rc;
     hs_sites_t s;
-    int rc = hs_cli_load_sites(CMD, path, &o.q, &s);
-    if (rc)
-        return rc;
+    hs_pprof_t p;
+    char why[256];
+    /* Read once: the reachability view groups the same profile again (and "-" is a pipe). */
+    if (hs_pprof_read_file(path, &p, why, sizeof why) != HS_OK) {
+        hs_cli_error(CMD, "%s: %s", path, why);
+        return HS_CLI_EXIT_USAGE;
+    }
+    hs_err_t err = hs_sites_build(&p, &o.q, &s, why, sizeof why);
+    if (err != HS_OK) {
+        hs_pprof_free(&p);
+        hs_cli_error(CMD, "%s: %s", path, why);
+        return err == HS_ERR_NOMEM ? HS_CLI_EXIT_FAILURE : HS_CLI_EXIT_USAGE;
+    }
+    hs_cli_skip_warning(CMD, path, &s);
     if (hs_sites_sort(&s) != HS_OK) {
+        hs_pprof_free(&p);
         hs_sites_free(&s);
         hs_cli_error(CMD, "out of memory");
         return HS_CLI_EXIT_FAILURE;
     }
+    hs_reach_view_t rv;
+    rc = hs_reach_view_build(CMD, path, &p, &o.q, args->holders, &rv);
+    hs_pprof_free(&p);
+    if (rc) {
+        hs_sites_free(&s);
+        return rc;
+    }
+    if (args->holders && !rv.scanned)
+        hs_cli_error(CMD,
+                     "%s: --holders: the profile has no reachability scan (written with "
+                     "HEAPSAMPLER_REACH=off, or not at exit)",
+                     path);
     if (o.json)
-        print_json(&s, path, &o);
+        print_json(&s, path, &o, &rv);
     else
-        print_table(&s, path, &o);
+        print_table(&s, path, &o, &rv);
     if (o.html)
         rc = write_html(&s, path, &o);
+    hs_reach_view_free(&rv);
     hs_sites_free(&s);
     return rc;
 }
 
 static int report_main(int argc, char **argv)
 {
-    hs_cli_opts_t o;
+    report_args_t a = {.holders = false};
     int noperands, rc;
-    hs_cli_opts_init(&o);
-    if (hs_cli_parse(&hs_cli_report_command, argc, argv, hs_cli_take_analysis, &o, &noperands,
-                     &rc)) {
+    hs_cli_opts_init(&a.o);
+    if (hs_cli_parse(&hs_cli_report_command, argc, argv, take, &a, &noperands, &rc)) {
         if (noperands == 1) {
-            rc = report_run(&o, argv[1]);
+            rc = report_run(&a, argv[1]);
         } else {
             hs_cli_error(CMD, "%s (usage: heapsampler report [OPTIONS] FILE; see --help)",
                          noperands ? "one profile at a time" : "no profile given");
             rc = HS_CLI_EXIT_USAGE;
         }
     }
-    hs_cli_opts_free(&o);
+    hs_cli_opts_free(&a.o);
     return rc;
 }
 
 static const hs_cli_option_t options[] = {
-    HS_CLI_OPTION_TYPE, HS_CLI_OPTION_BY,   HS_CLI_OPTION_FOCUS, HS_CLI_OPTION_SKIP,
-    HS_CLI_OPTION_TOP,  HS_CLI_OPTION_JSON, HS_CLI_OPTION_HTML,
+    HS_CLI_OPTION_TYPE,
+    HS_CLI_OPTION_BY,
+    HS_CLI_OPTION_FOCUS,
+    HS_CLI_OPTION_SKIP,
+    HS_CLI_OPTION_TOP,
+    {.name = "holders",
+     .arg = HS_CLI_SWITCH,
+     .id = OPT_HOLDERS,
+     .help = "under each site, the largest holders of its referenced memory (held_by: "
+             "global:<symbol>, stack, heap:<function>, heap, mmap), from the profile's "
+             "reachability scan"},
+    HS_CLI_OPTION_JSON,
+    HS_CLI_OPTION_HTML,
 };
 
 const hs_cli_command_t hs_cli_report_command = {
@@ -232,13 +362,15 @@ const hs_cli_command_t hs_cli_report_command = {
         "first frame that is not an allocation function: the malloc family, operator new, the "
         "wrappers of well-known programs (redis zmalloc, nginx ngx_palloc, CPython PyMem_*, "
         "PostgreSQL palloc, GLib g_malloc, xmalloc, ...), what --skip adds and what the "
-        "program recorded with HEAPSAMPLER_SKIP. Exit status: 0, or 2 for a bad option or an "
-        "unreadable or corrupt profile.",
+        "program recorded with HEAPSAMPLER_SKIP. When the profile carries a reachability scan "
+        "(the exit profile, by default), an in-use report adds the unreferenced memory of each "
+        "site: what no pointer reaches any more, lost. Exit status: 0, or 2 for a bad option "
+        "or an unreadable or corrupt profile.",
     .options = options,
     .noptions = HS_ARRAY_LEN(options),
-    .examples =
-        "  heapsampler report heapsampler.4242.0011.pb.gz\n"
-        "  heapsampler report heap.pb.gz --type alloc_space --by stack --top 5\n"
-        "  heapsampler report heap.pb.gz --by label:endpoint,function --focus tenant=acme\n",
+    .examples = "  heapsampler report heapsampler.4242.0011.pb.gz\n"
+                "  heapsampler report heap.pb.gz --type alloc_space --by stack --top 5\n"
+                "  heapsampler report heap.pb.gz --by label:endpoint,function --focus tenant=acme\n"
+                "  heapsampler report heapsampler.4242.0012.pb.gz --holders\n",
     .main = report_main,
 };

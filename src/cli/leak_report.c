@@ -10,6 +10,8 @@
  */
 #include "leak_report.h"
 
+#include "reach_report.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,6 +324,56 @@ static void json_rss(FILE *f, const hs_series_t *s, double sigma)
     fprintf(f, "}}");
 }
 
+/*
+ * Of each leak suspect, the share no pointer reached in the process's last profile, when that
+ * profile carries a reachability scan (the exit profile, by default), and its largest holder:
+ * lost memory (a missing free) or memory still held (a growing list, map or registry).
+ */
+static void print_reach(FILE *f, const hs_leak_analysis_t *la, const hs_leak_process_t *p,
+                        const hs_cli_opts_t *o)
+{
+    const hs_series_t *s = &p->series;
+    const hs_leak_file_t *last = &la->files[p->first + p->nfiles - 1];
+    bool any = false;
+    for (size_t i = 0; i < s->nsites && !any; i++)
+        any = s->sites[i].trend.cls == HS_TREND_LEAK;
+    if (!any || strncmp(s->type, "inuse_", 6) != 0)
+        return;
+    hs_sites_query_t q = o->q;
+    q.type = s->type;
+    hs_reach_view_t rv;
+    if (hs_reach_view_load("leaks", last->path, &q, true, &rv) != 0 || !rv.scanned) {
+        hs_reach_view_free(&rv);
+        return;
+    }
+    fprintf(f, "lost or held (%s's reachability scan%s):\n",
+            strcmp(last->origin.reason, "exit") == 0 ? "the exit profile" : "the last profile",
+            rv.complete ? "" : ", stopped at its time budget: some blocks unclassified");
+    for (size_t i = 0; i < s->nsites; i++) {
+        const hs_series_site_t *st = &s->sites[i];
+        const hs_trend_t *t = &st->trend;
+        if (t->cls != HS_TREND_LEAK)
+            continue;
+        char a[32], b[32], c[32], d[16];
+        const hs_site_t *u = hs_reach_view_unreferenced(&rv, st->name);
+        double lost = u ? u->value : 0, lost_se = u ? sqrt(u->variance) : 0;
+        double last_y = st->y[s->npoints - 1];
+        fprintf(f, "  %s: unreferenced %s \u00b1 %s of %s (%s)", st->name,
+                hs_cli_fmt_value(a, sizeof a, lost, s->unit),
+                hs_cli_fmt_value(b, sizeof b, lost_se, s->unit),
+                hs_cli_fmt_value(c, sizeof c, last_y, s->unit),
+                percent(d, sizeof d, last_y > 0 ? lost / last_y : NAN));
+        const hs_site_t *h[1];
+        const char *hn[1];
+        size_t hl[1];
+        if (hs_reach_view_holders(&rv, st->name, h, hn, hl, 1))
+            fprintf(f, "; the rest mostly held by %.*s (%s)", (int)hl[0], hn[0],
+                    hs_cli_fmt_value(b, sizeof b, h[0]->value, s->unit));
+        fprintf(f, "\n");
+    }
+    hs_reach_view_free(&rv);
+}
+
 static void print_series(FILE *f, const hs_leak_analysis_t *la, const hs_leak_process_t *p,
                          const hs_cli_opts_t *o)
 {
@@ -403,6 +455,7 @@ static void print_series(FILE *f, const hs_leak_analysis_t *la, const hs_leak_pr
         fprintf(f, "verdict: no leak suspect");
     list_class(f, s, HS_TREND_PLATEAU, "; ");
     fprintf(f, "\n");
+    print_reach(f, la, p, o);
 }
 
 /* ---- by program -------------------------------------------------------------------------- */

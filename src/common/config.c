@@ -26,6 +26,7 @@ hs_config_t hs_config;
 static const char *const compression_names[] = {"gzip", "zstd", "none", NULL};
 static const char *const symbolize_names[] = {"none", "functions", "lines", NULL};
 static const char *const unwind_names[] = {"libunwind", "fp", NULL};
+static const char *const reach_names[] = {"off", "exit", "every", NULL};
 
 #define OFF(field) offsetof(hs_config_t, field)
 
@@ -59,6 +60,15 @@ static const hs_option_t options[] = {
      "Rewrite the peak profile <prefix>.<pid>.peak.pb.gz whenever the memory in use reaches a "
      "new high this many percent of the limit above the last one, from 20 points below the "
      "lowest threshold (50% by default) up (0 = no peak profile)."},
+    {"REACH", HS_OPT_ENUM, OFF(reach), "exit", 0, 0, reach_names,
+     "Scan the process's memory for pointers to the sampled live blocks, so that profiles tell "
+     "lost memory (reach=unreferenced) from memory still held (reach=referenced, held_by=...): "
+     "at exit (the exit profile), every (every profile written to a file but those near the "
+     "memory limit or on SIGTERM; each scan reads all resident writable memory) or off."},
+    {"REACH_BUDGET", HS_OPT_DURATION, OFF(reach_budget_ns), "10s", 1000000ull, 3600 * NS_PER_S,
+     NULL,
+     "Longest time one reachability scan may take; the blocks it has not classified by then are "
+     "left without a reach label."},
     {"DUMP_ON_TERM", HS_OPT_BOOL, OFF(dump_on_term), "0", 0, 1, NULL,
      "Write a profile when SIGTERM arrives, then let it end the process as it would have; only "
      "when the program has no SIGTERM handler of its own at start-up."},

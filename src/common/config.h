@@ -69,6 +69,8 @@ typedef struct hs_config {
     uint64_t peak_step;                     /* percent of the limit; 0 = no peak profile */
     bool dump_on_term; /* a profile when SIGTERM arrives (no handler of its own) */
     bool rss_frames;   /* rows of pseudo-frames for the parts of RSS (HEAPSAMPLER_RSS_FRAMES) */
+    int reach;         /* hs_reach_mode_t (reach_scan.h) */
+    uint64_t reach_budget_ns; /* the longest one scan may take */
 } hs_config_t;
 
 typedef enum hs_opt_type {

@@ -5,6 +5,12 @@
  * from inside a hook and while a table lock is held. Its total, with the static arrays and the
  * caches their owners declare, is the profiler's own memory as reported to users (os.h). All
  * functions are async-signal-safe, except hs_os_thread_start.
+ *
+ * Every mapping hs_os_map hands out is also written into a small lock-free register (a slot
+ * taken by compare-and-swap on its start, freed by hs_os_unmap), so that the reachability scan
+ * can leave the tables out: they hold the very addresses it looks for. A register that is full
+ * only costs that: a mapping it misses may be scanned, which can make a block look referenced
+ * (never unreferenced).
  */
 #include "os.h"
 
@@ -23,15 +29,50 @@ static size_t mapped_bytes;
 static size_t static_bytes;
 static size_t cache_bytes;
 
-/* The regions hs_os_map gave out, for their resident size (a slot is free when p is 0; the
- * tables grow by doubling, so they are few; regions beyond HS_OS_REGIONS count at their full
- * size). */
-#define HS_OS_REGIONS 512
+/* The regions hs_os_map gave out: for their resident size (regions beyond HS_OS_REGIONS count
+ * at their full size) and for the reachability scan, which must not read the profiler's own
+ * tables (a slot is free when start is 0; the tables grow by doubling, so they are few). */
+#define HS_OS_REGIONS 1024
 static struct {
-    void *p;
-    size_t size;
+    uintptr_t start; /* 0: free slot */
+    size_t len;
 } regions[HS_OS_REGIONS];
-static unsigned region_hint;
+
+static void os_register(void *p, size_t size)
+{
+    for (size_t i = 0; i < HS_OS_REGIONS; i++) {
+        uintptr_t expect = 0;
+        if (__atomic_load_n(&regions[i].start, __ATOMIC_RELAXED) == 0 &&
+            __atomic_compare_exchange_n(&regions[i].start, &expect, (uintptr_t)p, 0,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+            __atomic_store_n(&regions[i].len, size, __ATOMIC_RELEASE);
+            return;
+        }
+    }
+}
+
+static void os_unregister(void *p)
+{
+    for (size_t i = 0; i < HS_OS_REGIONS; i++) {
+        if (__atomic_load_n(&regions[i].start, __ATOMIC_RELAXED) == (uintptr_t)p) {
+            __atomic_store_n(&regions[i].len, 0, __ATOMIC_RELAXED);
+            __atomic_store_n(&regions[i].start, 0, __ATOMIC_RELEASE);
+            return;
+        }
+    }
+}
+
+size_t hs_os_regions(hs_os_region_t *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < HS_OS_REGIONS && n < max; i++) {
+        uintptr_t start = __atomic_load_n(&regions[i].start, __ATOMIC_ACQUIRE);
+        size_t len = __atomic_load_n(&regions[i].len, __ATOMIC_ACQUIRE);
+        if (start && len)
+            out[n++] = (hs_os_region_t){start, start + len};
+    }
+    return n;
+}
 
 size_t hs_os_page_round(size_t n)
 {
@@ -48,19 +89,7 @@ void *hs_os_map(size_t size)
     if (p == MAP_FAILED)
         return NULL;
     __atomic_add_fetch(&mapped_bytes, size, __ATOMIC_RELAXED);
-    /* From the slot after the last one taken: regions are mostly kept, so that one is free. */
-    unsigned start = __atomic_load_n(&region_hint, __ATOMIC_RELAXED);
-    for (unsigned k = 0; k < HS_OS_REGIONS; k++) {
-        unsigned i = (start + k) % HS_OS_REGIONS;
-        void *none = NULL;
-        if (__atomic_load_n(&regions[i].p, __ATOMIC_RELAXED) == NULL &&
-            __atomic_compare_exchange_n(&regions[i].p, &none, p, 0, __ATOMIC_RELAXED,
-                                        __ATOMIC_RELAXED)) {
-            __atomic_store_n(&regions[i].size, size, __ATOMIC_RELEASE);
-            __atomic_store_n(&region_hint, (i + 1) % HS_OS_REGIONS, __ATOMIC_RELAXED);
-            break;
-        }
-    }
+    os_register(p, size);
     return p;
 }
 
@@ -70,13 +99,7 @@ void hs_os_unmap(void *p, size_t size)
         return;
     int saved = errno;
     size = hs_os_page_round(size);
-    for (int i = 0; i < HS_OS_REGIONS; i++) {
-        if (__atomic_load_n(&regions[i].p, __ATOMIC_RELAXED) == p) {
-            __atomic_store_n(&regions[i].size, 0, __ATOMIC_RELAXED);
-            __atomic_store_n(&regions[i].p, NULL, __ATOMIC_RELEASE);
-            break;
-        }
-    }
+    os_unregister(p);
     munmap(p, size);
     __atomic_sub_fetch(&mapped_bytes, size, __ATOMIC_RELAXED);
     errno = saved;
@@ -122,8 +145,8 @@ uint64_t hs_os_mapped_resident_bytes(void)
 {
     uint64_t tracked = 0, resident = 0;
     for (int i = 0; i < HS_OS_REGIONS; i++) {
-        void *p = __atomic_load_n(&regions[i].p, __ATOMIC_ACQUIRE);
-        size_t size = __atomic_load_n(&regions[i].size, __ATOMIC_ACQUIRE);
+        void *p = (void *)__atomic_load_n(&regions[i].start, __ATOMIC_ACQUIRE);
+        size_t size = __atomic_load_n(&regions[i].len, __ATOMIC_ACQUIRE);
         if (!p || !size)
             continue;
         tracked += size;

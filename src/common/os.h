@@ -29,6 +29,12 @@
 /* Anonymous private memory, zero-filled, counted in hs_os_mapped_bytes(). NULL on failure. */
 void *hs_os_map(size_t size);
 void hs_os_unmap(void *p, size_t size);
+/* A range [start, end) of the profiler's own memory. */
+typedef struct hs_os_region {
+    uintptr_t start, end;
+} hs_os_region_t;
+/* Up to max of the mappings hs_os_map handed out and not yet unmapped; how many. */
+size_t hs_os_regions(hs_os_region_t *out, size_t max);
 /* Bytes currently mapped through hs_os_map (the tables' memory). */
 size_t hs_os_mapped_bytes(void);
 /* Count a static array of the profiler as its memory (once, at init). */

@@ -71,6 +71,7 @@
 #include "output.h"
 #include "pprof_writer.h"
 #include "profile_meta.h"
+#include "reach_scan.h"
 #include "row_labels.h"
 #include "program.h"
 #include "sampler.h"
@@ -83,7 +84,7 @@
 #endif
 
 #define HS_DUMP_PATH_MAX       (HS_CONFIG_STR_MAX + 64) /* prefix + .<pid>.<seq><suffix> */
-#define HS_DUMP_COMMENT_MAX    256
+#define HS_DUMP_COMMENT_MAX    512
 #define HS_DUMP_ACCOUNTING_MAX 512
 
 static pthread_mutex_t dump_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -92,12 +93,15 @@ static uint64_t dump_seq;
 static uint64_t dump_files; /* numbered files this process wrote (reset at fork) */
 static hs_symbolizer_t *dump_symbolizer;
 static int dump_busy; /* a dump is between lock and unlock (read by the fork child) */
+/* The frame of the dump's entry: the reachability scan reads this thread's stack from here up
+ * (below are the dump's own frames, which hold the addresses it looks for). */
+static uintptr_t dump_stack_floor;
 static uint64_t dump_ok;
 static uint64_t dump_failed;
 
 /* One flag per kind of problem, for hs_warn_once. */
 static int warned_snapshot, warned_mappings, warned_symbolizer, warned_encode, warned_compress,
-    warned_path, warned_write, warned_trimmed;
+    warned_path, warned_write, warned_trimmed, warned_reach;
 
 static const char *hs_dump_reason_name(hs_dump_reason_t reason)
 {
@@ -257,7 +261,7 @@ static hs_err_t hs_dump_rows(const hs_snapshot_t *snap, hs_row_labels_t *labels,
         uint32_t npairs;
         hs_err_t err = r->stack_id < snap->nstacks ? HS_OK : HS_ERR_INVALID;
         if (err == HS_OK)
-            err = hs_row_labels_resolve(labels, r->labels, NULL, 0, &pairs, &npairs);
+            err = hs_row_labels_resolve(labels, r->labels, r->extra, r->nextra, &pairs, &npairs);
         if (err != HS_OK) {
             free(rows);
             return err;
@@ -320,6 +324,87 @@ static hs_err_t hs_dump_rss_rows(const hs_accounting_t *a, hs_row_labels_t *labe
                                      .pseudo = parts[i].name};
     }
     return HS_OK;
+}
+
+/* The scan's namer (reach_scan.h): the first frame of a stack that is not an allocator's own,
+ * named by the dump's symbolizer. */
+static const char *hs_dump_reach_namer(void *arg, const uintptr_t *frames, uint32_t depth)
+{
+    const hs_modules_t *mods = arg;
+    static const char *const allocators[] = {
+        "malloc",   "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc",
+        "memalign", "valloc", "pvalloc", "strdup",       "strndup",        NULL};
+    if (!mods || !dump_symbolizer)
+        return NULL;
+    const char *first = NULL;
+    for (uint32_t i = 0; i < depth; i++) {
+        if (HS_MAPPINGS_IS_MARK(frames[i]) || !frames[i])
+            continue;
+        const hs_module_t *m = hs_modules_find(mods, frames[i] - 1);
+        const char *name = m ? hs_symbolize(dump_symbolizer, m, frames[i] - 1, NULL) : NULL;
+        if (!name)
+            return first;
+        if (!first)
+            first = name;
+        int alloc = !strncmp(name, "_Zn", 3); /* operator new */
+        for (size_t k = 0; !alloc && allocators[k]; k++)
+            alloc = !strcmp(name, allocators[k]);
+        if (!alloc)
+            return name;
+    }
+    return first;
+}
+
+/*
+ * Does a profile of this reason carry the reachability scan (HEAPSAMPLER_REACH)? Not the ones
+ * written near the memory limit or on SIGTERM: they must be on disk before the process dies,
+ * and the scan's tables take memory in proportion to the live samples.
+ */
+static bool hs_dump_reach_wanted(hs_dump_reason_t reason)
+{
+    if (reason == HS_DUMP_UPLOAD || reason == HS_DUMP_PEAK || reason == HS_DUMP_MEMORY ||
+        reason == HS_DUMP_TERM)
+        return false;
+    return hs_config.reach == HS_REACH_EVERY ||
+           (hs_config.reach == HS_REACH_EXIT && reason == HS_DUMP_EXIT);
+}
+
+/* Scan, split the snapshot's rows by reach, and describe the scan in buf ("" if none). */
+static void hs_dump_reach(hs_dump_reason_t reason, hs_snapshot_t *snap, const hs_modules_t *mods,
+                          char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (!hs_dump_reach_wanted(reason))
+        return;
+    hs_reach_config_t cfg = {.budget_ns = hs_config.reach_budget_ns,
+                             .stack_floor = dump_stack_floor,
+                             .namer = hs_dump_reach_namer,
+                             .namer_arg = (void *)mods};
+    hs_reach_stats_t st;
+    hs_err_t err = hs_reach_scan(snap, &cfg, &st);
+    if (err != HS_OK) {
+        hs_warn_once(&warned_reach,
+                     "cannot scan memory for references: %s (the profile has no reach labels)",
+                     hs_err_str(err));
+        return;
+    }
+    char ms[32], us[32];
+    snprintf(ms, sizeof ms, "%.1f", (double)st.ns / 1e6);
+    snprintf(us, sizeof us, "%.1f", (double)st.lock_max_ns / 1e3);
+    (void)hs_profile_meta_append(buf, len, "reach", reason == HS_DUMP_EXIT ? "exit" : "every");
+    (void)hs_profile_meta_append_u64(buf, len, "reach.blocks", st.blocks);
+    (void)hs_profile_meta_append_u64(buf, len, "reach.unreferenced", st.unreferenced);
+    (void)hs_profile_meta_append_u64(buf, len, "reach.referenced", st.referenced);
+    (void)hs_profile_meta_append_u64(buf, len, "reach.unscanned", st.unscanned);
+    (void)hs_profile_meta_append_u64(buf, len, "reach.freed", st.freed);
+    (void)hs_profile_meta_append_u64(buf, len, "reach.passes", st.passes);
+    (void)hs_profile_meta_append_u64(buf, len, "reach.rescued", st.confirmed);
+    (void)hs_profile_meta_append_u64(buf, len, "reach.bytes", st.bytes);
+    (void)hs_profile_meta_append_u64(buf, len, "reach.regions", st.regions);
+    (void)hs_profile_meta_append(buf, len, "reach.time_ms", ms);
+    (void)hs_profile_meta_append(buf, len, "reach.lock_max_us", us);
+    (void)hs_profile_meta_append(buf, len, "reach.complete", st.complete ? "1" : "0");
+    hs_debug(reason == HS_DUMP_EXIT ? 1 : 2, "pid %d: %s", (int)getpid(), buf);
 }
 
 /* "memory.limit=... memory.usage=..." (profile_meta.h), or "" when the figures are unknown. */
@@ -405,7 +490,8 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
     }
 
     /* The metadata of the profile (profile_meta.h; README.md "Profile comments"). */
-    char comment[7][HS_DUMP_COMMENT_MAX] = {{0}};
+    char comment[8][HS_DUMP_COMMENT_MAX] = {{0}};
+    hs_dump_reach(reason, &snap, mods, comment[7], sizeof comment[7]);
     hs_profile_meta_header(comment[0], sizeof comment[0], HS_VERSION, hs_dump_reason_name(reason),
                            fig->detail);
     (void)hs_profile_meta_append_u64(comment[1], sizeof comment[1], "rate", snap.rate);
@@ -421,12 +507,15 @@ static hs_err_t hs_dump_encode(hs_dump_reason_t reason, hs_dump_transform_fn tra
     (void)hs_profile_meta_append_u64(comment[4], sizeof comment[4], "label_sets", ls.sets);
     (void)hs_profile_meta_append_u64(comment[4], sizeof comment[4], "label_sets_max", ls.max_sets);
     (void)hs_profile_meta_append_u64(comment[4], sizeof comment[4], "label_sets_folded", ls.folds);
-    /* Fixed ones, labels, memory, accounting (3), skip, the process's (3), the figures, the end. */
-    const char *comments[16] = {comment[0], comment[1], comment[2], comment[3], comment[4]};
+    /* Fixed ones, labels, memory, accounting (3), reach, skip, the process's (3), the figures, the
+     * end. */
+    const char *comments[17] = {comment[0], comment[1], comment[2], comment[3], comment[4]};
     size_t ncomments = 5;
     hs_dump_memory_comment(comment[5], sizeof comment[5], fig);
     if (comment[5][0])
         comments[ncomments++] = comment[5];
+    if (comment[7][0])
+        comments[ncomments++] = comment[7];
     /* HEAPSAMPLER_SKIP for the analysis; static (dump_lock is held): 3 bytes a character. */
     static char skip[3 * HS_CONFIG_STR_MAX + 8];
     skip[0] = '\0';
@@ -606,6 +695,7 @@ hs_err_t hs_dump_run(hs_dump_reason_t reason, const char *path, char *written, s
         written[0] = '\0';
     pthread_mutex_lock(&dump_lock);
     __atomic_store_n(&dump_busy, 1, __ATOMIC_RELAXED);
+    dump_stack_floor = (uintptr_t)__builtin_frame_address(0);
     hs_memwatch_figures_t fig;
     hs_memwatch_dump_begin(reason == HS_DUMP_MEMORY || reason == HS_DUMP_PEAK, &fig);
     hs_err_t err = hs_dump_locked(reason, path, &fig, written, written_len);
@@ -677,6 +767,7 @@ hs_err_t hs_dump_encode_with(hs_dump_reason_t reason, hs_dump_transform_fn trans
     *pb_len = 0;
     pthread_mutex_lock(&dump_lock);
     __atomic_store_n(&dump_busy, 1, __ATOMIC_RELAXED);
+    dump_stack_floor = (uintptr_t)__builtin_frame_address(0);
     hs_memwatch_figures_t fig;
     hs_memwatch_dump_begin(false, &fig);
     hs_err_t err = hs_dump_encode(reason, transform, arg, policy, &fig, pb, pb_len, &nrows);

@@ -21,7 +21,8 @@
 
 #include "os.h"
 
-#define HS_LIVE_MIN_SLOTS 256
+#define HS_LIVE_MIN_SLOTS  256
+#define HS_LIVE_COPY_SLICE 4096 /* slots copied per hold of a shard lock (hs_live_copy) */
 
 typedef struct live_entry {
     uintptr_t addr;
@@ -244,6 +245,45 @@ hs_err_t hs_live_lookup(const void *p, uint32_t *site_id)
 uint64_t hs_live_count(void)
 {
     return __atomic_load_n(&live_count, __ATOMIC_RELAXED);
+}
+
+size_t hs_live_copy(hs_live_block_t *out, size_t max, uint64_t *max_hold_ns)
+{
+    size_t n = 0;
+    uint64_t longest = 0;
+    for (int i = 0; i < HS_LIVE_SHARDS && n < max; i++) {
+        live_shard_t *s = &shards[i];
+        size_t first = n;
+        uint32_t cap = 0;
+        /* A slice of the shard per hold of its lock, so that an allocating thread waits for
+         * at most one slice. Between slices, deletions may shift an entry across the slice
+         * boundary (missed, or copied twice: the caller removes duplicates); a growth rehashes
+         * everything, and the shard is copied again. */
+        for (uint32_t j = 0;;) {
+            pthread_mutex_lock(&s->lock);
+            uint64_t t0 = hs_os_monotonic_ns();
+            if (j == 0)
+                cap = s->capacity;
+            if (s->capacity != cap) {
+                cap = s->capacity;
+                j = 0;
+                n = first;
+            }
+            uint32_t end = cap - j > HS_LIVE_COPY_SLICE ? j + HS_LIVE_COPY_SLICE : cap;
+            for (; j < end && n < max; j++)
+                if (s->v[j].addr)
+                    out[n++] = (hs_live_block_t){s->v[j].addr, s->v[j].site};
+            pthread_mutex_unlock(&s->lock);
+            uint64_t held = hs_os_monotonic_ns() - t0;
+            if (held > longest)
+                longest = held;
+            if (j >= cap || n >= max)
+                break;
+        }
+    }
+    if (max_hold_ns)
+        *max_hold_ns = longest;
+    return n;
 }
 
 void hs_live_table_prefork(void)

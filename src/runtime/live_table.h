@@ -81,6 +81,21 @@ hs_err_t hs_live_lookup(const void *p, uint32_t *site_id) HS_MUST_CHECK;
 
 uint64_t hs_live_count(void);
 
+/* A live sampled allocation as hs_live_copy gives it. */
+typedef struct hs_live_block {
+    uintptr_t addr;
+    uint32_t site;
+} hs_live_block_t;
+
+/*
+ * Copy up to max live entries into out, a slice of one shard at a time under that shard's lock
+ * only (the longest such hold, in ns, goes to *max_hold_ns). out must not be memory of the real
+ * allocator when the copy feeds the reachability scan (stale copies of the addresses would be
+ * found there). Returns how many were copied; entries inserted or moved meanwhile may be
+ * missing or copied twice.
+ */
+size_t hs_live_copy(hs_live_block_t *out, size_t max, uint64_t *max_hold_ns);
+
 /* Fork (fork.c): every shard lock; released in reverse; re-initialised in the child. The
  * filter needs nothing: its bytes change only under the shard locks. */
 void hs_live_table_prefork(void);

@@ -39,8 +39,10 @@ hs_err_t hs_snapshot_take(hs_snapshot_t *snap, const hs_snapshot_info_t *info)
         if (allocs == 0)
             continue;
         hs_snapshot_row_t *r = &snap->rows[snap->nrows++];
+        memset(r, 0, sizeof *r);
         r->stack_id = key.stack_id;
         r->labels = key.labels;
+        r->site = id;
         r->size = key.size;
         r->allocs = allocs;
         r->live = allocs >= frees ? allocs - frees : 0;
@@ -72,5 +74,7 @@ void hs_snapshot_free(hs_snapshot_t *snap)
 {
     free(snap->rows);
     free(snap->stacks);
+    free(snap->owned[0]);
+    free(snap->owned[1]);
     memset(snap, 0, sizeof *snap);
 }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "common.h"
+#include "label_spec.h"
 
 typedef struct hs_snapshot_row {
     uint32_t stack_id; /* index into hs_snapshot_t.stacks */
@@ -23,6 +24,11 @@ typedef struct hs_snapshot_row {
     uint64_t allocs;   /* sampled allocations, cumulative */
     uint64_t live;     /* of those, still live */
     uint32_t labels;   /* label set id (labels.h) of the row's samples */
+    uint32_t site;     /* the site (stack_table.h) the row counts */
+    /* Labels the dump adds to this row (a row split at dump time: reach_scan.h), NULL when
+     * nextra is 0; they live in the snapshot's `owned` memory. */
+    const hs_label_t *extra;
+    uint32_t nextra;
 } hs_snapshot_row_t;
 
 typedef struct hs_snapshot_stack {
@@ -41,6 +47,7 @@ typedef struct hs_snapshot {
     uint64_t samples;        /* sampled allocations recorded, cumulative */
     uint64_t dropped;        /* samples lost (tables full, out of memory, unwind failure) */
     uint64_t profiler_bytes; /* the profiler's own memory (hs_os_memory_bytes) */
+    void *owned[2];          /* malloc'd by code that split rows; freed with the snapshot */
 } hs_snapshot_t;
 
 /*

@@ -36,6 +36,7 @@ BAR_ROWS = [
     "reconciliation: python3 exit profile",
     "reconciliation: sqlite3 exit profile",
     "reconciliation: demo server exit profile",
+    "reachability scan at exit, a heap of pointers",
 ]
 MEMORY_ROWS = [
     "memory watch: instructions per malloc+free pair, on minus off",

@@ -101,7 +101,7 @@ class CliTest(hstest.TempDirTest):
         lines = r.stdout.splitlines()
         for name, _, default in table_options():
             with self.subTest(option=name):
-                heads = [l for l in lines if re.match(r"^\s+(-\w, )?%s\b" % flag(name), l)]
+                heads = [l for l in lines if re.match(r"^\s+(-\w, )?%s(?![\w-])" % flag(name), l)]
                 self.assertEqual(len(heads), 1, "no single help line for " + flag(name))
                 self.assertIn("HEAPSAMPLER_%s," % name, heads[0])
                 self.assertIn("default %s" % default, heads[0])

@@ -145,9 +145,11 @@ class Profile:
                     locs = [int(v) for v in m.group(2).split()]
                     self.samples.append((vals, locs, {}))
                     continue
-                m = re.match(r"^\s+(\w+):\[(.*)\]$", line)
-                if m and self.samples:
-                    self.samples[-1][2][m.group(1)] = m.group(2).split()
+                # String labels come several to a line: "held_by:[global:x] reach:[referenced]".
+                pairs = re.findall(r"(\w+):\[([^\]]*)\]", line) if line[:1].isspace() else []
+                for key, value in pairs:
+                    if self.samples:
+                        self.samples[-1][2][key] = value.split()
             elif section == "locations":
                 # A pseudo-frame ("[allocator free]", HEAPSAMPLER_RSS_FRAMES) has no mapping
                 # and a name with spaces.
@@ -183,14 +185,17 @@ class Profile:
         return tuple(self.by_function(t).get(func, 0) for t in types)
 
     def rows(self, func):
-        """(values, size label) of each sample whose leaf frame is func."""
-        out = []
+        """(values, size label) of each stack and size whose leaf frame is func: the samples
+        that differ only in their string labels (reach=, held_by= of an exit profile) merged."""
+        merged = {}
         for vals, locs, labels in self.samples:
             names = self.stack_names(locs)
             if names and names[0] == func:
                 size = labels.get("bytes", [None])[0]
-                out.append((vals, int(size.rstrip("B")) if size else None))
-        return out
+                key = (tuple(locs), int(size.rstrip("B")) if size else None)
+                have = merged.setdefault(key, [0] * len(vals))
+                merged[key] = [a + b for a, b in zip(have, vals)]
+        return [(vals, key[1]) for key, vals in merged.items()]
 
     def stack_names(self, locs):
         names = []
@@ -376,14 +381,16 @@ class SymProfile(Profile):
     def stacks(self, size=None):
         """[(values, [[Frame]] per location, leaf first)] of the samples (with label bytes =
         size, if given)."""
-        out = []
+        merged = {}  # samples of one stack that differ only in string labels (reach=) merged
         for vals, locs, labels in self.samples:
             if size is not None:
                 b = labels.get("bytes", [None])[0]
                 if b is None or int(b.rstrip("B")) != size:
                     continue
-            out.append((vals, [self.lines.get(lid, []) for lid in locs], locs))
-        return out
+            have = merged.setdefault(tuple(locs), [0] * len(vals))
+            merged[tuple(locs)] = [a + b for a, b in zip(have, vals)]
+        return [(vals, [self.lines.get(lid, []) for lid in locs], list(locs))
+                for locs, vals in merged.items()]
 
     def mapping_file(self, lid):
         return self.map_files.get(self.loc_mapping.get(lid, 0), ("", "", set()))[0]

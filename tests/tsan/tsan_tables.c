@@ -4,7 +4,8 @@
  * Criterion test).
  *
  * Live table: four threads insert and remove overlapping address ranges (so they share
- * shards and filter slots) while a reader polls the free-path filter and looks addresses up.
+ * shards and filter slots) while a reader polls the free-path filter, looks addresses up and
+ * copies the table as the reachability scan does (every entry copied is one that was live).
  * Intern tables: four threads intern the same stacks and sites in different orders and count
  * allocations and frees on the sites, while a reader takes snapshots and walks every published
  * stack. Label sets: four threads derive the same sets in different orders (as
@@ -44,11 +45,21 @@ static void *live_worker(void *arg)
     return NULL;
 }
 
+/* Copies of the live table (the reachability scan's), taken while the workers change it. */
+static hs_live_block_t copied[2 * ADDRS];
+
 static void *live_reader(void *arg)
 {
     (void)arg;
     uint64_t hits = 0;
     while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
+        uint64_t hold;
+        size_t n = hs_live_copy(copied, 2 * ADDRS, &hold);
+        for (size_t k = 0; k < n; k++) {
+            uintptr_t i = (copied[k].addr - 0x7f0000000000) / 16;
+            CHECK(i < ADDRS && copied[k].site == (uint32_t)i, "copied %lx: site %u",
+                  (unsigned long)copied[k].addr, copied[k].site);
+        }
         for (uintptr_t i = 0; i < ADDRS; i += 97) {
             void *p = (void *)(0x7f0000000000 + i * 16);
             uint32_t site;
