@@ -350,58 +350,53 @@ static void check_inuse(const check_args_t *a, const hs_leak_process_t *p, const
               hs_cli_fmt_value(y, sizeof y, a->max_inuse, s->unit), top);
 }
 
-/* Was path written at exit? Its header says so: "heapsampler <version> (exit)". */
-static bool written_at_exit(const char *path)
+/* The latest file of p (files are in sequence order) and whether it was written at exit: the
+ * analysis read its header, "heapsampler <version> (exit)", into its origin. */
+static const hs_leak_file_t *last_file(const hs_leak_analysis_t *la, const hs_leak_process_t *p)
 {
-    hs_pprof_t p;
-    hs_profile_meta_t m;
-    if (hs_pprof_read_file(path, &p, NULL, 0) != HS_OK)
-        return false;
-    bool at_exit = hs_profile_meta_read(&p, &m) == HS_OK;
-    if (at_exit) {
-        at_exit = m.heapsampler && strcmp(m.reason, "exit") == 0;
-        hs_profile_meta_free(&m);
-    }
-    hs_pprof_free(&p);
-    return at_exit;
+    return &la->files[p->first + p->nfiles - 1];
 }
 
-/* The latest file of p: files are in sequence order. */
-static const char *last_file(const hs_leak_analysis_t *la, const hs_leak_process_t *p)
+static bool written_at_exit(const hs_leak_analysis_t *la, const hs_leak_process_t *p)
 {
-    return la->files[p->first + p->nfiles - 1].path;
+    return strcmp(last_file(la, p)->origin.reason, "exit") == 0;
 }
 
 /*
- * --max-leaked needs a profile written at exit. A process that left none (it exec'd, ended
- * with _exit, or was killed) is not checked; check fails to do its job only when no process of
- * the command left one.
+ * Does p have an exit profile for the check of flag? A process that left none (it exec'd,
+ * ended with _exit, or was killed) is not checked, which is said; check fails to do its job
+ * (v->cannot) only when no process of the command left one.
  */
+static bool exit_profile(const check_args_t *a, const hs_leak_analysis_t *la,
+                         const hs_leak_process_t *p, const char *who, const char *flag,
+                         verdict_t *v)
+{
+    if (written_at_exit(la, p))
+        return true;
+    bool any = false;
+    for (size_t k = 0; k < la->nprocs && !any; k++)
+        any = written_at_exit(la, &la->procs[k]);
+    if (any) {
+        if (!a->quiet)
+            fprintf(stderr, "heapsampler check: %s: no %s check: no profile was written at exit\n",
+                    who, flag);
+        return false;
+    }
+    hs_cli_error(CMD,
+                 "%s: cannot check %s: no profile was written at exit (the process did not "
+                 "return from main or call exit)",
+                 who, flag);
+    v->cannot++;
+    return false;
+}
+
+/* --max-leaked: the memory still allocated in the exit profile (exit_profile). */
 static void check_leaked(const check_args_t *a, const hs_leak_analysis_t *la,
                          const hs_leak_process_t *p, const char *who, verdict_t *v)
 {
     const hs_series_t *s = &p->series;
-    if (a->max_leaked < 0)
+    if (a->max_leaked < 0 || !exit_profile(a, la, p, who, "--max-leaked", v))
         return;
-    if (!written_at_exit(last_file(la, p))) {
-        bool any = false;
-        for (size_t k = 0; k < la->nprocs && !any; k++)
-            any = written_at_exit(last_file(la, &la->procs[k]));
-        if (any) {
-            if (!a->quiet)
-                fprintf(stderr,
-                        "heapsampler check: %s: no --max-leaked check: no profile was written "
-                        "at exit\n",
-                        who);
-            return;
-        }
-        hs_cli_error(CMD,
-                     "%s: cannot check --max-leaked: no profile was written at exit (the "
-                     "process did not return from main or call exit)",
-                     who);
-        v->cannot++;
-        return;
-    }
     /* The exit profile is the latest point. */
     size_t last = 0;
     for (size_t i = 1; i < s->npoints; i++)
@@ -425,29 +420,9 @@ static void check_leaked(const check_args_t *a, const hs_leak_analysis_t *la,
 static void check_unreferenced(const check_args_t *a, const hs_leak_analysis_t *la,
                                const hs_leak_process_t *p, const char *who, verdict_t *v)
 {
-    if (a->max_unreferenced < 0)
+    if (a->max_unreferenced < 0 || !exit_profile(a, la, p, who, "--max-unreferenced", v))
         return;
-    const char *path = last_file(la, p);
-    if (!written_at_exit(path)) {
-        /* As --max-leaked: a helper without an exit profile is no reason to give up. */
-        bool any = false;
-        for (size_t k = 0; k < la->nprocs && !any; k++)
-            any = written_at_exit(last_file(la, &la->procs[k]));
-        if (any) {
-            if (!a->quiet)
-                fprintf(stderr,
-                        "heapsampler check: %s: no --max-unreferenced check: no profile was "
-                        "written at exit\n",
-                        who);
-            return;
-        }
-        hs_cli_error(CMD,
-                     "%s: cannot check --max-unreferenced: no profile was written at exit (the "
-                     "process did not return from main or call exit)",
-                     who);
-        v->cannot++;
-        return;
-    }
+    const char *path = last_file(la, p)->path;
     hs_sites_query_t q = a->o.q;
     q.type = "inuse_space";
     hs_reach_view_t rv;
