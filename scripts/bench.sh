@@ -40,7 +40,8 @@ if ((build)); then
     cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHS_BUILD_BENCH=ON \
         --log-level=WARNING >&2
     cmake --build "$build_dir" -j2 --target hs_preload hs_floor hs_bench_churn hs_bench_sample \
-        hs_bench_dump hs_bench_rss hs_bench_labels hs_bench_watch hs_target_leaker >&2
+        hs_bench_dump hs_bench_rss hs_bench_labels hs_bench_watch hs_bench_reach hs_target_leaker \
+        heapsampler_cli hs_demo_server >&2
 fi
 
 exec python3 bench/bench.py --build-dir "$build_dir" "${args[@]}"

@@ -66,6 +66,7 @@
 #include "data_symbols.h"
 #include "live_table.h"
 #include "loader_gate.h"
+#include "memlimit.h"
 #include "os.h"
 #include "stack_table.h"
 
@@ -399,36 +400,27 @@ static void smap_line(scan_t *s, const char *line, smap_t *m, smap_t *prev, int 
         m->io = strstr(line, " io") != NULL || strstr(line, " pf") != NULL;
 }
 
-/* The mappings to read, from /proc/self/smaps (line by line through s->buf). */
+/* The state of regions_read across the lines of smaps. */
+typedef struct smap_reader {
+    scan_t *s;
+    smap_t m, prev;
+    int have;
+} smap_reader_t;
+
+static int smap_reader_line(void *ctx, char *line)
+{
+    smap_reader_t *r = ctx;
+    smap_line(r->s, line, &r->m, &r->prev, &r->have);
+    return 0;
+}
+
+/* The mappings to read, from /proc/self/smaps (memlimit.h's allocation-free line reader). */
 static int regions_read(scan_t *s)
 {
-    int fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    smap_reader_t r = {.s = s};
+    if (hs_memlimit_lines("/proc/self/smaps", smap_reader_line, &r) != HS_OK)
         return -1;
-    smap_t m = {0}, prev = {0};
-    int have = 0;
-    char line[512];
-    size_t ll = 0;
-    for (;;) {
-        ssize_t r = read(fd, s->buf, HS_REACH_CHUNK);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        for (ssize_t i = 0; i < r; i++) {
-            char ch = (char)s->buf[i];
-            if (ch != '\n') {
-                if (ll < sizeof line - 1)
-                    line[ll++] = ch;
-                continue;
-            }
-            line[ll] = '\0';
-            smap_line(s, line, &m, &prev, &have);
-            ll = 0;
-        }
-    }
-    close(fd);
-    smap_end(s, &m, &prev, &have);
+    smap_end(s, &r.m, &r.prev, &r.have);
     return 0;
 }
 
