@@ -6,6 +6,14 @@
  * the host program may load the same library itself, and curl_global_cleanup is never called.
  * A load that failed is not retried; its reason is kept for every later caller.
  *
+ * Exit: OpenSSL, libcurl's TLS library, registers an exit handler (OPENSSL_cleanup) when it is
+ * initialised, unless told not to. A program that exits while the delivery thread is still in
+ * curl_global_init runs that handler, or the library's destructor, concurrently with the
+ * initialisation, which then takes freed locks: the host crashed. And a program that exits
+ * later would tear OpenSSL down before the exit upload. So OpenSSL is initialised first with
+ * OPENSSL_INIT_NO_ATEXIT (when libcurl links it; a no-op if the program initialised OpenSSL
+ * already): OpenSSL's memory is left to the end of the process, like libcurl's.
+ *
  * Threads: loading is serialised by load_mu, held across dlopen and curl_global_init (which may
  * take long: the TLS library initialises). The table is written once, under load_mu, before
  * load_state says it is there; readers get it from hs_curl_loader_load, after taking load_mu.
@@ -23,6 +31,7 @@
 #include "loader_gate.h"
 
 #define HS_LIBCURL_SONAME "libcurl.so.4"
+#define HS_OPENSSL_INIT_NO_ATEXIT 0x00080000ull /* OpenSSL >= 1.1.1b */
 
 static hs_curl_api_t api;
 static pthread_mutex_t load_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -56,6 +65,11 @@ static hs_err_t hs_curl_loader_open(void)
     HS_CURL_SYM(slist_append, "curl_slist_append");
     HS_CURL_SYM(slist_free_all, "curl_slist_free_all");
 #undef HS_CURL_SYM
+    /* Found in libcurl's dependencies when it is built on OpenSSL (not with GnuTLS). */
+    int (*openssl_init)(uint64_t, const void *);
+    *(void **)&openssl_init = dlsym(h, "OPENSSL_init_crypto");
+    if (openssl_init)
+        openssl_init(HS_OPENSSL_INIT_NO_ATEXIT, NULL);
     CURLcode rc = api.global_init(CURL_GLOBAL_DEFAULT);
     if (rc != CURLE_OK) {
         snprintf(load_why, sizeof load_why, "curl_global_init failed (%s)", api.easy_strerror(rc));

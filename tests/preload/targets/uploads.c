@@ -16,6 +16,9 @@
  *     the target waits for two uploads.
  *   uploads wait COUNTFILE N
  *     keeps 10 x 1000 B (wait_site) and waits until N uploads were accepted.
+ *   uploads exit - MICROSECONDS
+ *     keeps 10 x 1000 B and exits after MICROSECONDS, waiting for nothing: a program that may
+ *     exit while the upload thread is still loading libcurl.
  * COUNTFILE "-" waits for nothing (scripts/bench_compress.sh makes a large profile this way).
  */
 #define HEAPSAMPLER_WEAK
@@ -165,6 +168,14 @@ int main(int argc, char **argv)
         phase_keep(10, 1000);
         wait_for(atol(argv[3]));
         printf("wait: done\n");
+        return 0;
+    }
+    if (strcmp(argv[1], "exit") == 0 && argc == 4) {
+        kept = calloc(10, sizeof *kept);
+        phase_keep(10, 1000);
+        long us = atol(argv[3]);
+        struct timespec ts = {us / 1000000, us % 1000000 * 1000};
+        nanosleep(&ts, NULL);
         return 0;
     }
     return 2;
