@@ -985,6 +985,13 @@ hs_err_t hs_reach_scan(hs_snapshot_t *snap, const hs_reach_config_t *cfg, hs_rea
             s.c[kept++] = s.c[i];
     s.n = kept;
     st->blocks = s.n;
+    if (s.n == 0) {
+        /* Nothing live to classify (programs that free everything before they exit): a pass
+         * over memory would cost the exit its whole length for no answer. */
+        st->complete = 1;
+        err = HS_OK;
+        goto out;
+    }
 
     /* The memory: every buffer is mapped by now, so the register leaves all of them out. */
     s.nown = hs_os_regions(s.own, HS_REACH_OWN_MAX);

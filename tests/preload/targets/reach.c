@@ -19,6 +19,7 @@
  * `reach grow N` leaks in N steps of about a millisecond, 64 KiB a step from each of two
  * sites: grow_lost (pointer overwritten) and grow_held (pushed on the global list grow_list),
  * and writes a profile through the API every 100 steps.
+ * `reach none` allocates 1000 blocks of 10000 bytes and frees them all: nothing is live at exit.
  * `reach sparse` reserves 64 GiB PROT_NONE and 64 GiB MAP_NORESERVE (a few pages touched, one
  * holding a block of 9000), writes a profile through the API and prints VmRSS and VmPTE before
  * and after: the scan must read neither reservation.
@@ -260,6 +261,14 @@ int main(int argc, char **argv)
         return run_move(atoi(argv[2]), argc > 3 && !strcmp(argv[3], "spin"));
     if (argc > 1 && !strcmp(argv[1], "sparse"))
         return run_sparse();
+    if (argc > 1 && !strcmp(argv[1], "none")) {
+        static void *volatile blocks[1000];
+        for (int i = 0; i < 1000; i++)
+            blocks[i] = malloc(10000);
+        for (int i = 0; i < 1000; i++)
+            free(blocks[i]);
+        return 0;
+    }
     lost_overwritten();
     for (int i = 0; i < 10; i++)
         push_node();
