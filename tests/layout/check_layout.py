@@ -10,7 +10,10 @@ Reads every #include "..." of src/<folder>/*.[ch] and fails (exit 1, one line pe
     which must match the README's);
   * a cycle between modules, where a module is a .c file and its .h: module A depends on B when
     A.c or A.h includes B.h. Two modules that include each other's headers, directly or around a
-    loop, are reported with the loop.
+    loop, are reported with the loop;
+  * a call of a module's fork handler (hs_<module>_prefork, _postfork_parent, _postfork_child)
+    anywhere but runtime/fork.c, where their order is written down once. intern's handlers are
+    per table: the modules that own the tables call them from their own handlers.
 The build enforces the folder rules too (each folder's include directory is visible only to the
 folders that may use it); this check also covers cycles inside a folder, which the compiler
 cannot see, and gives the reason in words.
@@ -58,8 +61,38 @@ def scan(src):
     return modules, headers
 
 
+FORK_CALL_RE = re.compile(r"\bhs_(\w+?)_(prefork|postfork_parent|postfork_child)\s*\(")
+FORK_PLACE = "runtime/fork.c"
+FORK_PER_TABLE = {"intern"}
+
+
+def fork_calls(src):
+    """Calls of module fork handlers outside runtime/fork.c, as problems."""
+    out = []
+    for folder in sorted(os.listdir(src)):
+        d = os.path.join(src, folder)
+        if not os.path.isdir(d):
+            continue
+        for fname in sorted(os.listdir(d)):
+            if not fname.endswith(".c") or "%s/%s" % (folder, fname) == FORK_PLACE:
+                continue
+            with open(os.path.join(d, fname)) as f:
+                text = f.read()
+            text = re.sub(r"/\*.*?\*/", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S)
+            text = re.sub(r"//[^\n]*", "", text)
+            for n, line in enumerate(text.split("\n"), 1):
+                if not line[:1].isspace():
+                    continue  # a definition or a declaration starts its line
+                for m in FORK_CALL_RE.finditer(line):
+                    if m.group(1) not in FORK_PER_TABLE:
+                        out.append("src/%s/%s:%d: calls %s: fork handlers are called only from "
+                                   "src/%s" % (folder, fname, n, m.group(0).rstrip("( "),
+                                               FORK_PLACE))
+    return out
+
+
 def check(src):
-    problems = []
+    problems = fork_calls(src)
     modules, headers = scan(src)
     for folder in {m["folder"] for m in modules.values()}:
         if folder not in FOLDER_DEPS:
