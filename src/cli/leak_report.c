@@ -329,6 +329,24 @@ static void json_rss(FILE *f, const hs_series_t *s, double sigma)
  * profile carries a reachability scan (the exit profile, by default), and its largest holder:
  * lost memory (a missing free) or memory still held (a growing list, map or registry).
  */
+/* The scan of the process's last profile (in-use series only); false, rv empty, when none. */
+static bool load_reach(const hs_leak_analysis_t *la, const hs_leak_process_t *p,
+                       const hs_cli_opts_t *o, hs_reach_view_t *rv)
+{
+    memset(rv, 0, sizeof *rv);
+    const hs_series_t *s = &p->series;
+    if (strncmp(s->type, "inuse_", 6) != 0)
+        return false;
+    const hs_leak_file_t *last = &la->files[p->first + p->nfiles - 1];
+    hs_sites_query_t q = o->q;
+    q.type = s->type;
+    if (hs_reach_view_load("leaks", last->path, &q, true, rv) != 0 || !rv->scanned) {
+        hs_reach_view_free(rv);
+        return false;
+    }
+    return true;
+}
+
 static void print_reach(FILE *f, const hs_leak_analysis_t *la, const hs_leak_process_t *p,
                         const hs_cli_opts_t *o)
 {
@@ -337,15 +355,9 @@ static void print_reach(FILE *f, const hs_leak_analysis_t *la, const hs_leak_pro
     bool any = false;
     for (size_t i = 0; i < s->nsites && !any; i++)
         any = s->sites[i].trend.cls == HS_TREND_LEAK;
-    if (!any || strncmp(s->type, "inuse_", 6) != 0)
-        return;
-    hs_sites_query_t q = o->q;
-    q.type = s->type;
     hs_reach_view_t rv;
-    if (hs_reach_view_load("leaks", last->path, &q, true, &rv) != 0 || !rv.scanned) {
-        hs_reach_view_free(&rv);
+    if (!any || !load_reach(la, p, o, &rv))
         return;
-    }
     fprintf(f, "lost or held (%s's reachability scan%s):\n",
             strcmp(last->origin.reason, "exit") == 0 ? "the exit profile" : "the last profile",
             rv.complete ? "" : ", stopped at its time budget: some blocks unclassified");
@@ -538,6 +550,31 @@ static void json_field(FILE *f, const char *key, const char *value)
         fprintf(f, "null");
 }
 
+/* A site's part of the last profile's scan: unreferenced (± its error) and its top holder. */
+static void json_site_reach(FILE *f, const hs_reach_view_t *rv, const char *name)
+{
+    const hs_site_t *u = hs_reach_view_unreferenced(rv, name);
+    fprintf(f, ", \"unreferenced\": ");
+    hs_cli_json_number(f, u ? u->value : 0);
+    fprintf(f, ", \"unreferenced_stderr\": ");
+    hs_cli_json_number(f, u ? sqrt(u->variance) : 0);
+    const hs_site_t *h[1];
+    const char *hn[1];
+    size_t hl[1];
+    fprintf(f, ", \"held_by\": ");
+    if (hs_reach_view_holders(rv, name, h, hn, hl, 1)) {
+        fprintf(f, "{\"holder\": ");
+        char holder[256];
+        snprintf(holder, sizeof holder, "%.*s", (int)hl[0], hn[0]);
+        hs_cli_json_string(f, holder);
+        fprintf(f, ", \"value\": ");
+        hs_cli_json_number(f, h[0]->value);
+        fprintf(f, "}");
+    } else {
+        fprintf(f, "null");
+    }
+}
+
 static void print_json(FILE *f, const hs_leak_analysis_t *a, const hs_cli_opts_t *o)
 {
     fprintf(f, "{\"sigma\": ");
@@ -602,6 +639,17 @@ static void print_json(FILE *f, const hs_leak_analysis_t *a, const hs_cli_opts_t
         json_trend(f, &s->total_trend);
         fprintf(f, "}");
         json_rss(f, s, o->sigma);
+        hs_reach_view_t rv;
+        bool reach = load_reach(a, p, o, &rv);
+        fprintf(f, ",\n  \"reach\": ");
+        if (reach) {
+            fprintf(f, "{\"file\": ");
+            hs_cli_json_string(f, a->files[p->first + p->nfiles - 1].path);
+            fprintf(f, ", \"complete\": %s, \"unscanned_blocks\": %llu}",
+                    rv.complete ? "true" : "false", (unsigned long long)rv.unscanned);
+        } else {
+            fprintf(f, "null");
+        }
         fprintf(f, ",\n  \"sites\": [");
         size_t hidden, shown = shown_count(s, o, &hidden);
         size_t i = 0;
@@ -613,8 +661,11 @@ static void print_json(FILE *f, const hs_leak_analysis_t *a, const hs_cli_opts_t
             json_trend(f, &st->trend);
             fprintf(f, ", \"values\": ");
             json_array(f, st->y, s->npoints);
+            if (reach)
+                json_site_reach(f, &rv, st->name);
             fprintf(f, "}");
         }
+        hs_reach_view_free(&rv);
         fprintf(f, "],\n  \"not_shown\": %zu}", s->nsites - shown);
     }
     fprintf(f, "\n], \"programs\": [");

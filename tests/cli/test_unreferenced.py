@@ -100,6 +100,29 @@ class Unreferenced(hstest.TempDirTest):
                                    r"of \1 \(100%\)$")
         self.assertRegex(r.stdout, r"(?m)^  grow_held: unreferenced 0 B ± 0 B of [\d.]+ MiB "
                                    r"\(0%\); the rest mostly held by (heap|global:grow_list) ")
+        # The same in --json, for every site shown, with the scan it comes from.
+        r = cli("leaks", "--json", os.path.join(self.dir, "kept"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        (proc,) = json.loads(r.stdout)["processes"]
+        self.assertTrue(proc["reach"]["complete"], proc["reach"])
+        self.assertTrue(proc["reach"]["file"].endswith(".pb.gz"), proc["reach"])
+        sites = {s["site"]: s for s in proc["sites"]}
+        lost, held = sites["grow_lost"], sites["grow_held"]
+        self.assertEqual(lost["unreferenced"], lost["values"][-1])
+        self.assertGreater(lost["unreferenced_stderr"], 0)
+        self.assertIsNone(lost["held_by"])
+        self.assertEqual((held["unreferenced"], held["unreferenced_stderr"]), (0, 0))
+        self.assertIn(held["held_by"]["holder"], ("heap", "global:grow_list"))
+        self.assertGreater(held["held_by"]["value"], 0)
+        # Without a scan: "reach" is null and the sites carry none of its keys.
+        r = cli("check", "--interval", "1h", "--max-growth", "off",
+                "--keep", os.path.join(self.dir, "noscan"), "--", hstest.target("reach"),
+                "grow", "1500", env={"HEAPSAMPLER_REACH": "off"})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = cli("leaks", "--json", os.path.join(self.dir, "noscan"))
+        (proc,) = json.loads(r.stdout)["processes"]
+        self.assertIsNone(proc["reach"])
+        self.assertFalse([s for s in proc["sites"] if "unreferenced" in s or "held_by" in s])
 
 
 if __name__ == "__main__":
