@@ -137,6 +137,31 @@ static int hs_memlimit_value_line(void *ctx, char *line)
     return 1;
 }
 
+int hs_memlimit_read_one(const char *path, uint64_t *out)
+{
+    char buf[32];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n;
+    do
+        n = read(fd, buf, sizeof buf - 1);
+    while (n < 0 && errno == EINTR);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    if (n <= 0 || n == (ssize_t)sizeof buf - 1)
+        return 0; /* empty, unreadable, or longer than any number */
+    buf[n] = '\0';
+    if (buf[n - 1] == '\n')
+        buf[n - 1] = '\0';
+    if (strcmp(buf, "max") == 0) {
+        *out = UINT64_MAX;
+        return 1;
+    }
+    return hs_memlimit_parse_u64(buf, out);
+}
+
 /* A one-value file: 1 with the number (UINT64_MAX for "max"), 0 when absent or malformed. */
 static int hs_memlimit_read_value(const char *path, uint64_t *out)
 {

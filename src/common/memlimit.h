@@ -114,6 +114,13 @@ hs_err_t hs_memlimit_group_file(const char *dir, const char *name, char *buf,
                                 size_t len) HS_MUST_CHECK;
 
 /*
+ * A file of one value ("max" or a number, as a limit file holds), read with a buffer of a few
+ * bytes (no allocation, little stack: fit for an allocating thread's slow path): 1 with the
+ * number (UINT64_MAX for "max"), 0 when the file is absent or holds anything else.
+ */
+int hs_memlimit_read_one(const char *path, uint64_t *out);
+
+/*
  * The resident set of process pid (0: self), split as the kernel counts it. Read from
  * <root>/proc/<pid>/status (VmRSS, RssAnon, RssFile, RssShmem, Threads: counters the kernel
  * keeps, so the read costs the same whatever the size of the process, unlike smaps_rollup,

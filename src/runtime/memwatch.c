@@ -40,6 +40,15 @@
  * resident set's change; the heap keeps most of a dump's memory for the next one). The figures
  * tell the dump how much room is left, so that it can do with less (dump.c).
  *
+ * A resized limit without a writer thread: a single-threaded program far from its limit has no
+ * thread to read the limit every 2 s, and its sampler's mark stands for the old limit; a
+ * lowered limit would kill it with no profile. So while no look has run (idle_check_at set),
+ * the sampler's slow path (any thread, under the guard; hs_memwatch_idle_check) reads, at most
+ * every 2 s, the witness of the limit: the one file that set it (its raw value), or RLIMIT_AS.
+ * A different value pokes the watch, which starts the writer thread; its first look reads the
+ * limit again and sets every level and the mark. A limit that came from physical memory has no
+ * witness: a group limit imposed later is seen once the thread runs.
+ *
  * Threads: the state belongs to the thread that looks and dumps (the writer thread; the
  * exiting thread runs the exit dump only when the writer never ran, so never both), apart from
  * init and the fork child, single-threaded. The sampler reads its mark through its own atomics.
@@ -105,7 +114,12 @@ static struct {
     hs_memwatch_note_t notes[HS_MEMWATCH_NOTES];
     int nnotes;
     bool notes_tried; /* for the current limit */
+    int witness_kind; /* 0 none, 1 the file witness_path, 2 RLIMIT_AS */
+    uint64_t witness; /* its value when the limit was read */
+    char witness_path[HS_MEMLIMIT_PATH_MAX + 32];
 } M;
+
+static uint64_t idle_check_at; /* atomic: when hs_memwatch_idle_check reads next; 0: never */
 
 /* ---- levels ------------------------------------------------------------------------------- */
 
@@ -298,6 +312,40 @@ static void hs_memwatch_describe(char *buf, size_t len)
              M.limit.dir[0] ? " " : "", M.limit.dir);
 }
 
+/* What hs_memwatch_idle_check compares: the raw value behind M.limit. */
+static void hs_memwatch_witness(void)
+{
+    const char *name = NULL;
+    M.witness_kind = 0;
+    if (M.cfg.limit)
+        return; /* configured: cannot change */
+    switch (M.limit.source) {
+    case HS_MEMLIMIT_CGROUP2_MAX:
+        name = "memory.max";
+        break;
+    case HS_MEMLIMIT_CGROUP2_HIGH:
+        name = "memory.high";
+        break;
+    case HS_MEMLIMIT_CGROUP1:
+        name = "memory.limit_in_bytes";
+        break;
+    case HS_MEMLIMIT_RLIMIT_AS: {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_AS, &rl) == 0) {
+            M.witness = (uint64_t)rl.rlim_cur;
+            M.witness_kind = 2;
+        }
+        return;
+    }
+    default:
+        return;
+    }
+    if (hs_memlimit_group_file(M.limit.dir, name, M.witness_path, sizeof M.witness_path) ==
+            HS_OK &&
+        hs_memlimit_read_one(M.witness_path, &M.witness))
+        M.witness_kind = 1;
+}
+
 static void hs_memwatch_refresh_limit(void)
 {
     static hs_memlimit_group_t group; /* large: kept off the stack */
@@ -314,10 +362,13 @@ static void hs_memwatch_refresh_limit(void)
             lim.bytes = 0;
     }
     if (lim.bytes == M.limit.bytes && lim.source == M.limit.source &&
-        strcmp(lim.dir, M.limit.dir) == 0)
+        strcmp(lim.dir, M.limit.dir) == 0) {
+        hs_memwatch_witness();
         return;
+    }
     bool changed = M.limit.bytes != 0;
     M.limit = lim;
+    hs_memwatch_witness();
     hs_memwatch_notes_close(); /* registered at the old levels */
     if (changed && M.enabled) {
         char d[HS_MEMLIMIT_PATH_MAX + 64];
@@ -458,6 +509,7 @@ unsigned hs_memwatch_look(void *arg, hs_writer_wait_t *wait)
 {
     (void)arg;
     uint64_t now = hs_os_monotonic_ns();
+    __atomic_store_n(&idle_check_at, 0, __ATOMIC_RELAXED); /* this thread reads the limit now */
     bool signalled = hs_memwatch_notes_drain(wait);
     wait->nfds = 0;
     wait->deadline_ns = now + HS_MEMWATCH_FAR_NS;
@@ -496,6 +548,40 @@ unsigned hs_memwatch_look(void *arg, hs_writer_wait_t *wait)
     }
     hs_memwatch_set_mark(usage);
     return events;
+}
+
+/* Arm the sampler-side check of the limit, while no writer thread looks. */
+static void hs_memwatch_idle_arm(void)
+{
+    uint64_t at = M.enabled && M.witness_kind ? hs_os_monotonic_ns() + HS_MEMWATCH_LIMIT_NS : 0;
+    __atomic_store_n(&idle_check_at, at, __ATOMIC_RELAXED);
+}
+
+void hs_memwatch_idle_check(void)
+{
+    uint64_t at = __atomic_load_n(&idle_check_at, __ATOMIC_RELAXED);
+    if (HS_LIKELY(at == 0))
+        return;
+    uint64_t now = hs_os_monotonic_ns();
+    if (now < at || !__atomic_compare_exchange_n(&idle_check_at, &at, now + HS_MEMWATCH_LIMIT_NS,
+                                                 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        return;
+    if (hs_writer_running())
+        return; /* its next look reads the limit (and disarms this) */
+    /* M.limit's witness, read-only here: the writer thread, the only one that changes it, does
+     * not run (one starting now could make this read stale: a spurious poke at worst). */
+    int saved = errno;
+    uint64_t v = M.witness;
+    bool same;
+    if (M.witness_kind == 2) {
+        struct rlimit rl;
+        same = getrlimit(RLIMIT_AS, &rl) != 0 || (uint64_t)rl.rlim_cur == M.witness;
+    } else {
+        same = hs_memlimit_read_one(M.witness_path, &v) && v == M.witness;
+    }
+    errno = saved;
+    if (!same)
+        hs_writer_poke_watch();
 }
 
 /* ---- dumps -------------------------------------------------------------------------------- */
@@ -587,6 +673,7 @@ int hs_memwatch_init(const hs_memwatch_config_t *cfg)
         }
     }
     hs_memwatch_refresh_limit();
+    hs_memwatch_idle_arm();
     int close_now = hs_memwatch_start();
     if (M.enabled && hs_log_verbosity() >= 1) {
         char d[HS_MEMLIMIT_PATH_MAX + 64];
@@ -618,5 +705,6 @@ void hs_memwatch_postfork_child(void)
     M.notes_tried = false;
     hs_memwatch_reserve_drop();
     M.released = 0;
+    hs_memwatch_idle_arm(); /* the writer thread did not survive the fork */
     (void)hs_memwatch_start();
 }

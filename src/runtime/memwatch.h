@@ -49,6 +49,13 @@ bool hs_memwatch_enabled(void);
  */
 unsigned hs_memwatch_look(void *arg, hs_writer_wait_t *wait);
 
+/*
+ * From the sampler's slow path (any thread, under the guard), while no writer thread has
+ * looked: at most every 2 s, read again the one file that set the limit (or RLIMIT_AS), and
+ * poke the watch (which starts the thread) if it changed. A load and a branch otherwise.
+ */
+void hs_memwatch_idle_check(void);
+
 /* What a dump says about memory, and what it may use. */
 typedef struct hs_memwatch_figures {
     bool known;                        /* limit and usage were read */

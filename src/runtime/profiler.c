@@ -254,6 +254,14 @@ static bool profiler_running(void)
  * delivery thread makes the process multi-threaded anyway), and when the memory in use is in
  * the watch's close range already.
  */
+/* The sampler's slow path (a thread's first allocation, a sample): the writer thread's lazy
+ * start, and the memory limit read again while that thread does not run. */
+static void slow_path(void)
+{
+    hs_writer_nudge();
+    hs_memwatch_idle_check();
+}
+
 static void start_exporters(int watch_now)
 {
     hs_pyroscope_start(start_ns, profiler_running);
@@ -322,7 +330,7 @@ void hs_profiler_init(void)
     /* The sampler's slow path starts the writer thread when it is due, asks it for a profile
      * when in-use memory grew by a step, and wakes the memory watch at its mark. */
     hs_sampler_set_callbacks(&(hs_sampler_callbacks_t){
-        .nudge = hs_writer_nudge, .grew = hs_writer_poke_growth, .memory = hs_writer_poke_watch});
+        .nudge = slow_path, .grew = hs_writer_poke_growth, .memory = hs_writer_poke_watch});
     start_ns = hs_os_wall_ns();
     hs_dump_configure(start_ns);
     if (hs_fork_register(profiler_running, turn_off) != HS_OK)

@@ -4,15 +4,20 @@ default settings but a one-hour interval, so that nothing but the memory watch w
 profile before the kill. It must die of SIGKILL with the group's OOM-kill counter moved, and
 leave threshold profiles and a peak profile that show the leaking site holding most of the
 memory: for a slow leak (32 MiB/s) every threshold's profile, for a fast one (256 MiB/s, the
-group full in half a second) at least one. Where no memory cgroup can be created the tests are
+group full in half a second) at least one. A single-threaded program whose group's limit is
+lowered while it is far from it (no writer thread yet) leaves the profiles of the new limit's
+thresholds before the kill. Where no memory cgroup can be created the tests are
 skipped with the reason; tests/preload/test_memory.py covers the same logic with
 HEAPSAMPLER_MEMORY_LIMIT and RLIMIT_AS.
 
 Estimates: leak_site's 256 KiB blocks are sampled with p = 0.39 at the default rate; at 80 MiB
 (about the leak at the 70% profile) that is some 125 samples, a relative error of 7% (1
 sigma): half of the memory in use (the leak plus about 10 MiB) is more than 5 sigma below."""
+import glob
 import os
+import re
 import signal
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -78,6 +83,47 @@ class OomKill(torture.Case):
             self.assert_evidence(f, version)
         self.assertIsNotNone(run.peak_profile())
 
+
+    def test_resized_limit(self):
+        # A single-threaded leak at 16 MiB/s in a 512 MiB group: far from the limit, no writer
+        # thread. At 48 MiB the limit is lowered to 160 MiB (the usage is then about a third
+        # of it): the profiles of the thresholds it crosses on the way to the kill are of the
+        # new limit (it is read again within 2 s, from the sampler while no thread looks).
+        prefix = os.path.join(self.dir, "prof")
+        env = torture.make_env(preload=(hstest.LIB,), output=prefix, interval="1h")
+        with cgroups.MemoryGroup(512 * MIB) as group:
+            before = group.oom_kills()
+            p = subprocess.Popen([hstest.target("leaker"), "-r", "16"], env=env,
+                                 preexec_fn=group.join, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+            try:
+                for line in p.stdout:
+                    m = re.match(r"leaker: (\d+) MiB", line)
+                    if m and int(m.group(1)) >= 48:
+                        break
+                name = "memory.max" if group.version == 2 else "memory.limit_in_bytes"
+                with open(os.path.join(group.path, name), "w") as f:
+                    f.write(str(160 * MIB))
+                p.stdout.read()
+                err = p.stderr.read()
+                p.wait(timeout=120)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+                p.stdout.close()
+                p.stderr.close()
+            kills = group.oom_kills() - before
+        self.assertEqual((p.returncode, kills), (-signal.SIGKILL, 1), err[-2000:])
+        files = sorted(glob.glob(prefix + ".*.[0-9][0-9][0-9][0-9].pb.gz"))
+        self.assertTrue(files, "no profile before the kill")
+        for f in files:
+            reason, detail, meta = hstest.metadata(f)
+            self.assertEqual(reason, "memory", f)
+            self.assertRegex(detail, r"^\d+% of 160 MiB$")
+            self.assertEqual(int(meta["memory.limit"]), 160 * MIB)
+        sites = hstest.Profile(files[-1]).by_function("inuse_space")
+        self.assertEqual(max(sites, key=sites.get), "leak_site", sites)
 
 if __name__ == "__main__":
     hstest.main()

@@ -310,6 +310,28 @@ Test(memlimit, missing_and_malformed_files)
     cr_assert_eq(kills, 1);
 }
 
+/* The limit's witness, read from an allocating thread: one value, a small buffer. */
+Test(memlimit, one_value_files)
+{
+    uint64_t v;
+    cr_assert_eq(hs_memlimit_read_one(at("none"), &v), 0);
+    put("max", "max\n");
+    cr_assert_eq(hs_memlimit_read_one(at("max"), &v), 1);
+    cr_assert_eq(v, UINT64_MAX);
+    put("n", "167772160\n");
+    cr_assert_eq(hs_memlimit_read_one(at("n"), &v), 1);
+    cr_assert_eq(v, 167772160);
+    put("bare", "4096");
+    cr_assert_eq(hs_memlimit_read_one(at("bare"), &v), 1);
+    cr_assert_eq(v, 4096);
+    const char *bad[] = {"", "\n", "12k\n", "-1\n", "1 2\n", "99999999999999999999999\n",
+                         "123456789012345678901234567890123\n", "maxx\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        put("bad", bad[i]);
+        cr_assert_eq(hs_memlimit_read_one(at("bad"), &v), 0, "%s", bad[i]);
+    }
+}
+
 Test(memlimit, process_usage_without_a_group)
 {
     put("proc/self/statm", "51200 2560 300 10 0 3000 0\n");
