@@ -347,43 +347,81 @@ static bool load_reach(const hs_leak_analysis_t *la, const hs_leak_process_t *p,
     return true;
 }
 
-static void print_reach(FILE *f, const hs_leak_analysis_t *la, const hs_leak_process_t *p,
-                        const hs_cli_opts_t *o)
+/* One leak suspect's part of the scan, formatted. */
+typedef struct reach_row {
+    const char *site;
+    char lost[32], lost_se[32], of[32], share[16];
+    char holder[256]; /* "heap (12.0 MiB)", or empty */
+} reach_row_t;
+
+/* How a report writes that part: its heading, then a row per leak suspect. */
+typedef struct reach_out {
+    void (*head)(void *ctx, const char *heading);
+    void (*row)(void *ctx, const reach_row_t *r);
+    void *ctx;
+} reach_out_t;
+
+/*
+ * The last profile's scan, for each leak suspect of a process: nothing when it has none, or
+ * no scan; else out's heading and a row for each suspect.
+ */
+static void each_suspect_reach(const hs_leak_analysis_t *la, const hs_leak_process_t *p,
+                               const hs_cli_opts_t *o, const reach_out_t *out)
 {
     const hs_series_t *s = &p->series;
-    const hs_leak_file_t *last = &la->files[p->first + p->nfiles - 1];
     bool any = false;
     for (size_t i = 0; i < s->nsites && !any; i++)
         any = s->sites[i].trend.cls == HS_TREND_LEAK;
     hs_reach_view_t rv;
     if (!any || !load_reach(la, p, o, &rv))
         return;
-    fprintf(f, "lost or held (%s's reachability scan%s):\n",
-            strcmp(last->origin.reason, "exit") == 0 ? "the exit profile" : "the last profile",
-            rv.complete ? "" : ", stopped at its time budget: some blocks unclassified");
+    const hs_leak_file_t *last = &la->files[p->first + p->nfiles - 1];
+    char heading[160];
+    snprintf(heading, sizeof heading, "lost or held (%s's reachability scan%s):",
+             strcmp(last->origin.reason, "exit") == 0 ? "the exit profile" : "the last profile",
+             rv.complete ? "" : ", stopped at its time budget: some blocks unclassified");
+    out->head(out->ctx, heading);
     for (size_t i = 0; i < s->nsites; i++) {
         const hs_series_site_t *st = &s->sites[i];
-        const hs_trend_t *t = &st->trend;
-        if (t->cls != HS_TREND_LEAK)
+        if (st->trend.cls != HS_TREND_LEAK)
             continue;
-        char a[32], b[32], c[32], d[16];
+        reach_row_t r = {.site = st->name};
         const hs_site_t *u = hs_reach_view_unreferenced(&rv, st->name);
-        double lost = u ? u->value : 0, lost_se = u ? sqrt(u->variance) : 0;
-        double last_y = st->y[s->npoints - 1];
-        fprintf(f, "  %s: unreferenced %s \u00b1 %s of %s (%s)", st->name,
-                hs_cli_fmt_value(a, sizeof a, lost, s->unit),
-                hs_cli_fmt_value(b, sizeof b, lost_se, s->unit),
-                hs_cli_fmt_value(c, sizeof c, last_y, s->unit),
-                percent(d, sizeof d, last_y > 0 ? lost / last_y : NAN));
+        double lost = u ? u->value : 0, last_y = st->y[s->npoints - 1];
+        hs_cli_fmt_value(r.lost, sizeof r.lost, lost, s->unit);
+        hs_cli_fmt_value(r.lost_se, sizeof r.lost_se, u ? sqrt(u->variance) : 0, s->unit);
+        hs_cli_fmt_value(r.of, sizeof r.of, last_y, s->unit);
+        percent(r.share, sizeof r.share, last_y > 0 ? lost / last_y : NAN);
         const hs_site_t *h[1];
         const char *hn[1];
         size_t hl[1];
-        if (hs_reach_view_holders(&rv, st->name, h, hn, hl, 1))
-            fprintf(f, "; the rest mostly held by %.*s (%s)", (int)hl[0], hn[0],
-                    hs_cli_fmt_value(b, sizeof b, h[0]->value, s->unit));
-        fprintf(f, "\n");
+        if (hs_reach_view_holders(&rv, st->name, h, hn, hl, 1)) {
+            char v[32];
+            snprintf(r.holder, sizeof r.holder, "%.*s (%s)", (int)hl[0], hn[0],
+                     hs_cli_fmt_value(v, sizeof v, h[0]->value, s->unit));
+        }
+        out->row(out->ctx, &r);
     }
     hs_reach_view_free(&rv);
+}
+
+static void text_reach_row(void *ctx, const reach_row_t *r)
+{
+    FILE *f = ctx;
+    fprintf(f, "  %s: unreferenced %s \u00b1 %s of %s (%s)%s%s\n", r->site, r->lost, r->lost_se,
+            r->of, r->share, r->holder[0] ? "; the rest mostly held by " : "", r->holder);
+}
+
+static void text_reach_head(void *ctx, const char *heading)
+{
+    fprintf(ctx, "%s\n", heading);
+}
+
+/* Lost or held: of each leak suspect, what the scan found unreferenced, and its largest holder. */
+static void print_reach(FILE *f, const hs_leak_analysis_t *la, const hs_leak_process_t *p,
+                        const hs_cli_opts_t *o)
+{
+    each_suspect_reach(la, p, o, &(reach_out_t){text_reach_head, text_reach_row, f});
 }
 
 static void print_series(FILE *f, const hs_leak_analysis_t *la, const hs_leak_process_t *p,
@@ -802,6 +840,37 @@ static void html_programs(hs_html_t *h, const hs_leak_analysis_t *a, const hs_cl
     }
 }
 
+typedef struct html_reach_ctx {
+    hs_html_t *h;
+    bool opened; /* the table is begun */
+} html_reach_ctx_t;
+
+static void html_reach_head(void *ctx, const char *heading)
+{
+    static const char *const header[] = {"site", "unreferenced", "\u00b1 1 sigma", "of",
+                                         "share", "the rest mostly held by"};
+    html_reach_ctx_t *c = ctx;
+    hs_html_text(c->h, "meta", "%s", heading);
+    hs_html_table_begin(c->h, header, 6);
+    c->opened = true;
+}
+
+static void html_reach_row(void *ctx, const reach_row_t *r)
+{
+    const char *cells[] = {r->site, r->lost, r->lost_se, r->of, r->share, r->holder};
+    hs_html_table_row(((html_reach_ctx_t *)ctx)->h, "leak", cells, 6);
+}
+
+/* The leak suspects' part of the last profile's scan, as print_reach says it in text. */
+static void html_reach(hs_html_t *h, const hs_leak_analysis_t *la, const hs_leak_process_t *p,
+                       const hs_cli_opts_t *o)
+{
+    html_reach_ctx_t c = {.h = h};
+    each_suspect_reach(la, p, o, &(reach_out_t){html_reach_head, html_reach_row, &c});
+    if (c.opened)
+        hs_html_table_end(h);
+}
+
 int hs_leak_report_html(const char *cmd, const hs_leak_analysis_t *la, const hs_cli_opts_t *o)
 {
     hs_html_t *h = hs_html_open(cmd, o->html, "heapsampler leaks");
@@ -880,6 +949,7 @@ int hs_leak_report_html(const char *cmd, const hs_leak_analysis_t *la, const hs_
         if (hidden)
             hs_html_text(h, "meta", "%zu site%s within the sampling noise not shown.", hidden,
                          hidden == 1 ? "" : "s");
+        html_reach(h, la, p, o);
         hs_html_rss_chart(h, s);
         hs_html_series_charts(h, s, o->top ? (o->top < 8 ? o->top : 8) : 8, o->all);
     }

@@ -89,11 +89,14 @@ class ProgramsTest(hstest.TempDirTest):
 
     def test_five_copied_processes_after_skipped_ones(self):
         """Issue 12, point 8, with real profiles: the trend target's series copied under five
-        pids, after two processes of one profile each."""
+        pids, after two processes of one profile each. The steps are 100 ms apart: six
+        profiles a millisecond apart were spaced by the machine's load as much as by the steps,
+        and read as levelling off once in a while (3 runs in 15 under two busy loops at 20 ms,
+        none in 15 at 100 ms)."""
         src = os.path.join(self.dir, "src")
         os.mkdir(src)
         run = hstest.run_profiled([hstest.target("trend"), "leak", "6"], src, rate="64K",
-                                  seed=1, interval=0)
+                                  seed=1, interval=0, env={"TREND_STEP_MS": "100"})
         self.assertEqual(run.returncode, 0, run.stderr)
         profiles = sorted(run.profiles())
         self.assertEqual(len(profiles), 7)

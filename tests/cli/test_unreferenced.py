@@ -114,6 +114,17 @@ class Unreferenced(hstest.TempDirTest):
         self.assertEqual((held["unreferenced"], held["unreferenced_stderr"]), (0, 0))
         self.assertIn(held["held_by"]["holder"], ("heap", "global:grow_list"))
         self.assertGreater(held["held_by"]["value"], 0)
+        # And in --html, as a table under the verdicts.
+        page = os.path.join(self.dir, "leaks.html")
+        r = cli("leaks", "--html", page, os.path.join(self.dir, "kept"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(page) as f:
+            html = f.read()
+        self.assertIn("lost or held (the exit profile&#39;s reachability scan):", html)
+        self.assertRegex(html, r"<td>grow_lost</td><td>([\d.]+ MiB)</td><td>[\d.]+ MiB</td>"
+                               r"<td>\1</td><td>100%</td><td></td>")
+        self.assertRegex(html, r"<td>grow_held</td><td>0 B</td><td>0 B</td><td>[\d.]+ MiB</td>"
+                               r"<td>0%</td><td>(heap|global:grow_list) \([\d.]+ MiB\)</td>")
         # Without a scan: "reach" is null and the sites carry none of its keys.
         r = cli("check", "--interval", "1h", "--max-growth", "off",
                 "--keep", os.path.join(self.dir, "noscan"), "--", hstest.target("reach"),

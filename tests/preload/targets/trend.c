@@ -19,6 +19,11 @@
  *   trend idle MS      keeps 4 MiB allocated at start (leak_records), then waits MS
  *                      milliseconds without allocating and exits: an idle server's master
  *
+ * TREND_STEP_MS=N in the environment pauses N ms between steps: the analysis fits
+ * growth against the profiles' times, and a few profiles written a millisecond apart are
+ * spaced by the machine's load as much as by the steps (a short series could read as levelling
+ * off when one dump was preempted).
+ *
  * Every mode also makes short-lived garbage (scratch_work), which must never count as a trend.
  * Sizes and choices come from a fixed-seed generator: the allocation sequence is the same in
  * every run. Single-threaded.
@@ -204,6 +209,8 @@ int main(int argc, char **argv)
     records = calloc((size_t)n * 64, sizeof *records);
     if (!records)
         return 4;
+    const char *pace = getenv("TREND_STEP_MS");
+    int step_ms = pace ? atoi(pace) : 0;
     if (strcmp(mode, "noise") == 0)
         churn_buffers(CHURN_BUFFERS);
     /* The cache fills in a quarter of the steps: entries per step to reach CACHE_SLOTS. */
@@ -228,6 +235,12 @@ int main(int argc, char **argv)
         } else
             return 2;
         dump();
+        if (step_ms > 0 && step + 1 < n) {
+            /* Pacing the series is the behaviour asked for, not a wait for something. */
+            struct timespec ts = {step_ms / 1000, (long)(step_ms % 1000) * 1000000L};
+            while (nanosleep(&ts, &ts) != 0)
+                ;
+        }
     }
     printf("trend %s: %d steps, %zu records leaked, %zu cache entries, %zu list nodes, %zu kept\n",
            mode, n, nrecords, cache_count, list_nodes, kept_nodes);
