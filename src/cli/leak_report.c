@@ -847,8 +847,8 @@ typedef struct html_reach_ctx {
 
 static void html_reach_head(void *ctx, const char *heading)
 {
-    static const char *const header[] = {"site", "unreferenced", "\u00b1 1 sigma", "of",
-                                         "share", "the rest mostly held by"};
+    static const char *const header[] = {"site", "unreferenced", "\u00b1 1 sigma",
+                                         "of",   "share",        "the rest mostly held by"};
     html_reach_ctx_t *c = ctx;
     hs_html_text(c->h, "meta", "%s", heading);
     hs_html_table_begin(c->h, header, 6);

@@ -340,8 +340,7 @@ static void hs_memwatch_witness(void)
     default:
         return;
     }
-    if (hs_memlimit_group_file(M.limit.dir, name, M.witness_path, sizeof M.witness_path) ==
-            HS_OK &&
+    if (hs_memlimit_group_file(M.limit.dir, name, M.witness_path, sizeof M.witness_path) == HS_OK &&
         hs_memlimit_read_one(M.witness_path, &M.witness))
         M.witness_kind = 1;
 }
@@ -563,8 +562,8 @@ void hs_memwatch_idle_check(void)
     if (HS_LIKELY(at == 0))
         return;
     uint64_t now = hs_os_monotonic_ns();
-    if (now < at || !__atomic_compare_exchange_n(&idle_check_at, &at, now + HS_MEMWATCH_LIMIT_NS,
-                                                 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+    if (now < at || !__atomic_compare_exchange_n(&idle_check_at, &at, now + HS_MEMWATCH_LIMIT_NS, 0,
+                                                 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
         return;
     if (hs_writer_running())
         return; /* its next look reads the limit (and disarms this) */

@@ -30,7 +30,7 @@
 
 #include "loader_gate.h"
 
-#define HS_LIBCURL_SONAME "libcurl.so.4"
+#define HS_LIBCURL_SONAME         "libcurl.so.4"
 #define HS_OPENSSL_INIT_NO_ATEXIT 0x00080000ull /* OpenSSL >= 1.1.1b */
 
 static hs_curl_api_t api;

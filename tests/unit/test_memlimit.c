@@ -324,8 +324,14 @@ Test(memlimit, one_value_files)
     put("bare", "4096");
     cr_assert_eq(hs_memlimit_read_one(at("bare"), &v), 1);
     cr_assert_eq(v, 4096);
-    const char *bad[] = {"", "\n", "12k\n", "-1\n", "1 2\n", "99999999999999999999999\n",
-                         "123456789012345678901234567890123\n", "maxx\n"};
+    const char *bad[] = {"",
+                         "\n",
+                         "12k\n",
+                         "-1\n",
+                         "1 2\n",
+                         "99999999999999999999999\n",
+                         "123456789012345678901234567890123\n",
+                         "maxx\n"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         put("bad", bad[i]);
         cr_assert_eq(hs_memlimit_read_one(at("bad"), &v), 0, "%s", bad[i]);
