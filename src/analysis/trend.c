@@ -84,10 +84,11 @@
  *    all) is called a plateau 8% of the time. A growth that slowed to under half its earlier
  *    rate, and is not clearly significant on its own, counts as levelled off. And the floor
  *    must have risen too: the lowest point of the last third above the lowest point of the
- *    middle third (the last point aside: a teardown at exit). Memory that keeps coming back
- *    down to where it was (a large block that lives at one profile now and then, a sawtooth
- *    too short to show three troughs) is not accumulating, however its means fall; a leak's
- *    floor rises with it (the weak leak above loses 0.2 points of its detection to this).
+ *    middle third (the last point aside, and the trailing points of a teardown at exit:
+ *    teardown_points). Memory that keeps coming back down to where it was (a large block that
+ *    lives at one profile now and then, a sawtooth too short to show three troughs) is not
+ *    accumulating, however its means fall; a leak's floor rises with it (the weak leak above
+ *    loses 0.2 points of its detection to this).
  *  - plateau: it grew and is no longer growing as above: a cache or a pool that filled up.
  *  - With fewer than 6 points, the ceiling cannot be tested and a significant growth is a leak
  *    suspect (tested = false).
@@ -361,10 +362,11 @@ typedef struct ctx {
 
 /*
  * The points in thirds by count (see the file comment): A = [0, cut1), B = [cut1, cut2),
- * C = [cut2, n), with the mean time and the mean value of B and C.
+ * C = [cut2, end), with the mean time and the mean value of B and C; the points from end on
+ * are a teardown at exit (teardown_points), in no third.
  */
 typedef struct thirds {
-    size_t cut1, cut2, nb, nc;
+    size_t cut1, cut2, end, nb, nc;
     double tb, tc, mb, mc;
     double low_mid, low_late; /* the lowest point of B and of C */
 } thirds_t;
@@ -484,14 +486,54 @@ static void fit_line(const ctx_t *c, hs_trend_t *out)
 }
 
 /*
+ * A teardown at exit over more than one profile: a program that frees its data as it exits
+ * (an interpreter's finalisation) ends at nothing, and a periodic profile written while it ran
+ * is at nothing too. The trailing points (at most half of the last third, the last point
+ * included) that are all at most half of the lowest point of the last third before them, when
+ * that fall is significant at sigma, are left out of the thirds: the fall says nothing of
+ * whether the memory accumulated while the program ran. (A single such point is left out of
+ * the late floor only, below, as before.) 0 when there is none.
+ */
+static size_t teardown_points(const ctx_t *c, double sigma)
+{
+    const hs_trend_series_t *s = c->s;
+    size_t n = s->n;
+    if (n < 6)
+        return 0;
+    size_t cut2 = n - n / 3, most = (n / 3) / 2, best = 0, ref_at = 0;
+    for (size_t k = 2; k <= most; k++) {
+        size_t ref = cut2;
+        for (size_t i = cut2; i < n - k; i++)
+            if (s->y[i] < s->y[ref])
+                ref = i;
+        bool low = s->y[ref] > 0;
+        for (size_t i = n - k; i < n && low; i++)
+            low = s->y[i] <= 0.5 * s->y[ref];
+        if (low) {
+            best = k;
+            ref_at = ref;
+        }
+    }
+    if (!best)
+        return 0;
+    double *w = c->w;
+    memset(w, 0, n * sizeof *w);
+    w[ref_at] = 1;
+    w[n - 1] = -1;
+    double se = stderr_of(c, w, false);
+    return s->y[ref_at] - s->y[n - 1] > sigma * se ? best : 0;
+}
+
+/*
  * Thirds of the points in time order: C = the last n/3, B = the n/3 before them. By count
  * rather than by time, so that dumps at irregular times (on demand, on a signal) still leave
  * points in every third. n >= 3, so B and C hold at least one point each; n >= 6, two.
  */
-static void split_thirds(const hs_trend_series_t *s, thirds_t *th)
+static void split_thirds(const hs_trend_series_t *s, size_t teardown, thirds_t *th)
 {
-    size_t n = s->n;
+    size_t n = s->n - teardown;
     memset(th, 0, sizeof *th);
+    th->end = n;
     th->cut2 = n - n / 3;
     th->cut1 = n - 2 * (n / 3);
     for (size_t i = 0; i < n; i++) {
@@ -508,9 +550,10 @@ static void split_thirds(const hs_trend_series_t *s, thirds_t *th)
     /*
      * The last point is left out of the late floor when the last third has others: a program
      * that frees its data as it exits (an interpreter's teardown) ends at nothing, and that
-     * fall says nothing of whether the memory accumulated while it ran.
+     * fall says nothing of whether the memory accumulated while it ran. (A teardown over
+     * several points is out of the thirds already.)
      */
-    size_t floor_end = n - 1 > th->cut2 ? n - 1 : n;
+    size_t floor_end = !teardown && n - 1 > th->cut2 ? n - 1 : n;
     th->low_mid = th->low_late = INFINITY;
     for (size_t i = th->cut1; i < floor_end; i++) {
         double *low = i >= th->cut2 ? &th->low_late : &th->low_mid;
@@ -546,11 +589,11 @@ static void fit_thirds(const ctx_t *c, const thirds_t *th, hs_trend_t *out)
     out->peak_se = stderr_of(c, w, false);
 
     for (size_t i = 0; i < n; i++)
-        w[i] = (i == out->peak_index) - (i >= th->cut2 ? 1.0 / (double)th->nc : 0);
+        w[i] = (i == out->peak_index) - (i >= th->cut2 && i < th->end ? 1.0 / (double)th->nc : 0);
     out->fall = out->peak - th->mc;
     out->fall_se = stderr_of(c, w, false);
     for (size_t i = 0; i < n; i++)
-        w[i] = (i >= th->cut2 ? 1.0 / (double)th->nc : 0) - (i == 0);
+        w[i] = (i >= th->cut2 && i < th->end ? 1.0 / (double)th->nc : 0) - (i == 0);
     out->rise = th->mc - s->y[0];
     out->rise_se = stderr_of(c, w, true);
 
@@ -563,7 +606,9 @@ static void fit_thirds(const ctx_t *c, const thirds_t *th, hs_trend_t *out)
     out->late_rate = (th->mc - th->mb) / (th->tc - th->tb);
     for (size_t i = 0; i < n; i++) {
         double wi = 0;
-        if (i >= th->cut2)
+        if (i >= th->end)
+            wi = 0;
+        else if (i >= th->cut2)
             wi = 1.0 / (double)th->nc;
         else if (i >= th->cut1)
             wi = -1.0 / (double)th->nb;
@@ -811,7 +856,7 @@ hs_err_t hs_trend_fit(const hs_trend_series_t *s, double sigma, hs_trend_t *out)
     thirds_t th;
     fit_levels(&c, out);
     fit_line(&c, out);
-    split_thirds(s, &th);
+    split_thirds(s, teardown_points(&c, sigma), &th);
     fit_thirds(&c, &th, out);
     fit_floor(&c, sigma, &th, out);
     out->cls = classify(&c, sigma, out);

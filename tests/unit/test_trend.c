@@ -312,6 +312,36 @@ Test(trend, blips_back_to_the_floor_are_no_leak)
     cr_assert_float_eq(tr.low_late, 0, 0);
 }
 
+/*
+ * An interpreter's teardown caught by a periodic profile as well as by the exit profile:
+ * python3 freeing a leaking list at exit, the last two points at nothing (a real series of
+ * tests/preload/test_labels.py, MB). The fall says nothing of what accumulated while it ran.
+ */
+Test(trend, teardown_over_two_profiles_is_still_a_leak)
+{
+    double y[] = {0.0,  0.0,  0.07, 0.2,  0.34, 0.41, 0.47, 0.57, 0.61, 0.74, 0.91,
+                  1.05, 1.22, 1.35, 1.45, 1.66, 1.83, 1.93, 2.07, 2.16, 2.3,  2.37,
+                  2.5,  2.68, 2.68, 2.91, 2.98, 3.18, 3.29, 3.35, 3.49, 0.0,  0.0};
+    size_t n = sizeof y / sizeof *y;
+    hs_trend_t tr = fit_exact(y, n);
+    cr_assert_eq(tr.cls, HS_TREND_LEAK, "%s", hs_trend_class_name(tr.cls));
+    /* A single teardown point, as before. */
+    tr = fit_exact(y, n - 1);
+    cr_assert_eq(tr.cls, HS_TREND_LEAK, "%s", hs_trend_class_name(tr.cls));
+    /* A shorter one of the same test, whose means the two points moved more. */
+    double z[] = {0.3,  0.51, 0.68, 0.88, 1.05, 1.39, 1.76, 1.83, 1.93, 2.1, 2.23,
+                  2.43, 2.54, 2.77, 3.01, 3.25, 3.56, 3.69, 3.79, 3.99, 0.0, 0.0};
+    tr = fit_exact(z, sizeof z / sizeof *z);
+    cr_assert_eq(tr.cls, HS_TREND_LEAK, "%s", hs_trend_class_name(tr.cls));
+    /* A cache that filled, then the same teardown: still a plateau. */
+    double c[22];
+    for (size_t i = 0; i < 20; i++)
+        c[i] = i < 5 ? 0.8 * (double)i : 4.0;
+    c[20] = c[21] = 0;
+    tr = fit_exact(c, 22);
+    cr_assert_eq(tr.cls, HS_TREND_PLATEAU, "%s", hs_trend_class_name(tr.cls));
+}
+
 Test(trend, too_few_points_cannot_test_a_ceiling)
 {
     double y[5] = {0, 100, 200, 300, 400};
