@@ -85,6 +85,27 @@ class Thresholds(MemoryTest):
         self.assertGreaterEqual(int(meta["memory.usage"]), usages[-1])
         self.assert_leak_holds_most(peak, int(meta["memory.usage"]))
 
+    def test_a_reserve_near_the_limit_only(self):
+        # In the close range the watch keeps a reserve the size of a dump (mapped and touched,
+        # at most a tenth of the limit) and gives it back to each dump, whose profile says how
+        # much: the 70% and 85% profiles. (Past 85% it is taken only when the next threshold
+        # leaves room for it, so the 95% profile may have none.) A program far from its limit
+        # keeps none.
+        run = self.leaker("-r", "200", "-m", "110", memory_limit="100M")
+        self.assertEqual(run.returncode, 0, run.stderr)
+        files = run.profiles()
+        self.assertEqual(len(files), 4, files)
+        for f in files[:3]:
+            reserve = int(hstest.metadata(f)[2].get("memory.reserve", 0))
+            if f in files[:2]:
+                self.assertGreater(reserve, 0, f)
+            self.assertLessEqual(reserve, self.LIMIT // 10, f)
+        far = self.leaker("-r", "200", "-m", "20", memory_limit="1G",
+                          output=os.path.join(self.dir, "far"))
+        self.assertEqual(far.returncode, 0, far.stderr)
+        for f in far.profiles():
+            self.assertNotIn("memory.reserve", hstest.metadata(f)[2], f)
+
     def test_once_per_crossing_armed_again_below(self):
         # A sawtooth between 0 and 72 MiB held (about 10% and 80% of the limit): the 70%
         # threshold is crossed upward on every tooth, and the memory falls below 60% in between.
