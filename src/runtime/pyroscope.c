@@ -37,9 +37,10 @@
  * path finds it loaded and its atexit handler registered), or in a forked child with the
  * child's first upload.
  *
- * Exit: libcurl's TLS library registers an atexit handler that tears it down, which would run
- * before this library's destructor; so when libcurl is loaded, hs_pyroscope_atexit is
- * registered after it and does the final upload first, if the profiler still runs (a profiler
+ * Exit: a TLS library may register an atexit handler that tears it down, which would run
+ * before this library's destructor (OpenSSL does unless told not to: curl_loader.c tells it,
+ * but a program may have initialised it first); so when libcurl is loaded, hs_pyroscope_atexit
+ * is registered after it and does the final upload first, if the profiler still runs (a profiler
  * switched off by a fault or a fork from a signal handler uploads nothing more). At exit every
  * queued upload gets one more attempt, without backoff (a refused connection costs the exit
  * nothing), and all of it takes at most HEAPSAMPLER_UPLOAD_TIMEOUT: then a request in flight is
