@@ -607,7 +607,7 @@ static void fit_thirds(const ctx_t *c, const thirds_t *th, hs_trend_t *out)
     for (size_t i = 0; i < n; i++) {
         double wi = 0;
         if (i >= th->end)
-            wi = 0;
+            ; /* a teardown: in no third */
         else if (i >= th->cut2)
             wi = 1.0 / (double)th->nc;
         else if (i >= th->cut1)

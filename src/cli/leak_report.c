@@ -325,10 +325,12 @@ static void json_rss(FILE *f, const hs_series_t *s, double sigma)
 }
 
 /*
- * Of each leak suspect, the share no pointer reached in the process's last profile, when that
- * profile carries a reachability scan (the exit profile, by default), and its largest holder:
- * lost memory (a missing free) or memory still held (a growing list, map or registry).
+ * Lost or held: of each leak suspect, the share no pointer reached in the process's last
+ * profile, when that profile carries a reachability scan (the exit profile, by default), and
+ * its largest holder: lost memory (a missing free) or memory still held (a growing list, map
+ * or registry). Said in text, HTML and JSON from the same figures (site_reach).
  */
+
 /* The scan of the process's last profile (in-use series only); false, rv empty, when none. */
 static bool load_reach(const hs_leak_analysis_t *la, const hs_leak_process_t *p,
                        const hs_cli_opts_t *o, hs_reach_view_t *rv)
@@ -345,6 +347,29 @@ static bool load_reach(const hs_leak_analysis_t *la, const hs_leak_process_t *p,
         return false;
     }
     return true;
+}
+
+/* A site's part of the scan: unreferenced ± its error, and its largest holder (if any). */
+typedef struct site_reach {
+    double lost, lost_se;
+    const char *holder; /* NULL: none */
+    int holder_len;
+    double held;
+} site_reach_t;
+
+static site_reach_t site_reach(const hs_reach_view_t *rv, const char *name)
+{
+    const hs_site_t *u = hs_reach_view_unreferenced(rv, name);
+    site_reach_t r = {.lost = u ? u->value : 0, .lost_se = u ? sqrt(u->variance) : 0};
+    const hs_site_t *h[1];
+    const char *hn[1];
+    size_t hl[1];
+    if (hs_reach_view_holders(rv, name, h, hn, hl, 1)) {
+        r.holder = hn[0];
+        r.holder_len = (int)hl[0];
+        r.held = h[0]->value;
+    }
+    return r;
 }
 
 /* One leak suspect's part of the scan, formatted. */
@@ -386,19 +411,16 @@ static void each_suspect_reach(const hs_leak_analysis_t *la, const hs_leak_proce
         if (st->trend.cls != HS_TREND_LEAK)
             continue;
         reach_row_t r = {.site = st->name};
-        const hs_site_t *u = hs_reach_view_unreferenced(&rv, st->name);
-        double lost = u ? u->value : 0, last_y = st->y[s->npoints - 1];
-        hs_cli_fmt_value(r.lost, sizeof r.lost, lost, s->unit);
-        hs_cli_fmt_value(r.lost_se, sizeof r.lost_se, u ? sqrt(u->variance) : 0, s->unit);
+        site_reach_t sr = site_reach(&rv, st->name);
+        double last_y = st->y[s->npoints - 1];
+        hs_cli_fmt_value(r.lost, sizeof r.lost, sr.lost, s->unit);
+        hs_cli_fmt_value(r.lost_se, sizeof r.lost_se, sr.lost_se, s->unit);
         hs_cli_fmt_value(r.of, sizeof r.of, last_y, s->unit);
-        percent(r.share, sizeof r.share, last_y > 0 ? lost / last_y : NAN);
-        const hs_site_t *h[1];
-        const char *hn[1];
-        size_t hl[1];
-        if (hs_reach_view_holders(&rv, st->name, h, hn, hl, 1)) {
+        percent(r.share, sizeof r.share, last_y > 0 ? sr.lost / last_y : NAN);
+        if (sr.holder) {
             char v[32];
-            snprintf(r.holder, sizeof r.holder, "%.*s (%s)", (int)hl[0], hn[0],
-                     hs_cli_fmt_value(v, sizeof v, h[0]->value, s->unit));
+            snprintf(r.holder, sizeof r.holder, "%.*s (%s)", sr.holder_len, sr.holder,
+                     hs_cli_fmt_value(v, sizeof v, sr.held, s->unit));
         }
         out->row(out->ctx, &r);
     }
@@ -417,7 +439,6 @@ static void text_reach_head(void *ctx, const char *heading)
     fprintf(ctx, "%s\n", heading);
 }
 
-/* Lost or held: of each leak suspect, what the scan found unreferenced, and its largest holder. */
 static void print_reach(FILE *f, const hs_leak_analysis_t *la, const hs_leak_process_t *p,
                         const hs_cli_opts_t *o)
 {
@@ -591,22 +612,19 @@ static void json_field(FILE *f, const char *key, const char *value)
 /* A site's part of the last profile's scan: unreferenced (± its error) and its top holder. */
 static void json_site_reach(FILE *f, const hs_reach_view_t *rv, const char *name)
 {
-    const hs_site_t *u = hs_reach_view_unreferenced(rv, name);
+    site_reach_t sr = site_reach(rv, name);
     fprintf(f, ", \"unreferenced\": ");
-    hs_cli_json_number(f, u ? u->value : 0);
+    hs_cli_json_number(f, sr.lost);
     fprintf(f, ", \"unreferenced_stderr\": ");
-    hs_cli_json_number(f, u ? sqrt(u->variance) : 0);
-    const hs_site_t *h[1];
-    const char *hn[1];
-    size_t hl[1];
+    hs_cli_json_number(f, sr.lost_se);
     fprintf(f, ", \"held_by\": ");
-    if (hs_reach_view_holders(rv, name, h, hn, hl, 1)) {
+    if (sr.holder) {
         fprintf(f, "{\"holder\": ");
         char holder[256];
-        snprintf(holder, sizeof holder, "%.*s", (int)hl[0], hn[0]);
+        snprintf(holder, sizeof holder, "%.*s", sr.holder_len, sr.holder);
         hs_cli_json_string(f, holder);
         fprintf(f, ", \"value\": ");
-        hs_cli_json_number(f, h[0]->value);
+        hs_cli_json_number(f, sr.held);
         fprintf(f, "}");
     } else {
         fprintf(f, "null");

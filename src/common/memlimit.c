@@ -122,21 +122,6 @@ static int hs_memlimit_read_key(const char *path, const char *key, uint64_t *out
     return 1;
 }
 
-typedef struct hs_memlimit_value {
-    uint64_t value;
-    int state; /* 0 nothing read, 1 a number, 2 "max", -1 anything else */
-} hs_memlimit_value_t;
-
-static int hs_memlimit_value_line(void *ctx, char *line)
-{
-    hs_memlimit_value_t *v = ctx;
-    if (strcmp(line, "max") == 0)
-        v->state = 2;
-    else
-        v->state = hs_memlimit_parse_u64(line, &v->value) ? 1 : -1;
-    return 1;
-}
-
 int hs_memlimit_read_one(const char *path, uint64_t *out)
 {
     char buf[32];
@@ -160,16 +145,6 @@ int hs_memlimit_read_one(const char *path, uint64_t *out)
         return 1;
     }
     return hs_memlimit_parse_u64(buf, out);
-}
-
-/* A one-value file: 1 with the number (UINT64_MAX for "max"), 0 when absent or malformed. */
-static int hs_memlimit_read_value(const char *path, uint64_t *out)
-{
-    hs_memlimit_value_t v = {0};
-    if (hs_memlimit_lines(path, hs_memlimit_value_line, &v) != HS_OK || v.state <= 0)
-        return 0;
-    *out = v.state == 2 ? UINT64_MAX : v.value;
-    return 1;
 }
 
 hs_err_t hs_memlimit_group_file(const char *dir, const char *name, char *buf, size_t len)
@@ -398,14 +373,14 @@ hs_err_t hs_memlimit_group_limit(const hs_memlimit_group_t *g, hs_memlimit_t *ou
         uint64_t v;
         if (g->version == 2) {
             snprintf(path, sizeof path, "%.*s/memory.max", (int)len, g->dir);
-            if (hs_memlimit_read_value(path, &v))
+            if (hs_memlimit_read_one(path, &v))
                 hs_memlimit_consider(out, v, HS_MEMLIMIT_CGROUP2_MAX, g->dir, len);
             snprintf(path, sizeof path, "%.*s/memory.high", (int)len, g->dir);
-            if (hs_memlimit_read_value(path, &v))
+            if (hs_memlimit_read_one(path, &v))
                 hs_memlimit_consider(out, v, HS_MEMLIMIT_CGROUP2_HIGH, g->dir, len);
         } else {
             snprintf(path, sizeof path, "%.*s/memory.limit_in_bytes", (int)len, g->dir);
-            if (hs_memlimit_read_value(path, &v))
+            if (hs_memlimit_read_one(path, &v))
                 hs_memlimit_consider(out, v, HS_MEMLIMIT_CGROUP1, g->dir, len);
         }
         if (len <= g->top)
@@ -524,7 +499,7 @@ hs_err_t hs_memlimit_usage(const char *root, pid_t pid, const hs_memlimit_t *lim
         uint64_t usage, inactive;
         snprintf(path, sizeof path, "%s/%s", lim->dir,
                  v2 ? "memory.current" : "memory.usage_in_bytes");
-        if (!hs_memlimit_read_value(path, &usage) || usage == UINT64_MAX)
+        if (!hs_memlimit_read_one(path, &usage) || usage == UINT64_MAX)
             return HS_ERR_IO;
         *source = HS_MEMUSAGE_WORKING_SET;
         if (usage >= exact_above) {

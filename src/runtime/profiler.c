@@ -246,14 +246,6 @@ static bool profiler_running(void)
     return hs_profiler_state() == HS_PROFILER_RUNNING;
 }
 
-/*
- * The exporters and the writer thread that runs them: the profile files, then Pyroscope
- * uploads when they are on (in that order at exit too), and the memory watch. The thread
- * starts when first needed (writer_thread.h); at once for the dump signal and SIGTERM, whose
- * handlers can do nothing but post to it, for uploads, which need it from the start (their
- * delivery thread makes the process multi-threaded anyway), and when the memory in use is in
- * the watch's close range already.
- */
 /* The sampler's slow path (a thread's first allocation, a sample): the writer thread's lazy
  * start, and the memory limit read again while that thread does not run. */
 static void slow_path(void)
@@ -262,6 +254,14 @@ static void slow_path(void)
     hs_memwatch_idle_check();
 }
 
+/*
+ * The exporters and the writer thread that runs them: the profile files, then Pyroscope
+ * uploads when they are on (in that order at exit too), and the memory watch. The thread
+ * starts when first needed (writer_thread.h); at once for the dump signal and SIGTERM, whose
+ * handlers can do nothing but post to it, for uploads, which need it from the start (their
+ * delivery thread makes the process multi-threaded anyway), and when the memory in use is in
+ * the watch's close range already.
+ */
 static void start_exporters(int watch_now)
 {
     hs_pyroscope_start(start_ns, profiler_running);
