@@ -27,7 +27,8 @@
  * build) is indexed as empty. The main executable of this process is read through
  * /proc/self/exe, which is the running image even if its path was replaced. Only regular files
  * are opened (O_NONBLOCK at open, then fstat), so a FIFO or a device never blocks the caller.
- * Files that cannot be read are remembered as empty: one failed attempt per process.
+ * Files that cannot be read are remembered as empty: one failed attempt per process. A failure
+ * for want of memory or descriptors is not remembered: the file is tried again later.
  *
  * Cache. Every address resolved is cached as its list of frames (key: file, ELF virtual
  * address), so a dump only does work for addresses it has not seen before. At level lines, the
@@ -45,6 +46,7 @@
 #include "symbolize.h"
 
 #include <elf.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
@@ -472,6 +474,14 @@ static int hs_symbolize_strtab(Elf *elf, hs_symfile_t *f, int file, unsigned lin
  * Collect the function symbols of the SHT_SYMTAB (and, if want_dynsym, SHT_DYNSYM) sections of
  * elf, whose names are read back from file. *have_symtab: a .symtab was found.
  */
+/* A failure that says nothing of the file: out of memory or of descriptors now. The file is then
+ * not remembered (as empty) but tried again at the next lookup, so a process that ran out of
+ * memory once still gets names when memory is back. */
+static int hs_symbolize_transient(int err)
+{
+    return err == ENOMEM || err == EMFILE || err == ENFILE || err == EINTR;
+}
+
 static hs_err_t hs_symbolize_collect(Elf *elf, hs_symfile_t *f, int file, int want_dynsym,
                                      hs_rawsyms_t *raw, int *have_symtab)
 {
@@ -484,7 +494,10 @@ static hs_err_t hs_symbolize_collect(Elf *elf, hs_symfile_t *f, int file, int wa
             continue;
         if (shdr.sh_entsize == 0)
             continue;
+        errno = 0;
         Elf_Data *data = elf_getdata(scn, NULL);
+        if (!data && hs_symbolize_transient(errno))
+            return HS_ERR_NOMEM;
         if (!data)
             continue;
         int tab = hs_symbolize_strtab(elf, f, file, shdr.sh_link);
@@ -731,9 +744,17 @@ static hs_err_t hs_symbolize_index(hs_symbolizer_t *s, const hs_module_t *m, hs_
         /* This process's executable: the running image, even if its path was replaced. */
         const char *open_path = m->is_main && m->loaded ? "/proc/self/exe" : m->path;
         struct stat st;
+        errno = 0;
         fd = hs_debuginfo_open(open_path, &st);
+        if (fd < 0 && hs_symbolize_transient(errno))
+            return HS_ERR_NOMEM;
         if (fd >= 0) {
+            errno = 0;
             elf = elf_begin(fd, ELF_C_READ, NULL);
+            if (!elf && hs_symbolize_transient(errno)) {
+                close(fd);
+                return HS_ERR_NOMEM;
+            }
             err = hs_symbolize_srcfile_init(&f->files[0], open_path, &st);
             if (err == HS_OK) {
                 f->nfiles = 1;
@@ -1301,8 +1322,8 @@ hs_err_t hs_symbolize_batch(hs_symbolizer_t *s, const hs_module_t *const *mods,
             continue;
         /* Consecutive addresses mostly lie in one module: skip even comparing its path. */
         hs_symfile_t *f = m == s->last_mod && s->last ? s->last : hs_symbolize_file(s, m, 1);
-        if (!f)
-            goto out;
+        if (!f) /* out of memory or descriptors: no name now, the file is tried again later */
+            continue;
         s->last_mod = m;
         if (f->n == 0)
             continue;

@@ -2,8 +2,8 @@
  * test_symbolize.c - names for addresses of the test process itself: global and static
  * functions of the test binary (.symtab), exported functions of libc (.dynsym, checked by
  * resolving the name back with dlsym), the preference among aliases, the vDSO (read from
- * memory), misses (data, unreadable files, FIFOs, devices, non-ELF files) and the per-file
- * cache.
+ * memory), misses (data, unreadable files, FIFOs, devices, non-ELF files), files tried again
+ * after descriptors ran out, and the per-file cache.
  */
 #include <criterion/criterion.h>
 #include <dlfcn.h>
@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -184,6 +185,28 @@ Test(symbolize, unreadable_files_are_misses)
     unlink(text);
     cr_assert_null(hs_symbolize(sym, NULL, 0x1100, NULL));
     cr_assert_null(hs_symbolize(NULL, &mods.v[0], (uintptr_t)&hs_test_symbolize_global, NULL));
+}
+
+/* A file that could not be opened for want of descriptors (or memory) is not remembered as empty:
+ * once they are back, its names are. */
+Test(symbolize, files_are_tried_again_after_running_out_of_descriptors)
+{
+    struct rlimit saved, low;
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    low = saved;
+    low.rlim_cur = 256;
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int fds[256], n = 0;
+    for (int fd; n < 256 && (fd = dup(0)) >= 0;)
+        fds[n++] = fd;
+    cr_assert_lt(n, 256, "descriptors ran out");
+    cr_assert_null(name_of((uintptr_t)&hs_test_symbolize_global, NULL));
+    while (n > 0)
+        close(fds[--n]);
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+    const char *name = name_of((uintptr_t)&hs_test_symbolize_global, NULL);
+    cr_assert_not_null(name, "the executable is read once descriptors are back");
+    cr_assert_str_eq(name, "hs_test_symbolize_global");
 }
 
 Test(symbolize, bias_is_applied)
