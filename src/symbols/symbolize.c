@@ -914,7 +914,10 @@ static int hs_symbolize_src_fd(hs_srcfile_t *sf)
     if (sf->fd >= 0 || sf->bad)
         return sf->bad ? -1 : sf->fd;
     struct stat st;
+    errno = 0;
     int fd = hs_debuginfo_open(sf->path, &st);
+    if (fd < 0 && hs_symbolize_transient(errno))
+        return -1; /* not marked bad: tried again later */
     if (fd < 0 || st.st_dev != sf->dev || st.st_ino != sf->ino || st.st_size != sf->size ||
         st.st_mtim.tv_sec != sf->mtime.tv_sec || st.st_mtim.tv_nsec != sf->mtime.tv_nsec) {
         if (fd >= 0)
@@ -998,7 +1001,8 @@ static hs_err_t hs_symbolize_names_grow(hs_symbolizer_t *s)
 
 /*
  * Raw and readable names of symbol idx of f (persistent: kept in the name table; else in the
- * batch's scratch). Returns 0 if the name cannot be had.
+ * batch's scratch). Returns 0 if the name cannot be had, -1 if memory ran out (then nothing
+ * about the symbol may be remembered).
  */
 static int hs_symbolize_sym_names(hs_symbolizer_t *s, hs_symfile_t *f, size_t idx, int persistent,
                                   const char **raw, const char **name)
@@ -1020,12 +1024,12 @@ static int hs_symbolize_sym_names(hs_symbolizer_t *s, hs_symfile_t *f, size_t id
         return 0;
     const char *ri = hs_symbolize_intern(s, r, persistent);
     if (!ri)
-        return 0;
+        return -1;
     const char *ni = ri;
     if (hs_demangle(ri, s->dmbuf, HS_SYMBOLIZE_NAME_MAX))
         ni = hs_symbolize_intern(s, s->dmbuf, persistent);
     if (!ni)
-        return 0;
+        return -1;
     *raw = ri;
     *name = ni;
     if (!persistent)
@@ -1054,7 +1058,7 @@ const char *hs_symbolize(hs_symbolizer_t *s, const hs_module_t *m, uintptr_t add
     uint64_t vaddr = (uint64_t)addr - (uint64_t)m->bias;
     ptrdiff_t idx = hs_symbolize_lookup(f, vaddr);
     const char *raw = NULL, *name = NULL;
-    int ok = idx >= 0 && hs_symbolize_sym_names(s, f, (size_t)idx, 1, &raw, &name);
+    int ok = idx >= 0 && hs_symbolize_sym_names(s, f, (size_t)idx, 1, &raw, &name) > 0;
     hs_symbolize_close_files(f);
     if (!ok)
         return NULL;
@@ -1185,7 +1189,10 @@ static hs_err_t hs_symbolize_resolve(hs_symbolizer_t *s, hs_symfile_t *f, uint64
     uint32_t k = 0;
     const char *raw = NULL, *name = NULL;
     ptrdiff_t idx = hs_symbolize_lookup(f, vaddr);
-    if (idx >= 0 && !hs_symbolize_sym_names(s, f, (size_t)idx, persistent, &raw, &name))
+    int named = idx >= 0 ? hs_symbolize_sym_names(s, f, (size_t)idx, persistent, &raw, &name) : 0;
+    if (named < 0)
+        return HS_ERR_NOMEM; /* not cached as nameless: tried again at the next batch */
+    if (named == 0)
         raw = name = NULL;
     if (dw) {
         hs_dwarf_frame_t df[HS_SYMBOLIZE_MAX_FRAMES];
