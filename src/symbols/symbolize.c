@@ -470,10 +470,6 @@ static int hs_symbolize_strtab(Elf *elf, hs_symfile_t *f, int file, unsigned lin
     return f->ntabs++;
 }
 
-/*
- * Collect the function symbols of the SHT_SYMTAB (and, if want_dynsym, SHT_DYNSYM) sections of
- * elf, whose names are read back from file. *have_symtab: a .symtab was found.
- */
 /* A failure that says nothing of the file: out of memory or of descriptors now. The file is then
  * not remembered (as empty) but tried again at the next lookup, so a process that ran out of
  * memory once still gets names when memory is back. */
@@ -482,6 +478,10 @@ static int hs_symbolize_transient(int err)
     return err == ENOMEM || err == EMFILE || err == ENFILE || err == EINTR;
 }
 
+/*
+ * Collect the function symbols of the SHT_SYMTAB (and, if want_dynsym, SHT_DYNSYM) sections of
+ * elf, whose names are read back from file. *have_symtab: a .symtab was found.
+ */
 static hs_err_t hs_symbolize_collect(Elf *elf, hs_symfile_t *f, int file, int want_dynsym,
                                      hs_rawsyms_t *raw, int *have_symtab)
 {
